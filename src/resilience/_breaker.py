@@ -1,0 +1,572 @@
+"""The circuit breaker: one state machine under one short lock, with thin sync and async shells.
+
+Every call is admitted with a *generation* token: the number of state changes so far. An
+outcome is applied only if no state change happened while its call ran, so a late answer
+from before a transition can never close, re-open or leak a permit of the state after it.
+No lock is held while the wrapped call runs.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Final, ParamSpec, TypeVar, cast
+
+from resilience._classify import Classifier, FailureKind, PartialFailure
+from resilience._clock import SYSTEM_CLOCK, Clock
+from resilience._config import BreakerConfig
+from resilience._errors import CircuitOpenError
+from resilience._events import (
+    CallRecorded,
+    CallRejected,
+    CircuitState,
+    Event,
+    Listener,
+    Outcome,
+    StateChanged,
+    emit,
+)
+from resilience._window import CountWindow, TimeWindow, Window
+
+__all__ = ["BreakerSnapshot", "CircuitBreaker"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_CLOSED: Final = CircuitState.CLOSED
+_OPEN: Final = CircuitState.OPEN
+_HALF_OPEN: Final = CircuitState.HALF_OPEN
+_FORCED_OPEN: Final = CircuitState.FORCED_OPEN
+_DISABLED: Final = CircuitState.DISABLED
+_METRICS_ONLY: Final = CircuitState.METRICS_ONLY
+
+_SKIP: Final = -1  # the token of a call admitted by a DISABLED breaker: record nothing
+
+
+@functools.cache
+def _default_classifier() -> Classifier:
+    return Classifier.default()
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSnapshot:
+    """A consistent reading of a breaker at one moment."""
+
+    name: str
+    state: CircuitState
+    calls: int
+    """Outcomes in the window (0 without one: the consecutive rule keeps no window)."""
+    failures: int
+    """Failures among ``calls``."""
+    slow_calls: int
+    """Slow calls among ``calls``."""
+    failure_rate: float | None
+    """``failures / calls``, or None while the window is empty."""
+    consecutive_failures: int
+    rejected: int
+    """Calls rejected since the breaker was created or reset."""
+    half_open_calls: int
+    """Trial calls in flight (HALF_OPEN only)."""
+    opened_at: float | None
+    """Clock reading when the circuit last opened, while it is OPEN or HALF_OPEN."""
+    retry_after: float | None
+    """Seconds until a trial call is allowed (see :class:`CircuitOpenError`)."""
+    reason: str | None
+    """Why the circuit is not CLOSED, or None when it is."""
+
+
+class CircuitBreaker:
+    """Stops calling a remote that keeps failing, and tries it again after a while.
+
+    Use it as a decorator (sync or async), as ``with breaker:`` / ``async with
+    breaker:``, or through :meth:`call` / :meth:`acall`. A rejected call raises
+    :class:`CircuitOpenError` at once; the call itself is never run under a lock.
+
+    Args:
+        name: What the breaker protects, e.g. the remote's name; shown in errors.
+        config: How it trips and recovers; the defaults of :class:`BreakerConfig`.
+        clock: Time source; :class:`resilience.testing.FakeClock` in tests.
+        listeners: Callables receiving every :data:`Event` (transitions,
+            rejections, recorded outcomes). A listener that raises is logged, never
+            propagated.
+        classifier: Decides how a failure counts: RETRYABLE ones are failures,
+            PERMANENT ones are ignored unless ``config.count_permanent``;
+            :meth:`Classifier.default` by default.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_classifier",
+        "_clock",
+        "_config",
+        "_consecutive",
+        "_cv",
+        "_fast",
+        "_gen",
+        "_half_open_since",
+        "_listeners",
+        "_lock",
+        "_name",
+        "_now",
+        "_open_period",
+        "_opened_at",
+        "_permits",
+        "_reason",
+        "_rejected",
+        "_state",
+        "_timed",
+        "_trial_successes",
+        "_window",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        config: BreakerConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        listeners: Iterable[Listener] = (),
+        classifier: Classifier | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"CircuitBreaker name must be a non-empty str, got {name!r}")
+        if config is None:
+            config = BreakerConfig()
+        elif not isinstance(config, BreakerConfig):
+            raise TypeError(
+                f"CircuitBreaker config must be a BreakerConfig, got {type(config).__name__}: "
+                f"build one with BreakerConfig(...)"
+            )
+        self._name = name
+        self._config = config
+        self._clock = clock = clock if clock is not None else SYSTEM_CLOCK
+        self._now = clock.monotonic
+        self._listeners = tuple(listeners)
+        if classifier is not None and not isinstance(classifier, Classifier):
+            raise TypeError(
+                f"CircuitBreaker classifier must be a Classifier, got {type(classifier).__name__}"
+            )
+        self._classifier = classifier if classifier is not None else _default_classifier()
+        self._lock = threading.Lock()
+        self._window: Window | None = None
+        if config.uses_window:
+            self._window = (
+                TimeWindow(config.window_seconds)
+                if config.window_seconds is not None
+                else CountWindow(config.window_size)
+            )
+        # The clock is read per call only when something needs it.
+        self._timed = (
+            config.slow_call_duration is not None
+            or config.window_seconds is not None
+            or bool(self._listeners)
+        )
+        self._cv: contextvars.ContextVar[tuple[int, float, object]] | None = None
+        self._state = _CLOSED
+        self._gen = 0
+        self._fast: int | None = None
+        self._reason: str | None = None
+        self._consecutive = 0
+        self._rejected = 0
+        self._permits = 0
+        self._trial_successes = 0
+        self._opened_at: float | None = None
+        self._half_open_since = 0.0
+        self._open_period = config.open_for
+        self._refresh_fast()
+
+    # ------------------------------------------------------------------ public surface
+
+    @property
+    def name(self) -> str:
+        """What this breaker protects."""
+        return self._name
+
+    @property
+    def classifier(self) -> Classifier:
+        """Decides how each failure counts."""
+        return self._classifier
+
+    @property
+    def config(self) -> BreakerConfig:
+        """The validated configuration."""
+        return self._config
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state. OPEN turns HALF_OPEN on the first call after ``open_for``."""
+        return self._state
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker({self._name!r}, state={self._state.name})"
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn`` (sync or async) so that every call goes through the breaker."""
+        if not callable(fn):
+            raise TypeError(
+                f"@CircuitBreaker({self._name!r}) decorates a function or method; "
+                f"got {fn!r} of type {type(fn).__name__}"
+            )
+        if inspect.iscoroutinefunction(fn):
+            afn = cast("Callable[P, Awaitable[object]]", fn)
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
+                return await self.acall(afn, *args, **kwargs)
+
+            return cast("Callable[P, R]", async_wrapper)
+
+        slow_call = self._call_slow
+
+        # The fast path of call(), inlined: a wrapper frame that calls call() would
+        # double the overhead of the common case.
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            gen = self._fast
+            if gen is None:
+                return slow_call(fn, args, kwargs)
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._record_error(gen, 0.0, exc)
+                raise
+            self._consecutive = 0
+            return result
+
+        return wrapper
+
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn(*args, **kwargs)`` through the breaker and return its result."""
+        gen = self._fast
+        if gen is None:
+            return self._call_slow(fn, args, kwargs)
+        # CLOSED and counting consecutive failures only: a success just resets the count.
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            self._record_error(gen, 0.0, exc)
+            raise
+        self._consecutive = 0
+        return result
+
+    def _call_slow(
+        self, fn: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> R:
+        token = self._admit()
+        start = self._now() if self._timed else 0.0
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            self._record_error(token, start, exc)
+            raise
+        self._record_success(token, start)
+        return result
+
+    async def acall(
+        self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """Await ``fn(*args, **kwargs)`` through the breaker and return its result."""
+        token = self._admit()
+        start = self._now() if self._timed else 0.0
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            self._record_error(token, start, exc)
+            raise
+        self._record_success(token, start)
+        return result
+
+    def __enter__(self) -> None:
+        token = self._admit()
+        self._push(token)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        token, start = self._pop()
+        if exc is None:
+            self._record_success(token, start)
+        else:
+            self._record_error(token, start, exc)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def snapshot(self) -> BreakerSnapshot:
+        """A consistent reading of the breaker's state and counts."""
+        with self._lock:
+            now = self._now()
+            window = self._window
+            if window is not None:
+                window.expire(now)
+                calls, failures, slow = window.calls, window.failures, window.slow
+            else:
+                calls = failures = slow = 0
+            state = self._state
+            return BreakerSnapshot(
+                name=self._name,
+                state=state,
+                calls=calls,
+                failures=failures,
+                slow_calls=slow,
+                failure_rate=failures / calls if calls else None,
+                consecutive_failures=self._consecutive,
+                rejected=self._rejected,
+                half_open_calls=self._permits if state is _HALF_OPEN else 0,
+                opened_at=self._opened_at,
+                retry_after=self._retry_after(now),
+                reason=self._reason,
+            )
+
+    # ---------------------------------------------------------------- manual control
+
+    def force_open(self) -> None:
+        """Reject every call until :meth:`reset` or another manual transition."""
+        self._manual(_FORCED_OPEN, "forced open by force_open()")
+
+    def disable(self) -> None:
+        """Let every call through and record nothing, until :meth:`reset`."""
+        self._manual(_DISABLED, "disabled by disable()")
+
+    def metrics_only(self) -> None:
+        """Let every call through and record outcomes, but never trip, until :meth:`reset`."""
+        self._manual(_METRICS_ONLY, "metrics only, by metrics_only()")
+
+    def reset(self) -> None:
+        """Close the circuit and forget every count, whatever the state."""
+        self._manual(_CLOSED, "reset()")
+
+    # ------------------------------------------------------------------- the engine
+
+    def _admit(self) -> int:
+        """Admit a call and return its generation token, or raise CircuitOpenError."""
+        # Read the generation before the state: if a transition slips in between, the
+        # token is stale and the outcome is dropped, never applied to the wrong state.
+        gen = self._gen
+        state = self._state
+        if state is _CLOSED or state is _METRICS_ONLY:
+            return gen
+        if state is _DISABLED:
+            return _SKIP
+        events: list[Event] = []
+        error: CircuitOpenError | None = None
+        with self._lock:
+            now = self._now()
+            state = self._state
+            if state is _OPEN and now >= self._opened_at + self._open_period:  # type: ignore[operator]
+                reason = "open period elapsed; letting a trial call through"
+                events.append(self._to(_HALF_OPEN, reason))
+                state = _HALF_OPEN
+            elif (
+                state is _HALF_OPEN
+                and self._config.half_open_timeout is not None
+                and now - self._half_open_since >= self._config.half_open_timeout
+            ):
+                reason = (
+                    f"no trial call finished within half_open_timeout="
+                    f"{self._config.half_open_timeout:g} s"
+                )
+                events.append(self._to(_OPEN, reason))
+                state = _OPEN
+            if state is _HALF_OPEN and self._permits < self._config.half_open_max_calls:
+                self._permits += 1
+                token = self._gen
+            elif state is _CLOSED or state is _METRICS_ONLY:
+                token = self._gen
+            elif state is _DISABLED:
+                token = _SKIP
+            else:
+                self._rejected += 1
+                retry_after = self._retry_after(now)
+                error = CircuitOpenError(self._name, state, retry_after, self._reason or "")
+                if self._listeners:
+                    events.append(CallRejected(self._name, state, error.retry_after, now))
+                token = _SKIP
+        if events and self._listeners:
+            for event in events:
+                emit(self._listeners, event)
+        if error is not None:
+            raise error
+        return token
+
+    def _record_success(self, token: int, start: float) -> None:
+        self._record(token, start, Outcome.SUCCESS, None)
+
+    def _record_error(self, token: int, start: float, exc: BaseException) -> None:
+        self._record(token, start, self._outcome(exc), exc)
+
+    def _outcome(self, exc: BaseException) -> Outcome:
+        """How a failed call counts, by its classification."""
+        if not isinstance(exc, Exception):
+            return Outcome.IGNORED  # a cancellation says nothing about the remote
+        classify = self._classifier.classify
+        kind = classify(exc).kind
+        if kind is FailureKind.PARTIAL and isinstance(exc, PartialFailure):
+            # Partly done: the remote is failing if any of the failed items may recover.
+            retryable = FailureKind.RETRYABLE
+            if any(classify(e).kind is retryable for e in exc.failed.values()):
+                return Outcome.FAILURE
+            kind = FailureKind.PERMANENT
+        if kind is FailureKind.RETRYABLE or self._config.count_permanent:
+            return Outcome.FAILURE
+        return Outcome.IGNORED
+
+    def _record(
+        self, token: int, start: float, outcome: Outcome, exc: BaseException | None
+    ) -> None:
+        """Apply one finished call's outcome, unless the state changed while it ran."""
+        if token == _SKIP:
+            return
+        now = self._now() if self._timed else 0.0
+        duration = now - start
+        slow_after = self._config.slow_call_duration
+        slow = slow_after is not None and duration > slow_after
+        event: StateChanged | None = None
+        with self._lock:
+            state = self._state
+            if token != self._gen or (outcome is Outcome.IGNORED and state is not _HALF_OPEN):
+                pass  # stale (the state changed while the call ran), or nothing to count
+            elif state is _HALF_OPEN:
+                self._permits -= 1
+                if outcome is Outcome.FAILURE:
+                    event = self._to(_OPEN, f"trial call failed: {exc!r}")
+                elif outcome is Outcome.SUCCESS and slow:
+                    reason = f"trial call was slow ({duration:.3g} s > {slow_after:g} s)"
+                    event = self._to(_OPEN, reason)
+                elif outcome is Outcome.SUCCESS:
+                    self._trial_successes += 1
+                    if self._trial_successes >= self._config.success_threshold:
+                        reason = f"{self._trial_successes} trial calls succeeded"
+                        event = self._to(_CLOSED, reason)
+            else:  # CLOSED or METRICS_ONLY
+                failed = outcome is Outcome.FAILURE
+                # An ignored outcome leaves the consecutive count alone (handled above).
+                self._consecutive = self._consecutive + 1 if failed else 0
+                window = self._window
+                if window is not None:
+                    window.record(now, failed, slow)
+                if state is _CLOSED:
+                    why = self._judge(exc if failed else None)
+                    if why is not None:
+                        event = self._to(_OPEN, why)
+        if self._listeners:
+            emit(self._listeners, CallRecorded(self._name, outcome, duration, exc, now))
+            if event is not None:
+                emit(self._listeners, event)
+
+    def _judge(self, exc: BaseException | None) -> str | None:
+        """Why the CLOSED circuit must open now, or None. Called under the lock."""
+        config = self._config
+        last = f"; last: {exc!r}" if exc is not None else ""
+        threshold = config.failure_threshold
+        if threshold is not None and self._consecutive >= threshold:
+            return f"{self._consecutive} consecutive failures{last}"
+        window = self._window
+        if window is None or window.calls < config.minimum_calls:
+            return None
+        calls = window.calls
+        if config.failure_rate is not None and window.failures >= config.failure_rate * calls:
+            return (
+                f"failure rate {window.failures / calls:.0%} over {window.describe()} "
+                f"reached failure_rate={config.failure_rate:g}{last}"
+            )
+        if config.slow_call_rate is not None and window.slow >= config.slow_call_rate * calls:
+            return (
+                f"slow call rate {window.slow / calls:.0%} over {window.describe()} "
+                f"reached slow_call_rate={config.slow_call_rate:g} "
+                f"(slower than {config.slow_call_duration:g} s)"
+            )
+        return None
+
+    def _to(self, new: CircuitState, reason: str) -> StateChanged:
+        """Move to ``new``. Called under the lock; the caller emits the event after it."""
+        now = self._now()
+        old = self._state
+        self._fast = None
+        self._gen += 1
+        self._state = new
+        self._permits = 0
+        self._trial_successes = 0
+        if new is _OPEN:
+            config = self._config
+            if old is _HALF_OPEN and config.open_for_max is not None:
+                self._open_period = min(self._open_period * 2, config.open_for_max)
+            self._opened_at = now
+            self._reason = reason
+        elif new is _HALF_OPEN:
+            self._half_open_since = now
+        else:
+            self._reason = None if new is _CLOSED else reason
+            self._opened_at = None
+            self._open_period = self._config.open_for
+            self._consecutive = 0
+            if self._window is not None:
+                self._window.clear()
+        self._refresh_fast()
+        return StateChanged(self._name, old, new, reason, now)
+
+    def _manual(self, new: CircuitState, reason: str) -> None:
+        with self._lock:
+            event = self._to(new, reason)
+            if new is _CLOSED:
+                self._rejected = 0
+        if self._listeners:
+            emit(self._listeners, event)
+
+    def _refresh_fast(self) -> None:
+        # The fast path needs nothing recorded on success but the consecutive reset.
+        lean = self._state is _CLOSED and self._window is None and not self._timed
+        self._fast = self._gen if lean else None
+
+    def _retry_after(self, now: float) -> float | None:
+        state = self._state
+        if state is _OPEN:
+            return max(0.0, self._opened_at + self._open_period - now)  # type: ignore[operator]
+        if state is _HALF_OPEN:
+            timeout = self._config.half_open_timeout
+            return None if timeout is None else max(0.0, self._half_open_since + timeout - now)
+        if state is _FORCED_OPEN:
+            return None
+        return 0.0
+
+    # -------------------------------------------- per-context tokens for `with breaker:`
+
+    def _push(self, token: int) -> None:
+        cv = self._cv
+        if cv is None:
+            with self._lock:
+                if self._cv is None:
+                    self._cv = contextvars.ContextVar(f"resilience.breaker.{self._name}")
+                cv = self._cv
+        start = self._now() if self._timed else 0.0
+        # A linked stack, so that nested `with breaker:` blocks pair up correctly; each
+        # thread and each asyncio task sees its own.
+        cv.set((token, start, cv.get(None)))
+
+    def _pop(self) -> tuple[int, float]:
+        cv = self._cv
+        entry = cv.get(None) if cv is not None else None
+        if cv is None or entry is None:
+            raise RuntimeError(
+                f"circuit {self._name!r}: __exit__ without a matching __enter__ in this "
+                "context; use `with breaker:` or `async with breaker:` as a block"
+            )
+        token, start, previous = entry
+        cv.set(cast("tuple[int, float, object]", previous))
+        return token, start

@@ -1,0 +1,361 @@
+"""resilient(): fallback ∘ retry ∘ breaker ∘ timeout ∘ call, as one decorator."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar, cast
+
+from pydantic import Field
+
+from resilience._breaker import CircuitBreaker
+from resilience._classify import Classifier
+from resilience._clock import SYSTEM_CLOCK, Clock
+from resilience._config import _Config
+from resilience._registry import BreakerRegistry
+from resilience._retry import RetryPolicy, _Run
+
+__all__ = ["CallTimeoutError", "Resilient", "resilient"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class CallTimeoutError(TimeoutError):
+    """A call took longer than its ``timeout``."""
+
+
+class _ComposeConfig(_Config):
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class Resilient:
+    """A composed policy: use it as a decorator, or through :meth:`call` / :meth:`acall`.
+
+    Built by :func:`resilient`; see there.
+    """
+
+    __slots__ = ("_breaker", "_clock", "_fallback", "_pick", "_registry", "_retry", "_timeout")
+
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy | None,
+        breaker: CircuitBreaker | None,
+        registry: BreakerRegistry | None,
+        pick: Callable[..., str] | None,
+        timeout: float | None,
+        fallback: Callable[..., Any] | None,
+        clock: Clock,
+    ) -> None:
+        self._retry = retry
+        self._breaker = breaker
+        self._registry = registry
+        self._pick = pick
+        self._timeout = timeout
+        self._fallback = fallback
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{name}={value!r}"
+            for name, value in (
+                ("retry", self._retry),
+                ("breaker", self._breaker or self._registry),
+                ("timeout", self._timeout),
+                ("fallback", self._fallback),
+            )
+            if value is not None
+        ]
+        return f"resilient({', '.join(parts)})"
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn`` (sync or async)."""
+        if not callable(fn):
+            raise TypeError(
+                f"@resilient(...) decorates a function or method; got {fn!r} of type "
+                f"{type(fn).__name__}"
+            )
+        if self._timeout is not None or (self._breaker is None and self._registry is None):
+            return self._layered(fn)
+        if inspect.iscoroutinefunction(fn):
+            return cast("Callable[P, R]", self._afused(fn))
+        return self._fused(fn)
+
+    def _layered(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """The general wrapper: one call through every layer."""
+        if inspect.iscoroutinefunction(fn):
+            afn = cast("Callable[P, Awaitable[object]]", fn)
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
+                return await self.acall(afn, *args, **kwargs)
+
+            return cast("Callable[P, R]", async_wrapper)
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            return self.call(fn, *args, **kwargs)
+
+        return wrapper
+
+    # The fused wrappers run the first attempt through the breaker's fast path inline:
+    # a success costs one wrapper frame, as a bare breaker does. Anything else (a
+    # failure, a breaker that is not CLOSED, a budget or deadline to start) takes the
+    # layered path, which behaves the same, only slower.
+
+    def _fused(self, fn: Callable[P, R]) -> Callable[P, R]:
+        fixed = self._breaker
+        get = self._registry.get if self._registry is not None else None
+        pick = cast("Callable[..., str]", self._pick)
+        retry = self._retry
+        plain = retry is None or retry._plain
+        call = self.call
+        recover = self._recover
+
+        @functools.wraps(fn)
+        def fused(*args: P.args, **kwargs: P.kwargs) -> R:
+            breaker = cast("CircuitBreaker", fixed) if get is None else get(pick(*args, **kwargs))
+            gen = breaker._fast
+            if gen is None or not plain:
+                return call(fn, *args, **kwargs)
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:
+                breaker._record_error(gen, 0.0, exc)
+                return recover(exc, fn, args, kwargs)
+            except BaseException as exc:
+                breaker._record_error(gen, 0.0, exc)
+                raise
+            breaker._consecutive = 0
+            return result
+
+        return fused
+
+    def _afused(self, fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+        afn = cast("Callable[P, Awaitable[R]]", fn)
+        fixed = self._breaker
+        get = self._registry.get if self._registry is not None else None
+        pick = cast("Callable[..., str]", self._pick)
+        retry = self._retry
+        plain = retry is None or retry._plain
+        acall = self.acall
+        arecover = self._arecover
+
+        @functools.wraps(fn)
+        async def afused(*args: P.args, **kwargs: P.kwargs) -> R:
+            breaker = cast("CircuitBreaker", fixed) if get is None else get(pick(*args, **kwargs))
+            gen = breaker._fast
+            if gen is None or not plain:
+                return await acall(afn, *args, **kwargs)
+            try:
+                result = await afn(*args, **kwargs)
+            except Exception as exc:
+                breaker._record_error(gen, 0.0, exc)
+                return await arecover(exc, afn, args, kwargs)
+            except BaseException as exc:
+                breaker._record_error(gen, 0.0, exc)
+                raise
+            breaker._consecutive = 0
+            return result
+
+        return afused
+
+    def _recover(
+        self, exc: Exception, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> R:
+        """After a failed plain first attempt: the retries, then the fallback."""
+        retry = self._retry
+        run = _Run(retry, None) if retry is not None else None
+        delay = run.next_delay(exc) if run is not None else None
+        final: Exception = exc
+        if run is not None and delay is not None:
+            try:
+                result: R = cast("RetryPolicy", retry)._retry(
+                    run, delay, self._once, (fn, args, kwargs), {}
+                )
+            except Exception as err:
+                final = err
+            else:
+                return result
+        if self._fallback is None:
+            raise final
+        return cast("R", self._fallback(final, *args, **kwargs))
+
+    async def _arecover(
+        self,
+        exc: Exception,
+        fn: Callable[..., Awaitable[R]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> R:
+        retry = self._retry
+        run = _Run(retry, None) if retry is not None else None
+        delay = run.next_delay(exc) if run is not None else None
+        final: Exception = exc
+        if run is not None and delay is not None:
+            try:
+                return await cast("RetryPolicy", retry)._aretry(
+                    run, delay, self._aonce, (fn, args, kwargs), {}
+                )
+            except Exception as err:
+                final = err
+        if self._fallback is None:
+            raise final
+        result = self._fallback(final, *args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return cast("R", result)
+
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call ``fn(*args, **kwargs)`` through every layer."""
+        try:
+            if self._retry is None:
+                return self._once(fn, args, kwargs)
+            return self._retry.call(self._once, fn, args, kwargs)
+        except Exception as exc:
+            if self._fallback is None:
+                raise
+            return cast("R", self._fallback(exc, *args, **kwargs))
+
+    async def acall(
+        self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """Await ``fn(*args, **kwargs)`` through every layer."""
+        try:
+            if self._retry is None:
+                return await self._aonce(fn, args, kwargs)
+            return await self._retry.acall(self._aonce, fn, args, kwargs)
+        except Exception as exc:
+            if self._fallback is None:
+                raise
+            result = self._fallback(exc, *args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            return cast("R", result)
+
+    def _breaker_for(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CircuitBreaker | None:
+        if self._registry is not None:
+            return self._registry.get(cast("Callable[..., str]", self._pick)(*args, **kwargs))
+        return self._breaker
+
+    def _once(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        breaker = self._breaker_for(args, kwargs)
+        if self._timeout is not None:
+            if breaker is None:
+                return self._timed(fn, args, kwargs)
+            return breaker.call(self._timed, fn, args, kwargs)
+        if breaker is None:
+            return fn(*args, **kwargs)
+        return breaker.call(fn, *args, **kwargs)
+
+    async def _aonce(
+        self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> R:
+        breaker = self._breaker_for(args, kwargs)
+        if self._timeout is not None:
+            if breaker is None:
+                return await self._atimed(fn, args, kwargs)
+            return await breaker.acall(self._atimed, fn, args, kwargs)
+        if breaker is None:
+            return await fn(*args, **kwargs)
+        return await breaker.acall(fn, *args, **kwargs)
+
+    def _timed(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        # Python cannot stop a running sync call safely: the timeout is judged when it
+        # returns, so that the breaker and the retry see a slow call as the timeout it was.
+        now = self._clock.monotonic
+        start = now()
+        result = fn(*args, **kwargs)
+        took = now() - start
+        if took > cast("float", self._timeout):
+            raise CallTimeoutError(
+                f"call to {getattr(fn, '__qualname__', fn)!r} took {took:.3g} s, longer than "
+                f"timeout={self._timeout:g} s; its result was discarded. A sync call "
+                "cannot be interrupted: set a timeout on the client (socket, HTTP) to "
+                "bound the wait itself"
+            )
+        return result
+
+    async def _atimed(
+        self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> R:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await fn(*args, **kwargs)
+        except TimeoutError as exc:
+            raise CallTimeoutError(
+                f"call to {getattr(fn, '__qualname__', fn)!r} did not finish within "
+                f"timeout={self._timeout:g} s and was cancelled"
+            ) from exc
+
+
+def resilient(
+    remote: str | Callable[..., str] | None = None,
+    *,
+    retry: RetryPolicy | None = None,
+    breaker: CircuitBreaker | BreakerRegistry | None = None,
+    timeout: float | None = None,
+    fallback: Callable[..., Any] | None = None,
+    classifier: Classifier | None = None,
+    clock: Clock | None = None,
+) -> Resilient:
+    """Compose the layers around a call: fallback(retry(breaker(timeout(call)))).
+
+    Args:
+        remote: With a :class:`BreakerRegistry`, which remote a call goes to: a name,
+            or a function of the call's arguments returning one.
+        retry: Retries failed attempts; each attempt passes through the breaker, so an
+            open circuit is retried only when its ``retry_after`` fits the policy's
+            deadline and ``max_retry_after``, and otherwise goes to the fallback.
+        breaker: A :class:`CircuitBreaker`, or a :class:`BreakerRegistry` with ``remote``.
+        timeout: Seconds per attempt. Coroutines are cancelled at the timeout
+            (``asyncio.timeout``). A sync call cannot be interrupted: it runs to the
+            end and, if it took longer, its result is discarded and
+            :class:`CallTimeoutError` (a ``TimeoutError``, so RETRYABLE) is raised.
+        fallback: ``fallback(exc, *args, **kwargs)`` gives the result when the final
+            attempt failed with an ``Exception``; may be async for async calls.
+        classifier: Overrides the retry policy's classifier when the policy has none of
+            its own. (A breaker keeps the classifier it was built with.)
+        clock: Time source for the sync timeout.
+    """
+    config = _ComposeConfig(timeout=timeout)
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(f"resilient(retry=...) must be a RetryPolicy, got {retry!r}")
+    if fallback is not None and not callable(fallback):
+        raise TypeError(f"resilient(fallback=...) must be callable, got {fallback!r}")
+    if classifier is not None and retry is not None and retry._kwargs["classifier"] is None:
+        retry = retry.replace(classifier=classifier)
+    registry: BreakerRegistry | None = None
+    fixed: CircuitBreaker | None = None
+    pick: Callable[..., str] | None = None
+    if isinstance(breaker, BreakerRegistry):
+        if remote is None:
+            raise TypeError(
+                "resilient(breaker=<BreakerRegistry>) needs remote=: a remote name, or a "
+                "function of the call's arguments that returns one"
+            )
+        registry = breaker
+        pick = (lambda *_a, **_k: remote) if isinstance(remote, str) else remote
+    elif isinstance(breaker, CircuitBreaker):
+        if remote is not None:
+            raise TypeError(
+                "resilient(remote=...) picks a breaker from a BreakerRegistry; with a "
+                "single CircuitBreaker, leave remote out"
+            )
+        fixed = breaker
+    elif breaker is not None:
+        raise TypeError(
+            f"resilient(breaker=...) must be a CircuitBreaker or a BreakerRegistry, got {breaker!r}"
+        )
+    return Resilient(
+        retry=retry,
+        breaker=fixed,
+        registry=registry,
+        pick=pick,
+        timeout=config.timeout,
+        fallback=fallback,
+        clock=clock if clock is not None else SYSTEM_CLOCK,
+    )

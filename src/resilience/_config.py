@@ -1,0 +1,118 @@
+"""Validated configuration models: checked once, at construction, never on the hot path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+__all__ = ["BreakerConfig"]
+
+_DEFAULT_FAILURE_THRESHOLD = 5
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class BreakerConfig(_Config):
+    """How a :class:`~resilience.CircuitBreaker` decides to open, and when to try again.
+
+    Two trip rules, either of which opens the circuit: ``failure_threshold``
+    consecutive failures (the default rule, 5), or a ``failure_rate`` over a window of
+    the last ``window`` calls or the last ``window_seconds`` seconds, judged once the
+    window holds ``minimum_calls`` outcomes. Setting ``failure_rate`` alone turns the
+    consecutive rule off; set both to use both.
+    """
+
+    failure_rate: float | None = Field(default=None, gt=0, le=1)
+    """Share of failed calls in the window, in (0, 1], that opens the circuit."""
+    window: int | None = Field(default=None, gt=0)
+    """Count-based window: the last N calls (100 when a rate is set and no window is)."""
+    window_seconds: float | None = Field(default=None, gt=0)
+    """Time-based window: the calls of the last T seconds, kept in about 1 s buckets."""
+    minimum_calls: int = Field(default=10, gt=0)
+    """Outcomes the window must hold before a rate is judged."""
+    slow_call_duration: float | None = Field(default=None, gt=0)
+    """A call that takes longer than this many seconds is slow."""
+    slow_call_rate: float | None = Field(default=None, gt=0, le=1)
+    """Share of slow calls in the window, in (0, 1], that opens the circuit."""
+    failure_threshold: int | None = Field(default=None, gt=0)
+    """Consecutive failures that open the circuit (5 unless a rate is set)."""
+    open_for: float = Field(default=30.0, gt=0)
+    """Seconds the circuit stays open before a trial call is let through."""
+    open_for_max: float | None = Field(default=None, gt=0)
+    """If set, the open period doubles on each consecutive re-open up to this."""
+    half_open_max_calls: int = Field(default=1, gt=0)
+    """Trial calls admitted at once while half-open; others are rejected at once."""
+    success_threshold: int = Field(default=1, gt=0)
+    """Successful trial calls that close the circuit again."""
+    half_open_timeout: float | None = Field(default=None, gt=0)
+    """Seconds a half-open circuit waits for its trials before it re-opens."""
+    count_permanent: bool = False
+    """Count PERMANENT failures (a 404, a ``ValueError``) too, not only RETRYABLE ones."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_rule(cls, data: Any) -> Any:  # noqa: ANN401 - pydantic passes raw input
+        if (
+            isinstance(data, dict)
+            and "failure_threshold" not in data
+            and data.get("failure_rate") is None
+            and data.get("slow_call_rate") is None
+        ):
+            return {**data, "failure_threshold": _DEFAULT_FAILURE_THRESHOLD}
+        return data
+
+    @field_validator("window_seconds")
+    @classmethod
+    def _one_window(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("window") is not None:
+            raise ValueError(
+                "window and window_seconds are both set: choose a count-based window "
+                "(window=N calls) or a time-based one (window_seconds=T), not both"
+            )
+        return value
+
+    @field_validator("slow_call_rate")
+    @classmethod
+    def _slow_pair(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if (value is None) != (info.data.get("slow_call_duration") is None):
+            raise ValueError(
+                "slow_call_rate and slow_call_duration go together: set both to trip on "
+                "slow calls, or neither"
+            )
+        return value
+
+    @field_validator("failure_threshold")
+    @classmethod
+    def _some_rule(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is None and info.data.get("failure_rate") is None and (
+            info.data.get("slow_call_rate") is None
+        ):
+            raise ValueError(
+                "nothing would ever open the circuit: set failure_threshold, "
+                "failure_rate or slow_call_rate"
+            )
+        return value
+
+    @field_validator("open_for_max")
+    @classmethod
+    def _cap_above_base(cls, value: float | None, info: ValidationInfo) -> float | None:
+        base = info.data.get("open_for")
+        if value is not None and base is not None and value < base:
+            raise ValueError(
+                f"open_for_max ({value}) is shorter than open_for ({base}): it caps the "
+                "growing open period, so it must be at least open_for"
+            )
+        return value
+
+    @property
+    def uses_window(self) -> bool:
+        """Whether outcomes are kept in a window (a rate rule is configured)."""
+        return self.failure_rate is not None or self.slow_call_rate is not None
+
+    @property
+    def window_size(self) -> int:
+        """The count window's length: ``window``, or 100 when a rate needs one."""
+        return self.window if self.window is not None else 100

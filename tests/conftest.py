@@ -1,0 +1,27 @@
+"""Shared test configuration: Hypothesis profiles for local runs and for CI.
+
+``CI=true`` selects the ``ci`` profile (more examples, no example database, so every CI
+run explores afresh and prints a reproduction blob on failure); anything else selects
+``dev``, which is quicker. ``HYPOTHESIS_PROFILE=<name>`` overrides the choice. Deadlines
+are off in both: the stateful tests run many steps per example, and a slow CI machine
+must not turn that into a flaky ``DeadlineExceeded``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=300,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=100, deadline=None)
+
+_default_profile = "ci" if os.environ.get("CI", "").lower() == "true" else "dev"
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default_profile))

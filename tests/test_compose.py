@@ -1,0 +1,261 @@
+"""resilient(): fallback ∘ retry ∘ breaker ∘ timeout ∘ call."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+import pytest
+from pydantic import ValidationError
+
+from resilience import (
+    Backoff,
+    BreakerConfig,
+    BreakerRegistry,
+    CallTimeoutError,
+    CircuitBreaker,
+    CircuitOpenError,
+    CircuitState,
+    RetryPolicy,
+    resilient,
+)
+from resilience.testing import FakeClock
+
+NO_WAIT = Backoff(initial=0, jitter="none")
+
+
+class Remote:
+    """A remote that is up or down, counting the calls that reach it."""
+
+    def __init__(self, *, up: bool = True) -> None:
+        self.up = up
+        self.calls = 0
+
+    def get(self, key: str = "k") -> str:
+        self.calls += 1
+        if not self.up:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return f"value of {key}"
+
+
+def test_success_passes_through() -> None:
+    """A healthy call returns its value through every layer."""
+    clock = FakeClock()
+    remote = Remote()
+    policy = resilient(
+        retry=RetryPolicy(clock=clock),
+        breaker=CircuitBreaker("r", clock=clock),
+        timeout=5,
+        fallback=lambda _exc, _key: "fallback",
+        clock=clock,
+    )
+    assert policy.call(remote.get, "a") == "value of a"
+    assert remote.calls == 1
+
+
+def test_retry_wraps_breaker_so_each_attempt_is_counted() -> None:
+    """Each retry attempt passes through the breaker, which opens on the threshold."""
+    clock = FakeClock()
+    remote = Remote(up=False)
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=3, open_for=600), clock=clock)
+    policy = resilient(
+        retry=RetryPolicy(attempts=5, backoff=NO_WAIT, clock=clock), breaker=breaker
+    )
+    with pytest.raises(CircuitOpenError):
+        policy.call(remote.get)
+    # The 4th attempt was rejected by the open circuit, whose trial comes later than
+    # max_retry_after (60 s), so the retry gave up instead of waiting for it.
+    assert remote.calls == 3
+    assert breaker.state is CircuitState.OPEN
+
+
+def test_open_circuit_goes_to_fallback_when_retry_after_does_not_fit() -> None:
+    """An open circuit whose retry_after exceeds the deadline falls back at once."""
+    clock = FakeClock()
+    remote = Remote(up=False)
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1, open_for=60), clock=clock)
+    seen: list[BaseException] = []
+
+    def fallback(exc: BaseException, key: str) -> str:
+        seen.append(exc)
+        return f"cached {key}"
+
+    policy = resilient(
+        retry=RetryPolicy(attempts=3, deadline=10, backoff=NO_WAIT, clock=clock),
+        breaker=breaker,
+        fallback=fallback,
+    )
+    assert policy.call(remote.get, "a") == "cached a"
+    assert remote.calls == 1
+    assert isinstance(seen[0], CircuitOpenError)
+    assert clock.monotonic() == 0.0  # it did not wait for a circuit it could not use
+
+
+def test_open_circuit_is_waited_for_when_it_fits() -> None:
+    """An open circuit whose retry_after fits is waited for, and the trial succeeds."""
+    clock = FakeClock()
+    remote = Remote(up=False)
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1, open_for=5), clock=clock)
+
+    def heal() -> str:
+        if clock.monotonic() >= 5:
+            remote.up = True
+        return remote.get()
+
+    policy = resilient(
+        retry=RetryPolicy(attempts=3, deadline=30, backoff=NO_WAIT, clock=clock), breaker=breaker
+    )
+    assert policy.call(heal) == "value of k"
+    assert clock.monotonic() == 5.0
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_registry_picks_the_breaker_from_the_arguments() -> None:
+    """With a registry, remote= picks each call's breaker from its arguments."""
+    clock = FakeClock()
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=clock)
+    remotes = {"a": Remote(up=False), "b": Remote()}
+    policy = resilient(
+        lambda name, _key: name,
+        retry=RetryPolicy(attempts=1, clock=clock),
+        breaker=registry,
+    )
+
+    def get(name: str, key: str) -> str:
+        return remotes[name].get(key)
+
+    with pytest.raises(ConnectionRefusedError):
+        policy.call(get, "a", "x")
+    assert policy.call(get, "b", "x") == "value of x"
+    assert registry.get("a").state is CircuitState.OPEN
+    assert registry.get("b").state is CircuitState.CLOSED
+
+
+def test_fallback_only_on_final_failure() -> None:
+    """The fallback runs once, after the last attempt, with the call's arguments."""
+    clock = FakeClock()
+    remote = Remote(up=False)
+    calls: list[tuple[type[BaseException], str]] = []
+
+    def fallback(exc: BaseException, key: str) -> str:
+        calls.append((type(exc), key))
+        return "stale"
+
+    @resilient(
+        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock),
+        fallback=fallback,
+    )
+    def get(key: str) -> str:
+        return remote.get(key)
+
+    assert get("a") == "stale"
+    assert remote.calls == 3
+    assert calls == [(ConnectionRefusedError, "a")]
+
+
+def test_no_fallback_reraises() -> None:
+    """Without a fallback the final error propagates."""
+    with pytest.raises(ConnectionRefusedError):
+        resilient(retry=RetryPolicy(attempts=1)).call(Remote(up=False).get)
+
+
+def test_sync_timeout_is_judged_when_the_call_returns() -> None:
+    """A sync call that overran its timeout raises CallTimeoutError, counted by the breaker."""
+    clock = FakeClock()
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1), clock=clock)
+
+    def slow() -> str:
+        clock.advance(3)
+        return "late"
+
+    policy = resilient(breaker=breaker, timeout=2, clock=clock)
+    with pytest.raises(CallTimeoutError, match="took 3 s, longer than timeout=2 s"):
+        policy.call(slow)
+    assert breaker.state is CircuitState.OPEN
+    assert isinstance(CallTimeoutError("x"), TimeoutError)
+
+
+def test_sync_timeout_not_reached() -> None:
+    """A call within its timeout returns normally."""
+    clock = FakeClock()
+
+    def quick() -> str:
+        clock.advance(1)
+        return "done"
+
+    assert resilient(timeout=2, clock=clock).call(quick) == "done"
+
+
+async def test_async_timeout_cancels_the_coroutine() -> None:
+    """An async call past its timeout is cancelled and retried; the fallback answers."""
+    attempts = 0
+
+    async def hang() -> str:
+        nonlocal attempts
+        attempts += 1
+        await asyncio.Event().wait()
+        return "never"
+
+    async def fallback(exc: BaseException) -> str:
+        assert isinstance(exc, CallTimeoutError)
+        return "fallback"
+
+    policy = resilient(
+        retry=RetryPolicy(attempts=2, backoff=NO_WAIT, clock=FakeClock()),
+        timeout=1e-9,  # expires at the first await: nothing waits for real
+        fallback=fallback,
+    )
+    assert await policy.acall(hang) == "fallback"
+    assert attempts == 2
+
+
+async def test_async_decorator_with_registry() -> None:
+    """The async decorator goes through the registry's breaker and keeps the signature."""
+    clock = FakeClock()
+    registry = BreakerRegistry(clock=clock)
+
+    @resilient("api", retry=RetryPolicy(clock=clock), breaker=registry)
+    async def fetch(path: str) -> str:
+        """Fetch a path."""
+        return f"got {path}"
+
+    assert inspect.iscoroutinefunction(fetch)
+    assert fetch.__doc__ == "Fetch a path."
+    assert await fetch("/x") == "got /x"
+    assert "api" in registry
+
+
+def test_classifier_is_given_to_the_retry() -> None:
+    """resilient(classifier=...) decides what the retry retries."""
+    from resilience import Classifier, FailureKind  # noqa: PLC0415
+
+    class FlakeError(Exception):
+        pass
+
+    calls = 0
+
+    def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise FlakeError
+        return "ok"
+
+    classifier = Classifier.default().with_rule(FlakeError, FailureKind.RETRYABLE)
+    policy = resilient(retry=RetryPolicy(backoff=NO_WAIT), classifier=classifier)
+    assert policy.call(flaky) == "ok"
+    assert calls == 2
+
+
+def test_bad_arguments() -> None:
+    """Wrong combinations and values are refused with clear errors."""
+    with pytest.raises(TypeError, match="needs remote="):
+        resilient(breaker=BreakerRegistry())
+    with pytest.raises(TypeError, match="leave remote out"):
+        resilient("x", breaker=CircuitBreaker("x"))
+    with pytest.raises(TypeError, match="RetryPolicy"):
+        resilient(retry=3)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="timeout"):
+        resilient(timeout=0)
+    with pytest.raises(TypeError, match="decorates a function"):
+        resilient()(None)  # type: ignore[arg-type]
