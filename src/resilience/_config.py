@@ -77,7 +77,11 @@ class BreakerConfig(_Config):
     @field_validator("slow_call_rate")
     @classmethod
     def _slow_pair(cls, value: float | None, info: ValidationInfo) -> float | None:
-        if (value is None) != (info.data.get("slow_call_duration") is None):
+        # A field that failed its own validation is missing from info.data: judge the
+        # pair only when both are known, so that one mistake gives one error.
+        if "slow_call_duration" not in info.data:
+            return value
+        if (value is None) != (info.data["slow_call_duration"] is None):
             raise ValueError(
                 "slow_call_rate and slow_call_duration go together: set both to trip on "
                 "slow calls, or neither"
@@ -87,9 +91,8 @@ class BreakerConfig(_Config):
     @field_validator("failure_threshold")
     @classmethod
     def _some_rule(cls, value: int | None, info: ValidationInfo) -> int | None:
-        if value is None and info.data.get("failure_rate") is None and (
-            info.data.get("slow_call_rate") is None
-        ):
+        rates = ("failure_rate", "slow_call_rate")
+        if value is None and all(r in info.data and info.data[r] is None for r in rates):
             raise ValueError(
                 "nothing would ever open the circuit: set failure_threshold, "
                 "failure_rate or slow_call_rate"
