@@ -1,9 +1,9 @@
 """A cloud-storage file manager composing retry, breaker and fallback per remote (scenario 4).
 
 Failures are classified: a reset connection or a 429 is retried (honouring
-Retry-After), a 403 is not; each remote has its own breaker; each remote has its own
-retry budget; while a circuit is open the listing falls back to the cache, or the user
-is told which remote is unavailable and when to retry.
+Retry-After), a 403 is not; each remote has its own breaker, which every attempt passes
+through; while a circuit is open the listing falls back to the cache, or the user is
+told which remote is unavailable and when to retry.
 """
 
 from __future__ import annotations

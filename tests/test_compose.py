@@ -259,3 +259,139 @@ def test_bad_arguments() -> None:
         resilient(timeout=0)
     with pytest.raises(TypeError, match="decorates a function"):
         resilient()(None)  # type: ignore[arg-type]
+
+
+# ------------------------------------------ the fused decorator (breaker fast path inline)
+
+
+def test_fused_decorator_retries_through_the_breaker_then_falls_back() -> None:
+    """The decorator's inline first attempt counts for the breaker like every attempt."""
+    clock = FakeClock()
+    remote = Remote(up=False)
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=5), clock=clock)
+
+    @resilient(
+        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock),
+        breaker=breaker,
+        fallback=lambda exc, key: f"fallback for {key} after {type(exc).__name__}",
+    )
+    def get(key: str) -> str:
+        return remote.get(key)
+
+    assert get("a") == "fallback for a after ConnectionRefusedError"
+    assert remote.calls == 3
+    assert breaker.snapshot().consecutive_failures == 3
+    remote.up = True
+    assert get("b") == "value of b"
+    assert breaker.snapshot().consecutive_failures == 0
+
+
+def test_fused_decorator_without_retry_or_fallback_raises_the_original() -> None:
+    """With only a breaker, a failure propagates untouched, without a note."""
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1), clock=FakeClock())
+    remote = Remote(up=False)
+    get = resilient(breaker=breaker)(remote.get)
+    with pytest.raises(ConnectionRefusedError) as info:
+        get()
+    assert not getattr(info.value, "__notes__", None)
+    with pytest.raises(CircuitOpenError):
+        get()
+    assert remote.calls == 1
+
+
+def test_fused_decorator_lets_cancellation_through_uncounted() -> None:
+    """A KeyboardInterrupt in the inline attempt is neither retried nor counted."""
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1), clock=FakeClock())
+    calls = 0
+
+    @resilient(retry=RetryPolicy(attempts=3, backoff=NO_WAIT), breaker=breaker)
+    def interrupted() -> None:
+        nonlocal calls
+        calls += 1
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert calls == 1
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_fused_decorator_takes_the_layered_path_when_not_closed_or_budgeted() -> None:
+    """An open breaker, or a policy with a budget, is served by the general path."""
+    from resilience import RetryBudget  # noqa: PLC0415
+
+    clock = FakeClock()
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1, open_for=600), clock=clock)
+    breaker.force_open()
+    seen: list[BaseException] = []
+
+    def fallback(exc: BaseException) -> str:
+        seen.append(exc)
+        return "fallback"
+
+    assert resilient(breaker=breaker, fallback=fallback)(lambda: "live")() == "fallback"
+    assert isinstance(seen[0], CircuitOpenError)
+
+    budget = RetryBudget(clock=clock)
+    breaker.reset()
+    policy = RetryPolicy(budget=budget, backoff=NO_WAIT, clock=clock)
+    assert resilient(retry=policy, breaker=breaker)(lambda: "live")() == "live"
+    assert budget.snapshot().calls == 1  # the first attempt was counted by the budget
+
+
+def test_fused_decorator_with_a_registry_picks_the_remote() -> None:
+    """The fused path looks the breaker up per call."""
+    clock = FakeClock()
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=600), clock=clock)
+    remotes = {"a": Remote(up=False), "b": Remote()}
+
+    @resilient(lambda name, _key: name, breaker=registry)
+    def get(name: str, key: str) -> str:
+        return remotes[name].get(key)
+
+    with pytest.raises(ConnectionRefusedError):
+        get("a", "x")
+    with pytest.raises(CircuitOpenError):
+        get("a", "x")
+    assert get("b", "x") == "value of x"
+
+
+async def test_fused_async_decorator_retries_then_succeeds() -> None:
+    """The async fused path counts the inline attempt and retries through the breaker."""
+    clock = FakeClock()
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=5), clock=clock)
+    answers: list[BaseException | str] = [TimeoutError(), TimeoutError(), "ok"]
+    failures_seen: list[int] = []
+
+    @resilient(retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock), breaker=breaker)
+    async def fetch() -> str:
+        failures_seen.append(breaker.snapshot().consecutive_failures)
+        answer = answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    assert inspect.iscoroutinefunction(fetch)
+    assert await fetch() == "ok"
+    assert failures_seen == [0, 1, 2]
+    assert breaker.snapshot().consecutive_failures == 0
+
+
+async def test_fused_async_decorator_falls_back_on_final_failure() -> None:
+    """The async fused path ends in the (async) fallback."""
+    clock = FakeClock()
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=2), clock=clock)
+
+    async def fallback(exc: BaseException) -> str:
+        return f"cached ({type(exc).__name__})"
+
+    @resilient(
+        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock),
+        breaker=breaker,
+        fallback=fallback,
+    )
+    async def fetch() -> str:
+        raise ConnectionResetError
+
+    assert await fetch() == "cached (CircuitOpenError)"
+    assert breaker.state is CircuitState.OPEN

@@ -490,6 +490,15 @@ def test_testing_switch_zeroes_waits_and_caps_attempts(clock: FakeClock) -> None
     assert fn.calls == [0.0, 30.0]
 
 
+@pytest.mark.usefixtures("no_retry_waits")
+def test_no_retry_waits_fixture_zeroes_waits(clock: FakeClock) -> None:
+    """The plugin's no_retry_waits fixture removes every wait for one test."""
+    fn = Flaky(clock, [ConnectionError()] * 2)
+    policy = RetryPolicy(attempts=3, backoff=no_jitter(initial=30), clock=clock)
+    assert policy.call(fn) == "ok"
+    assert fn.calls == [0.0, 0.0, 0.0]
+
+
 def test_replace_returns_a_new_policy(clock: FakeClock) -> None:
     """replace() changes one argument and leaves the original alone."""
     policy = RetryPolicy(attempts=2, clock=clock)
