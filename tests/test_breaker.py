@@ -212,6 +212,27 @@ def test_time_window_expires_with_the_clock(clock: FakeClock) -> None:
     assert breaker.state is OPEN  # 2 of 3 failed
 
 
+def test_rate_raised_by_ageing_is_judged_on_the_next_success(clock: FakeClock) -> None:
+    """When old successes age out of a time window, the next call sees the higher rate."""
+    breaker = make(clock, failure_rate=0.5, window_seconds=10, minimum_calls=2)
+    for _ in range(3):
+        breaker.call(ok)
+    clock.advance(5)
+    fail(breaker, 2)
+    assert breaker.state is CLOSED  # 2 of 5 failed
+    clock.advance(6)  # the three successes age out
+    breaker.call(ok)
+    assert breaker.state is OPEN  # 2 of 3 failed
+
+
+def test_success_completing_minimum_calls_is_judged(clock: FakeClock) -> None:
+    """The success that brings the window to minimum_calls can open the circuit."""
+    breaker = make(clock, failure_rate=0.5, window=10, minimum_calls=4)
+    fail(breaker, 3)
+    breaker.call(ok)
+    assert breaker.state is OPEN
+
+
 def test_slow_calls_open_the_circuit(clock: FakeClock) -> None:
     """Successful calls slower than slow_call_duration count towards slow_call_rate."""
     breaker = make(clock, slow_call_duration=1.0, slow_call_rate=0.5, window=4, minimum_calls=2)

@@ -259,6 +259,8 @@ def test_bad_arguments() -> None:
         resilient(timeout=0)
     with pytest.raises(TypeError, match="decorates a function"):
         resilient()(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="non-empty remote name"):
+        resilient("", breaker=BreakerRegistry())
 
 
 # ------------------------------------------ the fused decorator (breaker fast path inline)

@@ -44,6 +44,13 @@ _HALF_OPEN: Final = CircuitState.HALF_OPEN
 _FORCED_OPEN: Final = CircuitState.FORCED_OPEN
 _DISABLED: Final = CircuitState.DISABLED
 _METRICS_ONLY: Final = CircuitState.METRICS_ONLY
+# Enum members read through the class cost a lookup each; the hot path reads these.
+_SUCCESS: Final = Outcome.SUCCESS
+_FAILURE: Final = Outcome.FAILURE
+_IGNORED: Final = Outcome.IGNORED
+_RETRYABLE: Final = FailureKind.RETRYABLE
+_PERMANENT: Final = FailureKind.PERMANENT
+_PARTIAL: Final = FailureKind.PARTIAL
 
 _SKIP: Final = -1  # the token of a call admitted by a DISABLED breaker: record nothing
 
@@ -112,7 +119,6 @@ class CircuitBreaker:
         "_listeners",
         "_lock",
         "_name",
-        "_now",
         "_open_period",
         "_opened_at",
         "_permits",
@@ -144,8 +150,7 @@ class CircuitBreaker:
             )
         self._name = name
         self._config = config
-        self._clock = clock = clock if clock is not None else SYSTEM_CLOCK
-        self._now = clock.monotonic
+        self._clock = clock if clock is not None else SYSTEM_CLOCK
         self._listeners = tuple(listeners)
         if classifier is not None and not isinstance(classifier, Classifier):
             raise TypeError(
@@ -258,13 +263,13 @@ class CircuitBreaker:
         self, fn: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
     ) -> R:
         token = self._admit()
-        start = self._now() if self._timed else 0.0
+        start = self._clock.monotonic() if self._timed else 0.0
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
             self._record_error(token, start, exc)
             raise
-        self._record_success(token, start)
+        self._record(token, start, _SUCCESS, None)
         return result
 
     async def acall(
@@ -272,13 +277,13 @@ class CircuitBreaker:
     ) -> R:
         """Await ``fn(*args, **kwargs)`` through the breaker and return its result."""
         token = self._admit()
-        start = self._now() if self._timed else 0.0
+        start = self._clock.monotonic() if self._timed else 0.0
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
             self._record_error(token, start, exc)
             raise
-        self._record_success(token, start)
+        self._record(token, start, _SUCCESS, None)
         return result
 
     def __enter__(self) -> None:
@@ -293,7 +298,7 @@ class CircuitBreaker:
     ) -> None:
         token, start = self._pop()
         if exc is None:
-            self._record_success(token, start)
+            self._record(token, start, _SUCCESS, None)
         else:
             self._record_error(token, start, exc)
 
@@ -311,7 +316,7 @@ class CircuitBreaker:
     def snapshot(self) -> BreakerSnapshot:
         """A consistent reading of the breaker's state and counts."""
         with self._lock:
-            now = self._now()
+            now = self._clock.monotonic()
             window = self._window
             if window is not None:
                 window.expire(now)
@@ -367,7 +372,7 @@ class CircuitBreaker:
         events: list[Event] = []
         error: CircuitOpenError | None = None
         with self._lock:
-            now = self._now()
+            now = self._clock.monotonic()
             state = self._state
             if state is _OPEN and now >= self._opened_at + self._open_period:  # type: ignore[operator]
                 reason = "open period elapsed; letting a trial call through"
@@ -405,27 +410,23 @@ class CircuitBreaker:
             raise error
         return token
 
-    def _record_success(self, token: int, start: float) -> None:
-        self._record(token, start, Outcome.SUCCESS, None)
-
     def _record_error(self, token: int, start: float, exc: BaseException) -> None:
         self._record(token, start, self._outcome(exc), exc)
 
     def _outcome(self, exc: BaseException) -> Outcome:
         """How a failed call counts, by its classification."""
         if not isinstance(exc, Exception):
-            return Outcome.IGNORED  # a cancellation says nothing about the remote
+            return _IGNORED  # a cancellation says nothing about the remote
         classify = self._classifier.classify
         kind = classify(exc).kind
-        if kind is FailureKind.PARTIAL and isinstance(exc, PartialFailure):
+        if kind is _PARTIAL and isinstance(exc, PartialFailure):
             # Partly done: the remote is failing if any of the failed items may recover.
-            retryable = FailureKind.RETRYABLE
-            if any(classify(e).kind is retryable for e in exc.failed.values()):
-                return Outcome.FAILURE
-            kind = FailureKind.PERMANENT
-        if kind is FailureKind.RETRYABLE or self._config.count_permanent:
-            return Outcome.FAILURE
-        return Outcome.IGNORED
+            if any(classify(e).kind is _RETRYABLE for e in exc.failed.values()):
+                return _FAILURE
+            kind = _PERMANENT
+        if kind is _RETRYABLE or self._config.count_permanent:
+            return _FAILURE
+        return _IGNORED
 
     def _record(
         self, token: int, start: float, outcome: Outcome, exc: BaseException | None
@@ -433,35 +434,46 @@ class CircuitBreaker:
         """Apply one finished call's outcome, unless the state changed while it ran."""
         if token == _SKIP:
             return
-        now = self._now() if self._timed else 0.0
+        now = self._clock.monotonic() if self._timed else 0.0
         duration = now - start
         slow_after = self._config.slow_call_duration
         slow = slow_after is not None and duration > slow_after
         event: StateChanged | None = None
         with self._lock:
             state = self._state
-            if token != self._gen or (outcome is Outcome.IGNORED and state is not _HALF_OPEN):
+            if token != self._gen or (outcome is _IGNORED and state is not _HALF_OPEN):
                 pass  # stale (the state changed while the call ran), or nothing to count
             elif state is _HALF_OPEN:
                 self._permits -= 1
-                if outcome is Outcome.FAILURE:
+                if outcome is _FAILURE:
                     event = self._to(_OPEN, f"trial call failed: {exc!r}")
-                elif outcome is Outcome.SUCCESS and slow:
+                elif outcome is _SUCCESS and slow:
                     reason = f"trial call was slow ({duration:.3g} s > {slow_after:g} s)"
                     event = self._to(_OPEN, reason)
-                elif outcome is Outcome.SUCCESS:
+                elif outcome is _SUCCESS:
                     self._trial_successes += 1
                     if self._trial_successes >= self._config.success_threshold:
                         reason = f"{self._trial_successes} trial calls succeeded"
                         event = self._to(_CLOSED, reason)
             else:  # CLOSED or METRICS_ONLY
-                failed = outcome is Outcome.FAILURE
+                failed = outcome is _FAILURE
                 # An ignored outcome leaves the consecutive count alone (handled above).
                 self._consecutive = self._consecutive + 1 if failed else 0
                 window = self._window
                 if window is not None:
                     window.record(now, failed, slow)
-                if state is _CLOSED:
+                # A fast success cannot raise a rate that was judged below its threshold
+                # after the previous call, unless it just brought the window up to
+                # minimum_calls or old outcomes aged out since: only then, or after a
+                # failure or a slow call, judge.
+                if state is _CLOSED and (
+                    failed
+                    or slow
+                    or (
+                        window is not None
+                        and (window.ages or window.calls <= self._config.minimum_calls)
+                    )
+                ):
                     why = self._judge(exc if failed else None)
                     if why is not None:
                         event = self._to(_OPEN, why)
@@ -496,7 +508,7 @@ class CircuitBreaker:
 
     def _to(self, new: CircuitState, reason: str) -> StateChanged:
         """Move to ``new``. Called under the lock; the caller emits the event after it."""
-        now = self._now()
+        now = self._clock.monotonic()
         old = self._state
         self._fast = None
         self._gen += 1
@@ -554,7 +566,7 @@ class CircuitBreaker:
                 if self._cv is None:
                     self._cv = contextvars.ContextVar(f"resilience.breaker.{self._name}")
                 cv = self._cv
-        start = self._now() if self._timed else 0.0
+        start = self._clock.monotonic() if self._timed else 0.0
         # A linked stack, so that nested `with breaker:` blocks pair up correctly; each
         # thread and each asyncio task sees its own.
         cv.set((token, start, cv.get(None)))

@@ -148,6 +148,35 @@ _PROGRAMMING = (
     ArithmeticError,
     ImportError,
 )
+# The verdicts of plain builtin exceptions, by exact type: for an instance with nothing
+# added to it (no status, no headers, no notes) the table could only give these, so the
+# common failures of the retry path skip the duck typing.
+_BY_TYPE: dict[type[BaseException], Classification] = {
+    t: Classification(_RETRYABLE, t.__name__)
+    for t in (
+        TimeoutError,
+        ConnectionError,
+        ConnectionResetError,
+        ConnectionRefusedError,
+        ConnectionAbortedError,
+        BrokenPipeError,
+    )
+} | {
+    t: Classification(_PERMANENT, f"programming error: {t.__name__}")
+    for t in (
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        NotImplementedError,
+        AssertionError,
+        NameError,
+        ZeroDivisionError,
+        ImportError,
+        ModuleNotFoundError,
+    )
+}
 _MAX_CAUSES = 8
 _reported_rules: set[int] = set()  # rules whose predicate raised, logged once each
 
@@ -228,6 +257,9 @@ class Classifier:
             for match, kind, reason in self._rules:
                 if self._matches(match, exc):
                     return Classification(kind, reason or type(exc).__name__)
+            known = _BY_TYPE.get(type(exc))
+            if known is not None and not exc.__dict__:
+                return known
             seen: set[int] = set()
             current: BaseException | None = exc
             prefix = ""

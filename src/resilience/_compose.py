@@ -37,7 +37,16 @@ class Resilient:
     Built by :func:`resilient`; see there.
     """
 
-    __slots__ = ("_breaker", "_clock", "_fallback", "_pick", "_registry", "_retry", "_timeout")
+    __slots__ = (
+        "_breaker",
+        "_clock",
+        "_fallback",
+        "_name",
+        "_pick",
+        "_registry",
+        "_retry",
+        "_timeout",
+    )
 
     def __init__(
         self,
@@ -45,7 +54,7 @@ class Resilient:
         retry: RetryPolicy | None,
         breaker: CircuitBreaker | None,
         registry: BreakerRegistry | None,
-        pick: Callable[..., str] | None,
+        remote: str | Callable[..., str] | None,
         timeout: float | None,
         fallback: Callable[..., Any] | None,
         clock: Clock,
@@ -53,7 +62,9 @@ class Resilient:
         self._retry = retry
         self._breaker = breaker
         self._registry = registry
-        self._pick = pick
+        # A registry's remote: a fixed name, or a function of the call's arguments.
+        self._name = remote if isinstance(remote, str) else None
+        self._pick = None if isinstance(remote, str) else remote
         self._timeout = timeout
         self._fallback = fallback
         self._clock = clock
@@ -109,7 +120,8 @@ class Resilient:
     def _fused(self, fn: Callable[P, R]) -> Callable[P, R]:
         fixed = self._breaker
         get = self._registry.get if self._registry is not None else None
-        pick = cast("Callable[..., str]", self._pick)
+        pick = self._pick
+        name = self._name
         retry = self._retry
         plain = retry is None or retry._plain
         call = self.call
@@ -117,7 +129,10 @@ class Resilient:
 
         @functools.wraps(fn)
         def fused(*args: P.args, **kwargs: P.kwargs) -> R:
-            breaker = cast("CircuitBreaker", fixed) if get is None else get(pick(*args, **kwargs))
+            if get is None:
+                breaker = cast("CircuitBreaker", fixed)
+            else:
+                breaker = get(name or cast("Callable[..., str]", pick)(*args, **kwargs))
             gen = breaker._fast
             if gen is None or not plain:
                 return call(fn, *args, **kwargs)
@@ -138,7 +153,8 @@ class Resilient:
         afn = cast("Callable[P, Awaitable[R]]", fn)
         fixed = self._breaker
         get = self._registry.get if self._registry is not None else None
-        pick = cast("Callable[..., str]", self._pick)
+        pick = self._pick
+        name = self._name
         retry = self._retry
         plain = retry is None or retry._plain
         acall = self.acall
@@ -146,7 +162,10 @@ class Resilient:
 
         @functools.wraps(fn)
         async def afused(*args: P.args, **kwargs: P.kwargs) -> R:
-            breaker = cast("CircuitBreaker", fixed) if get is None else get(pick(*args, **kwargs))
+            if get is None:
+                breaker = cast("CircuitBreaker", fixed)
+            else:
+                breaker = get(name or cast("Callable[..., str]", pick)(*args, **kwargs))
             gen = breaker._fast
             if gen is None or not plain:
                 return await acall(afn, *args, **kwargs)
@@ -238,7 +257,8 @@ class Resilient:
 
     def _breaker_for(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CircuitBreaker | None:
         if self._registry is not None:
-            return self._registry.get(cast("Callable[..., str]", self._pick)(*args, **kwargs))
+            pick = cast("Callable[..., str]", self._pick)
+            return self._registry.get(self._name or pick(*args, **kwargs))
         return self._breaker
 
     def _once(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
@@ -330,15 +350,18 @@ def resilient(
         retry = retry.replace(classifier=classifier)
     registry: BreakerRegistry | None = None
     fixed: CircuitBreaker | None = None
-    pick: Callable[..., str] | None = None
     if isinstance(breaker, BreakerRegistry):
         if remote is None:
             raise TypeError(
                 "resilient(breaker=<BreakerRegistry>) needs remote=: a remote name, or a "
                 "function of the call's arguments that returns one"
             )
+        if not remote or not (isinstance(remote, str) or callable(remote)):
+            raise TypeError(
+                "resilient(remote=...) must be a non-empty remote name or a function of "
+                f"the call's arguments returning one; got {remote!r}"
+            )
         registry = breaker
-        pick = (lambda *_a, **_k: remote) if isinstance(remote, str) else remote
     elif isinstance(breaker, CircuitBreaker):
         if remote is not None:
             raise TypeError(
@@ -354,7 +377,7 @@ def resilient(
         retry=retry,
         breaker=fixed,
         registry=registry,
-        pick=pick,
+        remote=remote,
         timeout=config.timeout,
         fallback=fallback,
         clock=clock if clock is not None else SYSTEM_CLOCK,

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import inspect
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from fnmatch import fnmatchcase
-from typing import ParamSpec, TypeVar, cast
+from typing import ParamSpec, TypeVar
 
 from resilience._breaker import BreakerSnapshot, CircuitBreaker
 from resilience._classify import Classifier
@@ -91,12 +88,11 @@ class BreakerRegistry:
         breakers = self._breakers
         try:
             breaker = breakers[remote]
+            # Recency, for eviction. If another thread evicts it between these two
+            # lines, the KeyError below makes a new one, as it would a moment later.
+            breakers.move_to_end(remote)
         except KeyError:
             return self._create(remote)
-        # Recency, for eviction; if another thread evicted it just now, the caller still
-        # gets a working breaker.
-        with contextlib.suppress(KeyError):
-            breakers.move_to_end(remote)
         return breaker
 
     def config_for(self, remote: str) -> BreakerConfig:
@@ -124,32 +120,11 @@ class BreakerRegistry:
                 f"returning one; got {remote!r}"
             )
 
-        def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-            if not callable(fn):
-                raise TypeError(
-                    f"registry.protect(...) decorates a function or method; got {fn!r} "
-                    f"of type {type(fn).__name__}"
-                )
-            pick: Callable[..., str] = (
-                (lambda *_a, **_k: remote) if isinstance(remote, str) else remote
-            )
-            get = self.get
-            if inspect.iscoroutinefunction(fn):
-                afn = cast("Callable[P, Awaitable[object]]", fn)
+        # The composed decorator, with this registry as its only layer: it runs each
+        # call through the breaker's fast path inline (see resilient()).
+        from resilience._compose import resilient  # noqa: PLC0415 - _compose imports us
 
-                @functools.wraps(fn)
-                async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-                    return await get(pick(*args, **kwargs)).acall(afn, *args, **kwargs)
-
-                return cast("Callable[P, R]", async_wrapper)
-
-            @functools.wraps(fn)
-            def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-                return get(pick(*args, **kwargs)).call(fn, *args, **kwargs)
-
-            return wrapper
-
-        return decorate
+        return resilient(remote, breaker=self)
 
     def snapshot(self) -> dict[str, BreakerSnapshot]:
         """A reading of every breaker, by remote."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from random import random
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, Self, TypeVar, cast
 
@@ -32,6 +32,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _DEFAULT_ATTEMPTS = 3
+# Enum members read through the class cost a lookup each; the failure path reads these.
+_RETRYABLE = FailureKind.RETRYABLE
+_PARTIAL = FailureKind.PARTIAL
 
 
 class Backoff(_Config):
@@ -49,17 +52,29 @@ class Backoff(_Config):
     """The cap on any one wait, in seconds (before jitter)."""
     jitter: Literal["full", "equal", "none"] = "full"
 
+    def base(self, retry: int) -> float:
+        """The capped wait before retry number ``retry``, before jitter."""
+        try:
+            return min(self.max, self.initial * self.multiplier ** (retry - 1))
+        except OverflowError:
+            return self.max
+
     def delay(self, retry: int) -> float:
         """The wait before retry number ``retry`` (1 for the wait after the first attempt)."""
-        try:
-            base = min(self.max, self.initial * self.multiplier ** (retry - 1))
-        except OverflowError:
-            base = self.max
-        if self.jitter == "full":
-            return random.uniform(0.0, base)
-        if self.jitter == "equal":
-            return base / 2 + random.uniform(0.0, base / 2)
-        return base
+        return _jittered(self.base(retry), self.jitter)
+
+
+def _jittered(base: float, jitter: str) -> float:
+    if jitter == "full":
+        return random() * base
+    if jitter == "equal":
+        return base / 2 + random() * base / 2
+    return base
+
+
+# Waits precomputed per policy, so that a retry reads a tuple instead of computing a
+# power; later retries (only reachable with a tenacity stop) compute theirs.
+_SCHEDULE = 32
 
 
 class _RetryConfig(_Config):
@@ -115,10 +130,28 @@ def set_testing(enabled: bool = True, *, attempts: int | None = None) -> _Testin
 
 @dataclass(slots=True)
 class _Try:
+    # Formatted only on give-up: a retry that succeeds pays nothing for the note it did
+    # not need. The error is kept as its type and args, not the exception itself, whose
+    # traceback would tie this record, the frame and the exception into a cycle.
     number: int
-    error: str
-    reason: str
+    error: type[BaseException]
+    args: tuple[object, ...]
+    verdict: Classification | None
     waited: float | None = None
+
+    def describe(self) -> str:
+        error = f"{self.error.__name__}({', '.join(map(repr, self.args))})"
+        reason = f" [{_describe(self.verdict)}]" if self.verdict is not None else ""
+        waited = f", then waited {self.waited:.3g} s" if self.waited is not None else ""
+        return f"  attempt {self.number}: {error}{reason}{waited}"
+
+
+@dataclass(slots=True)
+class _Partial:
+    """What a partial operation has done so far, over its attempts."""
+
+    succeeded: list[object]
+    failed: dict[object, BaseException]
 
 
 class _TenacityState(tenacity.RetryCallState):
@@ -143,8 +176,7 @@ class _Run:
 
     __slots__ = (
         "attempt",
-        "partial_failed",
-        "partial_succeeded",
+        "partial",
         "policy",
         "start",
         "state",
@@ -153,15 +185,13 @@ class _Run:
 
     def __init__(self, policy: RetryPolicy, start: float | None) -> None:
         self.policy = policy
-        now = policy._clock.monotonic()
-        self.start = start if start is not None else now
+        self.start = start if start is not None else policy._clock.monotonic()
         self.attempt = 0
         self.tries: list[_Try] = []
         self.state: _TenacityState | None = None
         if policy._stop is not None or policy._wait is not None:
             self.state = _TenacityState(self.start)
-        self.partial_succeeded: list[object] = []
-        self.partial_failed: dict[object, BaseException] = {}
+        self.partial: _Partial | None = None  # only for policy.partial
 
     def next_delay(self, exc: Exception, classifier: Classifier | None = None) -> float | None:
         """After a failed attempt: seconds to wait before the next, or None to give up.
@@ -186,7 +216,7 @@ class _Run:
         if budget is not None and not budget.try_retry():
             self._give_up(exc, f"retry budget spent ({budget!r})", verdict)
             return None
-        self.tries.append(_Try(attempt, repr(exc), _describe(verdict), delay))
+        self.tries.append(_Try(attempt, type(exc), exc.args, verdict, delay))
         if self.state is not None:
             self.state.idle_for += delay
         if policy._on_retry is not None:
@@ -204,12 +234,12 @@ class _Run:
                     f"later than max_retry_after={self.policy._max_retry_after:g} s"
                 )
             return Classification(
-                FailureKind.RETRYABLE, f"circuit {exc.name!r} open", exc.retry_after
+                _RETRYABLE, f"circuit {exc.name!r} open", exc.retry_after
             )
         verdict = (classifier or self.policy._classifier).classify(exc)
-        if verdict.kind is FailureKind.RETRYABLE:
+        if verdict.kind is _RETRYABLE:
             return verdict
-        if verdict.kind is FailureKind.PARTIAL and self.partial_failed:
+        if verdict.kind is _PARTIAL and self.partial is not None:
             return verdict  # an opted-in partial call: its retryable items were kept
         return f"not retryable: {_describe(verdict)}"
 
@@ -231,7 +261,12 @@ class _Run:
         if policy._wait is not None and state is not None:
             delay = float(policy._wait(state))
         else:
-            delay = policy._backoff.delay(attempt)
+            base = (
+                policy._bases[attempt - 1]
+                if attempt <= _SCHEDULE
+                else policy._backoff.base(attempt)
+            )
+            delay = _jittered(base, policy._jitter)
         hint = verdict.retry_after
         if hint is not None and (policy._respect_retry_after or isinstance(exc, CircuitOpenError)):
             delay = max(delay, min(hint, policy._max_retry_after))
@@ -250,35 +285,34 @@ class _Run:
     def _give_up(self, exc: Exception, why: str, verdict: Classification | None) -> None:
         if self.attempt == 1 and why.startswith("not retryable"):
             return  # a plain failure: nothing was retried and nothing needs saying
-        self.tries.append(_Try(self.attempt, repr(exc), _describe(verdict) if verdict else ""))
+        self.tries.append(_Try(self.attempt, type(exc), exc.args, verdict))
         elapsed = self.policy._clock.monotonic() - self.start
         plural = "s" if self.attempt != 1 else ""
         head = f"resilience: gave up after {self.attempt} attempt{plural} in {elapsed:.3g} s"
         lines = [f"{head}: {why}"]
-        for t in self.tries:
-            reason = f" [{t.reason}]" if t.reason else ""
-            waited = f", then waited {t.waited:.3g} s" if t.waited is not None else ""
-            lines.append(f"  attempt {t.number}: {t.error}{reason}{waited}")
+        lines.extend(t.describe() for t in self.tries)
         exc.add_note("\n".join(lines))
 
     # --- partial failures: retry only the failed, retryable items
 
     def partial_items(self, exc: PartialFailure, classifier: Classifier | None) -> list[object]:
         """Record a PartialFailure; the items worth another attempt."""
-        self.partial_succeeded.extend(exc.succeeded)
+        if self.partial is None:
+            self.partial = _Partial([], {})
+        partial = self.partial
+        partial.succeeded.extend(exc.succeeded)
         classify = (classifier or self.policy._classifier).classify
         retry: list[object] = []
         for key, error in exc.failed.items():
-            self.partial_failed[key] = error
-            if isinstance(error, Exception) and classify(error).kind is FailureKind.RETRYABLE:
+            partial.failed[key] = error
+            if isinstance(error, Exception) and classify(error).kind is _RETRYABLE:
                 retry.append(key)
         return retry
 
     def partial_give_up(self, exc: PartialFailure) -> PartialFailure:
         """The PartialFailure to raise at the end: every success, every last failure."""
-        final = PartialFailure(
-            succeeded=list(self.partial_succeeded), failed=dict(self.partial_failed)
-        )
+        partial = self.partial if self.partial is not None else _Partial([], dict(exc.failed))
+        final = PartialFailure(succeeded=list(partial.succeeded), failed=dict(partial.failed))
         for note in getattr(exc, "__notes__", ()):
             final.add_note(note)
         return final
@@ -366,10 +400,12 @@ class RetryPolicy:
     __slots__ = (
         "_attempts",
         "_backoff",
+        "_bases",
         "_budget",
         "_classifier",
         "_clock",
         "_deadline",
+        "_jitter",
         "_kwargs",
         "_max_retry_after",
         "_on_retry",
@@ -423,7 +459,9 @@ class RetryPolicy:
         self._attempts = config.attempts
         if self._attempts is None and stop is None:
             self._attempts = _DEFAULT_ATTEMPTS
-        self._backoff = backoff if backoff is not None else Backoff()
+        self._backoff = backoff = backoff if backoff is not None else Backoff()
+        self._bases = tuple(backoff.base(n) for n in range(1, _SCHEDULE + 1))
+        self._jitter = backoff.jitter
         self._deadline = config.deadline
         self._classifier = classifier if classifier is not None else Classifier.default()
         self._budget = budget

@@ -19,6 +19,9 @@ class CountWindow:
 
     __slots__ = ("_pos", "_ring", "calls", "failures", "slow")
 
+    ages = False
+    """Outcomes leave only when newer ones push them out."""
+
     def __init__(self, size: int) -> None:
         self._ring = bytearray(size)
         self._pos = 0
@@ -28,17 +31,20 @@ class CountWindow:
 
     def record(self, now: float, failed: bool, slow: bool) -> None:  # noqa: ARG002 - one protocol for both windows
         """Add one outcome, dropping the oldest when the ring is full."""
-        ring, pos = self._ring, self._pos
+        ring = self._ring
+        pos = self._pos
         old = ring[pos]
-        if old:
-            self.calls -= 1
-            self.failures -= (old >> 1) & 1
-            self.slow -= (old >> 2) & 1
-        ring[pos] = _CALL | (_FAILED if failed else 0) | (_SLOW if slow else 0)
-        self._pos = pos + 1 if pos + 1 < len(ring) else 0
-        self.calls += 1
-        self.failures += failed
-        self.slow += slow
+        new = _CALL | failed << 1 | slow << 2
+        ring[pos] = new
+        pos += 1
+        self._pos = pos if pos < len(ring) else 0
+        # In a steady state the outcome replaced is usually the same as the new one,
+        # and then no total changes.
+        if old != new:
+            if not old:
+                self.calls += 1
+            self.failures += failed - (old >> 1 & 1)
+            self.slow += slow - (old >> 2 & 1)
 
     def expire(self, now: float) -> None:
         """Count windows do not age."""
@@ -57,6 +63,9 @@ class TimeWindow:
     """The outcomes of the last ``seconds`` seconds, in buckets of about one second."""
 
     __slots__ = ("_buckets", "_counts", "_head", "_width", "calls", "failures", "slow")
+
+    ages = True
+    """Outcomes leave as time passes, which can raise a rate with no new failure."""
 
     def __init__(self, seconds: float, *, buckets: int | None = None) -> None:
         n = buckets or min(max(math.ceil(seconds), 1), _MAX_BUCKETS)

@@ -1,0 +1,712 @@
+"""Benchmarks: resilience against its peers, interleaved in one process.
+
+    python -m pip install -e '.[bench]' && python benchmarks/run.py [--quick] [--json PATH]
+
+Each timed scenario measures the overhead a library adds above a bare call: every round
+times the bare call and every contender in a rotating order, subtracts the round's bare
+time, and the table shows the median over rounds. Peers that are not installed are
+reported as such. ``--quick`` only proves that every scenario runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from resilience import (
+    Backoff,
+    BreakerConfig,
+    BreakerRegistry,
+    CircuitBreaker,
+    RetryBudget,
+    RetryPolicy,
+    resilient,
+)
+from resilience.testing import FakeClock
+
+Op = Callable[[int], object]
+AsyncOp = Callable[[int], Awaitable[object]]
+
+
+def _optional(module: str) -> Any:
+    try:
+        return __import__(module)
+    except ImportError:
+        return None
+
+
+tenacity = _optional("tenacity")
+pybreaker = _optional("pybreaker")
+circuitbreaker = _optional("circuitbreaker")
+aiobreaker = _optional("aiobreaker")
+stamina = _optional("stamina")
+backoff = _optional("backoff")
+pyresilience = _optional("pyresilience")
+
+
+# --------------------------------------------------------------------- the work
+
+
+def work(x: int) -> int:
+    """The wrapped call: as cheap as a call can be, so that overhead is what shows."""
+    return x
+
+
+async def awork(x: int) -> int:
+    return x
+
+
+def flaky() -> Op:
+    """A call that fails every other time: each retried call is one failure, then success."""
+    failed = False
+
+    def call(x: int) -> int:
+        nonlocal failed
+        if not failed:
+            failed = True
+            raise ConnectionResetError
+        failed = False
+        return x
+
+    return call
+
+
+# ------------------------------------------------------------ hand-written floors
+
+
+class FloorBreaker:
+    """The least a breaker can do: a state check, a try/except and a counter.
+
+    Like any decorator for arbitrary functions, its wrapper takes ``*args, **kwargs``.
+    """
+
+    def __init__(self, threshold: int = 5) -> None:
+        self.threshold = threshold
+        self.failures = 0
+        self.open = False
+
+    def wrap(self, fn: Callable[..., object]) -> Callable[..., object]:
+        def wrapper(*args: object, **kwargs: object) -> object:
+            if self.open:
+                raise RuntimeError("open")
+            try:
+                result = fn(*args, **kwargs)
+            except Exception:
+                self.failures += 1
+                if self.failures >= self.threshold:
+                    self.open = True
+                raise
+            self.failures = 0
+            return result
+
+        return wrapper
+
+
+def floor_stack(fn: Callable[..., object], attempts: int = 3) -> Callable[..., object]:
+    """Retry and breaker hand-fused into one wrapper: the floor for scenarios 3 and 4."""
+    breaker = FloorBreaker()
+
+    def wrapper(*args: object, **kwargs: object) -> object:
+        for attempt in range(attempts):
+            if breaker.open:
+                raise RuntimeError("open")
+            try:
+                result = fn(*args, **kwargs)
+            except ConnectionError:
+                breaker.failures += 1
+                if breaker.failures >= breaker.threshold:
+                    breaker.open = True
+                if attempt == attempts - 1:
+                    raise
+                continue
+            breaker.failures = 0
+            return result
+        raise AssertionError
+
+    return wrapper
+
+
+def floor_retry(fn: Callable[..., object], attempts: int = 3) -> Callable[..., object]:
+    def wrapper(*args: object, **kwargs: object) -> object:
+        for attempt in range(attempts):
+            try:
+                return fn(*args, **kwargs)
+            except ConnectionError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError
+
+    return wrapper
+
+
+# -------------------------------------------------------------------- contenders
+
+
+def _peer(module: Any, build: Callable[[], Any]) -> Callable[[], Any] | None:
+    return build if module is not None else None
+
+
+def ours_breaker() -> CircuitBreaker:
+    return CircuitBreaker("bench", BreakerConfig(failure_threshold=5, open_for=30))
+
+
+def ours_retry() -> RetryPolicy:
+    return RetryPolicy(attempts=3)
+
+
+def scenario_breaker() -> dict[str, Callable[[], Op] | None]:
+    def pyres() -> Op:
+        cfg = pyresilience.CircuitBreakerConfig(failure_threshold=5, recovery_timeout=30)
+        return pyresilience.resilient(circuit_breaker=cfg)(work)  # type: ignore[no-any-return]
+
+    return {
+        "resilience": lambda: ours_breaker()(work),
+        "hand-written floor": lambda: FloorBreaker().wrap(work),
+        "circuitbreaker": _peer(
+            circuitbreaker,
+            lambda: circuitbreaker.circuit(failure_threshold=5, recovery_timeout=30)(work),
+        ),
+        "pybreaker": _peer(
+            pybreaker, lambda: pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30)(work)
+        ),
+        "pyresilience": _peer(pyresilience, pyres),
+    }
+
+
+def scenario_retry() -> dict[str, Callable[[], Op] | None]:
+    def pyres() -> Op:
+        cfg = pyresilience.RetryConfig(max_attempts=3, retry_on=(ConnectionError,))
+        return pyresilience.resilient(retry=cfg)(work)  # type: ignore[no-any-return]
+
+    return {
+        "resilience": lambda: ours_retry()(work),
+        "hand-written floor": lambda: floor_retry(work),
+        "tenacity": _peer(
+            tenacity,
+            lambda: tenacity.retry(
+                stop=tenacity.stop_after_attempt(3),
+                wait=tenacity.wait_exponential_jitter(),
+                retry=tenacity.retry_if_exception_type(ConnectionError),
+                reraise=True,
+            )(work),
+        ),
+        "stamina": _peer(stamina, lambda: stamina.retry(on=ConnectionError, attempts=3)(work)),
+        "backoff": _peer(
+            backoff,
+            lambda: backoff.on_exception(backoff.expo, ConnectionError, max_tries=3)(work),
+        ),
+        "pyresilience": _peer(pyresilience, pyres),
+    }
+
+
+def scenario_stack() -> dict[str, Callable[[], Op] | None]:
+    def tenacity_over_pybreaker() -> Op:
+        breaker = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30)
+        return tenacity.retry(  # type: ignore[no-any-return]
+            stop=tenacity.stop_after_attempt(3),
+            wait=tenacity.wait_exponential_jitter(),
+            retry=tenacity.retry_if_exception_type(ConnectionError),
+            reraise=True,
+        )(breaker(work))
+
+    def stamina_over_circuitbreaker() -> Op:
+        inner = circuitbreaker.circuit(failure_threshold=5, recovery_timeout=30)(work)
+        return stamina.retry(on=ConnectionError, attempts=3)(inner)  # type: ignore[no-any-return]
+
+    def pyres() -> Op:
+        return pyresilience.resilient(  # type: ignore[no-any-return]
+            retry=pyresilience.RetryConfig(max_attempts=3, retry_on=(ConnectionError,)),
+            circuit_breaker=pyresilience.CircuitBreakerConfig(
+                failure_threshold=5, recovery_timeout=30
+            ),
+        )(work)
+
+    return {
+        "resilience": lambda: resilient(retry=ours_retry(), breaker=ours_breaker())(work),
+        "hand-written floor": lambda: floor_stack(work),
+        "pyresilience": _peer(pyresilience, pyres),
+        "tenacity over pybreaker": (
+            tenacity_over_pybreaker if tenacity and pybreaker else None
+        ),
+        "stamina over circuitbreaker": (
+            stamina_over_circuitbreaker if stamina and circuitbreaker else None
+        ),
+    }
+
+
+def scenario_async_stack() -> dict[str, Callable[[], AsyncOp] | None]:
+    def aiobreaker_only() -> AsyncOp:
+        breaker = aiobreaker.CircuitBreaker(fail_max=5, timeout_duration=timedelta(seconds=30))
+        return breaker(awork)  # type: ignore[no-any-return]
+
+    def pyres() -> AsyncOp:
+        return pyresilience.resilient(  # type: ignore[no-any-return]
+            retry=pyresilience.RetryConfig(max_attempts=3, retry_on=(ConnectionError,)),
+            circuit_breaker=pyresilience.CircuitBreakerConfig(
+                failure_threshold=5, recovery_timeout=30
+            ),
+        )(awork)
+
+    return {
+        "resilience": lambda: resilient(retry=ours_retry(), breaker=ours_breaker())(awork),
+        "aiobreaker (breaker only)": _peer(aiobreaker, aiobreaker_only),
+        "pyresilience": _peer(pyresilience, pyres),
+        "stamina (retry only)": _peer(
+            stamina, lambda: stamina.retry(on=ConnectionError, attempts=3)(awork)
+        ),
+        "tenacity (retry only)": _peer(
+            tenacity,
+            lambda: tenacity.retry(
+                stop=tenacity.stop_after_attempt(3),
+                retry=tenacity.retry_if_exception_type(ConnectionError),
+                reraise=True,
+            )(awork),
+        ),
+    }
+
+
+def scenario_fail_once() -> dict[str, Callable[[], Op] | None]:
+    def ours() -> Op:
+        policy = RetryPolicy(attempts=3, backoff=Backoff(initial=0, jitter="none"))
+        return policy(flaky())
+
+    def tenacity_no_sleep() -> Op:
+        return tenacity.retry(  # type: ignore[no-any-return]
+            stop=tenacity.stop_after_attempt(3),
+            wait=tenacity.wait_none(),
+            retry=tenacity.retry_if_exception_type(ConnectionError),
+            sleep=lambda _seconds: None,  # fairness: no real sleep(0)
+            reraise=True,
+        )(flaky())
+
+    def pyres() -> Op:
+        cfg = pyresilience.RetryConfig(
+            max_attempts=3, delay=0.0, jitter=False, retry_on=(ConnectionError,)
+        )
+        return pyresilience.resilient(retry=cfg)(flaky())  # type: ignore[no-any-return]
+
+    return {
+        "resilience": ours,
+        "hand-written loop": lambda: floor_retry(flaky()),
+        "tenacity (no-op sleep)": _peer(tenacity, tenacity_no_sleep),
+        "stamina (waits 0)": _peer(
+            stamina,
+            lambda: stamina.retry(
+                on=ConnectionError, attempts=3, wait_initial=0, wait_max=0, wait_jitter=0
+            )(flaky()),
+        ),
+        "backoff (interval 0)": _peer(
+            backoff,
+            lambda: backoff.on_exception(
+                backoff.constant, ConnectionError, max_tries=3, interval=0, jitter=None
+            )(flaky()),
+        ),
+        "pyresilience (delay 0)": _peer(pyresilience, pyres),
+    }
+
+
+def scenario_registry() -> dict[str, Callable[[], Op] | None]:
+    def get() -> Op:
+        registry = BreakerRegistry()
+        registry.get("s3-eu")
+        lookup = registry.get
+
+        def op(x: int) -> object:
+            lookup("s3-eu")
+            return x
+
+        return op
+
+    def protect() -> Op:
+        registry = BreakerRegistry()
+        names = ("s3-eu", "s3-us", "gdrive", "dropbox")
+
+        @registry.protect(lambda x: names[x & 3])
+        def call(x: int) -> int:
+            return x
+
+        return call
+
+    def dict_floor() -> Op:
+        breakers = {"s3-eu": object()}
+
+        def op(x: int) -> object:
+            breakers["s3-eu"]
+            return x
+
+        return op
+
+    return {
+        "resilience registry.get": get,
+        "resilience protect(fn of args)": protect,
+        "plain dict lookup": dict_floor,
+    }
+
+
+# ----------------------------------------------------------------- measurement
+
+
+@dataclass
+class Result:
+    title: str
+    unit: str
+    rounds: dict[str, list[float]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.rounds[name])
+
+
+def _time_sync(op: Op, n: int) -> float:
+    with _no_gc():
+        start = time.perf_counter_ns()
+        for i in range(n):
+            op(i)
+        return (time.perf_counter_ns() - start) / n
+
+
+def _time_async(op: AsyncOp, n: int) -> float:
+    async def loop() -> float:
+        with _no_gc():
+            start = time.perf_counter_ns()
+            for i in range(n):
+                await op(i)
+            return (time.perf_counter_ns() - start) / n
+
+    return asyncio.run(loop())
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    # Each timing starts clean and runs without collections, so that garbage left by
+    # one contender is never charged to the next.
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def overhead(
+    title: str,
+    builders: dict[str, Callable[[], Any] | None],
+    bare: Callable[[], Any],
+    *,
+    n: int,
+    rounds: int,
+    is_async: bool = False,
+) -> Result:
+    """Median per-call time above ``bare``, contenders interleaved round by round."""
+    result = Result(title, "ns/call")
+    timer = _time_async if is_async else _time_sync
+    ops = {}
+    for name, build in builders.items():
+        if build is None:
+            result.missing.append(name)
+        else:
+            ops[name] = build()
+    names = list(ops)
+    for name in names:
+        result.rounds[name] = []
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        base = timer(bare(), n)
+        for name in order:
+            result.rounds[name].append(max(0.0, timer(ops[name], n) - base))
+    return result
+
+
+def memory_per_breaker(count: int) -> Result:
+    """Bytes per breaker, through a registry of ``count`` remotes with 100-call windows."""
+    result = Result(f"(6) memory per breaker, {count:,} remotes, 100-call window", "B/breaker")
+    names = [f"remote-{i}" for i in range(count)]
+    config = BreakerConfig(failure_rate=0.5, window=100)
+
+    def ours() -> object:
+        registry = BreakerRegistry(config, max_breakers=count)
+        for name in names:
+            registry.get(name)
+        return registry
+
+    def pyres() -> object:
+        cfg = pyresilience.CircuitBreakerConfig(
+            sliding_window_size=100, failure_rate_threshold=0.5
+        )
+        return {name: pyresilience.CircuitBreaker(cfg) for name in names}
+
+    builders: dict[str, Callable[[], object] | None] = {
+        "resilience (BreakerRegistry)": ours,
+        "circuitbreaker (dict, no window)": _peer(
+            circuitbreaker,
+            lambda: {n: circuitbreaker.CircuitBreaker(failure_threshold=5) for n in names},
+        ),
+        "pybreaker (dict, no window)": _peer(
+            pybreaker, lambda: {n: pybreaker.CircuitBreaker(fail_max=5) for n in names}
+        ),
+        "pyresilience (dict, 100-call window)": _peer(pyresilience, pyres),
+    }
+    for name, build in builders.items():
+        if build is None:
+            result.missing.append(name)
+            continue
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        kept = build()
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        del kept
+        result.rounds[name] = [(after - before) / count]
+    result.notes.append("tracemalloc: bytes allocated while building, divided by the count")
+    return result
+
+
+def amplification(calls: int) -> Result:
+    """Attempts per call when every call fails, 3 attempts each, with and without a budget."""
+    result = Result(f"(9) retry amplification, {calls:,} calls to a dead remote", "attempts/call")
+    for name, budget_ratio in (("resilience, no budget", None), ("resilience, budget 20%", 0.2)):
+        clock = FakeClock()
+        budget = RetryBudget(ratio=budget_ratio, clock=clock) if budget_ratio else None
+        policy = RetryPolicy(
+            attempts=3, backoff=Backoff(initial=0, jitter="none"), budget=budget, clock=clock
+        )
+        attempts = 0
+
+        def dead() -> None:
+            nonlocal attempts
+            attempts += 1
+            raise ConnectionRefusedError
+
+        for _ in range(calls):
+            with contextlib.suppress(ConnectionRefusedError):
+                policy.call(dead)
+        result.rounds[name] = [attempts / calls]
+    result.notes.append("no peer has a retry budget; without one every library makes 3.0")
+    return result
+
+
+def threaded(calls: int, rounds: int) -> Result:
+    """Throughput of 2 threads sharing one breaker."""
+    result = Result("(10) 2 threads sharing one breaker", "calls/s")
+    builders: dict[str, Callable[[], Op] | None] = {
+        "resilience": lambda: ours_breaker()(work),
+        "circuitbreaker": _peer(
+            circuitbreaker,
+            lambda: circuitbreaker.circuit(failure_threshold=5, recovery_timeout=30)(work),
+        ),
+        "pybreaker": _peer(
+            pybreaker, lambda: pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30)(work)
+        ),
+    }
+    ops = {}
+    for name, build in builders.items():
+        if build is None:
+            result.missing.append(name)
+        else:
+            ops[name] = build()
+            result.rounds[name] = []
+    for _ in range(rounds):
+        for name, op in ops.items():
+            barrier = threading.Barrier(3)
+
+            def worker(op: Op = op, barrier: threading.Barrier = barrier) -> None:
+                barrier.wait()
+                for i in range(calls):
+                    op(i)
+
+            threads = [threading.Thread(target=worker) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            barrier.wait()
+            start = time.perf_counter()
+            for thread in threads:
+                thread.join()
+            result.rounds[name].append(2 * calls / (time.perf_counter() - start))
+    return result
+
+
+# ------------------------------------------------------------------------ report
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = {}
+    for dist in ("resilience", "tenacity", "pybreaker", "circuitbreaker", "aiobreaker",
+                 "stamina", "backoff", "pyresilience"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[dist] = metadata.version(dist)
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "versions": versions,
+    }
+
+
+def render(result: Result, reference: str | None, label: str = "ours") -> str:
+    lines = [f"{result.title} [{result.unit}, median]"]
+    base = result.median(reference) if reference in result.rounds else None
+    for name in result.rounds:
+        value = result.median(name)
+        shown = f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+        ratio = f"  ({_times(value / base)} {label})" if base and name != reference else ""
+        lines.append(f"  {name:38} {shown:>14}{ratio}")
+    lines.extend(f"  {name:38} {'not installed':>14}" for name in result.missing)
+    lines.extend(f"  note: {note}" for note in result.notes)
+    return "\n".join(lines)
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2f}x"
+
+
+def targets(results: dict[str, Result]) -> list[str]:
+    """The issue's targets, judged on this run's medians."""
+    checks = []
+
+    def ratio(key: str, ours: str, peer: str) -> float | None:
+        r = results[key]
+        if ours not in r.rounds or peer not in r.rounds or not r.median(peer):
+            return None
+        return r.median(ours) / r.median(peer)
+
+    for key, ours, peer, limit in (
+        ("1", "resilience", "circuitbreaker", 0.8),
+        ("2", "resilience", "tenacity", 0.05),
+        ("3", "resilience", "pyresilience", 0.25),
+        ("3", "resilience", "tenacity over pybreaker", 0.05),
+        ("3", "resilience", "hand-written floor", 1.5),
+        ("4", "resilience", "aiobreaker (breaker only)", 0.5),
+        ("5", "resilience", "tenacity (no-op sleep)", 0.1),
+    ):
+        value = ratio(key, ours, peer)
+        if value is None:
+            checks.append(f"  ({key}) ours / {peer} <= {limit}: not measured ({peer} missing)")
+        else:
+            verdict = "met" if value <= limit else "MISSED"
+            checks.append(f"  ({key}) ours / {peer} = {value:.3f} (target <= {limit}): {verdict}")
+    memory = results["6"].rounds.get("resilience (BreakerRegistry)")
+    if memory:
+        verdict = "met" if memory[0] <= 600 else "MISSED"
+        checks.append(f"  (6) {memory[0]:.0f} B per breaker (target <= 600): {verdict}")
+    return checks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny counts: prove it runs")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--rounds", type=int, default=None)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    rounds = args.rounds or (1 if quick else 9)
+    n = 200 if quick else 50_000
+    n_async = 200 if quick else 20_000
+    n_retry = 200 if quick else 10_000
+
+    # stamina logs every retry by default; it still does (and that cost is measured), but
+    # into a NullHandler instead of logging's last-resort handler on stderr.
+    logging.getLogger("stamina").addHandler(logging.NullHandler())
+    logging.getLogger("stamina").propagate = False
+    results: dict[str, Result] = {
+        "1": overhead("(1) breaker only, sync", scenario_breaker(), lambda: work,
+                      n=n, rounds=rounds),
+        "2": overhead("(2) retry only, sync, success", scenario_retry(), lambda: work,
+                      n=n, rounds=rounds),
+        "3": overhead("(3) retry + breaker, sync, success", scenario_stack(), lambda: work,
+                      n=n, rounds=rounds),
+        "4": overhead("(4) retry + breaker, async, success", scenario_async_stack(),
+                      lambda: awork, n=n_async, rounds=rounds, is_async=True),
+        "5": overhead("(5) one failure then success, zero wait", scenario_fail_once(),
+                      _two_calls, n=n_retry, rounds=rounds),
+        "7": overhead("(7) per-remote lookup", scenario_registry(), lambda: work,
+                      n=n, rounds=rounds),
+    }
+    results["6"] = memory_per_breaker(200 if quick else 10_000)
+    results["8"] = Result("(8) batch per-item overhead", "ns/item",
+                          notes=["added with the checkpointed batch processor"])
+    results["9"] = amplification(200 if quick else 10_000)
+    results["10"] = threaded(500 if quick else 100_000, 1 if quick else 3)
+
+    info = machine()
+    print(f"resilience benchmarks: Python {info['python']} on {info['cpu']}, "
+          f"{info['cores']} cores, {info['platform']}")
+    print(f"rounds={rounds}, calls per timing: sync {n:,}, async {n_async:,}, "
+          f"fail-once {n_retry:,}; overhead = contender - bare call, same round\n")
+    reference = dict.fromkeys(("1", "2", "3", "4", "5", "10"), ("resilience", "ours"))
+    reference["6"] = ("resilience (BreakerRegistry)", "ours")
+    reference["7"] = ("plain dict lookup", "a dict lookup")
+    for key in sorted(results, key=int):
+        if results[key].rounds or results[key].missing:
+            print(render(results[key], *reference.get(key, (None, "ours"))))
+        else:
+            print(f"{results[key].title}: {'; '.join(results[key].notes)}")
+        print()
+    if quick:
+        print("Targets are judged on full runs only: --quick counts are too small to time.")
+    else:
+        print("Targets, on this run:")
+        print("\n".join(targets(results)))
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": info,
+            "quick": quick,
+            "rounds": rounds,
+            "scenarios": {
+                key: {
+                    "title": r.title,
+                    "unit": r.unit,
+                    "results": {
+                        name: {"median": r.median(name), "rounds": values}
+                        for name, values in r.rounds.items()
+                    },
+                    "not_installed": r.missing,
+                    "notes": r.notes,
+                }
+                for key, r in results.items()
+            },
+        }, indent=2))
+    return 0
+
+
+def _two_calls() -> Op:
+    """The bare cost of one failure then a success: two calls, one exception caught."""
+    fn = flaky()
+
+    def op(x: int) -> object:
+        try:
+            return fn(x)
+        except ConnectionError:
+            return fn(x)
+
+    return op
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

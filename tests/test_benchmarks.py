@@ -1,0 +1,39 @@
+"""The benchmarks still run: ``benchmarks/run.py --quick``, with no timing asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).parent.parent / "benchmarks" / "run.py"
+TIMED = ("1", "2", "3", "4", "5", "7")
+
+
+def test_quick_benchmarks_run_and_write_every_scenario(tmp_path: Path) -> None:
+    """--quick exits 0, prints a table and writes JSON with every scenario."""
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(1) breaker only, sync" in done.stdout
+    data = json.loads(out.read_text())
+    assert data["quick"] is True
+    assert data["machine"]["python"]
+    scenarios = data["scenarios"]
+    assert set(scenarios) == {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}
+    for key in TIMED:
+        results = scenarios[key]["results"]
+        ours = [name for name in results if name.startswith("resilience")]
+        assert ours, f"scenario {key} has no result of ours"
+        assert all(len(results[name]["rounds"]) == 1 for name in results)
+    assert scenarios["6"]["results"]["resilience (BreakerRegistry)"]["median"] > 0
+    assert scenarios["9"]["results"]["resilience, no budget"]["median"] == 3.0
+    assert scenarios["9"]["results"]["resilience, budget 20%"]["median"] < 3.0
+    assert scenarios["10"]["results"]["resilience"]["median"] > 0
