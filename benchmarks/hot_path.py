@@ -1,0 +1,94 @@
+"""What each part of the hot path costs: ``python benchmarks/hot_path.py``.
+
+Times, with timeit (best of several repeats), the layers a call goes through, from a
+bare call to the composed decorator, so that each layer's cost is the difference
+between two lines. The numbers in docs/performance.md come from this script.
+"""
+
+from __future__ import annotations
+
+import sys
+import timeit
+from collections.abc import Callable
+
+from resilience import (
+    Backoff,
+    BreakerConfig,
+    BreakerRegistry,
+    CircuitBreaker,
+    RetryPolicy,
+    resilient,
+)
+from resilience._classify import Classifier
+from resilience._retry import _Run
+
+N = 200_000
+
+
+def work(x: int) -> int:
+    return x
+
+
+def generic(*args: object, **kwargs: object) -> object:
+    """The least any decorator for arbitrary functions does: pack, call, unpack."""
+    return work(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def flaky() -> Callable[[int], int]:
+    failed = False
+
+    def call(x: int) -> int:
+        nonlocal failed
+        if not failed:
+            failed = True
+            raise ConnectionResetError
+        failed = False
+        return x
+
+    return call
+
+
+def best(stmt: Callable[[], object], number: int = N) -> float:
+    return min(timeit.repeat(stmt, number=number, repeat=7)) / number * 1e9
+
+
+def main() -> None:
+    breaker = CircuitBreaker("b")(work)
+    windowed = CircuitBreaker("w", BreakerConfig(failure_rate=0.5, window=100))(work)
+    retry = RetryPolicy()(work)
+    fused = resilient(retry=RetryPolicy(), breaker=CircuitBreaker("c"))(work)
+    layered = resilient(retry=RetryPolicy(), breaker=CircuitBreaker("d"), timeout=1e9)(work)
+    registry = BreakerRegistry()
+    registry.get("s3-eu")
+    protected = registry.protect(lambda _x: "s3-eu")(work)
+    zero = Backoff(initial=0, jitter="none")
+    fail_once = RetryPolicy(attempts=3, backoff=zero)(flaky())
+    policy = RetryPolicy(attempts=3, backoff=zero)
+    error = ConnectionResetError()
+    classifier = Classifier.default()
+
+    def first_failure(exc: Exception) -> float | None:
+        return _Run(policy, None).next_delay(exc)
+
+    rows: list[tuple[str, float]] = [
+        ("bare call", best(lambda: work(1))),
+        ("generic *args/**kwargs wrapper", best(lambda: generic(1))),
+        ("CircuitBreaker decorator (CLOSED)", best(lambda: breaker(1))),
+        ("CircuitBreaker with a 100-call window", best(lambda: windowed(1))),
+        ("RetryPolicy decorator, success", best(lambda: retry(1))),
+        ("resilient(retry+breaker), fused", best(lambda: fused(1))),
+        ("resilient(...) layered (timeout set)", best(lambda: layered(1))),
+        ("registry.get(existing)", best(lambda: registry.get("s3-eu"))),
+        ("registry.protect(fn of args)", best(lambda: protected(1))),
+        ("one failure then success, retried", best(lambda: fail_once(1), N // 10)),
+        ("  of which: classify(ConnectionResetError)", best(lambda: classifier.classify(error))),
+        ("  of which: _Run(...).next_delay(error)", best(lambda: first_failure(error))),
+    ]
+    print(f"Python {sys.version.split()[0]}; best of 7 repeats; ns per call")
+    bare = rows[0][1]
+    for name, value in rows:
+        print(f"  {name:44} {value:8.0f}  (+{value - bare:.0f})")
+
+
+if __name__ == "__main__":
+    main()
