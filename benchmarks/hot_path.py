@@ -11,6 +11,8 @@ import sys
 import timeit
 from collections.abc import Callable
 
+from run import flaky, work  # benchmarks/ is on sys.path when run as a script
+
 from resilience import (
     Backoff,
     BreakerConfig,
@@ -25,27 +27,9 @@ from resilience._retry import _Run
 N = 200_000
 
 
-def work(x: int) -> int:
-    return x
-
-
 def generic(*args: object, **kwargs: object) -> object:
     """The least any decorator for arbitrary functions does: pack, call, unpack."""
     return work(*args, **kwargs)  # type: ignore[arg-type]
-
-
-def flaky() -> Callable[[int], int]:
-    failed = False
-
-    def call(x: int) -> int:
-        nonlocal failed
-        if not failed:
-            failed = True
-            raise ConnectionResetError
-        failed = False
-        return x
-
-    return call
 
 
 def best(stmt: Callable[[], object], number: int = N) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import inspect
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Final, ParamSpec, TypeVar, cast
 from resilience._classify import Classifier, FailureKind, PartialFailure
 from resilience._clock import SYSTEM_CLOCK, Clock
 from resilience._config import BreakerConfig
+from resilience._decorate import is_async, require_callable, shells
 from resilience._errors import CircuitOpenError
 from resilience._events import (
     CallRecorded,
@@ -212,19 +212,9 @@ class CircuitBreaker:
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``fn`` (sync or async) so that every call goes through the breaker."""
-        if not callable(fn):
-            raise TypeError(
-                f"@CircuitBreaker({self._name!r}) decorates a function or method; "
-                f"got {fn!r} of type {type(fn).__name__}"
-            )
-        if inspect.iscoroutinefunction(fn):
-            afn = cast("Callable[P, Awaitable[object]]", fn)
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-                return await self.acall(afn, *args, **kwargs)
-
-            return cast("Callable[P, R]", async_wrapper)
+        require_callable(fn, f"@CircuitBreaker({self._name!r})")
+        if is_async(fn):
+            return shells(fn, self.call, self.acall)
 
         slow_call = self._call_slow
 

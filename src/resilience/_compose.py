@@ -14,6 +14,7 @@ from resilience._breaker import CircuitBreaker
 from resilience._classify import Classifier
 from resilience._clock import SYSTEM_CLOCK, Clock
 from resilience._config import _Config
+from resilience._decorate import is_async, require_callable, shells
 from resilience._registry import BreakerRegistry
 from resilience._retry import RetryPolicy, _Run
 
@@ -84,33 +85,12 @@ class Resilient:
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``fn`` (sync or async)."""
-        if not callable(fn):
-            raise TypeError(
-                f"@resilient(...) decorates a function or method; got {fn!r} of type "
-                f"{type(fn).__name__}"
-            )
+        require_callable(fn, "@resilient(...)")
         if self._timeout is not None or (self._breaker is None and self._registry is None):
-            return self._layered(fn)
-        if inspect.iscoroutinefunction(fn):
+            return shells(fn, self.call, self.acall)
+        if is_async(fn):
             return cast("Callable[P, R]", self._afused(fn))
         return self._fused(fn)
-
-    def _layered(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """The general wrapper: one call through every layer."""
-        if inspect.iscoroutinefunction(fn):
-            afn = cast("Callable[P, Awaitable[object]]", fn)
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-                return await self.acall(afn, *args, **kwargs)
-
-            return cast("Callable[P, R]", async_wrapper)
-
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            return self.call(fn, *args, **kwargs)
-
-        return wrapper
 
     # The fused wrappers run the first attempt through the breaker's fast path inline:
     # a success costs one wrapper frame, as a bare breaker does. Anything else (a

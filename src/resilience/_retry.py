@@ -9,7 +9,6 @@ small ``_Run`` object decides each next step; its sync and async shells differ o
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from random import random
@@ -23,6 +22,7 @@ from resilience._budget import RetryBudget
 from resilience._classify import Classification, Classifier, FailureKind, PartialFailure
 from resilience._clock import SYSTEM_CLOCK, Clock
 from resilience._config import _Config
+from resilience._decorate import is_async, require_callable, shells
 from resilience._errors import CircuitOpenError
 from resilience._events import RetryScheduled
 
@@ -295,6 +295,20 @@ class _Run:
 
     # --- partial failures: retry only the failed, retryable items
 
+    def retry_partial(
+        self, exc: PartialFailure, args: tuple[object, ...]
+    ) -> tuple[float, tuple[object, ...]]:
+        """After a PartialFailure: the wait, and the arguments with only the items to retry.
+
+        Raises the final PartialFailure (every success, every last failure) when there is
+        nothing left worth retrying.
+        """
+        items = self.partial_items(exc, None)
+        delay = self.next_delay(exc) if items else None
+        if delay is None:
+            raise self.partial_give_up(exc) from None
+        return delay, (items, *args[1:])
+
     def partial_items(self, exc: PartialFailure, classifier: Classifier | None) -> list[object]:
         """Record a PartialFailure; the items worth another attempt."""
         if self.partial is None:
@@ -494,27 +508,9 @@ class RetryPolicy:
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``fn`` (sync or async) so that failed calls are retried."""
-        if not callable(fn):
-            raise TypeError(
-                f"@RetryPolicy(...) decorates a function or method; got {fn!r} of type "
-                f"{type(fn).__name__}"
-            )
-        if inspect.iscoroutinefunction(fn):
-            afn = cast("Callable[P, Awaitable[object]]", fn)
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-                return await self.acall(afn, *args, **kwargs)
-
-            return cast("Callable[P, R]", async_wrapper)
-
-        if not self._plain:
-
-            @functools.wraps(fn)
-            def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-                return self.call(fn, *args, **kwargs)
-
-            return wrapper
+        require_callable(fn, "@RetryPolicy(...)")
+        if is_async(fn) or not self._plain:
+            return shells(fn, self.call, self.acall)
 
         retry = self._retry
 
@@ -592,22 +588,8 @@ class RetryPolicy:
         the end, a :class:`PartialFailure` holding every success and every last
         failure is raised.
         """
-        if not callable(fn):
-            raise TypeError(f"RetryPolicy.partial decorates a function; got {fn!r}")
-        if inspect.iscoroutinefunction(fn):
-            afn = cast("Callable[..., Awaitable[object]]", fn)
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-                return await self._apartial(afn, args, kwargs)
-
-            return cast("Callable[P, R]", async_wrapper)
-
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            return self._partial(fn, args, kwargs)
-
-        return wrapper
+        require_callable(fn, "@RetryPolicy(...).partial")
+        return shells(fn, self._partial, self._apartial)
 
     # --------------------------------------------------------------- engine
 
@@ -659,24 +641,15 @@ class RetryPolicy:
                     raise
                 delay = next_delay
 
-    def _partial(
-        self, fn: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
-    ) -> R:
-        if not args:
-            raise TypeError(
-                f"{getattr(fn, '__qualname__', fn)!r} is retried item by item: pass the "
-                "items as its first positional argument"
-            )
+    def _partial(self, fn: Callable[..., R], /, *args: object, **kwargs: object) -> R:
+        _items_first(fn, args)
         run = _Run(self, self._begin())
+        delay: float | None
         while True:
             try:
                 return fn(*args, **kwargs)
             except PartialFailure as exc:
-                items = run.partial_items(exc, None)
-                delay = run.next_delay(exc) if items else None
-                if delay is None:
-                    raise run.partial_give_up(exc) from None
-                args = (items, *args[1:])
+                delay, args = run.retry_partial(exc, args)
             except Exception as exc:
                 delay = run.next_delay(exc)
                 if delay is None:
@@ -685,32 +658,30 @@ class RetryPolicy:
                 self._clock.sleep(delay)
 
     async def _apartial(
-        self,
-        fn: Callable[..., Awaitable[object]],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-    ) -> object:
-        if not args:
-            raise TypeError(
-                f"{getattr(fn, '__qualname__', fn)!r} is retried item by item: pass the "
-                "items as its first positional argument"
-            )
+        self, fn: Callable[..., Awaitable[R]], /, *args: object, **kwargs: object
+    ) -> R:
+        _items_first(fn, args)
         run = _Run(self, self._begin())
+        delay: float | None
         while True:
             try:
                 return await fn(*args, **kwargs)
             except PartialFailure as exc:
-                items = run.partial_items(exc, None)
-                delay = run.next_delay(exc) if items else None
-                if delay is None:
-                    raise run.partial_give_up(exc) from None
-                args = (items, *args[1:])
+                delay, args = run.retry_partial(exc, args)
             except Exception as exc:
                 delay = run.next_delay(exc)
                 if delay is None:
                     raise
             if delay:
                 await self._clock.asleep(delay)
+
+
+def _items_first(fn: Callable[..., object], args: tuple[object, ...]) -> None:
+    if not args:
+        raise TypeError(
+            f"{getattr(fn, '__qualname__', fn)!r} is retried item by item: pass the "
+            "items as its first positional argument"
+        )
 
 
 def _check_type(name: str, value: object, expected: type) -> None:
