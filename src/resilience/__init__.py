@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from resilience._batch import BatchProcessor, BatchProgress, BatchResult, ItemFailure
 from resilience._breaker import BreakerSnapshot, CircuitBreaker
 from resilience._budget import BudgetSnapshot, RetryBudget
+from resilience._checkpoint import (
+    CheckpointError,
+    CheckpointStore,
+    ItemKey,
+    ItemRecord,
+    MemoryCheckpointStore,
+    SQLiteCheckpointStore,
+)
 from resilience._classify import Classification, Classifier, FailureKind, PartialFailure
 from resilience._clock import Clock, SystemClock
 from resilience._compose import CallTimeoutError, Resilient, resilient
@@ -26,6 +35,9 @@ from resilience._version import __version__
 __all__ = [
     "Attempt",
     "Backoff",
+    "BatchProcessor",
+    "BatchProgress",
+    "BatchResult",
     "BreakerConfig",
     "BreakerRegistry",
     "BreakerSnapshot",
@@ -33,6 +45,8 @@ __all__ = [
     "CallRecorded",
     "CallRejected",
     "CallTimeoutError",
+    "CheckpointError",
+    "CheckpointStore",
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
@@ -41,7 +55,11 @@ __all__ = [
     "Clock",
     "Event",
     "FailureKind",
+    "ItemFailure",
+    "ItemKey",
+    "ItemRecord",
     "Listener",
+    "MemoryCheckpointStore",
     "Outcome",
     "PartialFailure",
     "RegistryFullError",
@@ -49,6 +67,7 @@ __all__ = [
     "RetryBudget",
     "RetryPolicy",
     "RetryScheduled",
+    "SQLiteCheckpointStore",
     "StateChanged",
     "SystemClock",
     "__version__",

@@ -1,0 +1,282 @@
+"""Checkpoint stores: where a batch job records what is done, so a re-run can resume.
+
+A store keeps, per job, one record per item key: done, failed (with its kind, reason,
+attempts and last error) or deferred. Commits are atomic: a crash keeps every commit
+before it and loses only what was not yet committed.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Protocol, TypeAlias, runtime_checkable
+
+from resilience._clock import wall_time
+
+__all__ = [
+    "DEFERRED",
+    "DONE",
+    "FAILED",
+    "CheckpointError",
+    "CheckpointStore",
+    "ItemKey",
+    "ItemRecord",
+    "MemoryCheckpointStore",
+    "SQLiteCheckpointStore",
+]
+
+ItemKey: TypeAlias = str | int
+"""An item's stable key: a str or an int."""
+
+DONE: Final = "done"
+FAILED: Final = "failed"
+DEFERRED: Final = "deferred"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """What a job recorded about one item."""
+
+    key: ItemKey
+    status: str
+    """``"done"``, ``"failed"`` or ``"deferred"``."""
+    kind: str | None = None
+    """For a failed item: ``"retryable"``, ``"permanent"`` or ``"partial"``."""
+    reason: str | None = None
+    attempts: int = 1
+    error: str | None = None
+    """The last error's text."""
+    details: str | None = None
+    """For a partial failure: the failed sub-items, as JSON text."""
+
+
+class CheckpointError(Exception):
+    """A checkpoint store cannot be used: what is wrong with it and what to do."""
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """Where batch jobs keep their checkpoints.
+
+    ``commit`` must be atomic: after a crash, a store holds every commit that
+    returned and nothing of one that did not.
+    """
+
+    def load(self, job: str) -> dict[ItemKey, ItemRecord]:
+        """Every record of ``job``, by key (empty for a new job)."""
+        ...
+
+    def commit(self, job: str, records: Iterable[ItemRecord]) -> None:
+        """Record these outcomes, replacing earlier records of the same keys, atomically."""
+        ...
+
+    def forget(self, job: str) -> None:
+        """Drop every record of ``job``."""
+        ...
+
+    def close(self) -> None:
+        """Release what the store holds open."""
+        ...
+
+
+class MemoryCheckpointStore:
+    """Checkpoints in memory: resumes within one process, for tests and short jobs."""
+
+    __slots__ = ("_jobs", "_lock")
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, dict[ItemKey, ItemRecord]] = {}
+        self._lock = threading.Lock()
+
+    def load(self, job: str) -> dict[ItemKey, ItemRecord]:
+        """Every record of ``job``, by key."""
+        with self._lock:
+            return dict(self._jobs.get(job, {}))
+
+    def commit(self, job: str, records: Iterable[ItemRecord]) -> None:
+        """Record these outcomes at once."""
+        batch = {record.key: record for record in records}
+        with self._lock:
+            self._jobs.setdefault(job, {}).update(batch)
+
+    def forget(self, job: str) -> None:
+        """Drop every record of ``job``."""
+        with self._lock:
+            self._jobs.pop(job, None)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __repr__(self) -> str:
+        return f"MemoryCheckpointStore({len(self._jobs)} jobs)"
+
+
+# "RSLC": marks a SQLite file as ours, so that another application's database is never
+# mistaken for a checkpoint store and written to.
+_APPLICATION_ID = 0x52534C43
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE resilience_checkpoints (
+    job      TEXT NOT NULL,
+    key               NOT NULL,  -- no type: str and int keys stay distinct
+    status   TEXT NOT NULL,
+    kind     TEXT,
+    reason   TEXT,
+    attempts INTEGER NOT NULL,
+    error    TEXT,
+    details  TEXT,
+    updated  REAL NOT NULL,
+    PRIMARY KEY (job, key)
+) WITHOUT ROWID;
+"""
+_UPSERT = """
+INSERT INTO resilience_checkpoints
+    (job, key, status, kind, reason, attempts, error, details, updated)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (job, key) DO UPDATE SET
+    status = excluded.status, kind = excluded.kind, reason = excluded.reason,
+    attempts = excluded.attempts, error = excluded.error, details = excluded.details,
+    updated = excluded.updated
+"""
+
+
+class SQLiteCheckpointStore:
+    """Checkpoints in a SQLite file: the durable default for one machine.
+
+    The file is opened in WAL mode; each commit is one transaction. On open the file is
+    checked: one that is not a SQLite database, is corrupt, belongs to another
+    application or was written by a newer version of this library is refused with a
+    :class:`CheckpointError` naming it, and is never written to.
+
+    Args:
+        path: The database file; created (with its schema) if it does not exist.
+        durable: Wait for each commit to reach the disk (``synchronous=FULL``), so it
+            survives a power cut too. With False, commits survive a crash of the
+            process but the last ones may be lost if the machine loses power.
+    """
+
+    __slots__ = ("_conn", "_lock", "_path")
+
+    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
+        self._path = Path(path)
+        self._lock = threading.Lock()
+        fresh = not self._path.exists() or self._path.stat().st_size == 0
+        mode = "rwc" if fresh else "rw"
+        try:
+            conn = sqlite3.connect(
+                f"{self._path.resolve().as_uri()}?mode={mode}",
+                uri=True,
+                isolation_level=None,  # transactions are explicit
+                check_same_thread=False,  # guarded by self._lock
+            )
+        except sqlite3.Error as exc:
+            raise self._refuse(f"it cannot be opened ({exc})") from exc
+        try:
+            if fresh:
+                self._create(conn)
+            else:
+                self._check(conn)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    def _refuse(self, why: str) -> CheckpointError:
+        return CheckpointError(
+            f"checkpoint store {str(self._path)!r} is refused: {why}. It was not changed. "
+            "Pass the path of a checkpoint database made by resilience (or of a new "
+            "file), or move this file away if it is safe to start the job over."
+        )
+
+    def _create(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_SCHEMA)
+            conn.execute(f"PRAGMA application_id={_APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _check(self, conn: sqlite3.Connection) -> None:
+        try:
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise self._refuse(f"it is not a readable SQLite database ({exc})") from exc
+        if problems != ["ok"]:
+            shown = "; ".join(str(p) for p in problems[:3])
+            raise self._refuse(f"its integrity check failed ({shown})")
+        if application_id != _APPLICATION_ID:
+            raise self._refuse(
+                f"it is a SQLite database of another application (application_id "
+                f"{application_id}, not {_APPLICATION_ID})"
+            )
+        if version > _SCHEMA_VERSION:
+            raise self._refuse(
+                f"it was written by a newer version of resilience (schema {version}; "
+                f"this version reads up to {_SCHEMA_VERSION}); upgrade resilience"
+            )
+
+    def load(self, job: str) -> dict[ItemKey, ItemRecord]:
+        """Every record of ``job``, by key."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, status, kind, reason, attempts, error, details "
+                "FROM resilience_checkpoints WHERE job = ?",
+                (job,),
+            ).fetchall()
+        return {row[0]: ItemRecord(*row) for row in rows}
+
+    def commit(self, job: str, records: Iterable[ItemRecord]) -> None:
+        """Record these outcomes in one transaction."""
+        now = wall_time()
+        rows = [
+            (job, r.key, r.status, r.kind, r.reason, r.attempts, r.error, r.details, now)
+            for r in records
+        ]
+        if not rows:
+            return
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_UPSERT, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def forget(self, job: str) -> None:
+        """Drop every record of ``job``."""
+        with self._lock:
+            self._conn.execute("DELETE FROM resilience_checkpoints WHERE job = ?", (job,))
+
+    def jobs(self) -> Mapping[str, int]:
+        """Each job in the store, with its number of records."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT job, count(*) FROM resilience_checkpoints GROUP BY job"
+            ).fetchall()
+        return dict(rows)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteCheckpointStore({str(self._path)!r})"
