@@ -34,6 +34,7 @@ def test_quick_benchmarks_run_and_write_every_scenario(tmp_path: Path) -> None:
         assert ours, f"scenario {key} has no result of ours"
         assert all(len(results[name]["rounds"]) == 1 for name in results)
     assert scenarios["6"]["results"]["resilience (BreakerRegistry)"]["median"] > 0
+    assert scenarios["8"]["results"]["resilience, SQLite every 500 (durable)"]["median"] >= 0
     assert scenarios["9"]["results"]["resilience, no budget"]["median"] == 3.0
     assert scenarios["9"]["results"]["resilience, budget 20%"]["median"] < 3.0
     assert scenarios["10"]["results"]["resilience"]["median"] > 0

@@ -100,7 +100,7 @@ class BatchResult:
         kind = "redrive" if self.redrive else "run"
         head = (
             f"batch job {self.job!r}: {kind} of {self.total} items in {self.duration:.3g} s: "
-            f"{self.succeeded} succeeded, {self.skipped} skipped (done before), "
+            f"{self.succeeded} succeeded, {self.skipped} skipped (finished before), "
             f"{len(self.failed)} failed, {len(self.deferred)} deferred"
         )
         lines = [head]
@@ -543,7 +543,8 @@ class _Pass:
             )
         self.seen.add(key)
         self.total += 1
-        if _skips(self.state.get(key), redrive=self.redrive):
+        record = self.state.get(key)
+        if (record is not None or self.redrive) and _skips(record, redrive=self.redrive):
             self.skipped += 1
             if self.progress is not None:
                 self.report()
@@ -554,7 +555,6 @@ class _Pass:
         """Record one processed item; checkpoint and judge the thresholds."""
         record, failure = outcome
         self.pending.append(record)
-        self.state[record.key] = record
         self.processed += 1
         if record.status == DONE:
             self.succeeded += 1
