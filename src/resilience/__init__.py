@@ -28,6 +28,17 @@ from resilience._events import (
     RetryScheduled,
     StateChanged,
 )
+from resilience._gate import FeatureChanged, FeatureGate
+from resilience._health import (
+    CheckResult,
+    ComponentChanged,
+    ComponentHealth,
+    ComponentStatus,
+    HealthMonitor,
+    HealthRegistry,
+    HealthReport,
+    HealthStatus,
+)
 from resilience._registry import BreakerRegistry
 from resilience._retry import Attempt, Backoff, RetryPolicy
 from resilience._version import __version__
@@ -45,6 +56,7 @@ __all__ = [
     "CallRecorded",
     "CallRejected",
     "CallTimeoutError",
+    "CheckResult",
     "CheckpointError",
     "CheckpointStore",
     "CircuitBreaker",
@@ -53,8 +65,17 @@ __all__ = [
     "Classification",
     "Classifier",
     "Clock",
+    "ComponentChanged",
+    "ComponentHealth",
+    "ComponentStatus",
     "Event",
     "FailureKind",
+    "FeatureChanged",
+    "FeatureGate",
+    "HealthMonitor",
+    "HealthRegistry",
+    "HealthReport",
+    "HealthStatus",
     "ItemFailure",
     "ItemKey",
     "ItemRecord",

@@ -6,7 +6,7 @@ import enum
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     from resilience._classify import Classification
@@ -104,13 +104,14 @@ class RetryScheduled:
     """Seconds since the operation started (or since its first failure)."""
 
 
+E = TypeVar("E")
 Event: TypeAlias = StateChanged | CallRejected | CallRecorded
 Listener: TypeAlias = Callable[[Event], object]
 
 _reported: set[int] = set()
 
 
-def emit(listeners: Iterable[Listener], event: Event) -> None:
+def emit(listeners: Iterable[Callable[[E], object]], event: E) -> None:
     """Deliver ``event`` to each listener; a listener that raises is logged, once."""
     for listener in listeners:
         try:

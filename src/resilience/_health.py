@@ -1,0 +1,708 @@
+"""Health checks: components, per-check timeouts, cached results, one aggregate status.
+
+Checks run concurrently, each under its own timeout: sync checks on a thread pool owned
+by the registry, async ones as tasks. A check that overruns is reported at its timeout
+and left to finish in the background; until it does, it is not started again, so a
+hanging dependency cannot pile up threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Self, TypeAlias
+
+from pydantic import Field
+
+from resilience._classify import Classifier, FailureKind
+from resilience._clock import SYSTEM_CLOCK, Clock, wall_time
+from resilience._config import _Config
+from resilience._decorate import is_async
+from resilience._events import CircuitState, emit
+from resilience._probes import asgi_app, wsgi_app
+from resilience._registry import BreakerRegistry
+
+__all__ = [
+    "CheckResult",
+    "ComponentChanged",
+    "ComponentHealth",
+    "ComponentStatus",
+    "HealthRegistry",
+    "HealthReport",
+    "HealthStatus",
+]
+
+
+class HealthStatus(enum.Enum):
+    """The application's overall health."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    CRITICAL = "critical"
+
+    def __repr__(self) -> str:
+        return f"HealthStatus.{self.name}"
+
+
+class ComponentStatus(enum.Enum):
+    """One component's health."""
+
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+    """The check did not answer (it timed out, or has not run yet)."""
+
+    def __repr__(self) -> str:
+        return f"ComponentStatus.{self.name}"
+
+
+_OK: Final = ComponentStatus.OK
+_WARNING: Final = ComponentStatus.WARNING
+_ERROR: Final = ComponentStatus.ERROR
+_UNKNOWN: Final = ComponentStatus.UNKNOWN
+_IETF_STATUS: Final = {_OK: "pass", _WARNING: "warn", _ERROR: "fail", _UNKNOWN: "warn"}
+_IETF_OVERALL: Final = {
+    HealthStatus.HEALTHY: "pass",
+    HealthStatus.DEGRADED: "warn",
+    HealthStatus.CRITICAL: "fail",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What a check may return for more than ok / not ok."""
+
+    status: ComponentStatus
+    message: str = ""
+    details: Mapping[str, object] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentHealth:
+    """The latest known health of one component."""
+
+    name: str
+    status: ComponentStatus
+    message: str
+    critical: bool
+    last_checked: float
+    """Wall-clock time (epoch seconds) the check finished or timed out."""
+    duration: float
+    """Seconds the check took (its timeout, if it overran)."""
+    auto_recoverable: bool
+    """Whether the failure is of a kind that passes by itself (a RETRYABLE error)."""
+    details: Mapping[str, object] | None = None
+    cached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentChanged:
+    """A component's status changed between two reports."""
+
+    name: str
+    old: ComponentStatus | None
+    new: ComponentStatus
+    message: str
+
+
+def aggregate(components: Iterable[ComponentHealth]) -> HealthStatus:
+    """CRITICAL if a critical component is ERROR or UNKNOWN; DEGRADED if any is not OK."""
+    status = HealthStatus.HEALTHY
+    for c in components:
+        if c.status is _OK:
+            continue
+        if c.critical and c.status in (_ERROR, _UNKNOWN):
+            return HealthStatus.CRITICAL
+        status = HealthStatus.DEGRADED
+    return status
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """The health of every component checked, and the aggregate."""
+
+    status: HealthStatus
+    components: Mapping[str, ComponentHealth]
+    checked_at: float = field(default_factory=wall_time)
+
+    @property
+    def http_status(self) -> int:
+        """503 when CRITICAL (take the instance out of rotation), else 200."""
+        return 503 if self.status is HealthStatus.CRITICAL else 200
+
+    def to_dict(self, *, details: bool = True) -> dict[str, Any]:
+        """The IETF "Health Check Response Format for HTTP APIs" shape.
+
+        Args:
+            details: Include messages and details; leave out for untrusted callers.
+        """
+        checks: dict[str, list[dict[str, Any]]] = {}
+        for c in self.components.values():
+            entry: dict[str, Any] = {
+                "componentId": c.name,
+                "status": _IETF_STATUS[c.status],
+                "time": _iso(c.last_checked),
+            }
+            if details:
+                entry["observedValue"] = c.status.value
+                entry["output"] = c.message
+                entry["critical"] = c.critical
+                entry["durationSeconds"] = round(c.duration, 6)
+                entry["autoRecoverable"] = c.auto_recoverable
+                if c.details:
+                    entry["details"] = dict(c.details)
+            checks[c.name] = [entry]
+        return {"status": _IETF_OVERALL[self.status], "checks": checks}
+
+    def render(self) -> str:
+        """A readable report for terminals and logs."""
+        lines = [f"health: {self.status.name} ({len(self.components)} components)"]
+        width = max((len(name) for name in self.components), default=0)
+        for c in self.components.values():
+            flags = " critical" if c.critical else ""
+            flags += " auto-recoverable" if c.auto_recoverable and c.status is not _OK else ""
+            message = f"  {c.message}" if c.message else ""
+            lines.append(
+                f"  {c.name:<{width}}  {c.status.name:<7} {c.duration * 1000:7.1f} ms"
+                f"{flags}{message}"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+CheckFn: TypeAlias = Callable[[], object] | Callable[[], Awaitable[object]]
+
+
+class _CheckConfig(_Config):
+    name: str = Field(min_length=1)
+    timeout: float = Field(gt=0)
+    ttl: float | None = Field(default=None, gt=0)
+    failure_ttl: float | None = Field(default=None, gt=0)
+    critical: bool = True
+    groups: tuple[str, ...] = ("readiness",)
+    timeout_status: ComponentStatus = ComponentStatus.UNKNOWN
+
+
+@dataclass(slots=True)
+class _Check:
+    config: _CheckConfig
+    fn: CheckFn
+    is_async: bool
+    last: ComponentHealth | None = None
+    last_at: float = 0.0  # injected-clock reading of ``last``
+    running: Future[object] | None = None  # a sync check still running past its timeout
+
+
+class HealthRegistry:
+    """The application's health checks, run together into one :class:`HealthReport`.
+
+    Args:
+        clock: Time source for cached results (TTLs).
+        default_timeout: Seconds a check may take unless registered with its own.
+        classifier: Turns a check's exception into a message and ``auto_recoverable``.
+        listeners: Receive a :class:`ComponentChanged` when a component's status changes.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        default_timeout: float = 5.0,
+        classifier: Classifier | None = None,
+        listeners: Iterable[Callable[[ComponentChanged], object]] = (),
+    ) -> None:
+        if isinstance(default_timeout, bool) or not default_timeout > 0:
+            raise ValueError(f"default_timeout must be a positive number, got {default_timeout!r}")
+        self._clock = clock if clock is not None else SYSTEM_CLOCK
+        self._default_timeout = float(default_timeout)
+        self._classifier = classifier if classifier is not None else Classifier.default()
+        self._checks: dict[str, _Check] = {}
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._listeners: list[Callable[[ComponentChanged], object]] = list(listeners)
+        self._latest: dict[str, ComponentHealth] = {}
+
+    # ---------------------------------------------------------------- registration
+
+    def check(
+        self,
+        name: str,
+        *,
+        critical: bool = True,
+        timeout: float | None = None,
+        ttl: float | None = None,
+        failure_ttl: float | None = None,
+        groups: Iterable[str] = ("readiness",),
+        timeout_status: ComponentStatus = ComponentStatus.UNKNOWN,
+    ) -> Callable[[CheckFn], CheckFn]:
+        """Register the decorated function as the check of component ``name``."""
+
+        def decorate(fn: CheckFn) -> CheckFn:
+            self.register(
+                name,
+                fn,
+                critical=critical,
+                timeout=timeout,
+                ttl=ttl,
+                failure_ttl=failure_ttl,
+                groups=groups,
+                timeout_status=timeout_status,
+            )
+            return fn
+
+        return decorate
+
+    def register(
+        self,
+        name: str,
+        fn: CheckFn,
+        *,
+        critical: bool = True,
+        timeout: float | None = None,
+        ttl: float | None = None,
+        failure_ttl: float | None = None,
+        groups: Iterable[str] = ("readiness",),
+        timeout_status: ComponentStatus = ComponentStatus.UNKNOWN,
+    ) -> None:
+        """Register ``fn`` as the check of component ``name``.
+
+        Args:
+            name: The component, unique in the registry.
+            fn: Sync or async; returns None or True (ok), False (error) or a
+                :class:`CheckResult`; an exception is an error.
+            critical: An ERROR or UNKNOWN here makes the whole report CRITICAL.
+            timeout: Seconds the check may take; the registry's default otherwise.
+            ttl: Seconds an OK or WARNING result is reused before checking again.
+            failure_ttl: The same for an ERROR or UNKNOWN result (usually shorter).
+            groups: Names of the probe groups the check belongs to (``readiness``).
+            timeout_status: What an overrun is: UNKNOWN (default) or ERROR.
+        """
+        if not callable(fn):
+            raise TypeError(f"health check {name!r} must be callable, got {fn!r}")
+        config = _CheckConfig(
+            name=name,
+            timeout=self._default_timeout if timeout is None else timeout,
+            ttl=ttl,
+            failure_ttl=failure_ttl,
+            critical=critical,
+            groups=tuple([groups] if isinstance(groups, str) else groups),
+            timeout_status=timeout_status,
+        )
+        with self._lock:
+            if name in self._checks:
+                raise ValueError(
+                    f"a health check named {name!r} is already registered; each component "
+                    "has one check (combine them, or give them distinct names)"
+                )
+            self._checks[name] = _Check(config, fn, is_async(fn))
+
+    def add_breakers(self, registry: BreakerRegistry, *, critical: bool = False) -> None:
+        """Report every breaker of ``registry`` as a component named ``breaker:<remote>``.
+
+        OPEN and FORCED_OPEN are ERROR, HALF_OPEN is WARNING, with the breaker's reason
+        and when it allows a trial call. Breakers created later are included too.
+        """
+        if not isinstance(registry, BreakerRegistry):
+            raise TypeError(f"add_breakers() takes a BreakerRegistry, got {registry!r}")
+        self.register(
+            "breakers",
+            lambda: _breakers_result(registry),
+            critical=critical,
+            timeout=self._default_timeout,
+        )
+
+    def names(self, group: str | None = None) -> list[str]:
+        """The components registered, or those of one group."""
+        with self._lock:
+            return [
+                n for n, c in self._checks.items() if group is None or group in c.config.groups
+            ]
+
+    def add_listener(self, listener: Callable[[ComponentChanged], object]) -> None:
+        """Receive a :class:`ComponentChanged` for every change of a component's status."""
+        self._listeners.append(listener)
+
+    def latest(self) -> Mapping[str, ComponentHealth]:
+        """The last known health of each component, without running any check."""
+        with self._lock:
+            return dict(self._latest)
+
+    # ------------------------------------------------------------------- running
+
+    def run(self, group: str | None = None) -> HealthReport:
+        """Run the checks (of ``group``, or all), concurrently, each under its timeout."""
+        return self._run(self._selected(group))
+
+    def _run(self, checks: list[_Check]) -> HealthReport:
+        now = self._clock.monotonic()
+        results: dict[str, ComponentHealth] = {}
+        started: list[tuple[_Check, Future[object], float]] = []
+        for check in checks:
+            cached = self._cached(check, now)
+            if cached is not None:
+                results[check.config.name] = cached
+            elif check.running is not None and not check.running.done():
+                results[check.config.name] = self._still_running(check)
+            else:
+                future = self._submit(check)
+                check.running = future
+                started.append((check, future, SYSTEM_CLOCK.monotonic()))
+        for check, future, start in started:
+            remaining = check.config.timeout - (SYSTEM_CLOCK.monotonic() - start)
+            try:
+                value = future.result(timeout=max(0.0, remaining))
+            except FutureTimeout:
+                results[check.config.name] = self._overran(check)
+                continue
+            except Exception as exc:  # the check raised
+                value = exc
+            check.running = None
+            results[check.config.name] = self._judge(
+                check, value, SYSTEM_CLOCK.monotonic() - start
+            )
+        return self._report(checks, results)
+
+    async def arun(self, group: str | None = None) -> HealthReport:
+        """:meth:`run` for asyncio: async checks as tasks, sync ones on the thread pool."""
+        return await self._arun(self._selected(group))
+
+    async def _arun(self, checks: list[_Check]) -> HealthReport:
+        now = self._clock.monotonic()
+        results: dict[str, ComponentHealth] = {}
+        todo: list[Awaitable[tuple[str, ComponentHealth]]] = []
+        for check in checks:
+            cached = self._cached(check, now)
+            if cached is not None:
+                results[check.config.name] = cached
+            elif check.running is not None and not check.running.done():
+                results[check.config.name] = self._still_running(check)
+            else:
+                todo.append(self._acheck(check))
+        results.update(await asyncio.gather(*todo))
+        return self._report(checks, results)
+
+    async def _acheck(self, check: _Check) -> tuple[str, ComponentHealth]:
+        start = SYSTEM_CLOCK.monotonic()
+        timeout = check.config.timeout
+        try:
+            if check.is_async:
+                async with asyncio.timeout(timeout):
+                    value = await check.fn()  # type: ignore[misc]
+            else:
+                future = self._submit(check)
+                check.running = future
+                value = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+                check.running = None
+        except TimeoutError:
+            return check.config.name, self._overran(check)
+        except Exception as exc:
+            value = exc
+        return check.config.name, self._judge(check, value, SYSTEM_CLOCK.monotonic() - start)
+
+    def _selected(self, group: str | None) -> list[_Check]:
+        with self._lock:
+            checks = list(self._checks.values())
+        if group is None:
+            return checks
+        return [c for c in checks if group in c.config.groups]
+
+    def _submit(self, check: _Check) -> Future[object]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(thread_name_prefix="resilience-health")
+            pool = self._pool
+        if check.is_async:
+            # A coroutine check in a sync run: its own event loop, on a pool thread.
+            fn = check.fn
+            return pool.submit(lambda: asyncio.run(fn()))  # type: ignore[arg-type]
+        return pool.submit(check.fn)
+
+    def _cached(self, check: _Check, now: float) -> ComponentHealth | None:
+        last = check.last
+        if last is None:
+            return None
+        ttl = check.config.ttl if last.status in (_OK, _WARNING) else check.config.failure_ttl
+        if ttl is None or now - check.last_at >= ttl:
+            return None
+        return _replace_cached(last)
+
+    def _judge(self, check: _Check, value: object, duration: float) -> ComponentHealth:
+        """Turn what a check returned (or raised) into the component's health."""
+        config = check.config
+        recoverable = False
+        details: Mapping[str, object] | None = None
+        if value is None or value is True:
+            status, message = _OK, ""
+        elif value is False:
+            status, message = _ERROR, "the check returned False"
+        elif isinstance(value, CheckResult) and isinstance(value.status, ComponentStatus):
+            status, message, details = value.status, value.message, value.details
+        elif isinstance(value, BaseException):
+            verdict = self._classifier.classify(value)
+            status = _ERROR
+            message = f"{_text(value)} [{verdict.kind.name}: {verdict.reason}]"
+            recoverable = verdict.kind is FailureKind.RETRYABLE
+        else:
+            status = _ERROR
+            message = (
+                f"the check returned {value!r} ({type(value).__name__}); a health check "
+                "returns None or True (ok), False (error) or a CheckResult"
+            )
+        health = ComponentHealth(
+            name=config.name,
+            status=status,
+            message=message,
+            critical=config.critical,
+            last_checked=wall_time(),
+            duration=duration,
+            auto_recoverable=recoverable,
+            details=details,
+        )
+        check.last, check.last_at = health, self._clock.monotonic()
+        return health
+
+    def _overran(self, check: _Check) -> ComponentHealth:
+        config = check.config
+        health = ComponentHealth(
+            name=config.name,
+            status=config.timeout_status,
+            message=f"no answer within its timeout of {config.timeout:g} s",
+            critical=config.critical,
+            last_checked=wall_time(),
+            duration=config.timeout,
+            auto_recoverable=True,
+        )
+        check.last, check.last_at = health, self._clock.monotonic()
+        return health
+
+    def _still_running(self, check: _Check) -> ComponentHealth:
+        config = check.config
+        return ComponentHealth(
+            name=config.name,
+            status=config.timeout_status,
+            message=(
+                "its previous check has not finished yet (it overran its timeout of "
+                f"{config.timeout:g} s); not started again until it does"
+            ),
+            critical=config.critical,
+            last_checked=wall_time(),
+            duration=0.0,
+            auto_recoverable=True,
+        )
+
+    def _report(self, checks: list[_Check], results: dict[str, ComponentHealth]) -> HealthReport:
+        ordered = {c.config.name: results[c.config.name] for c in checks}
+        changes: list[ComponentChanged] = []
+        with self._lock:
+            for name, health in ordered.items():
+                old = self._latest.get(name)
+                if old is None or old.status is not health.status:
+                    changes.append(
+                        ComponentChanged(
+                            name, old.status if old else None, health.status, health.message
+                        )
+                    )
+                self._latest[name] = health
+        for change in changes:
+            emit(self._listeners, change)
+        return HealthReport(aggregate(ordered.values()), ordered)
+
+    def close(self) -> None:
+        """Stop the thread pool (checks still running finish in the background)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------- probes, monitor
+
+    def asgi_app(
+        self, *, show_details: bool = False, token: str | None = None
+    ) -> Callable[..., Awaitable[None]]:
+        """An ASGI app answering ``/livez``, ``/readyz`` and ``/health`` (see the docs)."""
+        return asgi_app(self, show_details=show_details, token=token)
+
+    def wsgi_app(
+        self, *, show_details: bool = False, token: str | None = None
+    ) -> Callable[..., Iterable[bytes]]:
+        """A WSGI app answering ``/livez``, ``/readyz`` and ``/health``."""
+        return wsgi_app(self, show_details=show_details, token=token)
+
+    def monitor(
+        self, *, interval: float = 30.0, critical_interval: float | None = None
+    ) -> HealthMonitor:
+        """A monitor that runs the checks every ``interval`` seconds; start it with ``with``.
+
+        Args:
+            interval: Seconds between rounds of checks.
+            critical_interval: If set, critical checks run this often instead.
+        """
+        return HealthMonitor(self, interval=interval, critical_interval=critical_interval)
+
+    def __repr__(self) -> str:
+        return f"HealthRegistry({len(self._checks)} checks)"
+
+
+def _replace_cached(health: ComponentHealth) -> ComponentHealth:
+    if health.cached:
+        return health
+    return ComponentHealth(
+        health.name,
+        health.status,
+        health.message,
+        health.critical,
+        health.last_checked,
+        health.duration,
+        health.auto_recoverable,
+        health.details,
+        cached=True,
+    )
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        message = str(exc)
+    except Exception:
+        message = ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _breakers_result(registry: BreakerRegistry) -> CheckResult:
+    worst = _OK
+    problems: list[str] = []
+    details: dict[str, object] = {}
+    for remote, snap in registry.snapshot().items():
+        details[remote] = snap.state.value
+        if snap.state in (CircuitState.OPEN, CircuitState.FORCED_OPEN):
+            worst = _ERROR
+        elif snap.state is CircuitState.HALF_OPEN:
+            worst = _WARNING if worst is _OK else worst
+        else:
+            continue
+        when = (
+            f"; trial in {snap.retry_after:.0f} s" if snap.retry_after is not None else ""
+        )
+        problems.append(f"{remote} {snap.state.name} ({snap.reason}{when})")
+    return CheckResult(worst, "; ".join(problems), details)
+
+
+class HealthMonitor:
+    """Runs a registry's checks periodically; status changes go to its listeners.
+
+    ``with monitor:`` runs it on a thread, ``async with monitor:`` as an asyncio task;
+    leaving the block stops it (a round in progress finishes first). :meth:`tick`
+    runs one round by hand.
+    """
+
+    def __init__(
+        self, health: HealthRegistry, *, interval: float, critical_interval: float | None
+    ) -> None:
+        for name, value in (("interval", interval), ("critical_interval", critical_interval)):
+            if value is not None and (isinstance(value, bool) or not value > 0):
+                raise ValueError(f"monitor {name} must be a positive number, got {value!r}")
+        self._health = health
+        self._interval = interval
+        self._critical_interval = critical_interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._next_all = 0.0
+        self.rounds = 0
+        """Rounds of checks run so far."""
+        self.busy = 0.0
+        """Seconds spent running checks, to measure the monitor's overhead."""
+
+    def _due(self) -> list[_Check]:
+        """The checks to run now: all of them each interval, critical ones in between."""
+        health = self._health
+        now = health._clock.monotonic()
+        checks = health._selected(None)
+        if now >= self._next_all:
+            self._next_all = now + self._interval
+            return checks
+        if self._critical_interval is None:
+            return []
+        return [c for c in checks if c.config.critical]
+
+    @property
+    def _period(self) -> float:
+        return self._critical_interval or self._interval
+
+    def tick(self) -> HealthReport | None:
+        """Run the checks that are due now; the report, or None if none were due."""
+        checks = self._due()
+        if not checks:
+            return None
+        start = SYSTEM_CLOCK.monotonic()
+        report = self._health._run(checks)
+        self.busy += SYSTEM_CLOCK.monotonic() - start
+        self.rounds += 1
+        return report
+
+    async def atick(self) -> HealthReport | None:
+        """:meth:`tick` for asyncio."""
+        checks = self._due()
+        if not checks:
+            return None
+        start = SYSTEM_CLOCK.monotonic()
+        report = await self._health._arun(checks)
+        self.busy += SYSTEM_CLOCK.monotonic() - start
+        self.rounds += 1
+        return report
+
+    def _wait(self) -> None:
+        clock = self._health._clock
+        if clock is SYSTEM_CLOCK:
+            self._stop.wait(self._period)  # real time: wake at once when stopped
+        else:
+            clock.sleep(self._period)
+
+    def __enter__(self) -> Self:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="resilience-health-monitor")
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.tick()
+            self._wait()
+
+    async def __aenter__(self) -> Self:
+        self._stop.clear()
+        self._task = asyncio.create_task(self._aloop())
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _aloop(self) -> None:
+        while not self._stop.is_set():
+            await self.atick()
+            await self._health._clock.asleep(self._period)
