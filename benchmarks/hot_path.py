@@ -7,6 +7,7 @@ between two lines. The numbers in docs/performance.md come from this script.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import timeit
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from resilience import (
     BreakerConfig,
     BreakerRegistry,
     CircuitBreaker,
+    HealthRegistry,
     RetryPolicy,
     resilient,
 )
@@ -54,6 +56,18 @@ def main() -> None:
     def first_failure(exc: Exception) -> float | None:
         return _Run(policy, None).next_delay(exc)
 
+    health = HealthRegistry()
+    for i in range(5):
+        health.register(f"sync-{i}", lambda: True)
+    ahealth = HealthRegistry()
+
+    async def ok() -> bool:
+        return True
+
+    for i in range(5):
+        ahealth.register(f"async-{i}", ok)
+    monitor = health.monitor(interval=30)
+
     rows: list[tuple[str, float]] = [
         ("bare call", best(lambda: work(1))),
         ("generic *args/**kwargs wrapper", best(lambda: generic(1))),
@@ -67,11 +81,19 @@ def main() -> None:
         ("one failure then success, retried", best(lambda: fail_once(1), N // 10)),
         ("  of which: classify(ConnectionResetError)", best(lambda: classifier.classify(error))),
         ("  of which: _Run(...).next_delay(error)", best(lambda: first_failure(error))),
+        ("health.run(): 5 no-op sync checks", best(health.run, 2_000)),
+        ("health.arun(): 5 no-op async checks", best(lambda: asyncio.run(ahealth.arun()), 500)),
     ]
     print(f"Python {sys.version.split()[0]}; best of 7 repeats; ns per call")
     bare = rows[0][1]
     for name, value in rows:
         print(f"  {name:44} {value:8.0f}  (+{value - bare:.0f})")
+    for _ in range(20):
+        monitor.tick()
+    share = monitor.busy / monitor.rounds / 30
+    print(f"  health monitor, 5 checks every 30 s: {share:.5%} of one core")
+    health.close()
+    ahealth.close()
 
 
 if __name__ == "__main__":

@@ -167,8 +167,10 @@ class HealthReport:
         lines = [f"health: {self.status.name} ({len(self.components)} components)"]
         width = max((len(name) for name in self.components), default=0)
         for c in self.components.values():
-            flags = " critical" if c.critical else ""
-            flags += " auto-recoverable" if c.auto_recoverable and c.status is not _OK else ""
+            flags = ""
+            if c.status is not _OK:
+                flags += " critical" if c.critical else ""
+                flags += " auto-recoverable" if c.auto_recoverable else ""
             message = f"  {c.message}" if c.message else ""
             lines.append(
                 f"  {c.name:<{width}}  {c.status.name:<7} {c.duration * 1000:7.1f} ms"
