@@ -429,8 +429,12 @@ class HealthRegistry:
             pool = self._pool
         if check.is_async:
             # A coroutine check in a sync run: its own event loop, on a pool thread.
-            fn = check.fn
-            return pool.submit(lambda: asyncio.run(fn()))  # type: ignore[arg-type]
+            # Bounded by its timeout there too, so that a hung coroutine cannot hold the
+            # thread (and the interpreter's exit, which joins pool threads) forever.
+            fn, timeout = check.fn, check.config.timeout
+            return pool.submit(
+                lambda: asyncio.run(asyncio.wait_for(fn(), timeout))  # type: ignore[arg-type]
+            )
         return pool.submit(check.fn)
 
     def _cached(self, check: _Check, now: float) -> ComponentHealth | None:
