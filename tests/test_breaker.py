@@ -1,14 +1,19 @@
-"""CircuitBreaker, sync: forms, trip rules, recovery, manual control, events, errors."""
+"""CircuitBreaker, synchronously: the forms, the trip rules, recovery, manual control, events."""
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import inspect
 import logging
+import pickle
+from collections.abc import Callable
 
 import pytest
 
 from resilience import (
     BreakerConfig,
+    BreakerSnapshot,
     CallRecorded,
     CallRejected,
     CircuitBreaker,
@@ -21,467 +26,930 @@ from resilience import (
 from resilience.testing import FakeClock
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
+FORCED_OPEN, DISABLED = CircuitState.FORCED_OPEN, CircuitState.DISABLED
+METRICS_ONLY = CircuitState.METRICS_ONLY
 
 
 def refused() -> None:
-    raise ConnectionRefusedError(111, "Connection refused")
+    raise ConnectionRefusedError("refused")
 
 
 def ok() -> str:
     return "ok"
 
 
+def interrupted() -> None:
+    raise KeyboardInterrupt
+
+
 def fail(breaker: CircuitBreaker, times: int = 1) -> None:
+    """Make ``times`` calls through ``breaker`` that fail with ConnectionRefusedError."""
     for _ in range(times):
         with pytest.raises(ConnectionRefusedError):
             breaker.call(refused)
 
 
-def make(clock: FakeClock, **config: object) -> CircuitBreaker:
-    return CircuitBreaker("remote", BreakerConfig(**config), clock=clock)  # type: ignore[arg-type]
+def succeed(breaker: CircuitBreaker, times: int = 1) -> None:
+    for _ in range(times):
+        assert breaker.call(ok) == "ok"
+
+
+def ignore(breaker: CircuitBreaker) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        breaker.call(interrupted)
+
+
+def make(clock: FakeClock, name: str = "db", **config: object) -> CircuitBreaker:
+    return CircuitBreaker(name, BreakerConfig.model_validate(config), clock=clock)
+
+
+class Held:
+    """A call admitted through ``with breaker:`` in its own context, finished on demand."""
+
+    def __init__(self, breaker: CircuitBreaker) -> None:
+        self.breaker = breaker
+        self.ctx = contextvars.copy_context()
+        self.ctx.run(breaker.__enter__)
+
+    def succeed(self) -> None:
+        self.ctx.run(self.breaker.__exit__, None, None, None)
+
+    def fail(self, exc: BaseException | None = None) -> None:
+        error = exc if exc is not None else ConnectionRefusedError("refused")
+        self.ctx.run(self.breaker.__exit__, type(error), error, None)
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(start=1000.0)
 
 
-# --------------------------------------------------------------------------- forms
+def rejection(breaker: CircuitBreaker) -> CircuitOpenError:
+    with pytest.raises(CircuitOpenError) as info:
+        breaker.call(ok)
+    return info.value
 
 
-def test_decorator_keeps_name_doc_and_signature(clock: FakeClock) -> None:
-    """@breaker returns a function that looks like the one it wraps."""
+# ------------------------------------------------------------------------------ the forms
+
+
+def test_decorator_keeps_name_doc_signature_and_annotations(clock: FakeClock) -> None:
     breaker = make(clock)
 
-    def fetch(key: str, *, timeout: float = 1.0) -> str:
-        """Fetch a key."""
-        return key
+    def fetch(bucket: str, key: str, *, version: int = 0) -> bytes:
+        """Fetch an object."""
+        return f"{bucket}/{key}@{version}".encode()
 
     wrapped = breaker(fetch)
     assert wrapped.__name__ == "fetch"
-    assert wrapped.__doc__ == "Fetch a key."
+    assert wrapped.__doc__ == "Fetch an object."
+    assert wrapped.__qualname__ == fetch.__qualname__
     assert inspect.signature(wrapped) == inspect.signature(fetch)
-    assert "timeout" in str(inspect.signature(wrapped))
-    assert wrapped("a", timeout=2) == "a"
+    assert wrapped.__wrapped__ is fetch  # type: ignore[attr-defined]
+    assert wrapped("b", "k", version=2) == b"b/k@2"
 
 
-@pytest.mark.parametrize("bad", [None, 42, "name"])
-def test_decorating_a_non_callable_says_what_was_passed(clock: FakeClock, bad: object) -> None:
-    """@breaker on something that is not callable raises TypeError naming it."""
-    with pytest.raises(TypeError, match=type(bad).__name__):
-        make(clock)(bad)  # type: ignore[arg-type]
-
-
-def test_constructor_rejects_bad_name_and_config(clock: FakeClock) -> None:
-    """An empty name or a config that is not a BreakerConfig is refused."""
-    with pytest.raises(TypeError, match="non-empty str"):
-        CircuitBreaker("", clock=clock)
-    with pytest.raises(TypeError, match="BreakerConfig"):
-        CircuitBreaker("x", {"failure_threshold": 3}, clock=clock)  # type: ignore[arg-type]
-
-
-def test_call_passes_arguments_and_returns_the_result(clock: FakeClock) -> None:
-    """call(fn, *args, **kwargs) returns fn's result."""
-
-    def add(a: int, *, b: int) -> int:
-        return a + b
-
-    assert make(clock).call(add, 1, b=2) == 3
-
-
-def test_with_block_records_the_outcome(clock: FakeClock) -> None:
-    """``with breaker:`` counts failures raised in the block, and successes."""
+def test_decorated_function_failures_count_and_open_the_circuit(clock: FakeClock) -> None:
     breaker = make(clock, failure_threshold=2)
-    with pytest.raises(ConnectionResetError), breaker:
-        raise ConnectionResetError
+    calls: list[int] = []
+
+    @breaker
+    def flaky(n: int) -> None:
+        calls.append(n)
+        raise ConnectionError(n)
+
+    for n in range(2):
+        with pytest.raises(ConnectionError):
+            flaky(n)
+    assert breaker.state is OPEN
+    with pytest.raises(CircuitOpenError):
+        flaky(99)
+    assert calls == [0, 1]
+
+
+@pytest.mark.parametrize("bad", [None, 42, "fetch", ["a"]])
+def test_decorating_a_non_callable_raises_type_error_saying_what_was_passed(
+    clock: FakeClock, bad: object
+) -> None:
+    breaker = make(clock)
+    with pytest.raises(TypeError) as info:
+        breaker(bad)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert repr(bad) in message
+    assert type(bad).__name__ in message
+    assert "'db'" in message
+
+
+@pytest.mark.parametrize("bad", ["", None, 3])
+def test_breaker_name_must_be_a_non_empty_string(bad: object) -> None:
+    with pytest.raises(TypeError, match="name must be a non-empty str"):
+        CircuitBreaker(bad)  # type: ignore[arg-type]
+
+
+def test_breaker_config_must_be_a_breaker_config() -> None:
+    with pytest.raises(TypeError, match=r"must be a BreakerConfig, got dict.*BreakerConfig\("):
+        CircuitBreaker("db", {"failure_threshold": 3})  # type: ignore[arg-type]
+
+
+def test_call_passes_positional_and_keyword_arguments_and_returns_the_result(
+    clock: FakeClock,
+) -> None:
+    breaker = make(clock)
+
+    def add(a: int, b: int, *, scale: int = 1) -> int:
+        return (a + b) * scale
+
+    assert breaker.call(add, 1, 2, scale=10) == 30
+
+
+def test_call_reraises_the_original_failure_unchanged(clock: FakeClock) -> None:
+    breaker = make(clock)
+    error = ConnectionRefusedError("nope")
+
+    def boom() -> None:
+        raise error
+
+    with pytest.raises(ConnectionRefusedError) as info:
+        breaker.call(boom)
+    assert info.value is error
     assert breaker.snapshot().consecutive_failures == 1
+
+
+def test_with_block_records_success_and_failure_and_never_swallows(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=3)
+    with breaker:
+        pass
+    for _ in range(2):
+        with pytest.raises(TimeoutError), breaker:
+            raise TimeoutError("slow")
+    assert breaker.snapshot().consecutive_failures == 2
     with breaker:
         pass
     assert breaker.snapshot().consecutive_failures == 0
+    for _ in range(3):
+        with pytest.raises(TimeoutError), breaker:
+            raise TimeoutError("slow")
+    assert breaker.state is OPEN
 
 
-def test_nested_with_blocks_pair_up(clock: FakeClock) -> None:
-    """Nested ``with breaker:`` blocks each record their own outcome."""
-    breaker = make(clock, failure_threshold=3)
-
-    def outer_fails() -> None:
-        with breaker:
-            with breaker:
-                pass
-            raise ConnectionResetError
-
-    with pytest.raises(ConnectionResetError):
-        outer_fails()
-    assert breaker.snapshot().consecutive_failures == 1
-
-
-def test_exit_without_enter_is_a_clear_error(clock: FakeClock) -> None:
-    """__exit__ with no matching __enter__ raises RuntimeError saying how to use it."""
-    with pytest.raises(RuntimeError, match="without a matching __enter__"):
-        make(clock).__exit__(None, None, None)
-
-
-def test_with_block_on_an_open_circuit_does_not_run(clock: FakeClock) -> None:
-    """An open circuit rejects ``with breaker:`` before the block runs."""
+def test_with_block_on_an_open_circuit_does_not_run_its_body(clock: FakeClock) -> None:
     breaker = make(clock, failure_threshold=1)
     fail(breaker)
     ran = False
-    with pytest.raises(CircuitOpenError), breaker:
-        ran = True
+
+    def body() -> None:
+        nonlocal ran
+        with breaker:
+            ran = True
+
+    with pytest.raises(CircuitOpenError):
+        body()
     assert not ran
 
 
-# --------------------------------------------------------------------- trip rules
+def test_nested_with_blocks_pair_each_exit_with_its_own_enter(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1, open_for=10)
+    fail(breaker)
+    clock.advance(10)
+    outer = Held(breaker)  # the trial call
+    assert breaker.state is HALF_OPEN
+    # A nested block in the same context as the trial: rejected (one permit), and the
+    # rejection must not consume the trial's token.
+    with pytest.raises(CircuitOpenError):
+        outer.ctx.run(breaker.__enter__)
+    outer.succeed()
+    assert breaker.state is CLOSED
+
+    breaker = make(clock, failure_threshold=2)
+    counts: list[int] = []
+
+    def nested() -> None:
+        with breaker:
+            with breaker:
+                pass
+            counts.append(breaker.snapshot().consecutive_failures)
+            with pytest.raises(ConnectionError), breaker:
+                raise ConnectionError("inner")
+            counts.append(breaker.snapshot().consecutive_failures)
+            raise ConnectionError("outer")
+
+    with pytest.raises(ConnectionError, match="outer"):
+        nested()
+    assert counts == [0, 1]
+    assert breaker.state is OPEN
+    # Every enter was paired: one more exit is a mismatch.
+    with pytest.raises(RuntimeError, match="without a matching __enter__"):
+        breaker.__exit__(None, None, None)
 
 
-def test_consecutive_failures_open_the_circuit(clock: FakeClock) -> None:
-    """failure_threshold consecutive failures open it; a success in between resets."""
-    breaker = make(clock, failure_threshold=3)
-    fail(breaker, 2)
-    breaker.call(ok)
-    fail(breaker, 2)
+def test_exit_without_enter_is_a_clear_error(clock: FakeClock) -> None:
+    breaker = make(clock)
+    with pytest.raises(RuntimeError) as info:
+        breaker.__exit__(None, None, None)
+    assert "'db'" in str(info.value)
+    assert "without a matching __enter__" in str(info.value)
+    # The breaker is unharmed.
+    succeed(breaker)
+    assert breaker.snapshot().consecutive_failures == 0
+
+
+def test_exit_in_another_context_than_enter_is_a_clear_error(clock: FakeClock) -> None:
+    breaker = make(clock)
+    contextvars.copy_context().run(breaker.__enter__)
+    with pytest.raises(RuntimeError, match="without a matching __enter__"):
+        breaker.__exit__(None, None, None)
+
+
+# ---------------------------------------------------------------------- consecutive rule
+
+
+def test_consecutive_failures_open_the_circuit_at_the_threshold(clock: FakeClock) -> None:
+    breaker = make(clock)  # default: 5
+    fail(breaker, 4)
     assert breaker.state is CLOSED
     fail(breaker)
     assert breaker.state is OPEN
+    assert breaker.snapshot().consecutive_failures == 5
 
 
-def test_open_circuit_rejects_without_calling(clock: FakeClock) -> None:
-    """While OPEN, calls raise CircuitOpenError and never reach the function."""
-    breaker = make(clock, failure_threshold=1)
-    fail(breaker)
-    calls = 0
+def test_a_success_resets_the_consecutive_count(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=3)
+    for _ in range(5):
+        fail(breaker, 2)
+        succeed(breaker)
+    assert breaker.state is CLOSED
+    assert breaker.snapshot().consecutive_failures == 0
+    fail(breaker, 3)
+    assert breaker.state is OPEN
 
-    def counted() -> None:
-        nonlocal calls
-        calls += 1
+
+def test_open_circuit_rejects_at_once_without_calling(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=2, open_for=30)
+    fail(breaker, 2)
+    called: list[int] = []
+
+    def spy() -> None:
+        called.append(1)
 
     for _ in range(3):
         with pytest.raises(CircuitOpenError):
-            breaker.call(counted)
-    assert calls == 0
+            breaker.call(spy)
+    assert called == []
     assert breaker.snapshot().rejected == 3
 
 
-def test_error_message_says_which_circuit_why_and_when(clock: FakeClock) -> None:
-    """CircuitOpenError names the circuit, the reason with the last error, and the wait."""
-    breaker = CircuitBreaker("gdrive", BreakerConfig(open_for=60), clock=clock)
+def test_open_error_says_which_circuit_why_and_when(clock: FakeClock) -> None:
+    breaker = make(clock, name="s3-eu", open_for=30)
     fail(breaker, 5)
-    clock.advance(15)
-    with pytest.raises(CircuitOpenError) as info:
-        breaker.call(ok)
-    err = info.value
-    assert err.name == "gdrive"
-    assert err.state is OPEN
-    assert err.retry_after == 45
-    message = str(err)
-    assert "circuit 'gdrive' is OPEN" in message
-    assert "5 consecutive failures; last: ConnectionRefusedError(111" in message
-    assert "a trial call is allowed in 45.0 s" in message
+    clock.advance(12)
+    error = rejection(breaker)
+    assert error.name == "s3-eu"
+    assert error.state is OPEN
+    assert error.retry_after == pytest.approx(18.0)
+    assert error.reason == "5 consecutive failures; last: ConnectionRefusedError('refused')"
+    assert str(error) == (
+        "circuit 's3-eu' is OPEN: 5 consecutive failures; last: "
+        "ConnectionRefusedError('refused'); a trial call is allowed in 18.0 s"
+    )
 
 
-def test_failure_rate_over_count_window(clock: FakeClock) -> None:
-    """The rate rule waits for minimum_calls, then judges the last `window` calls."""
-    breaker = make(clock, failure_rate=0.5, window=4, minimum_calls=4)
-    fail(breaker, 3)
-    assert breaker.state is CLOSED  # 3 calls < minimum_calls
-    breaker.call(ok)
-    assert breaker.state is OPEN  # 3 of 4 failed
-    assert "failure rate 75%" in (breaker.snapshot().reason or "")
-
-
-def test_count_window_forgets_old_calls(clock: FakeClock) -> None:
-    """Only the last `window` outcomes count."""
-    breaker = make(clock, failure_rate=0.5, window=4, minimum_calls=4)
+def test_open_error_survives_pickling(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1)
     fail(breaker)
-    for _ in range(4):
-        breaker.call(ok)
-    snap = breaker.snapshot()
-    assert (snap.calls, snap.failures, snap.failure_rate) == (4, 0, 0.0)
+    error = rejection(breaker)
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object
+    assert (copy.name, copy.state, copy.retry_after, copy.reason) == (
+        error.name,
+        error.state,
+        error.retry_after,
+        error.reason,
+    )
+    assert str(copy) == str(error)
 
 
-def test_time_window_expires_with_the_clock(clock: FakeClock) -> None:
-    """A time window holds the calls of the last window_seconds only."""
-    breaker = make(clock, failure_rate=0.5, window_seconds=10, minimum_calls=3)
-    fail(breaker, 2)
-    clock.advance(11)
-    assert breaker.snapshot().calls == 0
-    breaker.call(ok)
-    fail(breaker)
-    assert breaker.state is CLOSED  # 2 calls in the window
-    fail(breaker)
-    assert breaker.state is OPEN  # 2 of 3 failed
+def test_open_error_says_a_trial_is_allowed_now_when_retry_after_is_zero() -> None:
+    error = CircuitOpenError("db", OPEN, 0.0, "3 consecutive failures")
+    assert str(error) == "circuit 'db' is OPEN: 3 consecutive failures; a trial call is allowed now"
 
 
-def test_rate_raised_by_ageing_is_judged_on_the_next_success(clock: FakeClock) -> None:
-    """When old successes age out of a time window, the next call sees the higher rate."""
-    breaker = make(clock, failure_rate=0.5, window_seconds=10, minimum_calls=2)
-    for _ in range(3):
-        breaker.call(ok)
-    clock.advance(5)
-    fail(breaker, 2)
-    assert breaker.state is CLOSED  # 2 of 5 failed
-    clock.advance(6)  # the three successes age out
-    breaker.call(ok)
-    assert breaker.state is OPEN  # 2 of 3 failed
+# -------------------------------------------------------------------------- rate rules
 
 
-def test_success_completing_minimum_calls_is_judged(clock: FakeClock) -> None:
-    """The success that brings the window to minimum_calls can open the circuit."""
+def test_failure_rate_over_a_count_window_waits_for_minimum_calls(clock: FakeClock) -> None:
     breaker = make(clock, failure_rate=0.5, window=10, minimum_calls=4)
-    fail(breaker, 3)
-    breaker.call(ok)
+    fail(breaker, 3)  # 100 % failures, but only 3 outcomes
+    assert breaker.state is CLOSED
+    snap = breaker.snapshot()
+    assert (snap.calls, snap.failures, snap.failure_rate) == (3, 3, 1.0)
+    succeed(breaker)  # 3 of 4 failed: judged now that minimum_calls is reached
+    assert breaker.state is OPEN
+    reason = breaker.snapshot().reason
+    assert reason is not None
+    assert reason.startswith("failure rate 75% over the last 4 calls reached failure_rate=0.5")
+
+
+def test_failure_rate_below_the_threshold_keeps_the_circuit_closed(clock: FakeClock) -> None:
+    breaker = make(clock, failure_rate=0.5, window=10, minimum_calls=4)
+    for _ in range(10):
+        succeed(breaker, 2)
+        fail(breaker)  # 1 in 3: below 0.5
+        assert breaker.state is CLOSED
+    snap = breaker.snapshot()
+    assert snap.calls == 10
+    assert snap.failures in {3, 4}
+
+
+def test_rate_mode_has_no_consecutive_rule(clock: FakeClock) -> None:
+    breaker = make(clock, failure_rate=1.0, window=100, minimum_calls=50)
+    succeed(breaker)
+    fail(breaker, 40)
+    assert breaker.state is CLOSED
+    assert breaker.snapshot().consecutive_failures == 40
+
+
+def test_count_window_forgets_the_oldest_outcomes(clock: FakeClock) -> None:
+    breaker = make(clock, failure_rate=0.5, window=4, minimum_calls=4)
+    fail(breaker)
+    succeed(breaker, 3)  # [F S S S]: 25 %
+    assert breaker.state is CLOSED
+    fail(breaker)  # [S S S F]: the first failure fell out
+    snap = breaker.snapshot()
+    assert (snap.calls, snap.failures) == (4, 1)
+    assert breaker.state is CLOSED
+    fail(breaker)  # [S S F F]: 50 %
     assert breaker.state is OPEN
 
 
-def test_slow_calls_open_the_circuit(clock: FakeClock) -> None:
-    """Successful calls slower than slow_call_duration count towards slow_call_rate."""
-    breaker = make(clock, slow_call_duration=1.0, slow_call_rate=0.5, window=4, minimum_calls=2)
+def test_both_rules_together_trip_on_whichever_comes_first(clock: FakeClock) -> None:
+    breaker = make(clock, failure_rate=0.9, window=100, minimum_calls=100, failure_threshold=3)
+    fail(breaker, 3)
+    assert breaker.state is OPEN
+    reason = breaker.snapshot().reason
+    assert reason is not None
+    assert reason.startswith("3 consecutive failures")
+
+
+def test_time_window_outcomes_expire_as_the_clock_advances(clock: FakeClock) -> None:
+    breaker = make(clock, failure_rate=0.5, window_seconds=10, minimum_calls=4)
+    fail(breaker, 3)
+    assert breaker.snapshot().calls == 3
+    clock.advance(5)
+    assert breaker.snapshot().calls == 3
+    clock.advance(6)
+    snap = breaker.snapshot()
+    assert (snap.calls, snap.failures, snap.failure_rate) == (0, 0, None)
+    succeed(breaker)  # had the failures not expired, 3 of 4 would trip it
+    assert breaker.state is CLOSED
+    assert breaker.snapshot().calls == 1
+
+
+def test_time_window_rate_raised_by_ageing_is_judged_on_the_next_success(
+    clock: FakeClock,
+) -> None:
+    breaker = make(clock, failure_rate=0.5, window_seconds=10, minimum_calls=2)
+    succeed(breaker, 2)
+    clock.advance(5)
+    fail(breaker)  # 1 of 3
+    assert breaker.state is CLOSED
+    clock.advance(5.5)  # the two successes age out: 1 of 1
+    assert breaker.snapshot().failure_rate == 1.0
+    assert breaker.state is CLOSED  # nothing judged without a call
+    succeed(breaker)  # 1 of 2: 50 %
+    assert breaker.state is OPEN
+    reason = breaker.snapshot().reason
+    assert reason is not None
+    assert "over the last 10 s (2 calls)" in reason
+
+
+def test_slow_calls_open_the_circuit_by_rate(clock: FakeClock) -> None:
+    breaker = make(clock, slow_call_duration=1.0, slow_call_rate=0.5, window=10, minimum_calls=4)
 
     def slow() -> str:
-        clock.advance(2)
+        clock.advance(2.0)
         return "late"
 
-    breaker.call(ok)
+    def fast() -> str:
+        clock.advance(0.5)
+        return "quick"
+
+    assert breaker.call(fast) == "quick"
     assert breaker.call(slow) == "late"
+    assert breaker.call(fast) == "quick"
+    snap = breaker.snapshot()
+    assert (snap.calls, snap.slow_calls, snap.failures) == (3, 1, 0)
+    assert breaker.call(slow) == "late"  # 2 slow of 4
     assert breaker.state is OPEN
-    assert breaker.snapshot().slow_calls == 1
-    assert "slow call rate" in (breaker.snapshot().reason or "")
+    reason = breaker.snapshot().reason
+    assert reason is not None
+    assert "slow call rate 50%" in reason
+    assert "slower than 1 s" in reason
 
 
-# ------------------------------------------------------------------------ recovery
+def test_a_call_exactly_at_the_slow_duration_is_not_slow(clock: FakeClock) -> None:
+    breaker = make(clock, slow_call_duration=1.0, slow_call_rate=1.0, window=5, minimum_calls=1)
+
+    def exactly() -> None:
+        clock.advance(1.0)
+
+    breaker.call(exactly)
+    assert breaker.state is CLOSED
+    assert breaker.snapshot().slow_calls == 0
 
 
-def test_first_call_after_open_for_is_a_trial(clock: FakeClock) -> None:
-    """OPEN turns HALF_OPEN on the first call after open_for; a success closes it."""
-    breaker = make(clock, failure_threshold=1, open_for=30)
+# ----------------------------------------------------------------------------- recovery
+
+
+def test_open_becomes_half_open_on_the_first_call_after_open_for(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1, open_for=10)
     fail(breaker)
-    clock.advance(29.9)
+    opened_at = clock.monotonic()
+    assert breaker.snapshot().opened_at == opened_at
+    clock.advance(9.5)
+    assert rejection(breaker).retry_after == pytest.approx(0.5)
+    clock.advance(0.5)
+    assert breaker.state is OPEN  # no call yet, no background thread
+    assert breaker.snapshot().retry_after == 0.0
+    seen: list[CircuitState] = []
+
+    def probe() -> str:
+        seen.append(breaker.state)
+        return "up"
+
+    assert breaker.call(probe) == "up"
+    assert seen == [HALF_OPEN]
+    assert breaker.state is CLOSED
+    snap = breaker.snapshot()
+    assert (snap.opened_at, snap.reason, snap.retry_after) == (None, None, 0.0)
+
+
+def test_failed_trial_reopens_for_another_open_period(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1, open_for=10)
+    fail(breaker)
+    clock.advance(10)
+    fail(breaker)
+    assert breaker.state is OPEN
+    snap = breaker.snapshot()
+    assert snap.opened_at == clock.monotonic()
+    assert snap.retry_after == 10.0
+    assert snap.reason == "trial call failed: ConnectionRefusedError('refused')"
+
+
+def test_half_open_admits_exactly_max_calls_and_rejects_the_rest_at_once(
+    clock: FakeClock,
+) -> None:
+    breaker = make(clock, failure_threshold=1, open_for=10, half_open_max_calls=2)
+    fail(breaker)
+    clock.advance(10)
+    first, second = Held(breaker), Held(breaker)
+    assert breaker.state is HALF_OPEN
+    assert breaker.snapshot().half_open_calls == 2
+    error = rejection(breaker)
+    assert error.state is HALF_OPEN
+    assert error.retry_after is None
+    assert "trial calls are in flight" in str(error)
+    assert "try again when they finish" in str(error)
+    first.succeed()  # success_threshold=1: closes
+    assert breaker.state is CLOSED
+    second.fail()  # stale now: the circuit closed while it ran
+    assert breaker.state is CLOSED
+    assert breaker.snapshot().consecutive_failures == 0
+
+
+def test_a_released_permit_admits_the_next_trial(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1, open_for=10, success_threshold=2)
+    fail(breaker)
+    clock.advance(10)
+    trial = Held(breaker)
     with pytest.raises(CircuitOpenError):
         breaker.call(ok)
-    clock.advance(0.1)
-    assert breaker.state is OPEN  # no background timer: the call decides
-    assert breaker.snapshot().retry_after == 0
-    assert breaker.call(ok) == "ok"
-    assert breaker.state is CLOSED
-
-
-def test_failed_trial_reopens(clock: FakeClock) -> None:
-    """A failed trial call re-opens the circuit for another open_for."""
-    breaker = make(clock, failure_threshold=1, open_for=30)
-    fail(breaker)
-    clock.advance(30)
-    fail(breaker)
-    assert breaker.state is OPEN
-    assert breaker.snapshot().retry_after == 30
-    assert "trial call failed" in (breaker.snapshot().reason or "")
-
-
-def test_half_open_admits_exactly_the_permits_and_rejects_the_rest(clock: FakeClock) -> None:
-    """HALF_OPEN lets half_open_max_calls trials in at once; others fail fast."""
-    breaker = make(clock, failure_threshold=1, open_for=5, half_open_max_calls=2)
-    fail(breaker)
-    clock.advance(5)
-    with breaker, breaker:
-        assert breaker.snapshot().half_open_calls == 2
-        with pytest.raises(CircuitOpenError) as info:
-            breaker.call(ok)
-        assert info.value.state is HALF_OPEN
-        assert info.value.retry_after is None  # no half_open_timeout: no time to promise
+    trial.succeed()  # 1 of 2 successes: still half-open, permit back
+    assert breaker.state is HALF_OPEN
+    assert breaker.snapshot().half_open_calls == 0
+    succeed(breaker)
     assert breaker.state is CLOSED
 
 
 def test_success_threshold_needs_that_many_trial_successes(clock: FakeClock) -> None:
-    """The circuit closes only after success_threshold successful trials."""
-    breaker = make(clock, failure_threshold=1, open_for=5, success_threshold=3)
+    breaker = make(clock, failure_threshold=1, open_for=10, success_threshold=3)
     fail(breaker)
-    clock.advance(5)
-    breaker.call(ok)
-    breaker.call(ok)
+    clock.advance(10)
+    succeed(breaker, 2)
     assert breaker.state is HALF_OPEN
-    breaker.call(ok)
+    succeed(breaker)
     assert breaker.state is CLOSED
 
 
-def test_half_open_timeout_reopens_when_trials_hang(clock: FakeClock) -> None:
-    """A trial that does not finish within half_open_timeout lets the circuit re-open."""
-    breaker = make(clock, failure_threshold=1, open_for=5, half_open_timeout=10)
+def test_a_failed_trial_forgets_earlier_trial_successes(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1, open_for=10, success_threshold=2)
     fail(breaker)
-    clock.advance(5)
-    breaker.__enter__()  # a trial that hangs
-    clock.advance(4)
-    with pytest.raises(CircuitOpenError) as info:
-        breaker.call(ok)
-    assert info.value.retry_after == 6
-    clock.advance(6)
+    clock.advance(10)
+    succeed(breaker)
+    fail(breaker)
+    assert breaker.state is OPEN
+    clock.advance(10)
+    succeed(breaker)
+    assert breaker.state is HALF_OPEN  # the success before the re-open does not count
+    succeed(breaker)
+    assert breaker.state is CLOSED
+
+
+def test_slow_trial_success_reopens(clock: FakeClock) -> None:
+    breaker = make(
+        clock,
+        failure_threshold=1,
+        slow_call_duration=1.0,
+        slow_call_rate=1.0,
+        minimum_calls=5,
+        open_for=10,
+    )
+    fail(breaker)
+    clock.advance(10)
+
+    def slow() -> str:
+        clock.advance(3)
+        return "late"
+
+    assert breaker.call(slow) == "late"
+    assert breaker.state is OPEN
+    assert breaker.snapshot().reason == "trial call was slow (3 s > 1 s)"
+
+
+def test_half_open_timeout_reopens_when_trials_never_finish(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1, open_for=10, half_open_timeout=5)
+    fail(breaker)
+    clock.advance(10)
+    hung = Held(breaker)
+    clock.advance(2)
+    error = rejection(breaker)
+    assert error.state is HALF_OPEN
+    assert error.retry_after == pytest.approx(3.0)
+    assert "it re-opens if they have not finished in 3.0 s" in str(error)
+    clock.advance(3)
+    error = rejection(breaker)  # the call that notices the timeout
+    assert error.state is OPEN
+    assert breaker.state is OPEN
+    assert breaker.snapshot().reason == "no trial call finished within half_open_timeout=5 s"
+    assert error.retry_after == 10.0
+    hung.succeed()  # stale: cannot close the re-opened circuit
+    assert breaker.state is OPEN
+    clock.advance(10)
+    succeed(breaker)
+    assert breaker.state is CLOSED
+
+
+def test_open_period_doubles_on_each_reopen_up_to_open_for_max_and_resets_on_close(
+    clock: FakeClock,
+) -> None:
+    breaker = make(clock, failure_threshold=2, open_for=10, open_for_max=25)
+    fail(breaker, 2)
+    periods = [breaker.snapshot().retry_after]
+    for _ in range(3):
+        clock.advance(periods[-1] or 0.0)
+        fail(breaker)  # the trial fails: re-open for longer
+        periods.append(breaker.snapshot().retry_after)
+    assert periods == [10.0, 20.0, 25.0, 25.0]
+    clock.advance(24.5)
     with pytest.raises(CircuitOpenError):
         breaker.call(ok)
-    assert breaker.state is OPEN
-    breaker.__exit__(None, None, None)  # the hung trial's late success is stale
-    assert breaker.state is OPEN
+    clock.advance(0.5)
+    succeed(breaker)
+    assert breaker.state is CLOSED
+    fail(breaker, 2)
+    assert breaker.snapshot().retry_after == 10.0  # reset on close
 
 
-def test_open_period_doubles_up_to_open_for_max_and_resets_on_close(clock: FakeClock) -> None:
-    """Each re-open from HALF_OPEN doubles open_for up to open_for_max; closing resets it."""
-    breaker = make(clock, failure_threshold=1, open_for=10, open_for_max=35)
+def test_without_open_for_max_the_open_period_stays_fixed(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1, open_for=10)
     fail(breaker)
-    periods = []
     for _ in range(3):
-        periods.append(breaker.snapshot().retry_after)
-        clock.advance(periods[-1] or 0)
+        clock.advance(10)
         fail(breaker)
-    periods.append(breaker.snapshot().retry_after)
-    assert periods == [10, 20, 35, 35]
-    clock.advance(35)
-    breaker.call(ok)
+        assert breaker.snapshot().retry_after == 10.0
+
+
+# ------------------------------------------------------------------------ manual control
+
+
+def test_force_open_rejects_everything_with_no_retry_after_until_reset(
+    clock: FakeClock,
+) -> None:
+    breaker = make(clock, open_for=1)
+    breaker.force_open()
+    assert breaker.state is FORCED_OPEN
+    clock.advance(3600)
+    error = rejection(breaker)
+    assert error.state is FORCED_OPEN
+    assert error.retry_after is None
+    assert str(error) == (
+        "circuit 'db' is FORCED_OPEN: forced open by force_open(); calls are rejected "
+        "until reset() or another manual transition"
+    )
+    snap = breaker.snapshot()
+    assert (snap.state, snap.retry_after, snap.rejected) == (FORCED_OPEN, None, 1)
+    breaker.reset()
+    assert breaker.state is CLOSED
+    succeed(breaker)
+    assert breaker.snapshot().rejected == 0
+
+
+def test_disabled_lets_everything_through_and_records_nothing(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=2, failure_rate=0.5, window=10, minimum_calls=1)
+    breaker.disable()
+    fail(breaker, 10)
+    succeed(breaker)
+    snap = breaker.snapshot()
+    assert snap.state is DISABLED
+    assert (snap.calls, snap.failures, snap.consecutive_failures) == (0, 0, 0)
+    assert snap.reason == "disabled by disable()"
+
+
+def test_metrics_only_records_but_never_trips(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=2, failure_rate=0.5, window=10, minimum_calls=1)
+    breaker.metrics_only()
+    fail(breaker, 6)
+    succeed(breaker, 2)
     fail(breaker)
-    assert breaker.snapshot().retry_after == 10
+    snap = breaker.snapshot()
+    assert snap.state is METRICS_ONLY
+    assert (snap.calls, snap.failures, snap.consecutive_failures) == (9, 7, 1)
+    assert snap.failure_rate == pytest.approx(7 / 9)
 
 
-# ------------------------------------------------------------------- what counts
+def test_manual_states_are_left_only_by_a_manual_transition(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1)
+    fail(breaker)
+    breaker.metrics_only()
+    fail(breaker, 3)
+    assert breaker.state is METRICS_ONLY
+    breaker.force_open()
+    assert breaker.state is FORCED_OPEN
+    breaker.disable()
+    assert breaker.state is DISABLED
+    breaker.reset()
+    fail(breaker)
+    assert breaker.state is OPEN
 
 
-def test_ignored_outcomes_neither_count_nor_reset(clock: FakeClock) -> None:
-    """A cancellation-like BaseException leaves the consecutive count alone."""
+def test_reset_closes_and_forgets_every_count(clock: FakeClock) -> None:
+    breaker = make(clock, failure_rate=0.5, window=10, minimum_calls=2, open_for=10)
+    fail(breaker, 2)
+    assert breaker.state is OPEN
+    rejection(breaker)
+    breaker.reset()
+    assert breaker.snapshot() == BreakerSnapshot(
+        name="db",
+        state=CLOSED,
+        calls=0,
+        failures=0,
+        slow_calls=0,
+        failure_rate=None,
+        consecutive_failures=0,
+        rejected=0,
+        half_open_calls=0,
+        opened_at=None,
+        retry_after=0.0,
+        reason=None,
+    )
+
+
+# ------------------------------------------------------------------------------ snapshot
+
+
+def test_snapshot_of_an_open_circuit_has_every_field(clock: FakeClock) -> None:
+    breaker = make(clock, name="api", failure_rate=0.5, window=10, minimum_calls=4, open_for=20)
+    succeed(breaker, 2)
+    fail(breaker, 2)
+    opened = clock.monotonic()
+    clock.advance(5)
+    rejection(breaker)
+    rejection(breaker)
+    snap = breaker.snapshot()
+    assert snap.name == "api"
+    assert snap.state is OPEN
+    assert (snap.calls, snap.failures, snap.slow_calls) == (4, 2, 0)
+    assert snap.failure_rate == 0.5
+    assert snap.consecutive_failures == 2
+    assert snap.rejected == 2
+    assert snap.half_open_calls == 0
+    assert snap.opened_at == opened
+    assert snap.retry_after == 15.0
+    assert snap.reason is not None
+    assert snap.reason.startswith("failure rate 50% over the last 4 calls")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.state = CLOSED  # type: ignore[misc]
+
+
+def test_snapshot_of_a_fresh_breaker(clock: FakeClock) -> None:
+    snap = make(clock).snapshot()
+    assert snap.state is CLOSED
+    assert (snap.calls, snap.failures, snap.failure_rate, snap.consecutive_failures) == (
+        0,
+        0,
+        None,
+        0,
+    )
+    assert (snap.opened_at, snap.retry_after, snap.reason) == (None, 0.0, None)
+
+
+def test_repr_names_the_breaker_and_its_state(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1)
+    assert repr(breaker) == "CircuitBreaker('db', state=CLOSED)"
+    fail(breaker)
+    assert repr(breaker) == "CircuitBreaker('db', state=OPEN)"
+
+
+# ------------------------------------------------------------------------- ignored outcomes
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit, GeneratorExit])
+def test_ignored_outcomes_neither_count_nor_reset_the_consecutive_count(
+    clock: FakeClock, exc: type[BaseException]
+) -> None:
+    breaker = make(clock, failure_threshold=3)
+
+    def cancelled() -> None:
+        raise exc
+
+    fail(breaker, 2)
+    for _ in range(5):
+        with pytest.raises(exc):
+            breaker.call(cancelled)
+    assert breaker.snapshot().consecutive_failures == 2
+    assert breaker.state is CLOSED
+    fail(breaker)
+    assert breaker.state is OPEN
+
+
+def test_ignored_outcomes_stay_out_of_the_window(clock: FakeClock) -> None:
+    breaker = make(clock, failure_rate=0.5, window=10, minimum_calls=2)
+    succeed(breaker)
+    for _ in range(3):
+        ignore(breaker)
+    snap = breaker.snapshot()
+    assert (snap.calls, snap.failures) == (1, 0)
+
+
+def test_ignored_outcome_of_a_with_block_is_not_counted(clock: FakeClock) -> None:
     breaker = make(clock, failure_threshold=2)
     fail(breaker)
-
-    def interrupted() -> None:
+    with pytest.raises(KeyboardInterrupt), breaker:
         raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        breaker.call(interrupted)
     assert breaker.snapshot().consecutive_failures == 1
+
+
+def test_ignored_trial_gives_its_permit_back_without_deciding(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1, open_for=10)
     fail(breaker)
-    assert breaker.state is OPEN
-
-
-def test_ignored_trial_gives_its_permit_back(clock: FakeClock) -> None:
-    """An ignored trial outcome releases the permit without deciding anything."""
-    breaker = make(clock, failure_threshold=1, open_for=5)
-    fail(breaker)
-    clock.advance(5)
-
-    def interrupted() -> None:
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        breaker.call(interrupted)
-    snap = breaker.snapshot()
-    assert (snap.state, snap.half_open_calls) == (HALF_OPEN, 0)
-    breaker.call(ok)
+    clock.advance(10)
+    ignore(breaker)  # the trial was interrupted: says nothing about the remote
+    assert breaker.state is HALF_OPEN
+    assert breaker.snapshot().half_open_calls == 0
+    succeed(breaker)  # the permit is free again
     assert breaker.state is CLOSED
 
 
 def test_permanent_errors_are_ignored_unless_count_permanent(clock: FakeClock) -> None:
-    """A PERMANENT error says nothing about the remote, unless configured to count."""
-
-    def not_found() -> None:
-        raise FileNotFoundError(2, "No such file")
+    def bad_request() -> None:
+        raise ValueError("bad input")
 
     lenient = make(clock, failure_threshold=1)
-    strict = make(clock, failure_threshold=1, count_permanent=True)
-    for breaker in (lenient, strict):
-        with pytest.raises(FileNotFoundError):
-            breaker.call(not_found)
+    with pytest.raises(ValueError):
+        lenient.call(bad_request)
     assert lenient.state is CLOSED
+    strict = make(clock, failure_threshold=1, count_permanent=True)
+    with pytest.raises(ValueError):
+        strict.call(bad_request)
     assert strict.state is OPEN
 
 
+# --------------------------------------------------------------------------- stale outcomes
+
+
+def test_stale_failure_from_before_an_open_changes_nothing(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=2, open_for=10)
+    late = Held(breaker)
+    fail(breaker, 2)
+    before = breaker.snapshot()
+    clock.advance(1)
+    late.fail()
+    after = breaker.snapshot()
+    assert after.opened_at == before.opened_at
+    assert after.consecutive_failures == before.consecutive_failures == 2
+    assert after.retry_after == 9.0
+
+
 def test_stale_success_cannot_close_a_circuit_that_opened_meanwhile(clock: FakeClock) -> None:
-    """A call admitted before the circuit opened, finishing after, changes nothing."""
-    breaker = make(clock, failure_threshold=1)
-    breaker.__enter__()  # a slow call, admitted while CLOSED
-    fail(breaker)
-    assert breaker.state is OPEN
-    breaker.__exit__(None, None, None)
-    assert breaker.state is OPEN
+    breaker = make(clock, failure_rate=0.5, window=4, minimum_calls=2, open_for=10)
+    late = Held(breaker)
+    fail(breaker, 2)
+    late.succeed()
+    snap = breaker.snapshot()
+    assert snap.state is OPEN
+    assert (snap.calls, snap.failures) == (2, 2)
 
 
 def test_stale_failure_cannot_reopen_a_circuit_that_closed_meanwhile(clock: FakeClock) -> None:
-    """A failure from before a reset does not count against the new CLOSED state."""
-    breaker = make(clock, failure_threshold=1)
-    breaker.__enter__()
-    breaker.reset()
-    error = ConnectionResetError()
-    breaker.__exit__(type(error), error, None)
+    breaker = make(clock, failure_threshold=1, open_for=10)
+    late = Held(breaker)
+    fail(breaker)
+    clock.advance(10)
+    succeed(breaker)
+    assert breaker.state is CLOSED
+    late.fail()
     assert breaker.state is CLOSED
     assert breaker.snapshot().consecutive_failures == 0
 
 
-# --------------------------------------------------------------- manual control
-
-
-def test_force_open_rejects_everything_until_reset(clock: FakeClock) -> None:
-    """FORCED_OPEN rejects with retry_after None, whatever the time."""
-    breaker = make(clock)
-    breaker.force_open()
-    clock.advance(10_000)
-    with pytest.raises(CircuitOpenError) as info:
-        breaker.call(ok)
-    assert info.value.state is CircuitState.FORCED_OPEN
-    assert info.value.retry_after is None
-    assert "reset()" in str(info.value)
-    breaker.reset()
-    assert breaker.call(ok) == "ok"
-    assert breaker.snapshot().rejected == 0
-
-
-def test_disabled_permits_all_and_records_nothing(clock: FakeClock) -> None:
-    """DISABLED lets failures through without counting them."""
-    breaker = make(clock, failure_threshold=1)
-    breaker.disable()
-    fail(breaker, 5)
-    snap = breaker.snapshot()
-    assert (snap.state, snap.consecutive_failures) == (CircuitState.DISABLED, 0)
-
-
-def test_metrics_only_records_but_never_trips(clock: FakeClock) -> None:
-    """METRICS_ONLY counts outcomes but never opens."""
-    breaker = make(clock, failure_rate=0.5, window=4, minimum_calls=1)
-    breaker.metrics_only()
-    fail(breaker, 4)
-    snap = breaker.snapshot()
-    assert (snap.state, snap.failures, snap.failure_rate) == (CircuitState.METRICS_ONLY, 4, 1.0)
-
-
-def test_snapshot_of_an_open_circuit(clock: FakeClock) -> None:
-    """snapshot() reports the state, counts, when it opened and when a trial comes."""
-    clock.advance(100)
-    breaker = make(clock, failure_rate=0.5, window=10, minimum_calls=2, open_for=30)
-    breaker.call(ok)
+def test_stale_trial_cannot_take_a_permit_from_the_next_half_open_period(
+    clock: FakeClock,
+) -> None:
+    breaker = make(clock, failure_threshold=1, open_for=10, half_open_timeout=5)
     fail(breaker)
+    clock.advance(10)
+    old_trial = Held(breaker)
     clock.advance(5)
-    snap = breaker.snapshot()
-    assert snap.name == "remote"
-    assert snap.state is OPEN
-    assert (snap.calls, snap.failures, snap.failure_rate) == (2, 1, 0.5)
-    assert snap.consecutive_failures == 1
-    assert snap.opened_at == 100
-    assert snap.retry_after == 25
-    assert snap.reason is not None
-    assert "failure rate 50%" in snap.reason
+    rejection(breaker)  # half-open timed out: OPEN again
+    clock.advance(10)
+    new_trial = Held(breaker)
+    old_trial.fail()  # from the previous half-open period
+    assert breaker.state is HALF_OPEN
+    assert breaker.snapshot().half_open_calls == 1
+    with pytest.raises(CircuitOpenError):
+        breaker.call(ok)  # the new trial still holds the only permit
+    new_trial.succeed()
+    assert breaker.state is CLOSED
 
 
-# ------------------------------------------------------------------------ events
+def test_stale_outcome_after_a_manual_transition_changes_nothing(clock: FakeClock) -> None:
+    breaker = make(clock, failure_threshold=1)
+    late = Held(breaker)
+    breaker.metrics_only()
+    late.fail()
+    assert breaker.snapshot().consecutive_failures == 0
+    late2 = Held(breaker)
+    breaker.reset()
+    late2.fail()
+    assert breaker.state is CLOSED
 
 
-def test_listeners_receive_transitions_rejections_and_outcomes(clock: FakeClock) -> None:
-    """Every transition, rejection and recorded outcome reaches the listeners."""
+def test_stale_fast_path_success_does_not_reset_the_count_of_a_later_closed_period(
+    clock: FakeClock,
+) -> None:
+    # A call admitted in one CLOSED period that succeeds after the circuit opened and was
+    # reset must not wipe the failures counted since the reset.
+    breaker = make(clock, failure_threshold=3)
+
+    def outlives_a_reset() -> str:
+        fail(breaker, 3)
+        assert breaker.state is OPEN
+        breaker.reset()
+        fail(breaker, 2)
+        return "late"
+
+    assert breaker.call(outlives_a_reset) == "late"
+    assert breaker.snapshot().consecutive_failures == 2
+    fail(breaker)
+    assert breaker.state is OPEN
+
+
+def test_stale_decorated_success_does_not_wipe_the_count_of_an_open_circuit(
+    clock: FakeClock,
+) -> None:
+    breaker = make(clock, failure_threshold=3)
+
+    @breaker
+    def outlives_the_open() -> str:
+        fail(breaker, 3)
+        return "late"
+
+    assert outlives_the_open() == "late"
+    assert breaker.state is OPEN
+    assert breaker.snapshot().consecutive_failures == 3
+
+
+# -------------------------------------------------------------------------------- events
+
+
+def test_listeners_receive_transitions_rejections_and_recorded_outcomes(
+    clock: FakeClock,
+) -> None:
     events: list[Event] = []
     breaker = CircuitBreaker(
-        "api",
-        BreakerConfig(failure_threshold=1, open_for=5),
+        "db",
+        BreakerConfig(failure_threshold=2, open_for=10),
         clock=clock,
         listeners=[events.append],
     )
-    breaker.call(ok)
-    fail(breaker)
-    with pytest.raises(CircuitOpenError):
-        breaker.call(ok)
-    clock.advance(5)
-    breaker.call(ok)
+    succeed(breaker)
+    fail(breaker, 2)
+    rejection(breaker)
+    clock.advance(10)
+    succeed(breaker)
+    ignore(breaker)
+
     kinds = [type(e).__name__ for e in events]
     assert kinds == [
+        "CallRecorded",
         "CallRecorded",
         "CallRecorded",
         "StateChanged",
@@ -489,35 +957,91 @@ def test_listeners_receive_transitions_rejections_and_outcomes(clock: FakeClock)
         "StateChanged",
         "CallRecorded",
         "StateChanged",
+        "CallRecorded",
     ]
     recorded = [e for e in events if isinstance(e, CallRecorded)]
-    assert [e.outcome for e in recorded] == [Outcome.SUCCESS, Outcome.FAILURE, Outcome.SUCCESS]
+    assert [e.outcome for e in recorded] == [
+        Outcome.SUCCESS,
+        Outcome.FAILURE,
+        Outcome.FAILURE,
+        Outcome.SUCCESS,
+        Outcome.IGNORED,
+    ]
+    assert all(e.name == "db" for e in recorded)
     assert isinstance(recorded[1].error, ConnectionRefusedError)
+    assert recorded[0].error is None
+    assert isinstance(recorded[4].error, KeyboardInterrupt)
     changes = [(e.old, e.new) for e in events if isinstance(e, StateChanged)]
     assert changes == [(CLOSED, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, CLOSED)]
+    opened = next(e for e in events if isinstance(e, StateChanged))
+    assert opened.reason == "2 consecutive failures; last: ConnectionRefusedError('refused')"
+    assert opened.at == 1000.0
     rejected = next(e for e in events if isinstance(e, CallRejected))
-    assert (rejected.name, rejected.state, rejected.retry_after) == ("api", OPEN, 5)
+    assert (rejected.name, rejected.state, rejected.retry_after, rejected.at) == (
+        "db",
+        OPEN,
+        10.0,
+        1000.0,
+    )
+
+
+def test_listeners_receive_manual_transitions(clock: FakeClock) -> None:
+    events: list[Event] = []
+    breaker = CircuitBreaker("db", clock=clock, listeners=[events.append])
+    breaker.force_open()
+    breaker.disable()
+    breaker.metrics_only()
+    breaker.reset()
+    assert [(e.old, e.new) for e in events if isinstance(e, StateChanged)] == [
+        (CLOSED, FORCED_OPEN),
+        (FORCED_OPEN, DISABLED),
+        (DISABLED, METRICS_ONLY),
+        (METRICS_ONLY, CLOSED),
+    ]
 
 
 def test_a_raising_listener_is_logged_once_and_never_breaks_the_call(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A listener's exception is logged once; the call's result is unaffected."""
+    good: list[Event] = []
 
     def broken(event: Event) -> None:
         raise RuntimeError("listener bug")
 
-    seen: list[Event] = []
-    breaker = CircuitBreaker("api", clock=clock, listeners=[broken, seen.append])
+    breaker = CircuitBreaker(
+        "db",
+        BreakerConfig(failure_threshold=1, open_for=10),
+        clock=clock,
+        listeners=[broken, good.append],
+    )
     with caplog.at_level(logging.ERROR, logger="resilience"):
         assert breaker.call(ok) == "ok"
-        assert breaker.call(ok) == "ok"
-    assert len(seen) == 2  # later listeners still run
-    logged = [r for r in caplog.records if "listener" in r.getMessage()]
-    assert len(logged) == 1
-    assert "unaffected" in logged[0].getMessage()
+        fail(breaker)  # the original error, not the listener's
+        with pytest.raises(CircuitOpenError):
+            breaker.call(ok)
+        clock.advance(10)
+        succeed(breaker)
+    assert breaker.state is CLOSED
+    records = [r for r in caplog.records if "listener" in r.getMessage()]
+    assert len(records) == 1
+    assert records[0].exc_info is not None
+    assert isinstance(records[0].exc_info[1], RuntimeError)
+    assert "unaffected" in records[0].getMessage()
+    # The listener after the broken one still got every event.
+    assert len(good) == 7
 
 
-def test_repr_reads_back(clock: FakeClock) -> None:
-    """repr shows the name and state."""
-    assert repr(make(clock)) == "CircuitBreaker('remote', state=CLOSED)"
+def test_each_raising_listener_is_logged_once_on_its_own(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    def make_broken() -> Callable[[Event], None]:
+        def broken(event: Event) -> None:
+            raise RuntimeError("listener bug")
+
+        return broken
+
+    first, second = make_broken(), make_broken()
+    breaker = CircuitBreaker("db", clock=clock, listeners=[first, second])
+    with caplog.at_level(logging.ERROR, logger="resilience"):
+        succeed(breaker, 3)
+    assert len([r for r in caplog.records if "listener" in r.getMessage()]) == 2

@@ -1,4 +1,4 @@
-"""The breaker's async forms: decorator, ``async with``, ``acall``, cancellation."""
+"""CircuitBreaker under asyncio: decorator, ``async with``, ``acall``, cancellation, permits."""
 
 from __future__ import annotations
 
@@ -7,186 +7,330 @@ import inspect
 
 import pytest
 
-from resilience import BreakerConfig, CircuitBreaker, CircuitOpenError, CircuitState
+from resilience import (
+    BreakerConfig,
+    CallRecorded,
+    CircuitBreaker,
+    CircuitOpenError,
+    CircuitState,
+    Event,
+    Outcome,
+)
 from resilience.testing import FakeClock
+
+CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 
 
 async def refused() -> None:
-    raise ConnectionRefusedError("connection refused")
+    raise ConnectionRefusedError("refused")
 
 
-async def open_breaker(breaker: CircuitBreaker) -> None:
-    for _ in range(breaker.config.failure_threshold or 1):
+async def ok() -> str:
+    return "ok"
+
+
+def make(clock: FakeClock, **config: object) -> CircuitBreaker:
+    return CircuitBreaker("db", BreakerConfig.model_validate(config), clock=clock)
+
+
+async def fail(breaker: CircuitBreaker, times: int = 1) -> None:
+    for _ in range(times):
         with pytest.raises(ConnectionRefusedError):
             await breaker.acall(refused)
-    assert breaker.state is CircuitState.OPEN
 
 
-async def test_decorator_keeps_a_coroutine_function_and_its_name() -> None:
-    """@breaker on a coroutine function gives a coroutine function with the same name."""
-    breaker = CircuitBreaker("api", clock=FakeClock())
+async def open_then_wait(breaker: CircuitBreaker, clock: FakeClock) -> None:
+    """Trip ``breaker`` (failure_threshold=1) and let its open period pass."""
+    await fail(breaker)
+    assert breaker.state is OPEN
+    clock.advance(breaker.config.open_for)
+
+
+async def test_async_decorator_keeps_a_coroutine_function_name_doc_and_signature() -> None:
+    breaker = make(FakeClock())
+
+    async def fetch(bucket: str, *, key: str = "k") -> str:
+        """Fetch an object."""
+        return f"{bucket}/{key}"
+
+    wrapped = breaker(fetch)
+    assert inspect.iscoroutinefunction(wrapped)
+    assert wrapped.__name__ == "fetch"
+    assert wrapped.__doc__ == "Fetch an object."
+    assert inspect.signature(wrapped) == inspect.signature(fetch)
+    assert await wrapped("b", key="x") == "b/x"
+
+
+async def test_async_decorated_failures_open_and_rejections_never_start_the_coroutine() -> None:
+    breaker = make(FakeClock(), failure_threshold=2)
+    started: list[int] = []
 
     @breaker
-    async def fetch(key: str) -> str:
-        """Fetch a key."""
-        return f"value of {key}"
+    async def flaky(n: int) -> None:
+        started.append(n)
+        raise TimeoutError(n)
 
-    assert inspect.iscoroutinefunction(fetch)
-    assert fetch.__name__ == "fetch"
-    assert fetch.__doc__ == "Fetch a key."
-    assert await fetch("a") == "value of a"
-
-
-async def test_decorated_coroutine_failures_open_the_circuit() -> None:
-    """Failures of an async call count; once open, calls are rejected without running."""
-    clock = FakeClock()
-    breaker = CircuitBreaker("api", BreakerConfig(failure_threshold=2, open_for=10), clock=clock)
-    runs = 0
-
-    @breaker
-    async def down() -> None:
-        nonlocal runs
-        runs += 1
-        raise TimeoutError("read timed out")
-
-    for _ in range(2):
+    for n in range(2):
         with pytest.raises(TimeoutError):
-            await down()
+            await flaky(n)
+    assert breaker.state is OPEN
     with pytest.raises(CircuitOpenError) as info:
-        await down()
-    assert runs == 2
-    assert info.value.retry_after == 10
+        await flaky(2)
+    assert info.value.state is OPEN
+    assert started == [0, 1]
+
+
+async def test_acall_passes_arguments_and_returns_the_result() -> None:
+    breaker = make(FakeClock())
+
+    async def add(a: int, b: int, *, scale: int = 1) -> int:
+        await asyncio.sleep(0)
+        return (a + b) * scale
+
+    assert await breaker.acall(add, 2, 3, scale=4) == 20
 
 
 async def test_async_with_records_success_and_failure() -> None:
-    """``async with breaker:`` counts the block's outcome."""
-    clock = FakeClock()
-    breaker = CircuitBreaker("db", BreakerConfig(failure_threshold=2), clock=clock)
+    breaker = make(FakeClock(), failure_threshold=2)
     async with breaker:
         pass
-    with pytest.raises(ConnectionResetError):
+    with pytest.raises(ConnectionError):
         async with breaker:
-            raise ConnectionResetError
+            raise ConnectionError("down")
     assert breaker.snapshot().consecutive_failures == 1
     async with breaker:
         pass
     assert breaker.snapshot().consecutive_failures == 0
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            async with breaker:
+                raise ConnectionError("down")
+    assert breaker.state is OPEN
+    with pytest.raises(CircuitOpenError):
+        async with breaker:
+            pytest.fail("the body of a rejected block must not run")
 
 
-async def test_acall_passes_arguments_and_returns_the_result() -> None:
-    """acall awaits fn(*args, **kwargs) and returns its result."""
-    breaker = CircuitBreaker("api", clock=FakeClock())
-
-    async def add(a: int, *, b: int) -> int:
-        return a + b
-
-    assert await breaker.acall(add, 2, b=3) == 5
-
-
-async def test_cancelled_trial_call_is_ignored_and_gives_its_permit_back() -> None:
-    """A trial call cancelled mid-flight neither closes nor re-opens; its permit returns."""
+async def test_async_with_in_concurrent_tasks_pairs_each_exit_with_its_own_enter() -> None:
     clock = FakeClock()
-    breaker = CircuitBreaker("api", BreakerConfig(failure_threshold=1, open_for=5), clock=clock)
-    await open_breaker(breaker)
-    clock.advance(5)
+    breaker = make(clock, failure_threshold=1, open_for=10, half_open_max_calls=2)
+    await open_then_wait(breaker, clock)
+    first_in, release_first = asyncio.Event(), asyncio.Event()
+    second_in, release_second = asyncio.Event(), asyncio.Event()
+
+    async def trial(entered: asyncio.Event, release: asyncio.Event, *, fails: bool) -> None:
+        async with breaker:
+            entered.set()
+            await release.wait()
+            if fails:
+                raise ConnectionError("still down")
+
+    failing = asyncio.create_task(trial(first_in, release_first, fails=True))
+    await first_in.wait()
+    succeeding = asyncio.create_task(trial(second_in, release_second, fails=False))
+    await second_in.wait()
+    assert breaker.snapshot().half_open_calls == 2
+    # Finish in the opposite order of entry: each task's exit must use its own token.
+    release_second.set()
+    await succeeding
+    assert breaker.state is CLOSED
+    release_first.set()
+    with pytest.raises(ConnectionError):
+        await failing
+    assert breaker.state is CLOSED  # stale: from the half-open period that ended
+    assert breaker.snapshot().consecutive_failures == 0
+
+
+async def test_cancellation_mid_call_neither_counts_nor_resets_the_count() -> None:
+    breaker = make(FakeClock(), failure_threshold=3)
+    await fail(breaker, 2)
     started = asyncio.Event()
 
     async def hangs() -> None:
         started.set()
-        await asyncio.Event().wait()
-
-    task = asyncio.create_task(breaker.acall(hangs))
-    await started.wait()
-    snap = breaker.snapshot()
-    assert snap.state is CircuitState.HALF_OPEN
-    assert snap.half_open_calls == 1
-    with pytest.raises(CircuitOpenError):  # the only permit is taken
-        await breaker.acall(refused)
-
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    snap = breaker.snapshot()
-    assert snap.state is CircuitState.HALF_OPEN
-    assert snap.half_open_calls == 0
-
-    async def fine() -> str:
-        return "fine"
-
-    assert await breaker.acall(fine) == "fine"  # the permit is free again
-    assert breaker.state is CircuitState.CLOSED
-
-
-async def test_cancellation_in_closed_state_does_not_count_or_reset() -> None:
-    """Cancelling a call while CLOSED leaves the consecutive-failure count as it was."""
-    breaker = CircuitBreaker("api", BreakerConfig(failure_threshold=3), clock=FakeClock())
-    with pytest.raises(ConnectionRefusedError):
-        await breaker.acall(refused)
-    started = asyncio.Event()
-
-    async def hangs() -> None:
-        started.set()
-        await asyncio.Event().wait()
+        await asyncio.Future()
 
     task = asyncio.create_task(breaker.acall(hangs))
     await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert breaker.snapshot().consecutive_failures == 1
+    assert breaker.snapshot().consecutive_failures == 2
+    assert breaker.state is CLOSED
+    await fail(breaker)
+    assert breaker.state is OPEN
 
 
-async def test_concurrent_tasks_get_exactly_the_half_open_permits() -> None:
-    """Of many concurrent tasks in HALF_OPEN, only half_open_max_calls run; the rest fail fast."""
+async def test_cancellation_is_not_recorded_in_the_window() -> None:
+    events: list[Event] = []
+    breaker = CircuitBreaker(
+        "db",
+        BreakerConfig(failure_rate=0.5, window=10, minimum_calls=1),
+        clock=FakeClock(),
+        listeners=[events.append],
+    )
+    started = asyncio.Event()
+
+    @breaker
+    async def hangs() -> None:
+        started.set()
+        await asyncio.Future()
+
+    task = asyncio.create_task(hangs())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    snap = breaker.snapshot()
+    assert (snap.calls, snap.failures, snap.state) == (0, 0, CLOSED)
+    recorded = [e for e in events if isinstance(e, CallRecorded)]
+    assert [e.outcome for e in recorded] == [Outcome.IGNORED]
+    assert isinstance(recorded[0].error, asyncio.CancelledError)
+
+
+@pytest.mark.parametrize("form", ["acall", "decorator", "async with"])
+async def test_cancelled_trial_call_is_ignored_and_gives_its_permit_back(form: str) -> None:
     clock = FakeClock()
-    config = BreakerConfig(failure_threshold=1, open_for=5, half_open_max_calls=2)
-    breaker = CircuitBreaker("api", config, clock=clock)
-    await open_breaker(breaker)
-    clock.advance(5)
-    release = asyncio.Event()
-    running = 0
-    most = 0
+    breaker = make(clock, failure_threshold=1, open_for=10)
+    await open_then_wait(breaker, clock)
+    started = asyncio.Event()
+
+    async def hangs() -> None:
+        started.set()
+        await asyncio.Future()
+
+    async def in_block() -> None:
+        async with breaker:
+            await hangs()
+
+    if form == "acall":
+        task = asyncio.create_task(breaker.acall(hangs))
+    elif form == "decorator":
+        task = asyncio.create_task(breaker(hangs)())
+    else:
+        task = asyncio.create_task(in_block())
+    await started.wait()
+    assert breaker.state is HALF_OPEN
+    assert breaker.snapshot().half_open_calls == 1
+    with pytest.raises(CircuitOpenError):
+        await breaker.acall(ok)  # the one permit is taken
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert breaker.state is HALF_OPEN  # neither success nor failure
+    assert breaker.snapshot().half_open_calls == 0
+    assert await breaker.acall(ok) == "ok"  # the permit came back
+    assert breaker.state is CLOSED
+
+
+async def test_concurrent_tasks_in_half_open_never_exceed_half_open_max_calls() -> None:
+    clock = FakeClock()
+    limit, tasks_n = 3, 20
+    breaker = make(clock, failure_threshold=1, open_for=10, half_open_max_calls=limit)
+    await open_then_wait(breaker, clock)
+    gate = asyncio.Event()
+    all_settled = asyncio.Event()
+    running = peak = settled = 0
+    rejected: list[CircuitOpenError] = []
 
     async def trial() -> str:
-        nonlocal running, most
+        nonlocal running, peak, settled
         running += 1
-        most = max(most, running)
-        await release.wait()
-        running -= 1
-        return "ok"
+        peak = max(peak, running)
+        settled += 1
+        if settled == tasks_n:
+            all_settled.set()
+        try:
+            await gate.wait()
+        finally:
+            running -= 1
+        return "up"
 
-    tasks = [asyncio.create_task(breaker.acall(trial)) for _ in range(6)]
-    for _ in range(3):
-        await asyncio.sleep(0)  # let every task reach the breaker
-    assert breaker.snapshot().half_open_calls == 2
-    release.set()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    assert most == 2
-    assert results.count("ok") == 2
-    assert sum(isinstance(r, CircuitOpenError) for r in results) == 4
-    assert breaker.state is CircuitState.CLOSED
+    async def caller() -> str | None:
+        nonlocal settled
+        try:
+            return await breaker.acall(trial)
+        except CircuitOpenError as error:
+            rejected.append(error)
+            settled += 1
+            if settled == tasks_n:
+                all_settled.set()
+            return None
+
+    tasks = [asyncio.create_task(caller()) for _ in range(tasks_n)]
+    await all_settled.wait()  # every task was admitted and is waiting, or was rejected
+    assert running == limit
+    assert breaker.snapshot().half_open_calls == limit
+    assert len(rejected) == tasks_n - limit
+    assert all(e.state is HALF_OPEN and e.retry_after is None for e in rejected)
+    gate.set()
+    results = await asyncio.gather(*tasks)
+    assert results.count("up") == limit
+    assert peak == limit
+    assert breaker.state is CLOSED
 
 
-async def test_async_with_in_concurrent_tasks_pairs_each_exit_with_its_enter() -> None:
-    """Each task's ``async with`` records its own call, however the tasks interleave."""
+async def test_success_threshold_counts_concurrent_trial_successes() -> None:
     clock = FakeClock()
-    breaker = CircuitBreaker("api", BreakerConfig(failure_threshold=1, open_for=5), clock=clock)
-    first_in = asyncio.Event()
-    second_done = asyncio.Event()
+    breaker = make(
+        clock, failure_threshold=1, open_for=10, half_open_max_calls=2, success_threshold=2
+    )
+    await open_then_wait(breaker, clock)
+    gates = [asyncio.Event(), asyncio.Event()]
+    entered = [asyncio.Event(), asyncio.Event()]
 
-    async def slow_success() -> None:
-        async with breaker:
-            first_in.set()
-            await second_done.wait()
+    async def trial(i: int) -> int:
+        entered[i].set()
+        await gates[i].wait()
+        return i
 
-    async def quick_failure() -> None:
-        await first_in.wait()
-        with pytest.raises(ConnectionResetError):
-            async with breaker:
-                raise ConnectionResetError
-        second_done.set()
+    tasks = [asyncio.create_task(breaker.acall(trial, i)) for i in range(2)]
+    for e in entered:
+        await e.wait()
+    gates[0].set()
+    assert await tasks[0] == 0
+    assert breaker.state is HALF_OPEN
+    gates[1].set()
+    assert await tasks[1] == 1
+    assert breaker.state is CLOSED
 
-    await asyncio.gather(slow_success(), quick_failure())
-    # The failure opened the circuit; the older success finished after that and, being
-    # stale, did not close it again.
-    assert breaker.state is CircuitState.OPEN
+
+async def test_a_failing_concurrent_trial_reopens_and_the_others_become_stale() -> None:
+    clock = FakeClock()
+    breaker = make(clock, failure_threshold=1, open_for=10, half_open_max_calls=2)
+    await open_then_wait(breaker, clock)
+    started = [asyncio.Event(), asyncio.Event()]
+    release_ok = asyncio.Event()
+
+    async def failing() -> None:
+        started[0].set()
+        raise ConnectionError("still down")
+
+    async def succeeding() -> str:
+        started[1].set()
+        await release_ok.wait()
+        return "late"
+
+    slow = asyncio.create_task(breaker.acall(succeeding))
+    await started[1].wait()
+    with pytest.raises(ConnectionError):
+        await breaker.acall(failing)
+    assert breaker.state is OPEN
+    opened_at = breaker.snapshot().opened_at
+    clock.advance(1)
+    release_ok.set()
+    assert await slow == "late"
+    assert breaker.state is OPEN  # the late success is stale: it cannot close
+    assert breaker.snapshot().opened_at == opened_at
+
+
+async def test_asleep_of_the_fake_clock_drives_the_open_period() -> None:
+    clock = FakeClock()
+    breaker = make(clock, failure_threshold=1, open_for=5)
+    await fail(breaker)
+    with pytest.raises(CircuitOpenError) as info:
+        await breaker.acall(ok)
+    assert info.value.retry_after == 5.0
+    await clock.asleep(info.value.retry_after or 0.0)
+    assert await breaker.acall(ok) == "ok"
+    assert breaker.state is CLOSED

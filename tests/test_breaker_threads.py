@@ -1,12 +1,12 @@
-"""Thread stress: many threads through one breaker on a flapping dependency."""
+"""CircuitBreaker under threads: exact half-open permits, whole counts, no deadlock."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -26,144 +26,268 @@ from resilience.testing import FakeClock
 THREADS = 8
 CALLS = 5_000
 MAX_TRIALS = 2
+JOIN_TIMEOUT = 60.0
 
 
 @pytest.fixture(autouse=True)
 def _frequent_thread_switches() -> Iterator[None]:
-    # Switch threads every microsecond instead of every 5 ms, so that calls interleave
-    # inside the breaker's admission and recording, not just between calls.
+    """Switch threads as often as possible, so interleavings are many and varied."""
     before = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(before)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
-class Flapping:
-    """A dependency that fails in bursts: down for 3 s of every 10."""
+@dataclass
+class Tally:
+    """What one thread saw."""
 
-    def __init__(self, breaker: CircuitBreaker, clock: FakeClock) -> None:
-        self.breaker = breaker
-        self.clock = clock
+    attempts: int = 0
+    successes: int = 0
+    failures: int = 0
+    ignored: int = 0
+    rejections: int = 0
+
+
+@dataclass
+class Trials:
+    """Trial calls running now, per half-open period (the breaker's generation)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    running: Counter[int] = field(default_factory=Counter)
+    peak: int = 0
+    seen: int = 0
+
+    def enter(self, gen: int) -> None:
+        with self.lock:
+            self.running[gen] += 1
+            self.peak = max(self.peak, self.running[gen])
+            self.seen += 1
+
+    def leave(self, gen: int) -> None:
+        with self.lock:
+            self.running[gen] -= 1
+
+
+class Events:
+    """A thread-safe listener counting what it is told."""
+
+    def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.trials: Counter[int] = Counter()  # trial calls running, per generation
-        self.max_trials = 0
-        self.trial_calls = 0
+        self.counts: Counter[str] = Counter()
 
-    def __call__(self) -> None:
-        breaker = self.breaker
-        assert breaker._cv is not None
-        token = breaker._cv.get()[0]
-        with breaker._lock:  # read the generation and its state together
-            trial = token == breaker._gen and breaker._state is CircuitState.HALF_OPEN
+    def __call__(self, event: Event) -> None:
+        with self.lock:
+            if isinstance(event, CallRecorded):
+                self.counts[event.outcome.value] += 1
+            elif isinstance(event, CallRejected):
+                self.counts["rejected"] += 1
+            elif isinstance(event, StateChanged):
+                self.counts[f"to {event.new.value}"] += 1
+
+
+def _reading(breaker: CircuitBreaker) -> tuple[int, CircuitState]:
+    """The breaker's generation and state, read together."""
+    with breaker._lock:
+        return breaker._gen, breaker._state
+
+
+def test_eight_threads_on_a_flapping_dependency_keep_trials_exact_and_counts_whole() -> None:  # noqa: PLR0915 - one scenario, many checks
+    clock = FakeClock()
+    events = Events()
+    breaker = CircuitBreaker(
+        "flapping",
+        BreakerConfig(failure_threshold=3, open_for=0.05, half_open_max_calls=MAX_TRIALS),
+        clock=clock,
+        listeners=[events],
+    )
+    trials = Trials()
+    calls = 0
+    calls_lock = threading.Lock()
+    tallies = [Tally() for _ in range(THREADS)]
+    errors: list[BaseException] = []
+
+    def dependency(before: tuple[int, CircuitState]) -> str:
+        nonlocal calls
+        with calls_lock:
+            calls += 1
+            n = calls
+        clock.advance(0.001)
+        gen, state = _reading(breaker)
+        # Admitted between `before` and now, with the state OPEN/HALF_OPEN throughout and
+        # HALF_OPEN now: an OPEN breaker admits only by turning HALF_OPEN, so this is
+        # certainly a trial of half-open period `gen`.
+        trial = (
+            state is CircuitState.HALF_OPEN
+            and before[1] in {CircuitState.OPEN, CircuitState.HALF_OPEN}
+            and gen - before[0] in {0, 1}
+        )
         if trial:
-            # Admitted as a trial of the HALF_OPEN generation still current: it holds a
-            # permit until its outcome is recorded.
-            with self.lock:
-                self.trials[token] += 1
-                self.trial_calls += 1
-                self.max_trials = max(self.max_trials, self.trials[token])
+            trials.enter(gen)
         try:
-            self.clock.advance(0.001)
-            if trial:
-                sum(range(20000))  # a trial takes a while, so that trials overlap
-            if self.clock.monotonic() % 10 < 3:
-                raise ConnectionResetError("flapping")
+            for _ in range(20):  # hold the permit a little, letting other threads in
+                pass
+            if n % 97 == 0:
+                raise KeyboardInterrupt  # an ignored outcome
+            # The dependency flaps: down for bursts of calls, then up again.
+            if (n // 400) % 2 == 1 and n % 7 != 0:
+                raise ConnectionRefusedError("flapping")
+            return "ok"
         finally:
             if trial:
-                with self.lock:
-                    self.trials[token] -= 1
+                trials.leave(gen)
 
-
-def test_eight_threads_flapping_keep_permits_exact_and_counts_whole() -> None:
-    """8 x 5,000 calls: trials never exceed the limit, every call is accounted, no deadlock."""
-    clock = FakeClock()
-    events: list[Event] = []
-    events_lock = threading.Lock()
-
-    def listen(event: Event) -> None:
-        with events_lock:
-            events.append(event)
-
-    config = BreakerConfig(
-        failure_rate=0.5,
-        window=50,
-        minimum_calls=20,
-        open_for=0.2,
-        half_open_max_calls=MAX_TRIALS,
-        success_threshold=3,
-    )
-    breaker = CircuitBreaker("flapping", config, clock=clock, listeners=[listen])
-    dependency = Flapping(breaker, clock)
-    totals: list[Counter[str]] = [Counter() for _ in range(THREADS)]
-    start = threading.Barrier(THREADS)
-    crashed: list[BaseException] = []
-
-    def worker(tally: Counter[str]) -> None:
+    def worker(tally: Tally) -> None:
         try:
-            start.wait(timeout=10)
             for _ in range(CALLS):
+                tally.attempts += 1
                 try:
-                    with breaker:
-                        dependency()
+                    breaker.call(dependency, _reading(breaker))
                 except CircuitOpenError:
-                    tally["rejected"] += 1
+                    tally.rejections += 1
                     clock.advance(0.001)  # time passes for rejected callers too
-                except ConnectionResetError:
-                    tally["failed"] += 1
+                except ConnectionRefusedError:
+                    tally.failures += 1
+                except KeyboardInterrupt:
+                    tally.ignored += 1
                 else:
-                    tally["succeeded"] += 1
-        except BaseException as exc:  # surfaced by the assertion below
-            crashed.append(exc)
+                    tally.successes += 1
+        except BaseException as exc:
+            errors.append(exc)
 
-    threads = [threading.Thread(target=worker, args=(t,)) for t in totals]
+    threads = [
+        threading.Thread(target=worker, args=(tally,), name=f"caller-{i}")
+        for i, tally in enumerate(tallies)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread is stuck: deadlock"
-    assert not crashed
+        thread.join(JOIN_TIMEOUT)
+    assert not [t.name for t in threads if t.is_alive()], "deadlock: threads still running"
+    assert errors == []
 
-    total = sum(totals, Counter())
-    assert total.total() == THREADS * CALLS
-    assert dependency.max_trials <= MAX_TRIALS
-    assert dependency.trial_calls > 0, "the run never exercised HALF_OPEN"
-    assert all(count == 0 for count in dependency.trials.values())
+    # Half-open trials never exceeded the permits, and there were plenty of them.
+    assert trials.peak <= MAX_TRIALS
+    assert trials.seen > 10, (events.counts, trials.seen)
+    assert events.counts["to half_open"] > 10
+    assert events.counts["to open"] > 10
+    assert events.counts["to closed"] > 0
 
-    recorded = [e for e in events if isinstance(e, CallRecorded)]
-    rejected = [e for e in events if isinstance(e, CallRejected)]
-    changes = [e for e in events if isinstance(e, StateChanged)]
-    assert len(recorded) + len(rejected) == THREADS * CALLS
-    assert len(rejected) == total["rejected"] == breaker.snapshot().rejected
-    by_outcome = Counter(e.outcome for e in recorded)
-    assert by_outcome[Outcome.FAILURE] == total["failed"]
-    assert by_outcome[Outcome.SUCCESS] == total["succeeded"]
-    assert {(c.old, c.new) for c in changes} >= {
-        (CircuitState.CLOSED, CircuitState.OPEN),
-        (CircuitState.OPEN, CircuitState.HALF_OPEN),
-        (CircuitState.HALF_OPEN, CircuitState.CLOSED),
-    }
+    # Every attempt is exactly one of: success, failure, ignored, rejection.
+    for tally in tallies:
+        assert tally.attempts == CALLS
+        assert tally.successes + tally.failures + tally.ignored + tally.rejections == CALLS
+    total = Tally(
+        attempts=sum(t.attempts for t in tallies),
+        successes=sum(t.successes for t in tallies),
+        failures=sum(t.failures for t in tallies),
+        ignored=sum(t.ignored for t in tallies),
+        rejections=sum(t.rejections for t in tallies),
+    )
+    assert total.attempts == THREADS * CALLS
+    assert calls == total.successes + total.failures + total.ignored
+    assert total.rejections > 0
+    assert total.failures > 0
+    assert total.successes > 0
+
+    # The listener saw each of them once.
+    assert events.counts[Outcome.SUCCESS.value] == total.successes
+    assert events.counts[Outcome.FAILURE.value] == total.failures
+    assert events.counts[Outcome.IGNORED.value] == total.ignored
+    assert events.counts["rejected"] == total.rejections
+    snap = breaker.snapshot()
+    assert snap.rejected == total.rejections
+    assert snap.half_open_calls <= MAX_TRIALS
 
 
-def test_threads_on_the_fast_path_lose_no_failure_count() -> None:
-    """Without listeners or a window (the lock-free success path) failures still trip it."""
-    clock = FakeClock()
-    breaker = CircuitBreaker("lean", BreakerConfig(failure_threshold=THREADS * 10), clock=clock)
-    barrier = threading.Barrier(THREADS)
+def _all_inside_at_once(breaker: CircuitBreaker) -> list[int]:
+    """Run THREADS calls through ``breaker`` that can only finish if all run at once."""
+    barrier = threading.Barrier(THREADS, timeout=JOIN_TIMEOUT)
+    passed: list[int] = []
 
-    @breaker
-    def down() -> None:
-        raise ConnectionRefusedError
+    def meet(i: int) -> int:
+        barrier.wait()  # every thread must be inside the protected call to get past this
+        return i
 
-    def worker() -> None:
-        barrier.wait(timeout=10)
-        for _ in range(100):
-            with contextlib.suppress(ConnectionRefusedError, CircuitOpenError):
-                down()
+    def worker(i: int) -> None:
+        passed.append(breaker.call(meet, i))
 
-    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(JOIN_TIMEOUT)
     assert not any(t.is_alive() for t in threads)
-    assert breaker.state is CircuitState.OPEN
+    assert not barrier.broken
+    return sorted(passed)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [BreakerConfig(), BreakerConfig(failure_rate=0.5)],
+    ids=["fast path", "windowed"],
+)
+def test_calls_run_concurrently_because_no_lock_is_held_while_they_run(
+    config: BreakerConfig,
+) -> None:
+    breaker = CircuitBreaker("db", config, clock=FakeClock())
+    assert _all_inside_at_once(breaker) == list(range(THREADS))
+
+
+def _race_into_half_open(breaker: CircuitBreaker) -> tuple[int, int]:
+    """THREADS callers race for the trial permits; return (admitted, rejected)."""
+    start = threading.Barrier(THREADS, timeout=JOIN_TIMEOUT)
+    release = threading.Event()
+    settled = threading.Condition()
+    admitted: list[int] = []
+    rejected: list[int] = []
+
+    def trial(i: int) -> None:
+        with settled:
+            admitted.append(i)
+            settled.notify_all()
+        assert release.wait(JOIN_TIMEOUT)
+
+    def worker(i: int) -> None:
+        start.wait()
+        try:
+            breaker.call(trial, i)
+        except CircuitOpenError:
+            with settled:
+                rejected.append(i)
+                settled.notify_all()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    with settled:  # every thread admitted (and parked in the call) or rejected
+        assert settled.wait_for(lambda: len(admitted) + len(rejected) == THREADS, JOIN_TIMEOUT)
+    in_flight = breaker.snapshot().half_open_calls
+    release.set()
+    for thread in threads:
+        thread.join(JOIN_TIMEOUT)
+    assert not any(t.is_alive() for t in threads)
+    assert in_flight == len(admitted)
+    return len(admitted), len(rejected)
+
+
+def test_many_threads_racing_into_half_open_get_exactly_the_permits() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(
+        "db",
+        BreakerConfig(failure_threshold=1, open_for=1, half_open_max_calls=MAX_TRIALS),
+        clock=clock,
+    )
+    for _ in range(50):
+        with pytest.raises(ConnectionRefusedError):
+            breaker.call(_refuse)
+        assert breaker.snapshot().state is CircuitState.OPEN
+        clock.advance(1)
+        assert _race_into_half_open(breaker) == (MAX_TRIALS, THREADS - MAX_TRIALS)
+        assert breaker.snapshot().state is CircuitState.CLOSED
+
+
+def _refuse() -> None:
+    raise ConnectionRefusedError("refused")

@@ -397,3 +397,25 @@ async def test_fused_async_decorator_falls_back_on_final_failure() -> None:
 
     assert await fetch() == "cached (CircuitOpenError)"
     assert breaker.state is CircuitState.OPEN
+
+
+def test_fused_decorator_stale_success_leaves_a_later_count_alone() -> None:
+    """A success admitted before a reset does not wipe the failures counted after it."""
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=3), clock=FakeClock())
+    down = Remote(up=False)
+    fail = resilient(breaker=breaker)(down.get)
+
+    @resilient(breaker=breaker)
+    def outlives_a_reset() -> str:
+        breaker.force_open()
+        breaker.reset()
+        for _ in range(2):
+            with pytest.raises(ConnectionRefusedError):
+                fail()
+        return "late"
+
+    assert outlives_a_reset() == "late"
+    assert breaker.snapshot().consecutive_failures == 2
+    with pytest.raises(ConnectionRefusedError):
+        fail()
+    assert breaker.state is CircuitState.OPEN

@@ -1,6 +1,8 @@
-"""BreakerRegistry: one breaker per remote, configured by pattern, bounded."""
+"""BreakerRegistry: one breaker per remote, configured by name or pattern, bounded in number."""
 
 from __future__ import annotations
+
+import inspect
 
 import pytest
 
@@ -10,217 +12,323 @@ from resilience import (
     CircuitBreaker,
     CircuitOpenError,
     CircuitState,
-    Classifier,
-    FailureKind,
     RegistryFullError,
 )
 from resilience.testing import FakeClock
 
-ONE_STRIKE = BreakerConfig(failure_threshold=1, open_for=60)
+OPEN = CircuitState.OPEN
+
+
+def refused() -> None:
+    raise ConnectionRefusedError("refused")
 
 
 def trip(breaker: CircuitBreaker) -> None:
-    def refused() -> None:
-        raise ConnectionRefusedError
+    """Fail calls through ``breaker`` until it opens."""
+    threshold = breaker.config.failure_threshold
+    assert threshold is not None
+    for _ in range(threshold):
+        with pytest.raises(ConnectionRefusedError):
+            breaker.call(refused)
+    assert breaker.state is OPEN
 
-    with pytest.raises(ConnectionRefusedError):
-        breaker.call(refused)
-    assert breaker.state is CircuitState.OPEN
 
-
-def test_get_creates_one_breaker_per_remote_lazily() -> None:
-    """get() builds a breaker on first use and returns the same one afterwards."""
-    registry = BreakerRegistry(clock=FakeClock())
+def test_get_creates_breakers_lazily_and_returns_the_same_one() -> None:
+    clock = FakeClock()
+    registry = BreakerRegistry(clock=clock)
     assert len(registry) == 0
-    assert "gdrive" not in registry
-    gdrive = registry.get("gdrive")
-    assert registry.get("gdrive") is gdrive
-    assert gdrive.name == "gdrive"
-    assert registry.get("s3") is not gdrive
+    assert "s3" not in registry
+    s3 = registry.get("s3")
+    assert isinstance(s3, CircuitBreaker)
+    assert s3.name == "s3"
+    assert registry.get("s3") is s3
+    assert "s3" in registry
+    assert len(registry) == 1
+    assert registry.get("gcs") is not s3
     assert len(registry) == 2
-    assert "gdrive" in registry
-    assert {b.name for b in registry} == {"gdrive", "s3"}
+    assert s3.config == BreakerConfig()
 
 
-def test_exact_override_beats_patterns_and_first_pattern_wins() -> None:
-    """Exact names win over globs; among globs the first that matches wins."""
-    default = BreakerConfig(failure_threshold=5)
-    s3 = BreakerConfig(failure_threshold=2)
-    s3_eu = BreakerConfig(failure_threshold=3)
-    archive = BreakerConfig(failure_threshold=9)
-    registry = BreakerRegistry(
-        default,
-        overrides={"s3-*": s3, "s3-eu*": s3_eu, "s3-archive": archive},
-        clock=FakeClock(),
-    )
-    assert registry.get("s3-us").config is s3
-    assert registry.get("s3-eu-1").config is s3  # "s3-*" comes first
-    assert registry.get("s3-archive").config is archive
-    assert registry.get("gdrive").config is default
-    assert registry.config_for("s3-x") is s3
-
-
-def test_breakers_of_different_remotes_are_independent() -> None:
-    """One remote's open circuit does not affect another's."""
-    registry = BreakerRegistry(ONE_STRIKE, clock=FakeClock())
+def test_breakers_of_different_remotes_are_independent_and_share_the_clock() -> None:
+    clock = FakeClock()
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=10), clock=clock)
     trip(registry.get("down"))
     assert registry.get("up").call(lambda: "ok") == "ok"
+    clock.advance(10)
+    # The shared clock moved both: the open one lets a trial through.
+    assert registry.get("down").call(lambda: "back") == "back"
+    assert registry.get("down").state is CircuitState.CLOSED
 
 
-def test_full_registry_evicts_least_recently_used_closed_breakers_only() -> None:
-    """At max_breakers, idle CLOSED breakers go first; OPEN and forced ones stay."""
-    registry = BreakerRegistry(ONE_STRIKE, clock=FakeClock(), max_breakers=4)
-    trip(registry.get("open"))
-    registry.get("forced").force_open()
-    registry.get("old")
-    registry.get("recent")
-    registry.get("old")  # used again: now more recent than "recent"
-    registry.get("new")
-    assert len(registry) == 4
-    assert "recent" not in registry
-    assert {"open", "forced", "old", "new"} <= {b.name for b in registry}
-    assert registry.get("open").state is CircuitState.OPEN  # protection kept
+def test_exact_override_beats_globs_and_the_first_matching_glob_wins() -> None:
+    default = BreakerConfig(failure_threshold=7)
+    any_s3 = BreakerConfig(failure_threshold=2)
+    s3_eu = BreakerConfig(failure_threshold=3)
+    s3_e = BreakerConfig(failure_threshold=4)
+    registry = BreakerRegistry(
+        default,
+        overrides={"s3-*": any_s3, "s3-eu": s3_eu, "s3-e?": s3_e},
+        clock=FakeClock(),
+    )
+    assert registry.get("s3-eu").config is s3_eu  # exact, though two globs match too
+    assert registry.get("s3-us").config is any_s3
+    assert registry.get("s3-ew").config is any_s3  # both globs match: the first wins
+    assert registry.get("gcs").config is default
+    assert registry.config_for("s3-never-created") is any_s3
+    assert "s3-never-created" not in registry
 
 
-def test_half_open_breakers_are_never_evicted() -> None:
-    """A HALF_OPEN breaker stays in a full registry."""
+def test_glob_patterns_support_character_classes_and_are_case_sensitive() -> None:
+    special = BreakerConfig(failure_threshold=1)
+    registry = BreakerRegistry(overrides={"db-[0-9]": special}, clock=FakeClock())
+    assert registry.config_for("db-7") is special
+    assert registry.config_for("db-x") is not special
+    assert registry.config_for("DB-7") is not special
+
+
+def test_a_full_registry_evicts_the_least_recently_used_closed_breaker() -> None:
+    registry = BreakerRegistry(max_breakers=3, clock=FakeClock())
+    a, b, c = registry.get("a"), registry.get("b"), registry.get("c")
+    registry.get("a")  # used recently: now c is the least recently used
+    registry.get("b")
+    registry.get("d")
+    assert "c" not in registry
+    assert [x.name for x in registry] == ["a", "b", "d"]
+    assert registry.get("a") is a
+    assert registry.get("b") is b
+    assert registry.get("c") is not c  # a new breaker: the old one was evicted
+    assert len(registry) == 3
+
+
+@pytest.mark.parametrize(
+    "hold",
+    ["open", "half_open", "force_open", "disable", "metrics_only"],
+)
+def test_eviction_never_drops_an_open_half_open_or_manually_set_breaker(hold: str) -> None:
     clock = FakeClock()
-    registry = BreakerRegistry(ONE_STRIKE, clock=clock, max_breakers=2)
-    half = registry.get("half")
-    trip(half)
-    clock.advance(60)
-    with half:  # a trial in flight keeps it HALF_OPEN
-        assert half.state is CircuitState.HALF_OPEN
-        registry.get("a")
-        registry.get("b")
-        assert "half" in registry
-        assert "a" not in registry
-
-
-def test_full_registry_with_nothing_closed_raises_a_helpful_error() -> None:
-    """When every breaker is OPEN, a new remote is refused with what to do."""
-    registry = BreakerRegistry(ONE_STRIKE, clock=FakeClock(), max_breakers=2)
-    trip(registry.get("a"))
-    trip(registry.get("b"))
-    with pytest.raises(RegistryFullError, match="max_breakers") as info:
-        registry.get("c")
-    assert "remote names are bounded" in str(info.value)
+    registry = BreakerRegistry(
+        BreakerConfig(failure_threshold=1, open_for=10), max_breakers=2, clock=clock
+    )
+    held = registry.get("held")
+    if hold in {"open", "half_open"}:
+        trip(held)
+    if hold == "half_open":
+        clock.advance(10)
+        held.__enter__()  # a trial call in flight
+        assert held.state is CircuitState.HALF_OPEN
+    if hold == "force_open":
+        held.force_open()
+    if hold == "disable":
+        held.disable()
+    if hold == "metrics_only":
+        held.metrics_only()
+    state = held.state
+    assert state is not CircuitState.CLOSED
+    for name in ["x1", "x2", "x3", "x4"]:
+        registry.get(name)
+        assert registry.get("held") is held
+        registry.get(name)  # the CLOSED newcomer is now the most recent: held is LRU
+    assert "held" in registry
+    assert held.state is state
     assert len(registry) == 2
 
 
-def test_protect_with_a_fixed_remote() -> None:
-    """protect("name") sends every call through that remote's breaker."""
-    registry = BreakerRegistry(ONE_STRIKE, clock=FakeClock())
-
-    @registry.protect("billing")
-    def charge(amount: int) -> int:
-        """Charge an amount."""
-        if amount < 0:
-            raise ConnectionResetError
-        return amount
-
-    assert charge.__name__ == "charge"
-    assert charge.__doc__ == "Charge an amount."
-    assert charge(5) == 5
-    with pytest.raises(ConnectionResetError):
-        charge(-1)
-    with pytest.raises(CircuitOpenError, match="billing"):
-        charge(5)
-
-
-def test_protect_picks_the_remote_from_the_arguments() -> None:
-    """protect(fn) routes each call to the breaker of the remote fn returns."""
-    registry = BreakerRegistry(ONE_STRIKE, clock=FakeClock())
-    down = {"s3-eu"}
-
-    @registry.protect(lambda remote, _path: remote)
-    def listing(remote: str, path: str) -> str:
-        if remote in down:
-            raise ConnectionResetError(remote)
-        return f"{remote}:{path}"
-
-    with pytest.raises(ConnectionResetError):
-        listing("s3-eu", "/a")
-    with pytest.raises(CircuitOpenError) as info:
-        listing("s3-eu", "/b")
-    assert info.value.name == "s3-eu"
-    assert listing("gdrive", "/a") == "gdrive:/a"
-
-
-async def test_protect_works_on_coroutines() -> None:
-    """protect() on an async function awaits it through the remote's breaker."""
-    registry = BreakerRegistry(ONE_STRIKE, clock=FakeClock())
-
-    @registry.protect(lambda remote: remote)
-    async def ping(remote: str) -> str:
-        if remote == "down":
-            raise TimeoutError
-        return "pong"
-
-    assert await ping("up") == "pong"
-    with pytest.raises(TimeoutError):
-        await ping("down")
-    with pytest.raises(CircuitOpenError):
-        await ping("down")
-
-
-def test_snapshot_reads_every_breaker() -> None:
-    """snapshot() maps each remote to its breaker's reading."""
-    registry = BreakerRegistry(ONE_STRIKE, clock=FakeClock())
+def test_a_full_registry_with_nothing_closed_raises_saying_what_to_do() -> None:
+    registry = BreakerRegistry(
+        BreakerConfig(failure_threshold=1), max_breakers=2, clock=FakeClock()
+    )
     trip(registry.get("a"))
-    registry.get("b")
+    registry.get("b").force_open()
+    with pytest.raises(RegistryFullError) as info:
+        registry.get("c")
+    message = str(info.value)
+    assert "2 breakers" in message
+    assert "none is CLOSED" in message
+    assert "Raise max_breakers" in message
+    assert "remote names are bounded" in message
+    assert isinstance(info.value, RuntimeError)
+    assert "c" not in registry
+    assert len(registry) == 2
+    registry.get("b").reset()  # now one can go
+    assert registry.get("c").name == "c"
+    assert "b" not in registry
+
+
+def test_eviction_frees_about_one_percent_at_once() -> None:
+    registry = BreakerRegistry(max_breakers=200, clock=FakeClock())
+    for i in range(200):
+        registry.get(f"r{i}")
+    registry.get("new")
+    assert len(registry) == 199  # two evicted, one added
+    assert "r0" not in registry
+    assert "r1" not in registry
+    assert "r2" in registry
+
+
+def test_protect_with_a_fixed_remote_name_guards_a_sync_function() -> None:
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=2), clock=FakeClock())
+    calls: list[str] = []
+
+    @registry.protect("s3")
+    def upload(key: str, *, size: int = 0) -> str:
+        """Upload an object."""
+        calls.append(key)
+        if key == "bad":
+            raise ConnectionError("reset")
+        return f"{key}:{size}"
+
+    assert upload.__name__ == "upload"
+    assert upload.__doc__ == "Upload an object."
+    assert str(inspect.signature(upload)) == "(key: 'str', *, size: 'int' = 0) -> 'str'"
+    assert "s3" not in registry  # lazily: not before the first call
+    assert upload("a", size=3) == "a:3"
+    assert "s3" in registry
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            upload("bad")
+    assert registry.get("s3").state is OPEN
+    with pytest.raises(CircuitOpenError) as info:
+        upload("b")
+    assert info.value.name == "s3"
+    assert calls == ["a", "bad", "bad"]
+
+
+def test_protect_picks_the_remote_from_the_call_arguments() -> None:
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
+
+    @registry.protect(lambda bucket, *_: bucket)
+    def fetch(bucket: str, key: str) -> str:
+        if bucket == "broken":
+            raise TimeoutError(key)
+        return f"{bucket}/{key}"
+
+    assert fetch("photos", "1.jpg") == "photos/1.jpg"
+    with pytest.raises(TimeoutError):
+        fetch("broken", "x")
+    with pytest.raises(CircuitOpenError) as info:
+        fetch("broken", "y")
+    assert info.value.name == "broken"
+    assert fetch("photos", "2.jpg") == "photos/2.jpg"  # another remote, unaffected
+    assert set(registry.snapshot()) == {"photos", "broken"}
+    assert registry.get("photos").state is CircuitState.CLOSED
+
+
+async def test_protect_guards_coroutine_functions_by_name_and_by_arguments() -> None:
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
+
+    @registry.protect("api")
+    async def ping() -> str:
+        raise ConnectionRefusedError("down")
+
+    @registry.protect(lambda region: f"db-{region}")
+    async def query(region: str) -> str:
+        if region == "eu":
+            raise ConnectionError("eu down")
+        return region
+
+    assert inspect.iscoroutinefunction(ping)
+    assert inspect.iscoroutinefunction(query)
+    with pytest.raises(ConnectionRefusedError):
+        await ping()
+    with pytest.raises(CircuitOpenError):
+        await ping()
+    assert await query("us") == "us"
+    with pytest.raises(ConnectionError):
+        await query("eu")
+    with pytest.raises(CircuitOpenError) as info:
+        await query("eu")
+    assert info.value.name == "db-eu"
+    assert await query("us") == "us"
+    assert registry.get("api").state is OPEN
+
+
+def test_snapshot_reads_every_breaker_by_remote() -> None:
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
+    assert registry.snapshot() == {}
+    trip(registry.get("down"))
+    registry.get("up")
     snap = registry.snapshot()
-    assert set(snap) == {"a", "b"}
-    assert snap["a"].state is CircuitState.OPEN
-    assert snap["a"].retry_after == 60
-    assert snap["b"].state is CircuitState.CLOSED
+    assert set(snap) == {"down", "up"}
+    assert snap["down"].state is OPEN
+    assert snap["down"].name == "down"
+    assert snap["up"].state is CircuitState.CLOSED
 
 
-def test_registry_classifier_reaches_every_breaker() -> None:
-    """A registry's classifier decides what counts for each breaker it creates."""
-
-    class QuotaError(Exception):
-        pass
-
-    classifier = Classifier.default().with_rule(QuotaError, FailureKind.RETRYABLE)
-    registry = BreakerRegistry(ONE_STRIKE, clock=FakeClock(), classifier=classifier)
-    breaker = registry.get("api")
-    assert breaker.classifier is classifier
-
-    def over_quota() -> None:
-        raise QuotaError
-
-    with pytest.raises(QuotaError):
-        breaker.call(over_quota)
-    assert breaker.state is CircuitState.OPEN
+def test_len_iter_contains_and_repr() -> None:
+    registry = BreakerRegistry(max_breakers=5, clock=FakeClock())
+    for name in ["a", "b", "c"]:
+        registry.get(name)
+    assert len(registry) == 3
+    assert [b.name for b in registry] == ["a", "b", "c"]
+    assert all(isinstance(b, CircuitBreaker) for b in registry)
+    assert "b" in registry
+    assert "z" not in registry
+    assert 42 not in registry
+    assert repr(registry) == "BreakerRegistry(3 breakers, max_breakers=5)"
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "10"])
+def test_listeners_of_the_registry_hear_every_breaker() -> None:
+    heard: list[str] = []
+    registry = BreakerRegistry(
+        BreakerConfig(failure_threshold=1),
+        clock=FakeClock(),
+        listeners=[lambda event: heard.append(event.name)],
+    )
+    trip(registry.get("a"))
+    registry.get("b").call(lambda: None)
+    assert "a" in heard
+    assert "b" in heard
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5, "10", None])
 def test_max_breakers_must_be_a_positive_int(bad: object) -> None:
-    """A max_breakers that is not a positive int is refused."""
-    with pytest.raises(ValueError, match="max_breakers"):
+    with pytest.raises(ValueError, match="max_breakers must be a positive int") as info:
         BreakerRegistry(max_breakers=bad)  # type: ignore[arg-type]
+    assert repr(bad) in str(info.value)
 
 
-def test_override_must_be_a_breaker_config() -> None:
-    """An override that is not a BreakerConfig is refused, naming its key."""
-    with pytest.raises(TypeError, match=r"overrides\['s3-\*'\]"):
+def test_an_override_must_be_a_breaker_config() -> None:
+    with pytest.raises(TypeError) as info:
         BreakerRegistry(overrides={"s3-*": {"failure_threshold": 3}})  # type: ignore[dict-item]
+    assert "overrides['s3-*'] must be a BreakerConfig, got dict" in str(info.value)
 
 
-def test_protect_rejects_what_cannot_name_a_remote_or_be_decorated() -> None:
-    """protect() needs a name or a function, and decorates only callables."""
+@pytest.mark.parametrize("bad", [42, None, ["s3"]])
+def test_protect_rejects_what_cannot_name_a_remote(bad: object) -> None:
     registry = BreakerRegistry(clock=FakeClock())
-    with pytest.raises(TypeError, match="remote name"):
-        registry.protect(42)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="decorates a function"):
-        registry.protect("x")(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError) as info:
+        registry.protect(bad)  # type: ignore[arg-type]
+    assert repr(bad) in str(info.value)
 
 
-def test_remote_names_must_be_non_empty_strings() -> None:
-    """get() refuses an empty or non-string remote name."""
+def test_protect_rejects_an_empty_remote_name() -> None:
+    with pytest.raises((TypeError, ValueError), match="non-empty remote name"):
+        BreakerRegistry(clock=FakeClock()).protect("")
+
+
+@pytest.mark.parametrize("bad", [42, "fetch", None])
+def test_protect_rejects_decorating_a_non_callable_saying_what_was_passed(bad: object) -> None:
+    decorate = BreakerRegistry(clock=FakeClock()).protect("s3")
+    with pytest.raises(TypeError) as info:
+        decorate(bad)  # type: ignore[arg-type]
+    assert repr(bad) in str(info.value)
+    assert type(bad).__name__ in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["", 42, None])
+def test_remote_names_must_be_non_empty_strings(bad: object) -> None:
     registry = BreakerRegistry(clock=FakeClock())
     with pytest.raises(TypeError, match="non-empty str"):
-        registry.get("")
+        registry.get(bad)  # type: ignore[arg-type]
+    assert len(registry) == 0
+
+
+def test_protect_with_a_remote_function_returning_a_non_string_says_so() -> None:
+    registry = BreakerRegistry(clock=FakeClock())
+
+    @registry.protect(lambda n: n)
+    def work(n: int) -> int:
+        return n
+
     with pytest.raises(TypeError, match="non-empty str"):
-        registry.get(None)  # type: ignore[arg-type]
+        work(7)

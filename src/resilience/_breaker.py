@@ -230,7 +230,8 @@ class CircuitBreaker:
             except BaseException as exc:
                 self._record_error(gen, 0.0, exc)
                 raise
-            self._consecutive = 0
+            if gen == self._gen:  # a stale success must not reset a later period's count
+                self._consecutive = 0
             return result
 
         return wrapper
@@ -246,7 +247,8 @@ class CircuitBreaker:
         except BaseException as exc:
             self._record_error(gen, 0.0, exc)
             raise
-        self._consecutive = 0
+        if gen == self._gen:  # a stale success must not reset a later period's count
+            self._consecutive = 0
         return result
 
     def _call_slow(

@@ -86,7 +86,12 @@ class Resilient:
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``fn`` (sync or async)."""
         require_callable(fn, "@resilient(...)")
-        if self._timeout is not None or (self._breaker is None and self._registry is None):
+        retry = self._retry
+        if (
+            self._timeout is not None
+            or (self._breaker is None and self._registry is None)
+            or (retry is not None and not retry._plain)
+        ):
             return shells(fn, self.call, self.acall)
         if is_async(fn):
             return cast("Callable[P, R]", self._afused(fn))
@@ -94,27 +99,23 @@ class Resilient:
 
     # The fused wrappers run the first attempt through the breaker's fast path inline:
     # a success costs one wrapper frame, as a bare breaker does. Anything else (a
-    # failure, a breaker that is not CLOSED, a budget or deadline to start) takes the
-    # layered path, which behaves the same, only slower.
+    # failure, a breaker that is not CLOSED) takes the layered path, which behaves the
+    # same, only slower. A timeout, or a retry with a budget or deadline to start, needs
+    # the layered path for every call, so __call__ never fuses those.
 
     def _fused(self, fn: Callable[P, R]) -> Callable[P, R]:
-        fixed = self._breaker
+        fixed = cast("CircuitBreaker", self._breaker)  # None when a registry picks
         get = self._registry.get if self._registry is not None else None
-        pick = self._pick
+        pick = cast("Callable[..., str]", self._pick)
         name = self._name
-        retry = self._retry
-        plain = retry is None or retry._plain
         call = self.call
         recover = self._recover
 
         @functools.wraps(fn)
         def fused(*args: P.args, **kwargs: P.kwargs) -> R:
-            if get is None:
-                breaker = cast("CircuitBreaker", fixed)
-            else:
-                breaker = get(name or cast("Callable[..., str]", pick)(*args, **kwargs))
+            breaker = fixed if get is None else get(name or pick(*args, **kwargs))
             gen = breaker._fast
-            if gen is None or not plain:
+            if gen is None:
                 return call(fn, *args, **kwargs)
             try:
                 result = fn(*args, **kwargs)
@@ -124,30 +125,26 @@ class Resilient:
             except BaseException as exc:
                 breaker._record_error(gen, 0.0, exc)
                 raise
-            breaker._consecutive = 0
+            if gen == breaker._gen:  # a stale success must not reset a later count
+                breaker._consecutive = 0
             return result
 
         return fused
 
     def _afused(self, fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         afn = cast("Callable[P, Awaitable[R]]", fn)
-        fixed = self._breaker
+        fixed = cast("CircuitBreaker", self._breaker)  # None when a registry picks
         get = self._registry.get if self._registry is not None else None
-        pick = self._pick
+        pick = cast("Callable[..., str]", self._pick)
         name = self._name
-        retry = self._retry
-        plain = retry is None or retry._plain
         acall = self.acall
         arecover = self._arecover
 
         @functools.wraps(fn)
         async def afused(*args: P.args, **kwargs: P.kwargs) -> R:
-            if get is None:
-                breaker = cast("CircuitBreaker", fixed)
-            else:
-                breaker = get(name or cast("Callable[..., str]", pick)(*args, **kwargs))
+            breaker = fixed if get is None else get(name or pick(*args, **kwargs))
             gen = breaker._fast
-            if gen is None or not plain:
+            if gen is None:
                 return await acall(afn, *args, **kwargs)
             try:
                 result = await afn(*args, **kwargs)
@@ -157,7 +154,8 @@ class Resilient:
             except BaseException as exc:
                 breaker._record_error(gen, 0.0, exc)
                 raise
-            breaker._consecutive = 0
+            if gen == breaker._gen:  # a stale success must not reset a later count
+                breaker._consecutive = 0
             return result
 
         return afused
