@@ -39,11 +39,30 @@ from resilience._health import (
     HealthReport,
     HealthStatus,
 )
+from resilience._incident import (
+    ActionRecord,
+    Incident,
+    IncidentStore,
+    MemoryIncidentStore,
+    NotifierRecord,
+    Resolution,
+    Severity,
+    SQLiteIncidentStore,
+)
+from resilience._notify import (
+    CallbackNotifier,
+    LoggingNotifier,
+    Notifier,
+    NotifyError,
+    WebhookNotifier,
+)
+from resilience._recovery import RecoveryManager, RecoveryStats, RestartBudget, Stage
 from resilience._registry import BreakerRegistry
 from resilience._retry import Attempt, Backoff, RetryPolicy
 from resilience._version import __version__
 
 __all__ = [
+    "ActionRecord",
     "Attempt",
     "Backoff",
     "BatchProcessor",
@@ -56,6 +75,7 @@ __all__ = [
     "CallRecorded",
     "CallRejected",
     "CallTimeoutError",
+    "CallbackNotifier",
     "CheckResult",
     "CheckpointError",
     "CheckpointStore",
@@ -76,21 +96,36 @@ __all__ = [
     "HealthRegistry",
     "HealthReport",
     "HealthStatus",
+    "Incident",
+    "IncidentStore",
     "ItemFailure",
     "ItemKey",
     "ItemRecord",
     "Listener",
+    "LoggingNotifier",
     "MemoryCheckpointStore",
+    "MemoryIncidentStore",
+    "Notifier",
+    "NotifierRecord",
+    "NotifyError",
     "Outcome",
     "PartialFailure",
+    "RecoveryManager",
+    "RecoveryStats",
     "RegistryFullError",
     "Resilient",
+    "Resolution",
+    "RestartBudget",
     "RetryBudget",
     "RetryPolicy",
     "RetryScheduled",
     "SQLiteCheckpointStore",
+    "SQLiteIncidentStore",
+    "Severity",
+    "Stage",
     "StateChanged",
     "SystemClock",
+    "WebhookNotifier",
     "__version__",
     "resilient",
 ]

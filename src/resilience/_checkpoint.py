@@ -8,13 +8,13 @@ before it and loses only what was not yet committed.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 from resilience._clock import wall_time
+from resilience._sqlite import open_database
 
 __all__ = [
     "DEFERRED",
@@ -117,10 +117,6 @@ class MemoryCheckpointStore:
         return f"MemoryCheckpointStore({len(self._jobs)} jobs)"
 
 
-# "RSLC": marks a SQLite file as ours, so that another application's database is never
-# mistaken for a checkpoint store and written to.
-_APPLICATION_ID = 0x52534C43
-_SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE resilience_checkpoints (
     job      TEXT NOT NULL,
@@ -168,28 +164,13 @@ class SQLiteCheckpointStore:
     def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
         self._path = Path(path)
         self._lock = threading.Lock()
-        fresh = not self._path.exists() or self._path.stat().st_size == 0
-        mode = "rwc" if fresh else "rw"
-        try:
-            conn = sqlite3.connect(
-                f"{self._path.resolve().as_uri()}?mode={mode}",
-                uri=True,
-                isolation_level=None,  # transactions are explicit
-                check_same_thread=False,  # guarded by self._lock
-            )
-        except sqlite3.Error as exc:
-            raise self._refuse(f"it cannot be opened ({exc})") from exc
-        try:
-            if fresh:
-                self._create(conn)
-            else:
-                self._check(conn)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+        self._conn = open_database(
+            self._path,
+            table="resilience_checkpoints",
+            schema=_SCHEMA,
+            durable=durable,
+            refuse=self._refuse,
+        )
 
     @property
     def path(self) -> Path:
@@ -202,38 +183,6 @@ class SQLiteCheckpointStore:
             "Pass the path of a checkpoint database made by resilience (or of a new "
             "file), or move this file away if it is safe to start the job over."
         )
-
-    def _create(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(_SCHEMA)
-            conn.execute(f"PRAGMA application_id={_APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    def _check(self, conn: sqlite3.Connection) -> None:
-        try:
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
-            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise self._refuse(f"it is not a readable SQLite database ({exc})") from exc
-        if problems != ["ok"]:
-            shown = "; ".join(str(p) for p in problems[:3])
-            raise self._refuse(f"its integrity check failed ({shown})")
-        if application_id != _APPLICATION_ID:
-            raise self._refuse(
-                f"it is a SQLite database of another application (application_id "
-                f"{application_id}, not {_APPLICATION_ID})"
-            )
-        if version > _SCHEMA_VERSION:
-            raise self._refuse(
-                f"it was written by a newer version of resilience (schema {version}; "
-                f"this version reads up to {_SCHEMA_VERSION}); upgrade resilience"
-            )
 
     def load(self, job: str) -> dict[ItemKey, ItemRecord]:
         """Every record of ``job``, by key."""

@@ -349,12 +349,27 @@ class HealthRegistry:
         """Run the checks (of ``group``, or all), concurrently, each under its timeout."""
         return self._run(self._selected(group))
 
-    def _run(self, checks: list[_Check]) -> HealthReport:
+    def recheck(self, name: str) -> ComponentHealth:
+        """Run the check of component ``name`` now, whatever its TTL; its health."""
+        return self._run([self._one(name)], fresh=True).components[name]
+
+    async def arecheck(self, name: str) -> ComponentHealth:
+        """:meth:`recheck` for asyncio."""
+        return (await self._arun([self._one(name)], fresh=True)).components[name]
+
+    def _one(self, name: str) -> _Check:
+        with self._lock:
+            check = self._checks.get(name)
+        if check is None:
+            raise KeyError(f"no health check named {name!r}; registered: {self.names()}")
+        return check
+
+    def _run(self, checks: list[_Check], *, fresh: bool = False) -> HealthReport:
         now = self._clock.monotonic()
         results: dict[str, ComponentHealth] = {}
         started: list[tuple[_Check, Future[object], float]] = []
         for check in checks:
-            cached = self._cached(check, now)
+            cached = None if fresh else self._cached(check, now)
             if cached is not None:
                 results[check.config.name] = cached
             elif check.running is not None and not check.running.done():
@@ -382,12 +397,12 @@ class HealthRegistry:
         """:meth:`run` for asyncio: async checks as tasks, sync ones on the thread pool."""
         return await self._arun(self._selected(group))
 
-    async def _arun(self, checks: list[_Check]) -> HealthReport:
+    async def _arun(self, checks: list[_Check], *, fresh: bool = False) -> HealthReport:
         now = self._clock.monotonic()
         results: dict[str, ComponentHealth] = {}
         todo: list[Awaitable[tuple[str, ComponentHealth]]] = []
         for check in checks:
-            cached = self._cached(check, now)
+            cached = None if fresh else self._cached(check, now)
             if cached is not None:
                 results[check.config.name] = cached
             elif check.running is not None and not check.running.done():

@@ -1,0 +1,541 @@
+"""RecoveryManager: stages on the injected clock, verification, escalation, budget, history."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from resilience import (
+    CallbackNotifier,
+    CheckResult,
+    ComponentStatus,
+    HealthRegistry,
+    Incident,
+    RecoveryManager,
+    Resolution,
+    RestartBudget,
+    Severity,
+    SQLiteCheckpointStore,
+    SQLiteIncidentStore,
+    Stage,
+)
+from resilience.testing import FakeClock
+
+RECOVERED, ESCALATED = Resolution.RECOVERED, Resolution.ESCALATED
+SUSPENDED, EXHAUSTED = Resolution.SUSPENDED, Resolution.BUDGET_EXHAUSTED
+
+
+class Remote:
+    """A component that comes back at the ``heals_at``-th restart (never if None)."""
+
+    def __init__(self, clock: FakeClock, heals_at: int | None = None) -> None:
+        self.clock = clock
+        self.heals_at = heals_at
+        self.restarts: list[float] = []  # the clock reading of each restart
+
+    @property
+    def up(self) -> bool:
+        return self.heals_at is not None and len(self.restarts) >= self.heals_at
+
+    def restart(self) -> None:
+        self.restarts.append(self.clock.monotonic())
+        if not self.up:
+            raise ConnectionRefusedError(111, "Connection refused")
+
+
+def manager_with(
+    clock: FakeClock, *, told: list[Incident] | None = None, **kwargs: object
+) -> RecoveryManager:
+    notifiers = [CallbackNotifier(told.append)] if told is not None else []
+    return RecoveryManager(clock=clock, notifiers=notifiers, **kwargs)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------- stages
+
+
+async def test_default_stages_run_at_once_then_after_1_and_5_minutes() -> None:
+    clock = FakeClock()
+    remote = Remote(clock)
+    manager = manager_with(clock)
+    manager.register("api", actions=[remote.restart])
+
+    incident = await manager.recover("api", reason="api down")
+
+    # Stage 1 at 0 s; stage 2 (2 attempts) 60 s after stage 1; stage 3 (3 attempts)
+    # 300 s after stage 2.
+    assert remote.restarts == [0, 60, 60, 360, 360, 360]
+    assert incident.resolution is ESCALATED
+    assert [(a.stage, a.attempt) for a in incident.actions] == [
+        (1, 1), (2, 1), (2, 2), (3, 1), (3, 2), (3, 3),
+    ]  # fmt: skip
+    assert all(not a.ok and "Connection refused" in a.outcome for a in incident.actions)
+    assert incident.duration == 360
+    assert incident.reason == "api down"
+    assert incident.severity is Severity.P1
+
+
+async def test_stage_delays_count_from_the_end_of_the_previous_stage() -> None:
+    clock = FakeClock()
+    manager = manager_with(
+        clock, stages=[Stage(delay=0, attempts=2, interval=5), Stage(delay=30, attempts=2)]
+    )
+    starts: list[float] = []
+
+    def slow_restart() -> None:
+        starts.append(clock.monotonic())
+        clock.advance(10)  # the action itself takes 10 s
+        raise TimeoutError
+
+    manager.register("api", actions=[slow_restart])
+    await manager.recover("api")
+    # 0: attempt 1 (ends at 10); +5 interval: attempt 2 at 15 (ends 25);
+    # +30: stage 2 at 55 (ends 65); attempt 2 at 65.
+    assert starts == [0, 15, 55, 65]
+
+
+async def test_success_ends_the_incident_and_later_actions_do_not_run() -> None:
+    clock = FakeClock()
+    remote = Remote(clock, heals_at=2)
+    cleared: list[str] = []
+    manager = manager_with(clock)
+    manager.register("api", actions=[remote.restart, lambda: cleared.append("cache")])
+
+    incident = await manager.recover("api")
+
+    # Attempt 1: restart fails, clearing the cache "works" (no verification); done.
+    assert incident.resolution is RECOVERED
+    assert [a.ok for a in incident.actions] == [False, True]
+    assert incident.actions[1].action == "<lambda>"
+    assert cleared == ["cache"]
+
+
+async def test_verify_decides_success_like_a_health_check() -> None:
+    clock = FakeClock()
+    answers: list[object] = [
+        False,
+        CheckResult(ComponentStatus.ERROR, "still corrupt"),
+        "yes",
+        CheckResult(ComponentStatus.WARNING, "slow but serving"),
+    ]
+    manager = manager_with(clock, stages=[Stage(attempts=5)])
+    manager.register("db", actions=[lambda: None], verify=lambda: answers.pop(0))
+
+    incident = await manager.recover("db")
+
+    outcomes = [(a.ok, a.outcome) for a in incident.actions]
+    assert outcomes[0] == (False, "verification returned False")
+    assert outcomes[1] == (False, "ERROR: still corrupt")
+    assert outcomes[2][0] is False
+    assert "must return None or True" in outcomes[2][1]
+    assert outcomes[3] == (True, "WARNING: slow but serving")
+    assert incident.resolution is RECOVERED
+
+
+async def test_an_action_returning_false_or_raising_fails_without_verification() -> None:
+    clock = FakeClock()
+    verified: list[int] = []
+    manager = manager_with(clock, stages=[Stage(attempts=1)])
+    manager.register(
+        "db", actions=[lambda: False, _raise_os_error], verify=lambda: verified.append(1)
+    )
+    incident = await manager.recover("db")
+    assert [a.outcome for a in incident.actions] == [
+        "the action returned False",
+        "OSError: [Errno 28] No space left on device",
+    ]
+    assert verified == []
+
+
+def _raise_os_error() -> None:
+    raise OSError(28, "No space left on device")
+
+
+async def test_async_actions_and_verify_are_awaited() -> None:
+    clock = FakeClock()
+    calls: list[str] = []
+
+    async def reconnect() -> None:
+        calls.append("reconnect")
+        await asyncio.sleep(0)
+
+    async def ping() -> bool:
+        calls.append("ping")
+        return True
+
+    manager = manager_with(clock)
+    manager.register("queue", actions=[reconnect], verify=ping)
+    assert (await manager.recover("queue")).resolution is RECOVERED
+    assert calls == ["reconnect", "ping"]
+
+
+async def test_an_action_that_overruns_its_timeout_fails() -> None:
+    manager = manager_with(FakeClock(), stages=[Stage(attempts=1)])
+    never = asyncio.Event()
+
+    async def hang() -> None:
+        await never.wait()
+
+    manager.register("api", actions=[hang], timeout=0.05)
+    incident = await manager.recover("api")
+    assert incident.actions[0].outcome == "no result within timeout=0.05 s"
+
+
+# ------------------------------------------------------------------ escalation
+
+
+async def test_escalation_tells_the_notifiers_exactly_once_with_the_actions() -> None:
+    clock = FakeClock()
+    told: list[Incident] = []
+    manager = manager_with(clock, told=told)
+    manager.register("db", actions=[Remote(clock).restart], severity="P0")
+
+    incident = await manager.recover("db", reason="connection refused")
+
+    assert told == [dataclasses.replace(incident, notifications=())]
+    assert told[0].severity is Severity.P0
+    assert len(told[0].actions) == 6
+    assert "connection refused" in told[0].summary()
+    assert [n.ok for n in incident.notifications] == [True]
+
+
+async def test_a_recovery_that_works_tells_no_one() -> None:
+    clock = FakeClock()
+    told: list[Incident] = []
+    manager = manager_with(clock, told=told)
+    manager.register("db", actions=[Remote(clock, heals_at=3).restart])
+    incident = await manager.recover("db")
+    assert incident.resolution is RECOVERED
+    assert incident.duration == 60  # the third restart: stage 2, attempt 2
+    assert told == []
+    assert incident.notifications == ()
+
+
+# --------------------------------------------------------------- one at a time
+
+
+async def test_duplicate_triggers_join_the_running_recovery() -> None:
+    clock = FakeClock()
+    release = asyncio.Event()
+    runs: list[int] = []
+
+    async def restart() -> None:
+        runs.append(1)
+        await release.wait()
+
+    manager = manager_with(clock)
+    manager.register("api", actions=[restart])
+
+    first = asyncio.ensure_future(manager.recover("api", reason="first"))
+    await asyncio.sleep(0)
+    joined = manager.trigger("api", reason="second")
+    second = asyncio.ensure_future(manager.recover("api", reason="third"))
+    await asyncio.sleep(0)
+    release.set()
+    incident = await first
+
+    assert await second is incident
+    assert joined.result() is incident
+    assert incident.reason == "first"
+    assert runs == [1]
+    assert len(manager.incidents()) == 1
+    # Once it ended, the next trigger starts a new incident.
+    assert (await manager.recover("api")).id != incident.id
+
+
+async def test_trigger_in_a_loop_runs_as_a_task() -> None:
+    clock = FakeClock()
+    manager = manager_with(clock)
+    manager.register("api", actions=[Remote(clock, heals_at=1).restart])
+    future = manager.trigger("api")
+    incident = await asyncio.wrap_future(future)
+    assert incident.resolution is RECOVERED
+
+
+def test_trigger_outside_a_loop_runs_on_a_thread() -> None:
+    clock = FakeClock()
+    manager = manager_with(clock)
+    manager.register("api", actions=[Remote(clock, heals_at=4).restart])
+    incident = manager.trigger("api").result(timeout=10)
+    assert incident.resolution is RECOVERED
+    assert [a.ok for a in incident.actions] == [False, False, False, True]
+
+
+# ------------------------------------------------------------ manual override
+
+
+async def test_suspend_before_a_trigger_records_it_without_acting() -> None:
+    clock = FakeClock()
+    remote = Remote(clock)
+    told: list[Incident] = []
+    manager = manager_with(clock, told=told)
+    manager.register("db", actions=[remote.restart])
+    manager.suspend("db")
+    assert manager.suspended("db")
+
+    incident = await manager.recover("db", reason="db down")
+
+    assert incident.resolution is SUSPENDED
+    assert "resume()" in incident.detail
+    assert remote.restarts == []
+    assert told == []
+
+    manager.resume("db")
+    assert not manager.suspended("db")
+    assert (await manager.recover("db")).resolution is ESCALATED
+    assert len(remote.restarts) == 6
+
+
+async def test_suspend_during_a_recovery_stops_it_after_the_current_action() -> None:
+    clock = FakeClock()
+    manager = manager_with(clock)
+    restarts: list[float] = []
+
+    def restart() -> None:
+        restarts.append(clock.monotonic())
+        if len(restarts) == 2:
+            manager.suspend("db")  # an operator steps in while stage 2 runs
+        raise ConnectionRefusedError
+
+    manager.register("db", actions=[restart])
+    incident = await manager.recover("db")
+    assert incident.resolution is SUSPENDED
+    assert restarts == [0, 60]
+    assert len(incident.actions) == 2
+
+
+# ------------------------------------------------------------- restart budget
+
+
+async def test_the_restart_budget_stops_recovery_and_escalates_once() -> None:
+    clock = FakeClock()
+    told: list[Incident] = []
+    budget = RestartBudget(max_recoveries=3, period=600, reset_after=900)
+    manager = manager_with(clock, told=told, budget=budget)
+    remote = Remote(clock, heals_at=1)
+    manager.register("worker", actions=[remote.restart])
+
+    for _ in range(3):  # three crashes, each recovered at once, a minute apart
+        remote.restarts.clear()
+        assert (await manager.recover("worker")).resolution is RECOVERED
+        clock.advance(60)
+    fourth = await manager.recover("worker", reason="crashed again")
+    fifth = await manager.recover("worker")
+
+    assert fourth.resolution is fifth.resolution is EXHAUSTED
+    assert "restart budget exhausted (3 recoveries within 600 s)" in fourth.detail
+    assert fourth.actions == fifth.actions == ()
+    assert [i.id for i in told] == [fourth.id]  # escalated once, not on every trigger
+
+    # Still failing well after the period: the budget does not refill by itself...
+    clock.advance(700)
+    assert (await manager.recover("worker")).resolution is EXHAUSTED
+    # ...only after reset_after seconds without an incident.
+    clock.advance(900)
+    remote.restarts.clear()
+    assert (await manager.recover("worker")).resolution is RECOVERED
+
+
+async def test_recoveries_older_than_the_period_do_not_count() -> None:
+    clock = FakeClock()
+    manager = manager_with(
+        clock, budget=RestartBudget(max_recoveries=2, period=100, reset_after=1_000)
+    )
+    manager.register("worker", actions=[lambda: None])
+    for _ in range(6):  # one recovery every 60 s: never 3 within 100 s
+        assert (await manager.recover("worker")).resolution is RECOVERED
+        clock.advance(60)
+
+
+async def test_resume_restores_an_exhausted_budget() -> None:
+    clock = FakeClock()
+    manager = manager_with(
+        clock, budget=RestartBudget(max_recoveries=1, period=600, reset_after=600)
+    )
+    manager.register("worker", actions=[lambda: None])
+    await manager.recover("worker")
+    assert (await manager.recover("worker")).resolution is EXHAUSTED
+    manager.resume("worker")
+    assert (await manager.recover("worker")).resolution is RECOVERED
+
+
+# --------------------------------------------------------- health integration
+
+
+def test_attach_recovers_a_component_whose_check_turns_error() -> None:
+    clock = FakeClock()
+    health = HealthRegistry(clock=clock)
+    state = {"ok": False}
+    health.register("cache", lambda: state["ok"])
+
+    def rebuild() -> None:
+        state["ok"] = True
+
+    manager = manager_with(clock)
+    manager.register("cache", actions=[rebuild])  # verified by the health check
+    manager.attach(health)
+
+    health.run()  # the check fails: ERROR, which triggers the recovery
+    (incident,) = _wait_for_incidents(manager, 1)
+    assert incident.resolution is RECOVERED
+    assert incident.reason == "health check: the check returned False"
+    assert incident.actions[0].outcome == "OK"
+    assert health.latest()["cache"].status is ComponentStatus.OK
+
+
+def test_attach_ignores_components_without_a_recovery_and_other_statuses() -> None:
+    clock = FakeClock()
+    health = HealthRegistry(clock=clock)
+    health.register("backend", lambda: False)
+    health.register("cache", lambda: CheckResult(ComponentStatus.WARNING, "cold"))
+    manager = manager_with(clock)
+    manager.register("cache", actions=[lambda: None])
+    manager.attach(health)
+    health.run()
+    assert manager.incidents() == []
+
+
+def _wait_for_incidents(manager: RecoveryManager, count: int) -> list[Incident]:
+    """The running recovery is on a thread of its own: wait (bounded) for it."""
+    with manager._lock:
+        running = list(manager._running.values())
+    for run in running:
+        run.future.result(timeout=10)
+    incidents = manager.incidents()
+    assert len(incidents) == count
+    return incidents
+
+
+async def test_health_verification_failing_keeps_trying() -> None:
+    clock = FakeClock()
+    health = HealthRegistry(clock=clock)
+    health.register("db", lambda: CheckResult(ComponentStatus.ERROR, "malformed"))
+    manager = manager_with(clock, stages=[Stage(attempts=2)])
+    manager.register("db", actions=[lambda: None])
+    manager.attach(health)
+    incident = await manager.recover("db")
+    assert [a.outcome for a in incident.actions] == ["ERROR: malformed"] * 2
+    assert incident.resolution is ESCALATED
+
+
+# ------------------------------------------------------------------- history
+
+
+async def test_stats_give_success_rate_mttr_and_mtbf() -> None:
+    clock = FakeClock()
+    manager = manager_with(clock)
+    remote = Remote(clock, heals_at=2)  # recovers on stage 2: 60 s after the trigger
+    manager.register("api", actions=[remote.restart])
+    manager.register("idle", actions=[lambda: None])
+
+    await manager.recover("api")  # 0 -> 60, recovered
+    clock.advance(940)
+    remote.restarts.clear()
+    await manager.recover("api")  # 1000 -> 1060, recovered
+    clock.advance(1940)
+    remote.heals_at = None
+    await manager.recover("api")  # 3000 -> 3360, escalated
+
+    stats = manager.stats()
+    api = stats["api"]
+    assert (api.incidents, api.recovered, api.escalated) == (3, 2, 1)
+    assert api.success_rate == pytest.approx(2 / 3)
+    assert api.mean_time_to_recovery == pytest.approx(60)
+    assert api.mean_time_between_failures == pytest.approx((940 + 1940) / 2)
+    assert stats["idle"].incidents == 0
+    assert stats["idle"].success_rate is None
+
+
+async def test_sqlite_store_keeps_incidents_across_managers(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    SQLiteCheckpointStore(path).close()  # one file may hold checkpoints and incidents
+    clock = FakeClock()
+    store = SQLiteIncidentStore(path)
+    manager = manager_with(clock, store=store)
+    manager.register("api", actions=[Remote(clock, heals_at=2).restart], severity=Severity.P2)
+    first = await manager.recover("api", reason="refused")
+    store.close()
+
+    store = SQLiteIncidentStore(path)
+    later = manager_with(clock, store=store)
+    later.register("api", actions=[lambda: None])
+    assert later.incidents() == [first]
+    assert later.stats()["api"].recovered == 1
+    store.close()
+
+
+def test_sqlite_store_refuses_another_applications_database(tmp_path: Path) -> None:
+    path = tmp_path / "theirs.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (x)")
+    before = path.read_bytes()
+    with pytest.raises(OSError, match=r"theirs\.db.*another application"):
+        SQLiteIncidentStore(path)
+    assert path.read_bytes() == before
+
+
+async def test_a_store_that_fails_does_not_lose_the_incident(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken:
+        def add(self, incident: Incident) -> None:
+            raise OSError(28, "No space left on device")
+
+        def incidents(self, component: str | None = None) -> list[Incident]:
+            return []
+
+        def close(self) -> None:
+            pass
+
+    manager = manager_with(FakeClock(), store=Broken())
+    manager.register("api", actions=[lambda: None])
+    with caplog.at_level(logging.ERROR, logger="resilience"):
+        incident = await manager.recover("api")
+    assert incident.resolution is RECOVERED
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert incident.id in record.getMessage()
+    assert "'resolution': 'recovered'" in record.getMessage()
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_configuration_errors_name_the_field() -> None:
+    with pytest.raises(ValidationError, match="delay"):
+        Stage(delay=-1)
+    with pytest.raises(ValidationError, match="attempts"):
+        Stage(attempts=0)
+    with pytest.raises(ValidationError, match="max_recoveries"):
+        RestartBudget(max_recoveries=0)
+    with pytest.raises(ValidationError, match="stages"):
+        RecoveryManager(stages=[])
+    with pytest.raises(ValidationError, match="notify_timeout"):
+        RecoveryManager(notify_timeout=0)
+    manager = RecoveryManager()
+    with pytest.raises(ValidationError, match="severity"):
+        manager.register("db", actions=[print], severity="P9")
+    with pytest.raises(ValidationError, match="timeout"):
+        manager.register("db", actions=[print], timeout=-1)
+    with pytest.raises(TypeError, match="actions"):
+        manager.register("db", actions=[])
+    with pytest.raises(TypeError, match="verify"):
+        manager.register("db", actions=[print], verify="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="store"):
+        RecoveryManager(store=object())  # type: ignore[arg-type]
+    manager.register("db", actions=[print])
+    with pytest.raises(ValueError, match="already registered"):
+        manager.register("db", actions=[print])
+
+
+async def test_an_unknown_component_is_named_with_what_to_do() -> None:
+    manager = RecoveryManager()
+    manager.register("db", actions=[print])
+    with pytest.raises(KeyError, match=r"no recovery registered for 'dbb'.*register"):
+        await manager.recover("dbb")
+    with pytest.raises(KeyError, match="'dbb'"):
+        manager.suspend("dbb")
