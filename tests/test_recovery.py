@@ -186,6 +186,17 @@ async def test_an_action_that_overruns_its_timeout_fails() -> None:
     assert incident.actions[0].outcome == "no result within timeout=0.05 s"
 
 
+async def test_a_timeout_error_of_the_action_itself_is_reported_as_its_own() -> None:
+    manager = manager_with(FakeClock(), stages=[Stage(attempts=1)])
+
+    def connect() -> None:
+        raise TimeoutError("db.internal:5432 did not answer within 5 s")
+
+    manager.register("db", actions=[connect], timeout=60)
+    incident = await manager.recover("db")
+    assert incident.actions[0].outcome == "TimeoutError: db.internal:5432 did not answer within 5 s"
+
+
 # ------------------------------------------------------------------ escalation
 
 
@@ -402,10 +413,8 @@ def test_attach_ignores_components_without_a_recovery_and_other_statuses() -> No
 
 def _wait_for_incidents(manager: RecoveryManager, count: int) -> list[Incident]:
     """The running recovery is on a thread of its own: wait (bounded) for it."""
-    with manager._lock:
-        running = list(manager._running.values())
-    for run in running:
-        run.future.result(timeout=10)
+    for future in manager.running().values():
+        future.result(timeout=10)
     incidents = manager.incidents()
     assert len(incidents) == count
     return incidents

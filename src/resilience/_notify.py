@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from resilience._decorate import is_async
 from resilience._incident import Incident, Resolution, Severity
+from resilience._timeouts import Overran, within
 
 __all__ = [
     "CallbackNotifier",
@@ -177,9 +178,8 @@ class WebhookNotifier:
         body = json.dumps({**incident.to_dict(), "text": incident.summary()}).encode()
         post = _httpx_post if _httpx_installed() else _urllib_post
         try:
-            async with asyncio.timeout(self.timeout):
-                status = await post(self._url, body, self.headers, self.timeout)
-        except TimeoutError:
+            status = await within(self.timeout, post(self._url, body, self.headers, self.timeout))
+        except (Overran, TimeoutError):
             raise NotifyError(
                 f"webhook {self.url} did not answer within {self.timeout:g} s"
             ) from None

@@ -37,6 +37,7 @@ from resilience._incident import (
     Severity,
 )
 from resilience._notify import Notifier
+from resilience._timeouts import Overran, within
 
 __all__ = ["RecoveryManager", "RecoveryStats", "RestartBudget", "Stage"]
 
@@ -289,6 +290,11 @@ class RecoveryManager:
             comp.suspended = comp.exhausted = False
             comp.starts.clear()
 
+    def running(self) -> Mapping[str, Future[Incident]]:
+        """The recoveries in progress, by component: each future resolves to its incident."""
+        with self._lock:
+            return {name: run.future for name, run in self._running.items()}
+
     def suspended(self, name: str) -> bool:
         """Whether recovery of ``name`` is suspended."""
         return self._component(name).suspended
@@ -420,9 +426,8 @@ class RecoveryManager:
         timeout = comp.config.timeout
         ok, outcome = False, ""
         try:
-            async with asyncio.timeout(timeout):
-                value = await _call(action)
-        except TimeoutError:
+            value = await within(timeout, _call(action))
+        except Overran:
             outcome = f"no result within timeout={timeout:g} s"
         except Exception as exc:
             outcome = f"{type(exc).__name__}: {exc}"
@@ -448,15 +453,14 @@ class RecoveryManager:
         name, timeout = comp.config.name, comp.config.timeout
         health = self._health
         try:
-            async with asyncio.timeout(timeout):
-                if comp.verify is not None:
-                    value = await _call(comp.verify)
-                elif health is not None and name in health.names():
-                    checked = await health.arecheck(name)
-                    value = CheckResult(checked.status, checked.message)
-                else:
-                    return True, "it completed (no verification configured)"
-        except TimeoutError:
+            if comp.verify is not None:
+                value = await within(timeout, _call(comp.verify))
+            elif health is not None and name in health.names():
+                checked = await within(timeout, health.arecheck(name))
+                value = CheckResult(checked.status, checked.message)
+            else:
+                return True, "it completed (no verification configured)"
+        except Overran:
             return False, f"verification gave no answer within timeout={timeout:g} s"
         except Exception as exc:
             return False, f"verification raised {type(exc).__name__}: {exc}"
@@ -479,12 +483,11 @@ class RecoveryManager:
     async def _tell(self, notifier: Notifier, incident: Incident) -> NotifierRecord:
         timeout = self._config.notify_timeout
         try:
-            async with asyncio.timeout(timeout):
-                await notifier.notify(incident)
+            await within(timeout, notifier.notify(incident))
         except Exception as exc:
             error = (
                 f"no answer within notify_timeout={timeout:g} s"
-                if isinstance(exc, TimeoutError)
+                if isinstance(exc, Overran)
                 else f"{type(exc).__name__}: {exc}"
             )
             logger.error(  # noqa: TRY400 - the notifier's own error is the message
