@@ -25,3 +25,6 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 
 _default_profile = "ci" if os.environ.get("CI", "").lower() == "true" else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default_profile))
+
+# Real servers for the fleet tests (a private redis-server, PostgreSQL): tests/servers.py.
+from servers import pg_dsn, redis_server  # noqa: E402, F401

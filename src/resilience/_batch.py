@@ -10,6 +10,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
+import socket
+import threading
+import uuid
 from collections.abc import AsyncIterable, Callable, Iterable, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -25,6 +29,8 @@ from resilience._checkpoint import (
     CheckpointStore,
     ItemKey,
     ItemRecord,
+    JobLeases,
+    LeaseLostError,
     MemoryCheckpointStore,
 )
 from resilience._classify import Classification, Classifier, FailureKind, PartialFailure
@@ -147,6 +153,7 @@ class _BatchConfig(_Config):
     max_failures: int | None = Field(default=None, ge=0)
     max_failure_rate: float | None = Field(default=None, gt=0, le=1)
     concurrency: int = Field(default=1, ge=1)
+    lease: float = Field(default=60.0, gt=0)
 
 
 Handler = Callable[[Any], object]
@@ -185,6 +192,11 @@ class BatchProcessor:
         progress: Called with a :class:`BatchProgress` after each item; or ``"tqdm"``
             for a progress bar (the ``progress`` extra) that starts where the job
             resumed.
+        lease: With a store that several workers share (one that implements
+            :class:`JobLeases`), seconds a worker's hold on the job lasts unless renewed;
+            it is renewed at every checkpoint and a third of the way through each lease.
+            While one worker runs the job, another's ``run`` raises
+            :class:`JobBusyError`; a dead worker's job is free once its lease expires.
         clock: Time source for durations and ``checkpoint_seconds``.
     """
 
@@ -205,6 +217,7 @@ class BatchProcessor:
         max_failure_rate: float | None = None,
         concurrency: int = 1,
         progress: Progress | str | None = None,
+        lease: float = 60.0,
         clock: Clock | None = None,
     ) -> None:
         self._config = _BatchConfig(
@@ -214,6 +227,7 @@ class BatchProcessor:
             max_failures=max_failures,
             max_failure_rate=max_failure_rate,
             concurrency=concurrency,
+            lease=lease,
         )
         if not callable(handler):
             raise TypeError(f"BatchProcessor handler must be callable, got {handler!r}")
@@ -249,6 +263,7 @@ class BatchProcessor:
         self._classifier = classifier
         self._progress = _make_progress(progress)
         self._clock = clock if clock is not None else SYSTEM_CLOCK
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     @property
     def job(self) -> str:
@@ -295,7 +310,7 @@ class BatchProcessor:
             else:
                 self._run_threads(run, items, concurrency)
         finally:
-            run.commit()  # what finished is kept, however the run ends
+            run.close()  # what finished is kept, however the run ends
         return run.result()
 
     def _run_threads(self, run: _Pass, items: Iterable[Any], concurrency: int) -> None:
@@ -393,7 +408,7 @@ class BatchProcessor:
             for task in in_flight:
                 if task.done() and not task.cancelled() and task.exception() is None:
                     run.finish(task.result())
-            run.commit()
+            run.close()
         return run.result()
 
     async def _aprocess(self, item: Any, key: ItemKey) -> _Outcome:  # noqa: ANN401
@@ -517,7 +532,9 @@ class _Pass:
         self.config = processor._config
         self.clock = processor._clock
         self.redrive = redrive
-        self.state = processor._store.load(processor._job)
+        store = processor._store
+        self.lease = _Lease(store, processor) if isinstance(store, JobLeases) else None
+        self.state = store.load(processor._job)
         self.resumed = sum(1 for r in self.state.values() if _skips(r, redrive=False))
         self.sized_total = len(items) if isinstance(items, Sized) else None
         self.seen: set[ItemKey] = set()
@@ -531,6 +548,8 @@ class _Pass:
 
     @property
     def stopped(self) -> bool:
+        if self.reason is None and self.lease is not None and self.lease.lost is not None:
+            self.reason = f"{self.lease.lost}; another worker runs the job now"
         return self.reason is not None
 
     def admit(self, item: Any) -> ItemKey | None:  # noqa: ANN401
@@ -592,10 +611,20 @@ class _Pass:
             )
 
     def commit(self) -> None:
-        if self.pending:
+        if self.lease is not None:
+            self.lease.commit(self.pending)
+            self.pending = []
+        elif self.pending:
             self.processor._store.commit(self.processor._job, self.pending)
             self.pending = []
         self.last_commit = self.clock.monotonic()
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            if self.lease is not None:
+                self.lease.release()
 
     def report(self) -> None:
         assert self.progress is not None  # noqa: S101 - callers check
@@ -626,6 +655,40 @@ class _Pass:
             redrive=self.redrive,
             not_processed=self.total - self.skipped - self.processed,
         )
+
+
+class _Lease:
+    """A worker's hold on a job in a shared store, renewed on a thread while it runs."""
+
+    def __init__(self, store: JobLeases, processor: BatchProcessor) -> None:
+        self.store, self.job = store, processor._job
+        self.ttl = processor._config.lease
+        self.token = store.acquire(self.job, owner=processor._owner, ttl=self.ttl)
+        self.lost: str | None = None
+        self.lock = threading.Lock()  # a commit and a renewal never overlap
+        self.stop = threading.Event()
+        # Real time on purpose: the lease expires in the store's time, not the job's clock.
+        threading.Thread(target=self.keep, name=f"lease-{self.job}", daemon=True).start()
+
+    def keep(self) -> None:
+        while not self.stop.wait(self.ttl / 3):
+            try:
+                with self.lock:
+                    self.store.renew(self.job, self.token, ttl=self.ttl)
+            except LeaseLostError as exc:
+                self.lost = str(exc)
+                return
+            except Exception:  # noqa: S112 - the store is down: try again next tick
+                continue
+
+    def commit(self, records: list[ItemRecord]) -> None:
+        with self.lock:
+            self.store.commit_leased(self.job, records, token=self.token, ttl=self.ttl)
+
+    def release(self) -> None:
+        self.stop.set()
+        with self.lock:
+            self.store.release(self.job, self.token)
 
 
 def _make_progress(progress: Progress | str | None) -> Progress | None:

@@ -24,6 +24,9 @@ __all__ = [
     "CheckpointStore",
     "ItemKey",
     "ItemRecord",
+    "JobBusyError",
+    "JobLeases",
+    "LeaseLostError",
     "MemoryCheckpointStore",
     "SQLiteCheckpointStore",
 ]
@@ -82,6 +85,46 @@ class CheckpointStore(Protocol):
 
     def close(self) -> None:
         """Release what the store holds open."""
+        ...
+
+
+class JobBusyError(CheckpointError):
+    """Another worker holds the job's lease: it is running the job now."""
+
+
+class LeaseLostError(CheckpointError):
+    """This worker's lease on the job lapsed and another worker took it over.
+
+    Its commits are refused (the lease's fencing token is stale), so that two workers
+    never both record the same job; the new holder processes the uncommitted items.
+    """
+
+
+@runtime_checkable
+class JobLeases(Protocol):
+    """A checkpoint store shared by workers that lets one worker at a time run a job.
+
+    A lease lasts ``ttl`` seconds unless renewed, so a dead worker's job is free again
+    once its lease expires. Each acquisition gets a larger fencing token, and a commit
+    with a token that is no longer the job's is refused.
+    """
+
+    def acquire(self, job: str, *, owner: str, ttl: float) -> int:
+        """Take the job's lease; its fencing token. JobBusyError while another holds it."""
+        ...
+
+    def renew(self, job: str, token: int, *, ttl: float) -> None:
+        """Extend the lease by ``ttl`` from now; LeaseLostError if it is no longer ours."""
+        ...
+
+    def commit_leased(
+        self, job: str, records: Iterable[ItemRecord], *, token: int, ttl: float
+    ) -> None:
+        """:meth:`CheckpointStore.commit` and :meth:`renew` in one atomic step."""
+        ...
+
+    def release(self, job: str, token: int) -> None:
+        """Give the lease up (nothing happens if it is no longer ours)."""
         ...
 
 

@@ -1,0 +1,152 @@
+"""Real servers for the fleet tests: a private redis-server per test, and PostgreSQL.
+
+Without a server (or the client library) the tests that need one skip with the reason;
+with ``CI=true`` that is a failure instead, so that CI never passes by skipping them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+CI = os.environ.get("CI", "").lower() == "true"
+LOCAL_PG = "host=127.0.0.1 port=5432 dbname=test"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip the test, or fail it under CI=true."""
+    if CI:
+        pytest.fail(f"{reason}; under CI=true these tests must run, not skip")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return int(probe.getsockname()[1])
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 10  # real processes: a bounded wait
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} on start")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"{what} did not listen on port {port} within 10 s")
+
+
+class RedisServer:
+    """A private redis-server on a loopback port: started, killed and restarted at will."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                *(self.binary, "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for_port(self.port, self.process, "redis-server")
+
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes mid-conversation, as in a crash."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server of the test's own."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        unavailable("redis-server is not on PATH")
+    try:
+        import redis  # noqa: F401, PLC0415
+    except ImportError:
+        unavailable("the redis client is not installed: pip install -e '.[test]'")
+    server = RedisServer(binary, tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+def _reachable(dsn: str) -> bool:
+    import psycopg  # noqa: PLC0415
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """RESILIENCE_PG_DSN; else the server at 127.0.0.1:5432; else a private cluster."""
+    try:
+        import psycopg  # noqa: F401, PLC0415
+    except ImportError:
+        unavailable("psycopg is not installed: pip install -e '.[test]'")
+    dsn = os.environ.get("RESILIENCE_PG_DSN")
+    if dsn:
+        yield dsn
+        return
+    if _reachable(LOCAL_PG):
+        yield LOCAL_PG
+        return
+    yield from _private_cluster()
+
+
+def _private_cluster() -> Iterator[str]:
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        unavailable("no PostgreSQL at 127.0.0.1:5432 and no initdb/pg_ctl on PATH")
+    if os.geteuid() == 0:
+        unavailable("no PostgreSQL at 127.0.0.1:5432, and initdb refuses to run as root")
+    with tempfile.TemporaryDirectory(prefix="resilience-pg-") as directory:
+        data, port = Path(directory) / "data", free_port()
+        subprocess.run(
+            [initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                *(pg_ctl, "-D", str(data), "-o", f"-p {port} -k {directory} -h 127.0.0.1"),
+                *("-w", "start", "-l", str(Path(directory) / "log")),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            yield f"host=127.0.0.1 port={port} dbname=postgres user=postgres"
+        finally:
+            subprocess.run(
+                [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False
+            )
