@@ -1,0 +1,1 @@
+"""Integrations with other libraries and tools; each module imports what it needs lazily."""
