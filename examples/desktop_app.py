@@ -4,7 +4,10 @@ The app talks to a backend over HTTP and keeps its data in SQLite. Its health re
 checks the backend, the database, the cache, the filesystem and the encryption key;
 the report says healthy / degraded / critical; while the backend is down, syncing
 falls back to offline mode instead of failing. The backend here is a real HTTP server
-on a loopback port, first not started (connection refused), then started.
+on a loopback port, first not started (connection refused), then started. When the
+database file is damaged, a recovery manager attached to the health registry backs it
+up and recreates it (resilience.contrib.sqlite); a lost key cannot be recovered, so the
+report fails clearly.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from resilience import (
     FeatureChanged,
     FeatureGate,
     HealthRegistry,
+    RecoveryManager,
+    Stage,
 )
+from resilience.contrib.sqlite import sqlite_check, sqlite_repair
 
 data = Path(tempfile.mkdtemp(prefix="desktop-app-"))
 port = socket.create_server(("127.0.0.1", 0)).getsockname()[1]  # free, nobody listening
@@ -40,14 +46,20 @@ def backend() -> bool:
         return bool(response.status == 200)
 
 
-@health.check("database")
-def database() -> CheckResult:
-    with sqlite3.connect(data / "app.db") as db:
-        (result,) = db.execute("PRAGMA quick_check").fetchone()
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-    if result != "ok":
-        return CheckResult(ComponentStatus.ERROR, f"database damaged: {result}")
-    return CheckResult(ComponentStatus.OK, f"schema version {version}")
+def init_database(path: Path) -> None:
+    """The app's schema: what a fresh install creates."""
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+        db.execute("PRAGMA user_version=16")
+    db.close()
+
+
+health.register("database", sqlite_check(data / "app.db", schema_version=16, tables=["notes"]))
+
+# Level 1 of the plan, recover silently: a damaged database is backed up and recreated.
+recovery = RecoveryManager(stages=[Stage(attempts=2)])
+recovery.register("database", actions=[sqlite_repair(data / "app.db", init_database)])
+recovery.attach(health)  # ERROR starts the repair; the check verifies it
 
 
 @health.check("cache", critical=False)
@@ -98,8 +110,7 @@ class Backend(BaseHTTPRequestHandler):
 
 def main() -> None:
     (data / "key.bin").write_bytes(b"\x00" * 32)
-    with sqlite3.connect(data / "app.db") as db:
-        db.execute("PRAGMA user_version=16")
+    init_database(data / "app.db")
 
     print("Starting; the backend is not running yet:")
     report = health.run()
@@ -113,7 +124,22 @@ def main() -> None:
     print(report.render())
     print(f"  -> {sync('meeting notes')}")
 
-    print("\nThe encryption key is lost:")
+    print("\nThe disk mangles the database (database disk image is malformed):")
+    with (data / "app.db").open("r+b") as f:
+        f.write(b"\xff" * 100)  # the header
+    report = health.run()  # the database turns ERROR: its repair starts in the background
+    print(report.render())
+    for future in recovery.running().values():
+        incident = future.result(timeout=30)
+        print(f"  recovery: {incident.resolution.value}; {incident.detail}")
+    backups = sorted(p.name for p in data.glob("app.db.*.bak"))
+    print(f"  the damaged file is kept as {backups}")
+    report = health.run()
+    print(report.render())
+    if report.components["database"].status is not ComponentStatus.OK or not backups:
+        raise SystemExit("the database was not repaired")
+
+    print("\nThe encryption key is lost (nothing to recover: fail clearly):")
     (data / "key.bin").unlink()
     report = health.run()
     print(report.render())
