@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from resilience._batch import BatchProcessor, BatchProgress, BatchResult, ItemFailure
 from resilience._breaker import BreakerSnapshot, CircuitBreaker
 from resilience._budget import BudgetSnapshot, RetryBudget
@@ -63,6 +66,28 @@ from resilience._recovery import RecoveryManager, RecoveryStats, RestartBudget, 
 from resilience._registry import BreakerRegistry
 from resilience._retry import Attempt, Backoff, RetryPolicy
 from resilience._version import __version__
+
+if TYPE_CHECKING:
+    from resilience._pg_checkpoint import PostgresCheckpointStore as PostgresCheckpointStore
+    from resilience._redis_checkpoint import RedisCheckpointStore as RedisCheckpointStore
+
+# Backed by optional extras (redis, postgres): imported on first use, so that
+# ``import resilience`` needs neither client library.
+_LAZY = {
+    "PostgresCheckpointStore": "resilience._pg_checkpoint",
+    "RedisCheckpointStore": "resilience._redis_checkpoint",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'resilience' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_LAZY])
 
 __all__ = [
     "ActionRecord",

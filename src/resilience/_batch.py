@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 import os
 import socket
 import threading
@@ -41,6 +42,8 @@ from resilience._registry import BreakerRegistry
 from resilience._retry import RetryPolicy, _Run
 
 __all__ = ["BatchProcessor", "BatchProgress", "BatchResult", "ItemFailure"]
+
+logger = logging.getLogger("resilience")
 
 _RETRYABLE: Final = FailureKind.RETRYABLE
 _PERMANENT: Final = FailureKind.PERMANENT
@@ -324,14 +327,12 @@ class BatchProcessor:
                     in_flight.add(pool.submit(self._process, item, key))
                     if len(in_flight) >= concurrency:
                         done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            run.finish(future.result())
+                        _finish_all(run, done)
                         if run.stopped:
                             break
             finally:
                 # Items already started finish and are recorded, whatever stopped the loop.
-                for future in in_flight:
-                    run.finish(future.result())
+                _finish_all(run, in_flight)
 
     def _process(self, item: Any, key: ItemKey) -> _Outcome:  # noqa: ANN401 - items are the user's
         """Run the handler on one item, with retries, through its breaker."""
@@ -524,6 +525,18 @@ async def _each(items: Iterable[Any] | AsyncIterable[Any]) -> Any:  # noqa: ANN4
             yield item
 
 
+def _finish_all(run: _Pass, futures: Iterable[Future[_Outcome]]) -> None:
+    """Record every finished item, even when one of them raised; then raise that."""
+    error: BaseException | None = None
+    for future in futures:
+        try:
+            run.finish(future.result())
+        except BaseException as exc:
+            error = error or exc
+    if error is not None:
+        raise error
+
+
 class _Pass:
     """The bookkeeping of one run: skips, records, checkpoints, thresholds, counts."""
 
@@ -534,7 +547,12 @@ class _Pass:
         self.redrive = redrive
         store = processor._store
         self.lease = _Lease(store, processor) if isinstance(store, JobLeases) else None
-        self.state = store.load(processor._job)
+        try:
+            self.state = store.load(processor._job)
+        except BaseException:
+            if self.lease is not None:
+                self.lease.release()
+            raise
         self.resumed = sum(1 for r in self.state.values() if _skips(r, redrive=False))
         self.sized_total = len(items) if isinstance(items, Sized) else None
         self.seen: set[ItemKey] = set()
@@ -612,7 +630,11 @@ class _Pass:
 
     def commit(self) -> None:
         if self.lease is not None:
-            self.lease.commit(self.pending)
+            try:
+                self.lease.commit(self.pending)
+            except LeaseLostError as exc:
+                # Another worker runs the job now and redoes what this one did not commit.
+                self.lease.lost = str(exc)
             self.pending = []
         elif self.pending:
             self.processor._store.commit(self.processor._job, self.pending)
@@ -674,20 +696,30 @@ class _Lease:
         while not self.stop.wait(self.ttl / 3):
             try:
                 with self.lock:
+                    if self.stop.is_set():  # released meanwhile
+                        return
                     self.store.renew(self.job, self.token, ttl=self.ttl)
             except LeaseLostError as exc:
                 self.lost = str(exc)
                 return
-            except Exception:  # noqa: S112 - the store is down: try again next tick
-                continue
+            except Exception as exc:
+                logger.warning(
+                    "batch job %r: could not renew its lease (%s: %s); retrying in %g s. "
+                    "If the lease lapses another worker may take the job over, and this "
+                    "worker's next checkpoint is then refused.",
+                    self.job,
+                    type(exc).__name__,
+                    exc,
+                    self.ttl / 3,
+                )
 
     def commit(self, records: list[ItemRecord]) -> None:
         with self.lock:
             self.store.commit_leased(self.job, records, token=self.token, ttl=self.ttl)
 
     def release(self) -> None:
-        self.stop.set()
         with self.lock:
+            self.stop.set()
             self.store.release(self.job, self.token)
 
 
