@@ -7,13 +7,14 @@ P0 reaches every channel and P3 only those that take everything (SCENARIOS.md 3)
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import ClassVar, Protocol, runtime_checkable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from resilience._decorate import is_async
 from resilience._incident import Incident, Resolution, Severity
@@ -129,9 +130,15 @@ def redact(url: str) -> str:
     Webhook URLs carry their secret in the user-info, the path (Slack, Discord) or the
     query (``?token=``); none of it is shown.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket: "http://[::1"
+        return "?://?/<redacted>"
     host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a number, or beyond 65535
+        port = ""
     return f"{parts.scheme}://{host}{port}/<redacted>"
 
 
@@ -158,7 +165,11 @@ class WebhookNotifier:
         timeout: float = 10.0,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            _ = parts.port  # raises ValueError unless it is a number up to 65535
+        except ValueError:
+            raise ValueError(f"url has a malformed host or port, got {redact(url)!r}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"url must be an http:// or https:// URL, got {redact(url)!r}")
         if isinstance(timeout, bool) or not timeout > 0:
@@ -207,11 +218,23 @@ async def _httpx_post(url: str, body: bytes, headers: Mapping[str, str], seconds
     import httpx  # noqa: PLC0415
 
     async with httpx.AsyncClient(timeout=seconds) as client:
-        response = await client.post(url, content=body, headers=dict(headers))
+        try:
+            response = await client.post(url, content=body, headers=dict(headers))
+        except httpx.TimeoutException as exc:  # as urllib's socket timeout is
+            raise TimeoutError(str(exc)) from exc
     return int(response.status_code)
 
 
 async def _urllib_post(url: str, body: bytes, headers: Mapping[str, str], seconds: float) -> int:
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        # urllib ignores credentials in the URL: it would look up "user:pass@host" as the
+        # host, and put the password in its error. Send them as httpx does: Basic auth.
+        userpass = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        token = base64.b64encode(userpass.encode()).decode()
+        headers = {**headers, "Authorization": f"Basic {token}"}
+        url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
     def post() -> int:
         request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
         try:

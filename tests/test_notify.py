@@ -1,0 +1,545 @@
+"""Notifiers: webhooks against a real loopback server (httpx and stdlib), routing, redaction."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
+
+import pytest
+
+import resilience._notify
+from resilience import (
+    CallbackNotifier,
+    Incident,
+    LoggingNotifier,
+    NotifyError,
+    RecoveryManager,
+    Resolution,
+    Severity,
+    Stage,
+    WebhookNotifier,
+)
+from resilience._notify import redact
+from resilience.testing import FakeClock
+
+SECRET_PATH = "/services/T000/B000/SECRET?token=abc"  # noqa: S105 - fake, on loopback
+SECRETS = ("SECRET", "pass", "abc")
+HANG_LIMIT = 30.0  # a hanging handler gives up after this, if teardown never releases it
+
+Behaviour = Literal["ok", "no-content", "error", "hang"]
+Transport = Literal["httpx", "stdlib"]
+
+_STATUS: dict[Behaviour, int] = {"ok": 200, "no-content": 204, "error": 500}
+
+
+def assert_no_secret(text: str, *, incident: Incident | None = None) -> None:
+    if incident is not None:  # a random hex id may well contain "abc"
+        text = text.replace(incident.id, "<id>")
+    for secret in SECRETS:
+        assert secret not in text, f"{secret!r} leaked into {text!r}"
+
+
+# ------------------------------------------------------------------ a real server
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request the server got."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+class RecordingServer(ThreadingHTTPServer):
+    """Records every POST and answers as ``behaviour`` says; serves on a thread."""
+
+    daemon_threads = False  # server_close() joins the handler threads
+    block_on_close = True
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.behaviour: Behaviour = behaviour
+        self.release = threading.Event()  # set on teardown: a hanging handler ends
+        self._received: list[Received] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def url(self, path: str = SECRET_PATH) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def record(self, request: Received) -> None:
+        with self._lock:
+            self._received.append(request)
+
+    @property
+    def received(self) -> list[Received]:
+        with self._lock:
+            return list(self._received)
+
+    def stop(self) -> None:
+        self.release.set()
+        self.shutdown()
+        self.server_close()
+        self._thread.join(10)
+        assert not self._thread.is_alive()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    timeout = 10  # seconds a client may take to send its request: handlers always end
+
+    def do_POST(self) -> None:
+        server = self.server
+        assert isinstance(server, RecordingServer)
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        server.record(Received(self.command, self.path, headers, body))
+        behaviour = server.behaviour
+        if behaviour == "hang":
+            server.release.wait(HANG_LIMIT)
+            self.close_connection = True
+            return  # never answers: the connection just closes
+        status = _STATUS[behaviour]
+        self.send_response(status)
+        if status == 204:
+            self.end_headers()
+            return
+        payload = b'{"ok": true}' if status < 300 else b'{"error": "boom"}'
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+@pytest.fixture
+def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Behaviour], RecordingServer]]:
+    """Start loopback webhook servers; each is stopped (and any hang released) on teardown."""
+    for scheme in ("http", "https", "all"):  # loopback must never go through a proxy
+        monkeypatch.delenv(f"{scheme}_proxy", raising=False)
+        monkeypatch.delenv(f"{scheme.upper()}_PROXY", raising=False)
+    servers: list[RecordingServer] = []
+
+    def start(behaviour: Behaviour) -> RecordingServer:
+        server = RecordingServer(behaviour)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port bound by nobody listening: connecting to it is refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # bound, never listening: no one else gets the port
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        sock.close()
+
+
+@pytest.fixture(params=["httpx", "stdlib"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Transport:
+    """Each webhook test runs with httpx and with the standard library's urllib."""
+    name: Transport = request.param
+    if name == "stdlib":
+        monkeypatch.setattr(resilience._notify, "_httpx_installed", lambda: False)
+    else:
+        assert resilience._notify._httpx_installed()
+    return name
+
+
+def user_agent(transport: Transport) -> str:
+    return "python-httpx/" if transport == "httpx" else "Python-urllib/"
+
+
+def make_incident(
+    severity: Severity = Severity.P1, resolution: Resolution = Resolution.ESCALATED
+) -> Incident:
+    return Incident(
+        id="inc-1",
+        component="payments-db",
+        reason="health check: connection refused",
+        severity=severity,
+        started_at=1_700_000_000.0,
+        ended_at=1_700_000_360.0,
+        resolution=resolution,
+        detail="every stage failed (2 stages, 2 action runs)",
+    )
+
+
+def always_fails() -> None:
+    raise ConnectionRefusedError(111, "Connection refused")
+
+
+# ------------------------------------------------------------------ webhook, directly
+
+
+@pytest.mark.parametrize("behaviour", ["ok", "no-content"])
+async def test_webhook_posts_the_incident_as_json(
+    serve: Callable[[Behaviour], RecordingServer], transport: Transport, behaviour: Behaviour
+) -> None:
+    server = serve(behaviour)
+    incident = make_incident()
+    notifier = WebhookNotifier(server.url(), timeout=5, headers={"X-Team": "storage"})
+
+    await notifier.notify(incident)
+
+    [request] = server.received
+    assert request.method == "POST"
+    assert request.path == SECRET_PATH  # the real URL is used; only its display is redacted
+    assert request.json() == {**incident.to_dict(), "text": incident.summary()}
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["x-team"] == "storage"
+    assert request.headers["user-agent"].startswith(user_agent(transport))
+
+
+async def test_webhook_sends_url_credentials_as_basic_auth(
+    serve: Callable[[Behaviour], RecordingServer], transport: Transport
+) -> None:
+    server = serve("ok")
+    url = f"http://user:pass@127.0.0.1:{server.port}{SECRET_PATH}"
+
+    await WebhookNotifier(url, timeout=5).notify(make_incident())
+
+    [request] = server.received
+    assert request.path == SECRET_PATH
+    assert request.headers["authorization"] == "Basic " + base64.b64encode(b"user:pass").decode()
+    assert request.headers["user-agent"].startswith(user_agent(transport))
+
+
+async def test_webhook_http_500_is_a_notify_error(
+    serve: Callable[[Behaviour], RecordingServer], transport: Transport
+) -> None:
+    server = serve("error")
+    notifier = WebhookNotifier(server.url(), timeout=5)
+
+    with pytest.raises(NotifyError, match="HTTP 500") as raised:
+        await notifier.notify(make_incident())
+
+    assert len(server.received) == 1
+    assert f"127.0.0.1:{server.port}" in str(raised.value)
+    assert_no_secret(str(raised.value))
+    assert raised.value.__cause__ is None
+
+
+async def test_webhook_that_does_not_answer_times_out(
+    serve: Callable[[Behaviour], RecordingServer], transport: Transport
+) -> None:
+    server = serve("hang")
+    notifier = WebhookNotifier(server.url(), timeout=0.3)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+
+    with pytest.raises(NotifyError, match=r"did not answer within 0\.3 s") as raised:
+        await notifier.notify(make_incident())
+
+    assert loop.time() - start < 5
+    assert len(server.received) == 1  # it got there; no answer came back
+    assert_no_secret(str(raised.value))
+
+
+async def test_webhook_connection_refused(refused_port: int, transport: Transport) -> None:
+    url = f"http://user:pass@127.0.0.1:{refused_port}{SECRET_PATH}"
+    notifier = WebhookNotifier(url, timeout=5)
+
+    with pytest.raises(NotifyError, match="failed") as raised:
+        await notifier.notify(make_incident())
+
+    message = str(raised.value)
+    assert f"http://127.0.0.1:{refused_port}/<redacted>" in message
+    assert_no_secret(message)
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
+
+
+# ------------------------------------------------------------------ through the manager
+
+
+async def test_escalation_reaches_each_notifier_once_and_failures_are_recorded(
+    serve: Callable[[Behaviour], RecordingServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="resilience")
+    ok_server, error_server, hang_server = serve("ok"), serve("error"), serve("hang")
+    webhook_ok = WebhookNotifier(ok_server.url(), timeout=5)
+    webhook_500 = WebhookNotifier(error_server.url(), timeout=5)
+    webhook_timeout = WebhookNotifier(hang_server.url(), timeout=0.3)
+    told: list[Incident] = []
+    clock = FakeClock()
+    manager = RecoveryManager(
+        clock=clock,
+        stages=[Stage(delay=0, attempts=1), Stage(delay=60, attempts=1)],
+        notifiers=[webhook_ok, webhook_500, webhook_timeout, CallbackNotifier(told.append)],
+        notify_timeout=10,
+    )
+    runs: list[float] = []
+
+    def restart() -> None:
+        runs.append(clock.monotonic())
+        always_fails()
+
+    manager.register("payments-db", actions=[restart], severity="P1")
+
+    incident = await manager.recover("payments-db", reason="db down")
+
+    # Recovery ran every stage, undisturbed by the notifiers.
+    assert incident.resolution is Resolution.ESCALATED
+    assert runs == [0, 60]
+    assert [(a.stage, a.attempt, a.ok) for a in incident.actions] == [(1, 1, False), (2, 1, False)]
+
+    records = incident.notifications
+    assert [r.notifier for r in records] == [
+        repr(webhook_ok),
+        repr(webhook_500),
+        repr(webhook_timeout),
+        repr(manager._notifiers[3]),
+    ]
+    assert [r.ok for r in records] == [True, False, False, True]
+    assert records[0].error is None
+    assert records[3].error is None
+    assert records[1].error is not None
+    assert "NotifyError" in records[1].error
+    assert "HTTP 500" in records[1].error
+    assert records[2].error is not None
+    assert "did not answer within 0.3 s" in records[2].error
+
+    # Escalation happens once: one POST each, one callback.
+    assert len(ok_server.received) == 1
+    assert len(error_server.received) == 1
+    assert len(hang_server.received) == 1
+    posted = ok_server.received[0].json()
+    assert isinstance(posted, dict)
+    assert posted["id"] == incident.id
+    assert posted["resolution"] == "escalated"
+    assert posted["notifications"] == []  # posted before the outcomes were known
+    assert [i.id for i in told] == [incident.id]
+
+    assert manager.incidents() == [incident]
+    assert manager.incidents()[0].notifications == records
+
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert all(r.name == "resilience" for r in errors)
+    assert len(errors) == 2
+    messages = [r.getMessage() for r in errors]
+    assert any("HTTP 500" in m for m in messages)
+    assert any("did not answer" in m for m in messages)
+    assert all("recovery is unaffected" in m for m in messages)
+    for record in caplog.records:
+        assert_no_secret(record.getMessage(), incident=incident)
+    assert_no_secret(caplog.text, incident=incident)
+    assert_no_secret(repr(incident.to_dict()), incident=incident)
+
+
+async def test_a_recovered_component_notifies_nobody(
+    serve: Callable[[Behaviour], RecordingServer],
+) -> None:
+    server = serve("ok")
+    told: list[Incident] = []
+    manager = RecoveryManager(
+        clock=FakeClock(),
+        stages=[Stage(delay=0, attempts=1), Stage(delay=60, attempts=1)],
+        notifiers=[WebhookNotifier(server.url(), timeout=5), CallbackNotifier(told.append)],
+    )
+    manager.register("cache", actions=[lambda: True], severity="P0")
+
+    incident = await manager.recover("cache")
+
+    assert incident.resolution is Resolution.RECOVERED
+    assert incident.notifications == ()
+    assert told == []
+    assert server.received == []
+
+
+async def test_a_notifier_beyond_notify_timeout_fails_and_recovery_returns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="resilience")
+    never = asyncio.Event()
+    told: list[Incident] = []
+
+    async def hangs(incident: Incident) -> None:
+        await never.wait()
+
+    hanging = CallbackNotifier(hangs)
+    manager = RecoveryManager(
+        clock=FakeClock(),
+        stages=[Stage(delay=0, attempts=1)],
+        notifiers=[hanging, CallbackNotifier(told.append)],
+        notify_timeout=0.2,
+    )
+    manager.register("queue", actions=[always_fails])
+
+    incident = await asyncio.wait_for(manager.recover("queue"), timeout=10)
+
+    assert incident.resolution is Resolution.ESCALATED
+    first, second = incident.notifications
+    assert first.notifier == repr(hanging)
+    assert not first.ok
+    assert first.error is not None
+    assert "notify_timeout" in first.error
+    assert second.ok
+    assert [i.id for i in told] == [incident.id]
+    assert any(
+        r.levelno == logging.ERROR and "notify_timeout" in r.getMessage() for r in caplog.records
+    )
+
+
+# ------------------------------------------------------------------ routing by severity
+
+
+async def test_notifiers_are_routed_by_severity() -> None:
+    told: dict[str, list[str]] = {"P0": [], "P1": [], "P3": []}
+
+    def collector(level: Severity | str) -> CallbackNotifier:
+        key = Severity(level).value
+        return CallbackNotifier(lambda i: told[key].append(i.component), min_severity=level)
+
+    manager = RecoveryManager(
+        clock=FakeClock(),
+        stages=[Stage(delay=0, attempts=1)],
+        notifiers=[collector("P0"), collector("P1"), collector(Severity.P3)],
+    )
+    for severity in ("P0", "P2", "P3"):
+        manager.register(f"svc-{severity}", actions=[always_fails], severity=severity)
+
+    incidents = [await manager.recover(f"svc-{s}") for s in ("P0", "P2", "P3")]
+
+    assert [i.severity for i in incidents] == [Severity.P0, Severity.P2, Severity.P3]
+    assert told == {"P0": ["svc-P0"], "P1": ["svc-P0"], "P3": ["svc-P0", "svc-P2", "svc-P3"]}
+    assert [len(i.notifications) for i in incidents] == [3, 1, 1]
+    assert all(r.ok for i in incidents for r in i.notifications)
+
+
+# ------------------------------------------------------------------ redaction
+
+
+def test_redact_shows_scheme_host_and_port_only() -> None:
+    url = "https://user:pass@hooks.example.com:8443/services/T000/B000/SECRET?token=abc"
+    assert redact(url) == "https://hooks.example.com:8443/<redacted>"
+    assert redact("https://hooks.example.com/x?token=abc") == "https://hooks.example.com/<redacted>"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://user:pass@host:99999/SECRET?token=abc", "http://host:SECRET/abc", "http://[::1"]
+)
+def test_redact_never_raises_nor_echoes(url: str) -> None:
+    assert_no_secret(redact(url))
+
+
+def test_webhook_repr_and_url_are_redacted() -> None:
+    url = "https://user:pass@hooks.example.com:8443/services/T000/B000/SECRET?token=abc"
+    notifier = WebhookNotifier(url, min_severity="P1")
+    assert repr(notifier) == (
+        "WebhookNotifier('https://hooks.example.com:8443/<redacted>', min_severity=P1)"
+    )
+    assert notifier.url == "https://hooks.example.com:8443/<redacted>"
+    assert_no_secret(repr(notifier))
+
+
+# ------------------------------------------------------------------ validation
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://user:pass@x/SECRET?token=abc",
+        "not a url",
+        "http:///SECRET?token=abc",  # no host
+        "http://user:pass@127.0.0.1:99999/SECRET?token=abc",  # port out of range
+        "http://127.0.0.1:SECRET/abc",  # port not a number
+    ],
+)
+def test_webhook_refuses_bad_urls_without_echoing_them(url: str) -> None:
+    with pytest.raises(ValueError, match="url") as raised:
+        WebhookNotifier(url)
+    assert_no_secret(str(raised.value))
+
+
+@pytest.mark.parametrize("timeout", [0, -1, True, float("nan")])
+def test_webhook_refuses_bad_timeouts(timeout: float) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        WebhookNotifier("https://hooks.example.com/x", timeout=timeout)
+
+
+def test_bad_min_severity_names_the_choices() -> None:
+    for make in (
+        lambda: WebhookNotifier("https://hooks.example.com/x", min_severity="P9"),
+        lambda: CallbackNotifier(print, min_severity="P9"),
+        lambda: LoggingNotifier(min_severity="P9"),
+    ):
+        with pytest.raises(ValueError, match="P9") as raised:
+            make()
+        assert all(level in str(raised.value) for level in ("P0", "P1", "P2", "P3"))
+
+
+def test_callback_notifier_takes_a_function() -> None:
+    with pytest.raises(TypeError, match="42"):
+        CallbackNotifier(42)  # type: ignore[arg-type]
+
+
+def test_manager_refuses_what_is_not_a_notifier() -> None:
+    with pytest.raises(TypeError, match="notifiers"):
+        RecoveryManager(notifiers=[object()])  # type: ignore[list-item]
+
+
+# ------------------------------------------------------------------ LoggingNotifier
+
+
+@pytest.mark.parametrize(
+    ("severity", "level"),
+    [
+        (Severity.P0, logging.CRITICAL),
+        (Severity.P1, logging.ERROR),
+        (Severity.P2, logging.WARNING),
+        (Severity.P3, logging.INFO),
+    ],
+)
+async def test_logging_notifier_levels_by_severity(
+    caplog: pytest.LogCaptureFixture, severity: Severity, level: int
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="resilience")
+    incident = make_incident(severity)
+
+    await LoggingNotifier().notify(incident)
+
+    [record] = [r for r in caplog.records if r.name == "resilience"]
+    assert record.levelno == level
+    assert incident.summary() in record.getMessage()
+    assert incident.id in record.getMessage()
+    assert record.__dict__["incident"] == incident.to_dict()
+
+
+async def test_logging_notifier_logs_a_recovery_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("resilience.test.oncall")
+    caplog.set_level(logging.DEBUG, logger=logger.name)
+    notifier = LoggingNotifier(logger, min_severity="P0")
+    assert repr(notifier) == "LoggingNotifier('resilience.test.oncall', min_severity=P0)"
+
+    await notifier.notify(make_incident(Severity.P0, Resolution.RECOVERED))
+
+    [record] = [r for r in caplog.records if r.name == logger.name]
+    assert record.levelno == logging.INFO
