@@ -6,6 +6,8 @@ import asyncio
 import dataclasses
 import logging
 import sqlite3
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -277,6 +279,81 @@ def test_trigger_outside_a_loop_runs_on_a_thread() -> None:
     assert [a.ok for a in incident.actions] == [False, False, False, True]
 
 
+def test_triggers_from_many_threads_join_one_recovery() -> None:
+    clock = FakeClock()
+    release = threading.Event()
+    runs: list[int] = []
+
+    def restart() -> None:
+        runs.append(1)
+        assert release.wait(timeout=10)
+
+    manager = manager_with(clock)
+    manager.register("db", actions=[restart])
+    futures: list[Future[Incident]] = []
+    lock = threading.Lock()
+
+    def trigger_many() -> None:
+        for _ in range(50):
+            future = manager.trigger("db", reason="down")
+            with lock:
+                futures.append(future)
+
+    threads = [threading.Thread(target=trigger_many) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    release.set()
+    incidents = {future.result(timeout=10).id for future in futures}
+    assert len(futures) == 800
+    assert len(incidents) == 1
+    assert runs == [1]
+    assert len(manager.incidents()) == 1
+
+
+async def test_concurrent_recover_calls_in_one_loop_join_one_recovery() -> None:
+    clock = FakeClock()
+    release = asyncio.Event()
+    runs: list[int] = []
+
+    async def restart() -> None:
+        runs.append(1)
+        await release.wait()
+
+    manager = manager_with(clock)
+    manager.register("db", actions=[restart])
+    tasks = [asyncio.ensure_future(manager.recover("db")) for _ in range(200)]
+    await asyncio.sleep(0)
+    release.set()
+    incidents = await asyncio.gather(*tasks)
+    assert len({i.id for i in incidents}) == 1
+    assert runs == [1]
+
+
+async def test_a_cancelled_recovery_is_kept_and_its_joiners_get_it() -> None:
+    clock = FakeClock()
+    started = asyncio.Event()
+
+    async def hang() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    manager = manager_with(clock)
+    manager.register("db", actions=[hang])
+    owner = asyncio.ensure_future(manager.recover("db"))
+    await started.wait()
+    joiner = asyncio.ensure_future(manager.recover("db"))
+    await asyncio.sleep(0)
+    owner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await owner
+    incident = await joiner
+    assert incident.resolution is Resolution.CANCELLED
+    assert manager.incidents() == [incident]
+    assert manager.running() == {}
+
+
 # ------------------------------------------------------------ manual override
 
 
@@ -318,6 +395,24 @@ async def test_suspend_during_a_recovery_stops_it_after_the_current_action() -> 
     assert incident.resolution is SUSPENDED
     assert restarts == [0, 60]
     assert len(incident.actions) == 2
+
+
+def test_suspend_cuts_a_real_stage_delay_short() -> None:
+    """On the real clock: a minute's wait ends at once when an operator suspends."""
+    first_try = threading.Event()
+
+    def restart() -> None:
+        first_try.set()
+        raise ConnectionRefusedError
+
+    manager = RecoveryManager(stages=[Stage(), Stage(delay=60)])
+    manager.register("db", actions=[restart])
+    future = manager.trigger("db")  # no loop here: a thread of its own
+    assert first_try.wait(timeout=10)
+    manager.suspend("db")
+    incident = future.result(timeout=10)  # not 60 s
+    assert incident.resolution is SUSPENDED
+    assert len(incident.actions) == 1
 
 
 # ------------------------------------------------------------- restart budget
