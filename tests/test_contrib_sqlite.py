@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from resilience import ComponentStatus, HealthRegistry, RecoveryManager, Resolution
+from resilience._clock import wall_time
 from resilience.contrib.sqlite import sqlite_check, sqlite_repair
 from resilience.testing import FakeClock
 
-OK, ERROR = ComponentStatus.OK, ComponentStatus.ERROR
+OK, WARNING, ERROR = ComponentStatus.OK, ComponentStatus.WARNING, ComponentStatus.ERROR
+SIDECARS = ("-wal", "-shm", "-journal")
 
 
 def init(path: Path) -> None:
@@ -40,6 +44,55 @@ def corrupt(path: Path, offset: int, size: int) -> bytes:
         f.seek(offset)
         f.write(b"\xff" * size)
     return path.read_bytes()
+
+
+def files(db: Path) -> dict[str, bytes | None]:
+    """The bytes of the database and of each sidecar (None when absent)."""
+    return {
+        suffix: p.read_bytes() if (p := Path(f"{db}{suffix}")).exists() else None
+        for suffix in ("", *SIDECARS)
+    }
+
+
+def crashed_wal_writer(tmp_path: Path) -> Path:
+    """A WAL database whose writer died before checkpointing: a table lives in the WAL."""
+    live = filled(tmp_path / "live.db")
+    writer = sqlite3.connect(live, isolation_level=None)
+    try:
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("PRAGMA wal_autocheckpoint=0")  # keep the commits in the WAL
+        writer.execute("CREATE TABLE late (x)")
+        writer.executemany("INSERT INTO late VALUES (?)", [(i,) for i in range(300)])
+        # Copying the files while the writer is open is what its crash leaves behind.
+        for suffix in ("", "-wal", "-shm"):
+            shutil.copyfile(f"{live}{suffix}", tmp_path / f"app.db{suffix}")
+    finally:
+        writer.close()
+    return tmp_path / "app.db"
+
+
+def crashed_mid_transaction(tmp_path: Path) -> Path:
+    """A rollback-journal database whose writer died mid-transaction: a hot journal."""
+    live = filled(tmp_path / "live.db")
+    writer = sqlite3.connect(live, isolation_level=None)
+    try:
+        writer.execute("PRAGMA cache_size=1")  # spill the changes into the file itself
+        writer.execute("BEGIN")
+        writer.execute("UPDATE notes SET body = body || 'changed'")
+        for suffix in ("", "-journal"):
+            shutil.copyfile(f"{live}{suffix}", tmp_path / f"app.db{suffix}")
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+    return tmp_path / "app.db"
+
+
+def stamps_from_now(seconds: int) -> list[str]:
+    """The backup timestamps of this second and the next ones."""
+    now = int(wall_time())
+    return [
+        datetime.fromtimestamp(now + i, UTC).strftime("%Y%m%dT%H%M%SZ") for i in range(seconds)
+    ]
 
 
 def test_a_healthy_database_is_ok_with_its_details(tmp_path: Path) -> None:
@@ -172,9 +225,116 @@ def test_recovery_repairs_a_corrupted_database_through_its_health_check(
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="schema_version"):
         sqlite_check(tmp_path / "a.db", schema_version=-1)
-    with pytest.raises(ValueError, match="schema_version"):
+    with pytest.raises(TypeError, match="schema_version"):
         sqlite_check(tmp_path / "a.db", schema_version=True)
+    with pytest.raises(TypeError, match="schema_version"):
+        sqlite_check(tmp_path / "a.db", schema_version="7")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="tables"):
         sqlite_check(tmp_path / "a.db", tables=[1])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="tables"):
+        sqlite_check(tmp_path / "a.db", tables=["notes", ""])
     with pytest.raises(TypeError, match="init"):
         sqlite_repair(tmp_path / "a.db", "init")  # type: ignore[arg-type]
+
+
+def test_one_table_name_as_a_str_is_one_table(tmp_path: Path) -> None:
+    db = filled(tmp_path / "app.db")
+    assert sqlite_check(db, tables="notes")().status is OK
+    assert sqlite_check(db, tables="cache")().message == (
+        "schema version 7 but tables missing: cache"
+    )
+
+
+def test_the_check_reads_the_wal_and_never_checkpoints_it(tmp_path: Path) -> None:
+    # Closed by the last connection, a read-write check would merge the WAL into the
+    # file and delete it: the check must leave both as the crashed writer left them.
+    db = crashed_wal_writer(tmp_path)
+    before = files(db)
+    result = sqlite_check(db, schema_version=7, tables=["notes", "tags", "late"])()
+    assert (result.status, result.message) == (OK, "schema version 7, 3 tables")
+    after = files(db)
+    assert (after[""], after["-wal"]) == (before[""], before["-wal"])
+
+
+def test_a_hot_journal_is_a_warning_and_is_not_rolled_back(tmp_path: Path) -> None:
+    db = crashed_mid_transaction(tmp_path)
+    before = files(db)
+    assert before["-journal"]
+    result = sqlite_check(db, schema_version=7)()
+    assert result.status is WARNING
+    assert "hot journal" in result.message
+    assert files(db) == before
+    # The application's next connection rolls it back at its first read; then it is fine.
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT count(*) FROM notes").fetchone() == (500,)
+    finally:
+        conn.close()
+    assert not Path(f"{db}-journal").exists()
+    assert sqlite_check(db, schema_version=7, tables=["notes"])().status is OK
+
+
+def test_a_damaged_wal_database_is_backed_up_as_it_was_then_recreated(
+    tmp_path: Path,
+) -> None:
+    db = crashed_wal_writer(tmp_path)
+    # Pages 3-4 of the notes: the WAL holds newer copies of page 1, not of these.
+    damaged = corrupt(db, 4096 * 2, 4096 * 2)
+    wal = Path(f"{db}-wal").read_bytes()
+    check = sqlite_check(db, schema_version=7, tables=["notes"])
+    assert check().status is ERROR
+    assert Path(f"{db}-wal").read_bytes() == wal  # the failed check merged nothing
+
+    backup = sqlite_repair(db, init)()
+
+    assert backup is not None
+    assert backup.read_bytes() == damaged
+    assert Path(f"{backup}-wal").read_bytes() == wal
+    assert not Path(f"{backup}-shm").exists()
+    assert all(not Path(f"{db}{suffix}").exists() for suffix in ("-wal", "-shm"))
+    assert check().status is OK
+
+
+def test_the_journal_is_backed_up_and_removed(tmp_path: Path) -> None:
+    db = crashed_mid_transaction(tmp_path)
+    journal = Path(f"{db}-journal").read_bytes()
+    backup = sqlite_repair(db, init)()
+    assert backup is not None
+    assert Path(f"{backup}-journal").read_bytes() == journal
+    assert not Path(f"{db}-journal").exists()
+
+
+def test_an_existing_backup_name_is_never_overwritten(tmp_path: Path) -> None:
+    db = filled(tmp_path / "app.db")
+    original = db.read_bytes()
+    # Earlier backups under every name the repair may pick in the next seconds.
+    taken = {}
+    for stamp in stamps_from_now(30):
+        for name in (f"app.db.{stamp}.bak", f"app.db.{stamp}.bak-2"):
+            (tmp_path / name).write_bytes(name.encode())
+            taken[name] = name.encode()
+
+    backup = sqlite_repair(db, init)()
+
+    assert backup is not None
+    assert backup.name.endswith(".bak-3")
+    assert backup.read_bytes() == original
+    assert all((tmp_path / name).read_bytes() == data for name, data in taken.items())
+
+
+def test_a_stray_sidecar_backup_skips_its_name(tmp_path: Path) -> None:
+    db = filled(tmp_path / "app.db")
+    Path(f"{db}-wal").write_bytes(b"wal")
+    strays = {
+        tmp_path / f"app.db.{stamp}.bak-wal": f"stray {stamp}".encode()
+        for stamp in stamps_from_now(30)
+    }
+    for stray, data in strays.items():
+        stray.write_bytes(data)
+
+    backup = sqlite_repair(db, init)()
+
+    assert backup is not None
+    assert backup.name.endswith(".bak-2")
+    assert Path(f"{backup}-wal").read_bytes() == b"wal"
+    assert all(stray.read_bytes() == data for stray, data in strays.items())

@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 
 from resilience._clock import wall_time
 from resilience._health import CheckResult, ComponentStatus
@@ -33,28 +34,42 @@ def sqlite_check(
 
     ERROR when the file is missing, is not a database, fails ``PRAGMA quick_check``,
     has another ``user_version`` than ``schema_version`` or lacks one of ``tables``.
+    WARNING when a crashed writer left a transaction to roll back (a hot journal): the
+    application's next connection rolls it back, and repairing would lose data.
+
+    The file is opened read-only, so that the check never checkpoints a WAL into it or
+    rolls a journal back (a damaged file stays as it was, for :func:`sqlite_repair` to
+    back up); for a WAL database SQLite may create the ``-shm`` (and an empty ``-wal``).
     """
     db = Path(path)
-    if schema_version is not None and (
-        isinstance(schema_version, bool)
-        or not isinstance(schema_version, int)
-        or schema_version < 0
-    ):
-        raise ValueError(f"schema_version must be an int >= 0, got {schema_version!r}")
+    if schema_version is not None:
+        if isinstance(schema_version, bool) or not isinstance(schema_version, int):
+            raise TypeError(
+                f"schema_version must be an int (the database's PRAGMA user_version) or "
+                f"None, got {schema_version!r}"
+            )
+        if schema_version < 0:
+            raise ValueError(f"schema_version must be >= 0, got {schema_version}")
+    # A lone str is one table name, not an iterable of one-letter names.
     wanted = [tables] if isinstance(tables, str) else list(tables)
-    if not all(isinstance(t, str) and t for t in wanted):
-        raise TypeError(f"tables must be table names (str), got {wanted!r}")
+    for table in wanted:
+        if not isinstance(table, str):
+            raise TypeError(f"tables must be table names (str), got {table!r} in {wanted!r}")
+        if not table:
+            raise ValueError(f"tables must be non-empty table names, got {wanted!r}")
+    where = MappingProxyType({"path": str(db)})  # shared by results: read-only
 
     def check() -> CheckResult:
         if not db.exists():
             return CheckResult(
                 ComponentStatus.ERROR,
                 f"{db} does not exist; the database must be created (or restored) first",
+                where,
             )
         try:
-            conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=rw", uri=True)
+            conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
         except sqlite3.Error as exc:
-            return CheckResult(ComponentStatus.ERROR, f"{db} cannot be opened: {exc}")
+            return CheckResult(ComponentStatus.ERROR, f"{db} cannot be opened: {exc}", where)
         try:
             problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -62,26 +77,37 @@ def sqlite_check(
                 row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
         except sqlite3.DatabaseError as exc:
-            return CheckResult(ComponentStatus.ERROR, f"database damaged: {exc}")
+            if getattr(exc, "sqlite_errorname", None) == "SQLITE_READONLY_ROLLBACK":
+                return CheckResult(
+                    ComponentStatus.WARNING,
+                    f"{db} has an interrupted transaction (a hot journal) not rolled back "
+                    "yet; the application's next connection rolls it back, then it is "
+                    "checked",
+                    where,
+                )
+            return CheckResult(ComponentStatus.ERROR, f"database damaged: {exc}", where)
         finally:
             conn.close()
         if problems != ["ok"]:
             shown = "; ".join(str(p) for p in problems[:3])
-            return CheckResult(ComponentStatus.ERROR, f"database damaged: {shown}")
+            return CheckResult(ComponentStatus.ERROR, f"database damaged: {shown}", where)
         if schema_version is not None and version != schema_version:
             return CheckResult(
-                ComponentStatus.ERROR, f"schema version {version}, expected {schema_version}"
+                ComponentStatus.ERROR,
+                f"schema version {version}, expected {schema_version}",
+                {"schema_version": version, **where},
             )
         missing = [t for t in wanted if t not in present]
         if missing:
             return CheckResult(
                 ComponentStatus.ERROR,
                 f"schema version {version} but tables missing: {', '.join(missing)}",
+                {"schema_version": version, "missing": missing, **where},
             )
         return CheckResult(
             ComponentStatus.OK,
             f"schema version {version}, {len(present)} tables",
-            {"schema_version": version, "tables": len(present), "path": str(db)},
+            {"schema_version": version, "tables": len(present), **where},
         )
 
     check.__name__ = check.__qualname__ = f"check {db.name}"
@@ -101,6 +127,9 @@ def sqlite_repair(
     with the ``-wal`` and ``-journal`` files beside it. The action returns the backup's
     path, or None when there was no file to back up. If ``init`` raises, the backup
     stays and the error propagates: the attempt failed.
+
+    The application must have closed its connections to the database first: the file
+    and its ``-wal``, ``-shm`` and ``-journal`` are removed before ``init`` runs.
     """
     db = Path(path)
     if not callable(init):
@@ -123,19 +152,22 @@ def _back_up(db: Path, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.fromtimestamp(wall_time(), UTC).strftime("%Y%m%dT%H%M%SZ")
     base = folder / f"{db.name}.{stamp}.bak"
+    sidecars = [s for s in _BACKED_UP if Path(f"{db}{s}").exists()]
     number = 1
     while True:
         target = base if number == 1 else base.with_name(f"{base.name}-{number}")
+        number += 1
+        if any(Path(f"{target}{s}").exists() for s in sidecars):
+            continue  # a stray sidecar backup of that name: its set would be mixed up
         try:
             _copy_new(db, target)  # exclusive create: an earlier backup is never replaced
         except FileExistsError:
-            number += 1
             continue
         break
-    for suffix in _BACKED_UP:
-        sidecar = Path(f"{db}{suffix}")
-        if sidecar.exists():
-            _copy_new(sidecar, Path(f"{target}{suffix}"))
+    for suffix in sidecars:
+        _copy_new(Path(f"{db}{suffix}"), Path(f"{target}{suffix}"))
+    # The backups' names must be on disk before the originals are removed.
+    _fsync_dir(folder)
     return target
 
 
@@ -144,3 +176,13 @@ def _copy_new(source: Path, target: Path) -> None:
         shutil.copyfileobj(src, dst)
         dst.flush()
         os.fsync(dst.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":  # Windows cannot open a directory; NTFS journals the names
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
