@@ -462,3 +462,21 @@ def test_sqlite_store_survives_reopening_and_lists_jobs(tmp_path: Path) -> None:
     reopened.forget("a")
     assert reopened.load("a") == {}
     reopened.close()
+
+
+def test_snapshot_shows_the_current_run_then_how_it_ended() -> None:
+    seen: list[BatchProgress | None] = []
+    processor: BatchProcessor
+
+    def handler(item: int) -> None:
+        seen.append(processor.snapshot())
+
+    processor = BatchProcessor("snap", handler)
+    assert processor.snapshot() is None
+    processor.run(range(3))
+    assert [p.processed for p in seen if p is not None] == [0, 1, 2]
+    assert all(p is not None and p.running for p in seen)
+    assert processor.snapshot() == BatchProgress(
+        job="snap", processed=3, succeeded=3, failed=0, deferred=0, skipped=0, resumed=0,
+        total=3, running=False,
+    )

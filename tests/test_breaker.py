@@ -1045,3 +1045,17 @@ def test_each_raising_listener_is_logged_once_on_its_own(
     with caplog.at_level(logging.ERROR, logger="resilience"):
         succeed(breaker, 3)
     assert len([r for r in caplog.records if "listener" in r.getMessage()]) == 2
+
+
+def test_a_listener_added_later_hears_every_later_event(clock: FakeClock) -> None:
+    breaker = CircuitBreaker("api", BreakerConfig(failure_threshold=2), clock=clock)
+    lean_before = breaker._fast is not None
+    heard: list[Event] = []
+    breaker.add_listener(heard.append)
+    assert lean_before  # the lean fast path, before any listener
+    assert breaker._fast is None  # an event per call needs the full path
+    breaker.call(lambda: None)
+    fail(breaker, 2)
+    assert [type(e).__name__ for e in heard] == [
+        "CallRecorded", "CallRecorded", "CallRecorded", "StateChanged"
+    ]

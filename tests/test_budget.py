@@ -22,7 +22,7 @@ def test_retries_are_limited_to_the_ratio_plus_the_floor() -> None:
         budget.record_call()
     granted = sum(budget.try_retry() for _ in range(100))
     assert granted == 30
-    assert budget.snapshot() == BudgetSnapshot(calls=100, retries=30, allowed=30.0)
+    assert budget.snapshot() == BudgetSnapshot(calls=100, retries=30, allowed=30.0, rejected=70)
 
 
 def test_the_window_slides() -> None:
@@ -33,7 +33,8 @@ def test_the_window_slides() -> None:
         budget.record_call()
     assert sum(budget.try_retry() for _ in range(10)) == 5
     clock.advance(10)
-    assert budget.snapshot() == BudgetSnapshot(calls=0, retries=0, allowed=0.0)
+    # Refusals are counted for as long as the budget lives, not over the window.
+    assert budget.snapshot() == BudgetSnapshot(calls=0, retries=0, allowed=0.0, rejected=5)
     assert not budget.try_retry()
     budget.record_call()
     budget.record_call()

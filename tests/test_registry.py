@@ -332,3 +332,17 @@ def test_protect_with_a_remote_function_returning_a_non_string_says_so() -> None
 
     with pytest.raises(TypeError, match="non-empty str"):
         work(7)
+
+
+def test_a_listener_added_later_hears_existing_and_new_breakers() -> None:
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
+    before = registry.get("before")
+    assert before.call(lambda: 1) == 1
+    heard: list[tuple[str, str]] = []
+    registry.add_listener(lambda event: heard.append((event.name, type(event).__name__)))
+    trip(before)
+    registry.get("after").call(lambda: None)
+    assert ("before", "StateChanged") in heard
+    assert ("after", "CallRecorded") in heard
+    with pytest.raises(TypeError, match="callable"):
+        registry.add_listener("log")  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from resilience._batch import BatchProcessor, BatchProgress, BatchResult, ItemFailure
 from resilience._breaker import BreakerSnapshot, CircuitBreaker
+from resilience._breaker_store import BreakerStore
 from resilience._budget import BudgetSnapshot, RetryBudget
 from resilience._checkpoint import (
     CheckpointError,
@@ -33,6 +34,8 @@ from resilience._events import (
     Outcome,
     RetryScheduled,
     StateChanged,
+    StoreDegraded,
+    StoreRecovered,
 )
 from resilience._gate import FeatureChanged, FeatureGate
 from resilience._health import (
@@ -55,6 +58,7 @@ from resilience._incident import (
     Severity,
     SQLiteIncidentStore,
 )
+from resilience._log import log_event
 from resilience._notify import (
     CallbackNotifier,
     LoggingNotifier,
@@ -99,6 +103,7 @@ __all__ = [
     "BreakerConfig",
     "BreakerRegistry",
     "BreakerSnapshot",
+    "BreakerStore",
     "BudgetSnapshot",
     "CallRecorded",
     "CallRejected",
@@ -155,8 +160,11 @@ __all__ = [
     "Severity",
     "Stage",
     "StateChanged",
+    "StoreDegraded",
+    "StoreRecovered",
     "SystemClock",
     "WebhookNotifier",
     "__version__",
+    "log_event",
     "resilient",
 ]

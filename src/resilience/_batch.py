@@ -38,6 +38,7 @@ from resilience._classify import Classification, Classifier, FailureKind, Partia
 from resilience._clock import SYSTEM_CLOCK, Clock
 from resilience._config import _Config
 from resilience._errors import CircuitOpenError
+from resilience._log import log_event
 from resilience._registry import BreakerRegistry
 from resilience._retry import RetryPolicy, _Run
 
@@ -82,6 +83,8 @@ class BatchProgress:
     """Items the job had finished before this run started."""
     total: int | None
     """How many items there are, when the iterable knows its length."""
+    running: bool = True
+    """Whether the run is still going (False in :meth:`BatchProcessor.snapshot` after it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +268,7 @@ class BatchProcessor:
             classifier = retry.classifier if retry is not None else Classifier.default()
         self._classifier = classifier
         self._progress = _make_progress(progress)
+        self._pass: _Pass | None = None  # the current or last run, for snapshot()
         self._clock = clock if clock is not None else SYSTEM_CLOCK
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -299,8 +303,13 @@ class BatchProcessor:
         """What the store holds for the job, by key."""
         return self._store.load(self._job)
 
+    def snapshot(self) -> BatchProgress | None:
+        """Where the current run is (or how the last one ended); None before any run."""
+        run = self._pass
+        return run.snapshot() if run is not None else None
+
     def _run(self, items: Iterable[Any], *, redrive: bool) -> BatchResult:
-        run = _Pass(self, items, redrive=redrive)
+        run = self._pass = _Pass(self, items, redrive=redrive)
         concurrency = self._config.concurrency
         try:
             if concurrency == 1:
@@ -314,7 +323,7 @@ class BatchProcessor:
                 self._run_threads(run, items, concurrency)
         finally:
             run.close()  # what finished is kept, however the run ends
-        return run.result()
+        return run.finished()
 
     def _run_threads(self, run: _Pass, items: Iterable[Any], concurrency: int) -> None:
         with ThreadPoolExecutor(concurrency, thread_name_prefix=f"batch-{self._job}") as pool:
@@ -377,7 +386,7 @@ class BatchProcessor:
     async def _arun(
         self, items: Iterable[Any] | AsyncIterable[Any], *, redrive: bool
     ) -> BatchResult:
-        run = _Pass(self, items, redrive=redrive)
+        run = self._pass = _Pass(self, items, redrive=redrive)
         concurrency = self._config.concurrency
         in_flight: set[asyncio.Task[_Outcome]] = set()
         try:
@@ -410,7 +419,7 @@ class BatchProcessor:
                 if task.done() and not task.cancelled() and task.exception() is None:
                     run.finish(task.result())
             run.close()
-        return run.result()
+        return run.finished()
 
     async def _aprocess(self, item: Any, key: ItemKey) -> _Outcome:  # noqa: ANN401
         retry = self._retry
@@ -563,6 +572,7 @@ class _Pass:
         self.reason: str | None = None
         self.start = self.last_commit = self.clock.monotonic()
         self.progress = processor._progress
+        self.running = True
 
     @property
     def stopped(self) -> bool:
@@ -645,26 +655,30 @@ class _Pass:
         try:
             self.commit()
         finally:
+            self.running = False
             if self.lease is not None:
                 self.lease.release()
 
     def report(self) -> None:
         assert self.progress is not None  # noqa: S101 - callers check
-        self.progress(
-            BatchProgress(
-                job=self.processor._job,
-                processed=self.processed,
-                succeeded=self.succeeded,
-                failed=len(self.failures),
-                deferred=len(self.deferred),
-                skipped=self.skipped,
-                resumed=self.resumed,
-                total=self.sized_total,
-            )
+        self.progress(self.snapshot())
+
+    def snapshot(self) -> BatchProgress:
+        return BatchProgress(
+            job=self.processor._job,
+            processed=self.processed,
+            succeeded=self.succeeded,
+            failed=len(self.failures),
+            deferred=len(self.deferred),
+            skipped=self.skipped,
+            resumed=self.resumed,
+            total=self.sized_total,
+            running=self.running,
         )
 
-    def result(self) -> BatchResult:
-        return BatchResult(
+    def finished(self) -> BatchResult:
+        """The run's result, logged."""
+        result = BatchResult(
             job=self.processor._job,
             total=self.total,
             succeeded=self.succeeded,
@@ -677,6 +691,8 @@ class _Pass:
             redrive=self.redrive,
             not_processed=self.total - self.skipped - self.processed,
         )
+        log_event(result)
+        return result
 
 
 class _Lease:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, cast
 
 from resilience._classify import Classifier, FailureKind, PartialFailure
 from resilience._clock import SYSTEM_CLOCK, Clock
@@ -31,7 +31,11 @@ from resilience._events import (
     StateChanged,
     emit,
 )
+from resilience._log import log_event
 from resilience._window import CountWindow, TimeWindow, Window
+
+if TYPE_CHECKING:
+    from resilience._breaker_store import BreakerLink
 
 __all__ = ["BreakerSnapshot", "CircuitBreaker"]
 
@@ -116,6 +120,7 @@ class CircuitBreaker:
         "_fast",
         "_gen",
         "_half_open_since",
+        "_link",
         "_listeners",
         "_lock",
         "_name",
@@ -183,6 +188,7 @@ class CircuitBreaker:
         self._opened_at: float | None = None
         self._half_open_since = 0.0
         self._open_period = config.open_for
+        self._link: BreakerLink | None = None  # set by a shared BreakerStore
         self._refresh_fast()
 
     # ------------------------------------------------------------------ public surface
@@ -331,6 +337,15 @@ class CircuitBreaker:
                 reason=self._reason,
             )
 
+    def add_listener(self, listener: Listener) -> None:
+        """Deliver every later event to ``listener`` too (it costs the fast path)."""
+        if not callable(listener):
+            raise TypeError(f"a listener must be callable, got {listener!r}")
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+            self._timed = True  # a CallRecorded event carries the call's duration
+            self._refresh_fast()
+
     # ---------------------------------------------------------------- manual control
 
     def force_open(self) -> None:
@@ -361,6 +376,13 @@ class CircuitBreaker:
             return gen
         if state is _DISABLED:
             return _SKIP
+        link = self._link
+        if link is not None and (state is _OPEN or state is _HALF_OPEN):
+            return link.admit()  # the fleet decides who may try the remote
+        return self._admit_local()
+
+    def _admit_local(self) -> int:
+        """Admit by this breaker's own state; the rest of :meth:`_admit`."""
         events: list[Event] = []
         error: CircuitOpenError | None = None
         with self._lock:
@@ -389,18 +411,23 @@ class CircuitBreaker:
             elif state is _DISABLED:
                 token = _SKIP
             else:
-                self._rejected += 1
-                retry_after = self._retry_after(now)
-                error = CircuitOpenError(self._name, state, retry_after, self._reason or "")
-                if self._listeners:
-                    events.append(CallRejected(self._name, state, error.retry_after, now))
+                error = self._reject(now, state, events)
                 token = _SKIP
-        if events and self._listeners:
-            for event in events:
-                emit(self._listeners, event)
+        for event in events:
+            self._announce(event)
         if error is not None:
             raise error
         return token
+
+    def _reject(
+        self, now: float, state: CircuitState, events: list[Event]
+    ) -> CircuitOpenError:
+        """Count a rejection and build its error. Called under the lock."""
+        self._rejected += 1
+        error = CircuitOpenError(self._name, state, self._retry_after(now), self._reason or "")
+        if self._listeners:
+            events.append(CallRejected(self._name, state, error.retry_after, now))
+        return error
 
     def _record_error(self, token: int, start: float, exc: BaseException) -> None:
         self._record(token, start, self._outcome(exc), exc)
@@ -437,6 +464,8 @@ class CircuitBreaker:
                 pass  # stale (the state changed while the call ran), or nothing to count
             elif state is _HALF_OPEN:
                 self._permits -= 1
+                if self._link is not None:
+                    self._link.trial(outcome, slow, exc)
                 if outcome is _FAILURE:
                     event = self._to(_OPEN, f"trial call failed: {exc!r}")
                 elif outcome is _SUCCESS and slow:
@@ -454,6 +483,8 @@ class CircuitBreaker:
                 window = self._window
                 if window is not None:
                     window.record(now, failed, slow)
+                if self._link is not None:
+                    self._link.outcome(failed, slow)
                 # A fast success cannot raise a rate that was judged below its threshold
                 # after the previous call, unless it just brought the window up to
                 # minimum_calls or old outcomes aged out since: only then, or after a
@@ -471,8 +502,8 @@ class CircuitBreaker:
                         event = self._to(_OPEN, why)
         if self._listeners:
             emit(self._listeners, CallRecorded(self._name, outcome, duration, exc, now))
-            if event is not None:
-                emit(self._listeners, event)
+        if event is not None:
+            self._announce(event)
 
     def _judge(self, exc: BaseException | None) -> str | None:
         """Why the CLOSED circuit must open now, or None. Called under the lock."""
@@ -498,8 +529,12 @@ class CircuitBreaker:
             )
         return None
 
-    def _to(self, new: CircuitState, reason: str) -> StateChanged:
-        """Move to ``new``. Called under the lock; the caller emits the event after it."""
+    def _to(self, new: CircuitState, reason: str, *, shared: bool = False) -> StateChanged:
+        """Move to ``new``. Called under the lock; the caller emits the event after it.
+
+        ``shared``: the fleet decided it (see :meth:`_apply_shared`), so it is not
+        reported back to the store.
+        """
         now = self._clock.monotonic()
         old = self._state
         self._fast = None
@@ -523,13 +558,41 @@ class CircuitBreaker:
             if self._window is not None:
                 self._window.clear()
         self._refresh_fast()
+        if self._link is not None:
+            self._link.moved(old, new, reason, shared=shared)
         return StateChanged(self._name, old, new, reason, now)
+
+    def _apply_shared(
+        self, state: CircuitState, *, remaining: float, period: float, reason: str
+    ) -> None:
+        """Take on the state a shared store decided: OPEN for ``remaining`` of ``period``.
+
+        A manual state (forced open, disabled, metrics only) is this process's own
+        override, and stays.
+        """
+        with self._lock:
+            current = self._state
+            if current is _FORCED_OPEN or current is _DISABLED or current is _METRICS_ONLY:
+                return
+            event = self._to(state, reason, shared=True) if current is not state else None
+            if state is _OPEN:
+                self._open_period = period
+                self._opened_at = self._clock.monotonic() - (period - remaining)
+                self._reason = reason
+        if event is not None:
+            self._announce(event)
 
     def _manual(self, new: CircuitState, reason: str) -> None:
         with self._lock:
             event = self._to(new, reason)
             if new is _CLOSED:
                 self._rejected = 0
+        self._announce(event)
+
+    def _announce(self, event: Event) -> None:
+        """Log a transition, and deliver an event to the listeners. Outside the lock."""
+        if isinstance(event, StateChanged):
+            log_event(event)
         if self._listeners:
             emit(self._listeners, event)
 

@@ -28,6 +28,8 @@ class BudgetSnapshot:
     retries: int
     allowed: float
     """Retries the window allows: ``ratio * calls + min_per_second * window``."""
+    rejected: int = 0
+    """Retries refused since the budget was made (this process's, for a shared one)."""
 
 
 class RetryBudget:
@@ -46,7 +48,7 @@ class RetryBudget:
         clock: Time source.
     """
 
-    __slots__ = ("_clock", "_floor", "_lock", "_ratio", "_window", "config")
+    __slots__ = ("_clock", "_floor", "_lock", "_ratio", "_rejected", "_window", "config")
 
     def __init__(
         self,
@@ -63,6 +65,7 @@ class RetryBudget:
         self._floor = config.min_per_second * config.window
         self._clock = clock if clock is not None else SYSTEM_CLOCK
         self._lock = threading.Lock()
+        self._rejected = 0
         # The breaker's time window, reused: an entry flagged "failed" is a retry, the
         # others are calls. It moves in tenths of the window.
         self._window = TimeWindow(config.window, buckets=10)
@@ -79,6 +82,7 @@ class RetryBudget:
             window.expire(self._clock.monotonic())
             retries = window.failures
             if retries + 1 > self._ratio * (window.calls - retries) + self._floor:
+                self._rejected += 1
                 return False
             window.record(self._clock.monotonic(), failed=True, slow=False)
             return True
@@ -89,7 +93,8 @@ class RetryBudget:
             window = self._window
             window.expire(self._clock.monotonic())
             calls = window.calls - window.failures
-            return BudgetSnapshot(calls, window.failures, self._ratio * calls + self._floor)
+            allowed = self._ratio * calls + self._floor
+            return BudgetSnapshot(calls, window.failures, allowed, self._rejected)
 
     def __repr__(self) -> str:
         c = self.config

@@ -20,6 +20,8 @@ __all__ = [
     "Outcome",
     "RetryScheduled",
     "StateChanged",
+    "StoreDegraded",
+    "StoreRecovered",
     "emit",
 ]
 
@@ -102,6 +104,25 @@ class RetryScheduled:
     delay: float
     elapsed: float
     """Seconds since the operation started (or since its first failure)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreDegraded:
+    """A shared breaker store lost its server: its breakers follow ``on_error``."""
+
+    store: str
+    """The store, as its repr (credentials redacted)."""
+    on_error: str
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRecovered:
+    """A shared breaker store reached its server again and resynchronised."""
+
+    store: str
+    down_for: float
+    """Seconds the store was unreachable."""
 
 
 E = TypeVar("E")

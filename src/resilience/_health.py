@@ -26,6 +26,7 @@ from resilience._clock import SYSTEM_CLOCK, Clock, wall_time
 from resilience._config import _Config
 from resilience._decorate import is_async
 from resilience._events import CircuitState, emit
+from resilience._log import log_event
 from resilience._probes import asgi_app, wsgi_app
 from resilience._registry import BreakerRegistry
 
@@ -539,6 +540,7 @@ class HealthRegistry:
                     )
                 self._latest[name] = health
         for change in changes:
+            log_event(change)
             emit(self._listeners, change)
         return HealthReport(aggregate(ordered.values()), ordered)
 

@@ -9,6 +9,7 @@ from fnmatch import fnmatchcase
 from typing import ParamSpec, TypeVar
 
 from resilience._breaker import BreakerSnapshot, CircuitBreaker
+from resilience._breaker_store import BreakerStore
 from resilience._classify import Classifier
 from resilience._clock import SYSTEM_CLOCK, Clock
 from resilience._config import BreakerConfig
@@ -38,6 +39,9 @@ class BreakerRegistry:
         listeners: Receive the events of every breaker.
         classifier: How every breaker counts failures; :meth:`Classifier.default`
             by default.
+        store: Shares every breaker's state with other processes, e.g. a
+            :class:`~resilience.RedisBreakerStore`; each process still decides its
+            calls from its own copy, so no call waits on the store.
     """
 
     __slots__ = (
@@ -50,6 +54,7 @@ class BreakerRegistry:
         "_lock",
         "_max",
         "_patterns",
+        "_store",
     )
 
     def __init__(
@@ -61,7 +66,12 @@ class BreakerRegistry:
         max_breakers: int = 10_000,
         listeners: Iterable[Listener] = (),
         classifier: Classifier | None = None,
+        store: BreakerStore | None = None,
     ) -> None:
+        if store is not None and not isinstance(store, BreakerStore):
+            raise TypeError(
+                f"store must be a BreakerStore (e.g. RedisBreakerStore), got {store!r}"
+            )
         if isinstance(max_breakers, bool) or not isinstance(max_breakers, int) or max_breakers < 1:
             raise ValueError(f"max_breakers must be a positive int, got {max_breakers!r}")
         self._default = default if default is not None else BreakerConfig()
@@ -82,6 +92,7 @@ class BreakerRegistry:
         self._classifier = classifier
         self._breakers: OrderedDict[str, CircuitBreaker] = OrderedDict()
         self._lock = threading.Lock()
+        self._store = store
 
     def get(self, remote: str) -> CircuitBreaker:
         """The breaker of ``remote``, created with its configuration on first use."""
@@ -126,6 +137,16 @@ class BreakerRegistry:
 
         return resilient(remote, breaker=self)
 
+    def add_listener(self, listener: Listener) -> None:
+        """Deliver every later event of every breaker, existing or new, to ``listener``."""
+        if not callable(listener):
+            raise TypeError(f"a listener must be callable, got {listener!r}")
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+            breakers = list(self._breakers.values())
+        for breaker in breakers:
+            breaker.add_listener(listener)
+
     def snapshot(self) -> dict[str, BreakerSnapshot]:
         """A reading of every breaker, by remote."""
         return {name: breaker.snapshot() for name, breaker in self._items()}
@@ -163,6 +184,8 @@ class BreakerRegistry:
                 listeners=self._listeners,
                 classifier=self._classifier,
             )
+            if self._store is not None:
+                self._store.link(breaker)
             self._breakers[remote] = breaker
             return breaker
 
@@ -184,4 +207,6 @@ class BreakerRegistry:
                 "a URL with an id in it makes a breaker per id)."
             )
         for name in victims:
-            del self._breakers[name]
+            breaker = self._breakers.pop(name)
+            if self._store is not None:
+                self._store.unlink(breaker)

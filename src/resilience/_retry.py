@@ -9,6 +9,7 @@ small ``_Run`` object decides each next step; its sync and async shells differ o
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from random import random
@@ -25,6 +26,8 @@ from resilience._config import _Config
 from resilience._decorate import is_async, require_callable, shells
 from resilience._errors import CircuitOpenError
 from resilience._events import RetryScheduled
+from resilience._log import log_event
+from resilience._log import logger as _logger
 
 __all__ = ["Attempt", "Backoff", "RetryPolicy", "set_testing"]
 
@@ -219,8 +222,11 @@ class _Run:
         self.tries.append(_Try(attempt, type(exc), exc.args, verdict, delay))
         if self.state is not None:
             self.state.idle_for += delay
-        if policy._on_retry is not None:
-            policy._on_retry(RetryScheduled(attempt, exc, verdict, delay, now - self.start))
+        if policy._on_retry is not None or _logger.isEnabledFor(logging.INFO):
+            event = RetryScheduled(attempt, exc, verdict, delay, now - self.start)
+            log_event(event)
+            if policy._on_retry is not None:
+                policy._on_retry(event)
         return delay
 
     def _classify(self, exc: Exception, classifier: Classifier | None) -> Classification | str:
