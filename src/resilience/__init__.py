@@ -73,13 +73,17 @@ from resilience._version import __version__
 
 if TYPE_CHECKING:
     from resilience._pg_checkpoint import PostgresCheckpointStore as PostgresCheckpointStore
+    from resilience._redis_breaker import RedisBreakerStore as RedisBreakerStore
+    from resilience._redis_budget import RedisRetryBudget as RedisRetryBudget
     from resilience._redis_checkpoint import RedisCheckpointStore as RedisCheckpointStore
 
 # Backed by optional extras (redis, postgres): imported on first use, so that
 # ``import resilience`` needs neither client library.
 _LAZY = {
     "PostgresCheckpointStore": "resilience._pg_checkpoint",
+    "RedisBreakerStore": "resilience._redis_breaker",
     "RedisCheckpointStore": "resilience._redis_checkpoint",
+    "RedisRetryBudget": "resilience._redis_budget",
 }
 
 

@@ -26,7 +26,6 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 from resilience._checkpoint import (
     CheckpointError,
@@ -43,6 +42,8 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
     raise ImportError(
         "RedisCheckpointStore needs the redis client: pip install 'resilience[redis]'"
     ) from _exc
+
+from resilience._redis import redact
 
 __all__ = ["RedisCheckpointStore"]
 
@@ -156,7 +157,7 @@ class RedisCheckpointStore:
         self._namespace = namespace
         client: redis.Redis | RedisCluster
         if isinstance(url_or_client, str):
-            self._shown = repr(_redact(url_or_client))
+            self._shown = repr(redact(url_or_client))
             try:
                 client = redis.Redis.from_url(url_or_client)
             except ValueError as exc:
@@ -398,22 +399,6 @@ def _decode(field: bytes | str, value: bytes | str) -> ItemRecord:
         error=data.get("error"),
         details=data.get("details"),
     )
-
-
-def _redact(url: str) -> str:
-    """The URL with its password replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port is not None else ""
-    except ValueError:
-        return "<unparsable URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 
 def _glob_escape(text: str) -> str:
