@@ -582,6 +582,57 @@ def threaded(calls: int, rounds: int) -> Result:
     return result
 
 
+def shared_registry(n: int, rounds: int) -> Result:
+    """A registry whose breakers are shared through Redis, beside pybreaker's Redis storage."""
+    title = "(11) breaker shared through Redis, sync, success"
+    url = os.environ.get("RESILIENCE_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+    redis = _optional("redis")
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        client.ping()
+    except Exception as exc:
+        result = Result(title, "ns/call")
+        result.notes.append(f"not measured: no Redis at {url} ({exc!r})")
+        return result
+    from resilience import RedisBreakerStore
+
+    namespace = f"bench-{os.getpid()}"
+    stores: list[RedisBreakerStore] = []
+
+    def protect(store: RedisBreakerStore | None) -> Op:
+        registry = BreakerRegistry(BreakerConfig(failure_threshold=5, open_for=30), store=store)
+        registry.get("s3-eu")  # created (and linked) before the timing starts
+        return registry.protect("s3-eu")(work)
+
+    def ours_shared() -> Op:
+        stores.append(RedisBreakerStore(client, namespace=namespace))
+        return protect(stores[-1])
+
+    def pybreaker_redis() -> Op:
+        storage = pybreaker.CircuitRedisStorage(
+            pybreaker.STATE_CLOSED, client, namespace=f"{namespace}-pybreaker"
+        )
+        return pybreaker.CircuitBreaker(fail_max=5, reset_timeout=30, state_storage=storage)(work)  # type: ignore[no-any-return]
+
+    result = overhead(
+        title,
+        {
+            "resilience, RedisBreakerStore": ours_shared,
+            "resilience, in memory": lambda: protect(None),
+            "pybreaker, CircuitRedisStorage": _peer(pybreaker, pybreaker_redis),
+        },
+        lambda: work,
+        n=n,
+        rounds=rounds,
+    )
+    for store in stores:
+        store.close()
+    for key in client.scan_iter(f"{namespace}*"):
+        client.delete(key)
+    result.notes.append(f"Redis at {url}, on this machine (loopback)")
+    return result
+
+
 # ------------------------------------------------------------------------ report
 
 
@@ -642,6 +693,7 @@ def targets(results: dict[str, Result]) -> list[str]:
         ("3", "resilience", "hand-written floor", 1.5),
         ("4", "resilience", "aiobreaker (breaker only)", 0.5),
         ("5", "resilience", "tenacity (no-op sleep)", 0.1),
+        ("11", "resilience, RedisBreakerStore", "resilience, in memory", 2.0),
     ):
         value = ratio(key, ours, peer)
         if value is None:
@@ -708,6 +760,7 @@ def main(argv: list[str] | None = None) -> int:
     results["8"] = batch(2_000 if quick else 100_000, 1 if quick else 5, results["2"])
     results["9"] = amplification(200 if quick else 10_000)
     results["10"] = threaded(500 if quick else 100_000, 1 if quick else 3)
+    results["11"] = shared_registry(n, rounds)
 
     info = machine()
     print(f"resilience benchmarks: Python {info['python']} on {info['cpu']}, "
@@ -715,6 +768,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rounds={rounds}, calls per timing: sync {n:,}, async {n_async:,}, "
           f"fail-once {n_retry:,}; overhead = contender - bare call, same round\n")
     reference = dict.fromkeys(("1", "2", "3", "4", "5", "10"), ("resilience", "ours"))
+    reference["11"] = ("resilience, RedisBreakerStore", "ours")
     reference["6"] = ("resilience (BreakerRegistry)", "ours")
     reference["8"] = ("resilience, SQLite every 500 (durable)", "ours")
     reference["7"] = ("plain dict lookup", "a dict lookup")
