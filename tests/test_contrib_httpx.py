@@ -1,0 +1,598 @@
+"""Resilient httpx transports, against a real loopback HTTP server that fails on cue."""
+
+from __future__ import annotations
+
+import gc
+import socket
+import sys
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from resilience import (
+    Backoff,
+    BreakerConfig,
+    BreakerRegistry,
+    CircuitOpenError,
+    CircuitState,
+    RetryPolicy,
+    RetryScheduled,
+)
+from resilience.contrib.httpx import (
+    IDEMPOTENT,
+    AsyncResilientTransport,
+    ResilientTransport,
+    host_key,
+)
+from resilience.testing import FakeClock
+
+# ------------------------------------------------------------------ a real server
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer."""
+
+    status: int = 200
+    body: bytes = b"ok"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request the server got."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+    connection: int  # the number of the TCP connection it came on
+
+
+class ScriptedServer(ThreadingHTTPServer):
+    """Answers each path from its queue of scripted replies (then 200 "ok"); logs requests."""
+
+    daemon_threads = True  # a client that keeps a connection idle must not block teardown
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self._lock = threading.Lock()
+        self._replies: dict[str, deque[Reply]] = {}
+        self._seen: list[Seen] = []
+        self._connections = 0
+        self._open = 0
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.server_address[1]}"
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{self.host}{path}"
+
+    def script(self, path: str, *replies: Reply) -> None:
+        with self._lock:
+            self._replies.setdefault(path, deque()).extend(replies)
+
+    def seen(self, path: str | None = None) -> list[Seen]:
+        with self._lock:
+            return [s for s in self._seen if path is None or s.path == path]
+
+    def answer(self, seen: Seen) -> Reply:
+        with self._lock:
+            self._seen.append(seen)
+            queue = self._replies.get(seen.path)
+            return queue.popleft() if queue else Reply()
+
+    def opened(self) -> int:
+        with self._lock:
+            self._connections += 1
+            self._open += 1
+            return self._connections
+
+    def closed(self) -> None:
+        with self._lock:
+            self._open -= 1
+
+    def wait_all_closed(self) -> None:
+        """Wait until the client has closed every connection it opened."""
+        deadline = time.monotonic() + 5  # a real server thread: a bounded wait
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._open == 0:
+                    return
+            time.sleep(0.01)
+        pytest.fail(f"{self._open} connections still open")
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that closes a response unread resets the connection: expected here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(5)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: connection reuse is observable
+    timeout = 10
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection_number = self._server().opened()
+
+    def finish(self) -> None:
+        super().finish()
+        self._server().closed()
+
+    def _server(self) -> ScriptedServer:
+        server = self.server
+        assert isinstance(server, ScriptedServer)
+        return server
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            self.rfile.readline()
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+
+    def _serve(self) -> None:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        seen = Seen(self.command, self.path, headers, self._body(), self.connection_number)
+        reply = self._server().answer(seen)
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve  # noqa: N815
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+@pytest.fixture
+def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], ScriptedServer]]:
+    """Start loopback servers; each is stopped on teardown."""
+    for scheme in ("http", "https", "all"):  # loopback must never go through a proxy
+        monkeypatch.delenv(f"{scheme}_proxy", raising=False)
+        monkeypatch.delenv(f"{scheme.upper()}_PROXY", raising=False)
+    servers: list[ScriptedServer] = []
+
+    def start() -> ScriptedServer:
+        server = ScriptedServer()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(serve: Callable[[], ScriptedServer]) -> ScriptedServer:
+    return serve()
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port bound by nobody listening: connecting to it is refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        sock.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def breakers(clock: FakeClock) -> BreakerRegistry:
+    return BreakerRegistry(BreakerConfig(failure_threshold=5, open_for=60), clock=clock)
+
+
+def policy(clock: FakeClock, **kwargs: object) -> RetryPolicy:
+    return RetryPolicy(attempts=3, clock=clock).replace(**kwargs)
+
+
+@pytest.fixture
+def client(clock: FakeClock, breakers: BreakerRegistry) -> Iterator[httpx.Client]:
+    transport = ResilientTransport(retry=policy(clock), breakers=breakers)
+    with httpx.Client(transport=transport, timeout=5) as client:
+        yield client
+
+
+@pytest.fixture
+async def aclient(clock: FakeClock, breakers: BreakerRegistry) -> AsyncIterator[httpx.AsyncClient]:
+    transport = AsyncResilientTransport(retry=policy(clock), breakers=breakers)
+    async with httpx.AsyncClient(transport=transport, timeout=5) as client:
+        yield client
+
+
+def failures(breakers: BreakerRegistry, server: ScriptedServer) -> int:
+    return breakers.get(server.host).snapshot().consecutive_failures
+
+
+UNAVAILABLE = Reply(503, b"down")
+
+
+# ------------------------------------------------------------------ sync
+
+
+def test_retries_503s_until_200(server: ScriptedServer, client: httpx.Client) -> None:
+    server.script("/a", UNAVAILABLE, UNAVAILABLE, Reply(200, b"fine"))
+
+    response = client.get(server.url("/a"))
+
+    assert response.status_code == 200
+    assert response.text == "fine"
+    assert len(server.seen("/a")) == 3
+
+
+def test_retry_after_is_honoured(server: ScriptedServer, clock: FakeClock) -> None:
+    server.script("/a", Reply(429, b"slow down", (("Retry-After", "1"),)), Reply())
+    retry = policy(clock, backoff=Backoff(initial=0.01))
+    with httpx.Client(transport=ResilientTransport(retry=retry), timeout=5) as client:
+        response = client.get(server.url("/a"))
+
+    assert response.status_code == 200
+    assert clock.monotonic() >= 1.0  # waited as long as the server asked, on the fake clock
+    assert len(server.seen("/a")) == 2
+
+
+def test_gives_up_returning_the_final_response_untouched(
+    server: ScriptedServer, client: httpx.Client, breakers: BreakerRegistry
+) -> None:
+    server.script(
+        "/a", *(Reply(503, f"down {n}".encode(), (("X-Attempt", str(n)),)) for n in (1, 2, 3))
+    )
+
+    with client.stream("GET", server.url("/a")) as response:
+        assert not response.is_stream_consumed  # the caller reads it, as if sent once
+        assert response.read() == b"down 3"
+    assert response.status_code == 503
+    assert response.headers["x-attempt"] == "3"
+    assert len(server.seen("/a")) == 3
+    assert failures(breakers, server) == 3  # every attempt counted against the host
+
+
+def test_permanent_response_is_returned_at_once_and_does_not_count(
+    server: ScriptedServer, client: httpx.Client, breakers: BreakerRegistry
+) -> None:
+    server.script("/post", UNAVAILABLE)
+    server.script("/missing", Reply(404, b"no such thing"))
+    client.post(server.url("/post"))
+    assert failures(breakers, server) == 1
+
+    response = client.get(server.url("/missing"))
+
+    assert response.status_code == 404
+    assert response.text == "no such thing"
+    assert len(server.seen("/missing")) == 1
+    assert failures(breakers, server) == 1  # neither a failure nor a success
+
+
+def test_permanent_response_counts_with_count_permanent(
+    server: ScriptedServer, clock: FakeClock
+) -> None:
+    server.script("/missing", Reply(404))
+    breakers = BreakerRegistry(BreakerConfig(count_permanent=True), clock=clock)
+    transport = ResilientTransport(retry=policy(clock), breakers=breakers)
+    with httpx.Client(transport=transport) as client:
+        assert client.get(server.url("/missing")).status_code == 404
+    assert len(server.seen("/missing")) == 1  # still not retried
+    assert failures(breakers, server) == 1
+
+
+def test_post_is_not_retried(
+    server: ScriptedServer, client: httpx.Client, breakers: BreakerRegistry
+) -> None:
+    server.script("/orders", UNAVAILABLE, Reply(201))
+
+    response = client.post(server.url("/orders"), json={"item": 1})
+
+    assert response.status_code == 503
+    assert len(server.seen("/orders")) == 1
+    assert failures(breakers, server) == 1  # but it went through the breaker
+
+
+def test_post_with_an_idempotency_key_is_retried(
+    server: ScriptedServer, client: httpx.Client
+) -> None:
+    server.script("/orders", UNAVAILABLE, Reply(201))
+
+    response = client.post(
+        server.url("/orders"), json={"item": 1}, headers={"Idempotency-Key": "order-1"}
+    )
+
+    assert response.status_code == 201
+    first, second = server.seen("/orders")
+    assert first.body == second.body == b'{"item":1}'  # the body was sent again
+
+
+def test_post_in_retry_methods_is_retried(server: ScriptedServer, clock: FakeClock) -> None:
+    server.script("/orders", UNAVAILABLE, Reply(201))
+    transport = ResilientTransport(retry=policy(clock), retry_methods=IDEMPOTENT | {"post"})
+    with httpx.Client(transport=transport) as client:
+        assert client.post(server.url("/orders"), content=b"x").status_code == 201
+    assert len(server.seen("/orders")) == 2
+
+
+def test_streaming_body_is_not_retried(server: ScriptedServer, client: httpx.Client) -> None:
+    server.script("/upload", UNAVAILABLE, Reply())
+
+    response = client.put(server.url("/upload"), content=iter([b"part 1, ", b"part 2"]))
+
+    assert response.status_code == 503  # a generator can be sent only once
+    [seen] = server.seen("/upload")
+    assert seen.body == b"part 1, part 2"
+
+
+def test_breakers_are_per_host(serve: Callable[[], ScriptedServer], clock: FakeClock) -> None:
+    down, up = serve(), serve()
+    down.script("/", *[UNAVAILABLE] * 5)
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=60), clock=clock)
+    transport = ResilientTransport(retry=policy(clock), breakers=breakers)
+    with httpx.Client(transport=transport) as client:
+        # The second 503 opens the circuit: no third attempt, the last response returned.
+        assert client.get(down.url()).status_code == 503
+        assert len(down.seen()) == 2
+        assert breakers.get(down.host).state is CircuitState.OPEN
+
+        assert client.get(up.url()).status_code == 200
+        assert breakers.get(up.host).state is CircuitState.CLOSED
+
+        with pytest.raises(CircuitOpenError) as caught:
+            client.get(down.url())
+    assert caught.value.name == down.host
+    assert len(down.seen()) == 2  # rejected without a request
+    assert sorted(breakers.snapshot()) == sorted([down.host, up.host])
+
+
+def test_connection_refused_is_retried_then_raised(
+    refused_port: int, clock: FakeClock, breakers: BreakerRegistry
+) -> None:
+    retries: list[RetryScheduled] = []
+    transport = ResilientTransport(
+        retry=policy(clock, on_retry=retries.append), breakers=breakers
+    )
+    with httpx.Client(transport=transport) as client, pytest.raises(httpx.ConnectError) as caught:
+        client.get(f"http://127.0.0.1:{refused_port}/")
+    assert len(retries) == 2
+    assert "gave up after 3 attempts" in caught.value.__notes__[0]
+    snapshot = breakers.get(f"127.0.0.1:{refused_port}").snapshot()
+    assert snapshot.consecutive_failures == 3
+
+
+def test_retried_responses_are_closed_and_connections_reused(
+    server: ScriptedServer, clock: FakeClock
+) -> None:
+    server.script("/a", UNAVAILABLE, UNAVAILABLE, Reply())
+    retried: list[httpx.Response] = []
+
+    def keep(event: RetryScheduled) -> None:
+        retried.append(getattr(event.error, "response"))  # noqa: B009 - any error shape
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        transport = ResilientTransport(retry=policy(clock, on_retry=keep))
+        with httpx.Client(transport=transport) as client:
+            assert client.get(server.url("/a")).status_code == 200
+        gc.collect()
+
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert len(retried) == 2
+    assert all(r.is_closed for r in retried)
+    # Small error bodies were read before the retry: one connection served all three.
+    assert len({s.connection for s in server.seen("/a")}) == 1
+    server.wait_all_closed()
+
+
+def test_large_error_bodies_are_closed_unread(server: ScriptedServer, clock: FakeClock) -> None:
+    server.script("/a", Reply(503, b"x" * 200_000), Reply())
+    retried: list[httpx.Response] = []
+
+    def keep(event: RetryScheduled) -> None:
+        retried.append(getattr(event.error, "response"))  # noqa: B009 - any error shape
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        transport = ResilientTransport(retry=policy(clock, on_retry=keep))
+        with httpx.Client(transport=transport) as client:
+            assert client.get(server.url("/a")).status_code == 200
+            [first_response] = retried
+            assert first_response.is_closed  # before the client closed its pool
+            assert not first_response.is_stream_consumed
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    first, second = server.seen("/a")
+    assert first.connection != second.connection  # dropped, not drained
+    server.wait_all_closed()
+
+
+def test_no_retry_policy_sends_once(server: ScriptedServer) -> None:
+    server.script("/a", UNAVAILABLE, Reply())
+    with httpx.Client(transport=ResilientTransport(retry=None)) as client:
+        assert client.get(server.url("/a")).status_code == 503
+    assert len(server.seen("/a")) == 1
+
+
+def test_custom_key_groups_hosts(serve: Callable[[], ScriptedServer], clock: FakeClock) -> None:
+    one, two = serve(), serve()
+    breakers = BreakerRegistry(clock=clock)
+    transport = ResilientTransport(retry=None, breakers=breakers, key=lambda _request: "backend")
+    with httpx.Client(transport=transport) as client:
+        client.get(one.url())
+        client.get(two.url())
+    assert list(breakers.snapshot()) == ["backend"]
+
+
+def test_host_key() -> None:
+    assert host_key(httpx.Request("GET", "https://API.example.com:443/x")) == "api.example.com"
+    assert host_key(httpx.Request("GET", "http://example.com:8080/")) == "example.com:8080"
+    assert host_key(httpx.Request("GET", "http://[::1]:99/")) == "[::1]:99"
+
+
+def test_default_breakers_are_reachable(server: ScriptedServer) -> None:
+    transport = ResilientTransport(retry=None)
+    with httpx.Client(transport=transport) as client:
+        client.get(server.url())
+    assert transport.breakers.get(server.host).state is CircuitState.CLOSED
+    assert "ResilientTransport(" in repr(transport)
+
+
+def test_arguments_are_checked() -> None:
+    with pytest.raises(TypeError, match="AsyncResilientTransport"):
+        ResilientTransport(httpx.AsyncHTTPTransport())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ResilientTransport"):
+        AsyncResilientTransport(httpx.HTTPTransport())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="retry_methods"):
+        ResilientTransport(retry_methods="POST")
+    with pytest.raises(TypeError, match="BreakerRegistry"):
+        ResilientTransport(breakers=object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="RetryPolicy"):
+        ResilientTransport(retry=3)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ async
+
+
+async def test_async_retries_503s_until_200(
+    server: ScriptedServer, aclient: httpx.AsyncClient
+) -> None:
+    server.script("/a", UNAVAILABLE, UNAVAILABLE, Reply(200, b"fine"))
+
+    response = await aclient.get(server.url("/a"))
+
+    assert response.status_code == 200
+    assert response.text == "fine"
+    assert len(server.seen("/a")) == 3
+
+
+async def test_async_retry_after_is_honoured(server: ScriptedServer, clock: FakeClock) -> None:
+    server.script("/a", Reply(503, b"", (("Retry-After", "2"),)), Reply())
+    transport = AsyncResilientTransport(retry=policy(clock))
+    async with httpx.AsyncClient(transport=transport) as client:
+        assert (await client.get(server.url("/a"))).status_code == 200
+    assert clock.monotonic() >= 2.0
+
+
+async def test_async_gives_up_returning_the_final_response_untouched(
+    server: ScriptedServer, aclient: httpx.AsyncClient
+) -> None:
+    server.script("/a", *(Reply(503, f"down {n}".encode()) for n in (1, 2, 3)))
+
+    async with aclient.stream("GET", server.url("/a")) as response:
+        assert not response.is_stream_consumed
+        assert await response.aread() == b"down 3"
+    assert response.status_code == 503
+    assert len(server.seen("/a")) == 3
+
+
+async def test_async_post_is_retried_only_when_safe(
+    server: ScriptedServer, aclient: httpx.AsyncClient, breakers: BreakerRegistry
+) -> None:
+    server.script("/plain", UNAVAILABLE, Reply(201))
+    server.script("/keyed", UNAVAILABLE, Reply(201))
+
+    assert (await aclient.post(server.url("/plain"), json={})).status_code == 503
+    keyed = await aclient.post(server.url("/keyed"), json={}, headers={"Idempotency-Key": "k"})
+
+    assert keyed.status_code == 201
+    assert len(server.seen("/plain")) == 1
+    assert len(server.seen("/keyed")) == 2
+
+
+async def test_async_retry_methods(server: ScriptedServer, clock: FakeClock) -> None:
+    server.script("/orders", UNAVAILABLE, Reply(201))
+    transport = AsyncResilientTransport(retry=policy(clock), retry_methods={"GET", "POST"})
+    async with httpx.AsyncClient(transport=transport) as client:
+        assert (await client.post(server.url("/orders"), content=b"x")).status_code == 201
+    assert len(server.seen("/orders")) == 2
+
+
+async def test_async_streaming_body_is_not_retried(
+    server: ScriptedServer, aclient: httpx.AsyncClient
+) -> None:
+    server.script("/upload", UNAVAILABLE, Reply())
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"part 1, "
+        yield b"part 2"
+
+    response = await aclient.put(server.url("/upload"), content=body())
+
+    assert response.status_code == 503
+    [seen] = server.seen("/upload")
+    assert seen.body == b"part 1, part 2"
+
+
+async def test_async_breakers_are_per_host(
+    serve: Callable[[], ScriptedServer], clock: FakeClock
+) -> None:
+    down, up = serve(), serve()
+    down.script("/", *[UNAVAILABLE] * 5)
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=60), clock=clock)
+    transport = AsyncResilientTransport(retry=policy(clock), breakers=breakers)
+    async with httpx.AsyncClient(transport=transport) as client:
+        assert (await client.get(down.url())).status_code == 503
+        assert len(down.seen()) == 2
+        assert (await client.get(up.url())).status_code == 200
+        with pytest.raises(CircuitOpenError):
+            await client.get(down.url())
+    assert len(down.seen()) == 2
+    assert breakers.get(up.host).state is CircuitState.CLOSED
+
+
+async def test_async_connection_refused_is_retried_then_raised(
+    refused_port: int, aclient: httpx.AsyncClient, breakers: BreakerRegistry
+) -> None:
+    with pytest.raises(httpx.ConnectError):
+        await aclient.get(f"http://127.0.0.1:{refused_port}/")
+    assert breakers.get(f"127.0.0.1:{refused_port}").snapshot().consecutive_failures == 3
+
+
+async def test_async_retried_responses_are_closed(
+    server: ScriptedServer, clock: FakeClock
+) -> None:
+    server.script("/a", UNAVAILABLE, Reply(503, b"x" * 200_000), Reply())
+    retried: list[httpx.Response] = []
+
+    def keep(event: RetryScheduled) -> None:
+        retried.append(getattr(event.error, "response"))  # noqa: B009 - any error shape
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        transport = AsyncResilientTransport(retry=policy(clock, on_retry=keep))
+        async with httpx.AsyncClient(transport=transport) as client:
+            assert (await client.get(server.url("/a"))).status_code == 200
+            assert len(retried) == 2
+            assert all(r.is_closed for r in retried)
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    first, second, third = server.seen("/a")
+    assert first.connection == second.connection != third.connection
+    server.wait_all_closed()
