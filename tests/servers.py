@@ -13,10 +13,11 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -34,6 +35,45 @@ def unavailable(reason: str) -> NoReturn:
 def free_port() -> int:
     with socket.create_server(("127.0.0.1", 0)) as probe:
         return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def uvicorn_serving(
+    app: Any,
+    *,
+    before_stop: Callable[[], None] | None = None,
+    graceful: int | None = None,
+) -> Iterator[str]:
+    """Serve an ASGI ``app`` with uvicorn on a free loopback port; its base URL.
+
+    ``before_stop`` runs before the server is told to stop (e.g. to end open streams,
+    which uvicorn waits for); ``graceful`` is uvicorn's ``timeout_graceful_shutdown``.
+    """
+    import uvicorn  # noqa: PLC0415 - only the tests that serve need it
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="critical", lifespan="on", timeout_graceful_shutdown=graceful
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            thread.join(0.05)  # bounded wait for a real server to start
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if before_stop is not None:
+            before_stop()
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+    assert not thread.is_alive(), "uvicorn did not stop"
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:

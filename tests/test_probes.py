@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -11,9 +10,9 @@ from collections.abc import Iterator
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
-import uvicorn
 
 from resilience import CheckResult, ComponentStatus, HealthRegistry
+from servers import uvicorn_serving
 
 TOKEN = "probe-token-for-tests"  # noqa: S105 - not a secret: the test serves on loopback
 
@@ -73,27 +72,8 @@ def check_probes(base: str, *, token: str | None) -> None:
 
 def test_asgi_probes_under_uvicorn(health: HealthRegistry) -> None:
     """/livez, /readyz and /health answer over HTTP from a real uvicorn server."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        health.asgi_app(token=TOKEN), log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            thread.join(0.05)  # bounded wait for a real server to start
-        assert server.started, "uvicorn did not start"
-        check_probes(f"http://127.0.0.1:{port}", token=TOKEN)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-    assert not thread.is_alive()
+    with uvicorn_serving(health.asgi_app(token=TOKEN)) as base:
+        check_probes(base, token=TOKEN)
 
 
 class _Quiet(WSGIRequestHandler):
