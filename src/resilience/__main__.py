@@ -1,0 +1,10 @@
+"""``python -m resilience``: the demo, and the status of a configuration."""
+
+from __future__ import annotations
+
+import sys
+
+from resilience._cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

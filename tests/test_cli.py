@@ -1,0 +1,241 @@
+"""python -m resilience: the demo runs to the end, and status checks a configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from resilience import BreakerConfig, BreakerRegistry
+from resilience._cli import main
+from resilience._redis_breaker import RedisBreakerStore
+from servers import RedisServer, free_port
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "resilience", *args],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def test_the_demo_shows_every_part_and_succeeds() -> None:
+    start = time.monotonic()
+    done = run("demo", timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for shown in (
+        "gdrive   CLOSED -> OPEN",
+        "calls rejected at once while OPEN",
+        "HALF_OPEN -> CLOSED",
+        "refused by the budget",
+        "killed at item 170",
+        "every item done, nothing lost",
+        "overall HEALTHY -> DEGRADED -> HEALTHY",
+        "done: every part behaved as documented",
+    ):
+        assert shown in out
+    assert time.monotonic() - start < 30  # the issue's bound for CI, not a benchmark
+    assert done.stderr == ""  # no stray log output: the library logs nowhere by default
+
+
+def test_the_demo_serves_the_status_page_with_web() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "resilience", "demo", "--web", "--linger", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "serving the status page" in line:
+                break
+        url = next(line.split(": ", 1)[1].strip() for line in lines if "status page: " in line)
+        with urllib.request.urlopen(f"{url}api/status", timeout=5) as response:  # noqa: S310
+            shown = json.load(response)
+        assert shown["title"] == "resilience demo"
+        assert {b["remote"] for b in shown["breakers"]} == {"s3-eu", "gdrive", "dropbox"}
+        assert shown["batches"][0]["job"] == "copy-photos"
+        assert any(e["text"].startswith("gdrive: CLOSED → OPEN") for e in shown["events"])
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 0, "".join(lines) + out + err
+    assert "done: every part behaved as documented" in out
+
+
+class _Answer(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/ok" else 503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.fixture
+def http_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (body TEXT)")
+    return path
+
+
+def status(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["status", "--config", str(config)])
+    return code, capsys.readouterr().out
+
+
+def test_status_runs_every_check_and_reports_health(
+    tmp_path: Path, http_url: str, database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "remotes.toml"
+    config.write_text(f"""
+[defaults.breaker]
+failure_threshold = 5
+open_for = 30
+
+[remotes.api]
+check = {{ http = "{http_url}/ok" }}
+
+[remotes.db]
+check = {{ sqlite = "{database}" }}
+
+[remotes.search]
+breaker = {{ failure_rate = 0.5, window = 50 }}
+check = {{ http = "{http_url}/down", critical = false }}
+""")
+    code, out = status(config, capsys)
+    assert code == 1  # search answers 503: degraded
+    assert "configuration is valid: 3 remotes (api, db, search)" in out
+    assert "health: DEGRADED" in out
+    assert "api                  OK       HTTP 200" in out
+    assert "search               ERROR    HTTP 503" in out
+    assert "opens on failure rate 0.5" in out
+    config.write_text(config.read_text().replace("/down", "/ok"))
+    code, out = status(config, capsys)
+    assert code == 0
+    assert "health: HEALTHY" in out
+
+
+def test_errors_name_the_field_and_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("""[defaults.breaker]
+failure_threshold = 5
+
+[remotes.db]
+check = { tcp = "db.internal:5432" }
+
+[remotes.billing]
+breaker = { failure_threshold = 0, open_fro = 3 }
+check = { tcp = "nohost" }
+""")
+    code, out = status(config, capsys)
+    assert code == 2
+    assert f"{config}:8: remotes.billing.breaker.failure_threshold: Input should be " in out
+    assert f"{config}:8: remotes.billing.breaker.open_fro: Extra inputs are not permitted" in out
+    assert f"{config}:9: remotes.billing.check.tcp: Value error, expected host:port" in out
+
+
+def test_json_is_read_too_and_its_errors_have_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "remotes.json"
+    config.write_text(json.dumps(
+        {"remotes": {"api": {"retry": {"attempts": 0}}, "db": {"check": {}}}}, indent=2
+    ))
+    code, out = status(config, capsys)
+    assert code == 2
+    assert f"{config}:5: remotes.api.retry.attempts: Input should be greater than" in out
+    assert "remotes.db.check: Value error, a check needs exactly one of http, tcp or sqlite" in out
+
+
+def test_an_unreadable_or_malformed_file_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = status(tmp_path / "missing.toml", capsys)
+    assert code == 2
+    assert "cannot read it" in out
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[remotes\n")
+    code, out = status(broken, capsys)
+    assert code == 2
+    assert "not valid TOML" in out
+
+
+def test_status_shows_the_fleets_breakers_from_redis(
+    tmp_path: Path, redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = RedisBreakerStore(redis_server.url, namespace="shop")
+    breaker = BreakerRegistry(BreakerConfig(failure_threshold=2), store=store).get("billing")
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            breaker.call(_refused)
+    deadline = time.monotonic() + 3  # the flusher sends the trip to the server
+    while _fleet_state(redis_server.url) != "open":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    store.close()
+    config = tmp_path / "fleet.toml"
+    config.write_text(f"""
+[remotes.billing]
+[remotes.search]
+[store]
+redis = "{redis_server.url}"
+namespace = "shop"
+""")
+    code, out = status(config, capsys)
+    assert code == 0  # no checks: nothing unhealthy
+    assert "billing              OPEN (fleet), trial in " in out
+    assert "2 consecutive failures" in out
+    assert "search               CLOSED (fleet)" in out
+
+
+def test_an_unreachable_store_is_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "fleet.toml"
+    config.write_text(f"""
+[remotes.billing]
+[store]
+redis = "redis://127.0.0.1:{free_port()}/0"
+""")
+    code, out = status(config, capsys)
+    assert code == 0
+    assert "billing              unknown: Redis unreachable" in out
+
+
+def _refused() -> None:
+    raise ConnectionRefusedError("refused")
+
+
+def _fleet_state(url: str) -> str | None:
+    import redis  # noqa: PLC0415
+
+    value = redis.Redis.from_url(url, decode_responses=True).hget("shop:breaker:{billing}", "state")
+    return None if value is None else str(value)
