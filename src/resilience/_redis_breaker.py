@@ -615,8 +615,8 @@ class _Link:
             self._store._active.add(self)
             self._store._wake.set()
         elif new is _CLOSED:
-            # Its own trial closed it while Redis was away: a trip the fleet never
-            # heard of is stale now, and must not open the fleet when Redis is back.
+            # Closed again by its own trial (as while Redis is away): a trip not yet
+            # sent is stale now and must not open the fleet when it is sent.
             self.opened = ""
 
     def admit(self) -> int:
