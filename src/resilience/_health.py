@@ -1,9 +1,11 @@
 """Health checks: components, per-check timeouts, cached results, one aggregate status.
 
 Checks run concurrently, each under its own timeout: sync checks on a thread pool owned
-by the registry, async ones as tasks. A check that overruns is reported at its timeout
-and left to finish in the background; until it does, it is not started again, so a
-hanging dependency cannot pile up threads.
+by the registry, async ones as tasks. Runs that overlap share each check's run in
+flight and its result (single flight), so a storm of probes runs a check once at a
+time. A check that overruns is reported at its timeout and left to finish in the
+background; until it does, it is not started again, so a hanging dependency cannot pile
+up threads or tasks.
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Self, TypeAlias
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from resilience._classify import Classifier, FailureKind
 from resilience._clock import SYSTEM_CLOCK, Clock, wall_time
 from resilience._config import _Config
 from resilience._decorate import is_async
 from resilience._events import CircuitState, emit
-from resilience._log import log_event
+from resilience._log import log_event, logger
 from resilience._probes import asgi_app, wsgi_app
 from resilience._registry import BreakerRegistry
+from resilience._text import one_line, safe_repr, safe_str
 
 __all__ = [
     "CheckResult",
@@ -199,6 +202,28 @@ class _CheckConfig(_Config):
     groups: tuple[str, ...] = ("readiness",)
     timeout_status: ComponentStatus = ComponentStatus.UNKNOWN
 
+    @field_validator("timeout_status")
+    @classmethod
+    def _a_hang_is_not_ok(cls, value: ComponentStatus, info: ValidationInfo) -> ComponentStatus:
+        if value is ComponentStatus.OK and info.data.get("critical", True):
+            msg = (
+                "timeout_status=OK is refused for a critical check: a hung critical check "
+                "would report HEALTHY; use UNKNOWN (the default) or ERROR, or register the "
+                "check with critical=False"
+            )
+            raise ValueError(msg)
+        return value
+
+
+@dataclass(eq=False, slots=True)
+class _Flight:
+    """One run of a check, shared by every run of the registry that asks while it lasts."""
+
+    start: float  # SYSTEM_CLOCK readings
+    deadline: float
+    outcome: Future[ComponentHealth]
+    """Resolved when the check returns or raises, however late; never cancelled."""
+
 
 @dataclass(slots=True)
 class _Check:
@@ -207,7 +232,7 @@ class _Check:
     is_async: bool
     last: ComponentHealth | None = None
     last_at: float = 0.0  # injected-clock reading of ``last``
-    running: Future[object] | None = None  # a sync check still running past its timeout
+    flight: _Flight | None = None  # the latest run started, until it has ended
 
 
 class HealthRegistry:
@@ -238,6 +263,7 @@ class HealthRegistry:
         self._pool: ThreadPoolExecutor | None = None
         self._listeners: list[Callable[[ComponentChanged], object]] = list(listeners)
         self._latest: dict[str, ComponentHealth] = {}
+        self._tasks: set[asyncio.Task[object]] = set()  # async checks in flight
 
     # ---------------------------------------------------------------- registration
 
@@ -368,30 +394,23 @@ class HealthRegistry:
     def _run(self, checks: list[_Check], *, fresh: bool = False) -> HealthReport:
         now = self._clock.monotonic()
         results: dict[str, ComponentHealth] = {}
-        started: list[tuple[_Check, Future[object], float]] = []
+        waiting: list[tuple[_Check, _Flight]] = []
         for check in checks:
             cached = None if fresh else self._cached(check, now)
             if cached is not None:
                 results[check.config.name] = cached
-            elif check.running is not None and not check.running.done():
+                continue
+            flight = self._join(check, fresh=fresh, loop=None)
+            if flight is None:
                 results[check.config.name] = self._still_running(check)
             else:
-                future = self._submit(check)
-                check.running = future
-                started.append((check, future, SYSTEM_CLOCK.monotonic()))
-        for check, future, start in started:
-            remaining = check.config.timeout - (SYSTEM_CLOCK.monotonic() - start)
+                waiting.append((check, flight))
+        for check, flight in waiting:
+            remaining = flight.deadline - SYSTEM_CLOCK.monotonic()
             try:
-                value = future.result(timeout=max(0.0, remaining))
+                results[check.config.name] = flight.outcome.result(timeout=max(0.0, remaining))
             except FutureTimeout:
                 results[check.config.name] = self._overran(check)
-                continue
-            except Exception as exc:  # the check raised
-                value = exc
-            check.running = None
-            results[check.config.name] = self._judge(
-                check, value, SYSTEM_CLOCK.monotonic() - start
-            )
         return self._report(checks, results)
 
     async def arun(self, group: str | None = None) -> HealthReport:
@@ -400,36 +419,107 @@ class HealthRegistry:
 
     async def _arun(self, checks: list[_Check], *, fresh: bool = False) -> HealthReport:
         now = self._clock.monotonic()
+        loop = asyncio.get_running_loop()
         results: dict[str, ComponentHealth] = {}
         todo: list[Awaitable[tuple[str, ComponentHealth]]] = []
         for check in checks:
             cached = None if fresh else self._cached(check, now)
             if cached is not None:
                 results[check.config.name] = cached
-            elif check.running is not None and not check.running.done():
+                continue
+            flight = self._join(check, fresh=fresh, loop=loop)
+            if flight is None:
                 results[check.config.name] = self._still_running(check)
             else:
-                todo.append(self._acheck(check))
+                todo.append(self._await(check, flight))
         results.update(await asyncio.gather(*todo))
         return self._report(checks, results)
 
-    async def _acheck(self, check: _Check) -> tuple[str, ComponentHealth]:
-        start = SYSTEM_CLOCK.monotonic()
-        timeout = check.config.timeout
+    async def _await(self, check: _Check, flight: _Flight) -> tuple[str, ComponentHealth]:
+        """The flight's health once it lands, or the overrun at its deadline."""
+        outcome = flight.outcome
+        if not outcome.done():
+            waiter = asyncio.wrap_future(outcome)
+            try:
+                remaining = flight.deadline - SYSTEM_CLOCK.monotonic()
+                # wait(), unlike wait_for(), leaves the run in flight to the other runs.
+                await asyncio.wait((waiter,), timeout=max(0.0, remaining))
+            finally:
+                waiter.cancel()  # the flight itself cannot be cancelled (it is running)
+            if not outcome.done():
+                return check.config.name, self._overran(check)
+        return check.config.name, outcome.result()
+
+    def _join(
+        self, check: _Check, *, fresh: bool, loop: asyncio.AbstractEventLoop | None
+    ) -> _Flight | None:
+        """The run of ``check`` to wait for: the one in flight, or a new one.
+
+        None when the run in flight has outlived its timeout: it is not started again
+        until it ends. A ``fresh`` run does not join one that began before it was asked.
+        """
+        task_loop = loop if check.is_async else None
+        pool = self._executor()
+        now = SYSTEM_CLOCK.monotonic()
+        with self._lock:
+            flight = check.flight
+            if flight is not None and not flight.outcome.done():
+                if now >= flight.deadline:
+                    return None
+                if not fresh:
+                    return flight
+            outcome: Future[ComponentHealth] = Future()
+            outcome.set_running_or_notify_cancel()  # so that no waiter can cancel it
+            flight = check.flight = _Flight(now, now + check.config.timeout, outcome)
+            if task_loop is not None:
+                self._start_task(check, flight, task_loop)
+                return flight
+            future = self._submit(check, pool)
+        # Outside the lock: a check that already ended lands at once, on this thread.
+        future.add_done_callback(lambda done: self._land(check, flight, _value(done)))
+        return flight
+
+    def _start_task(
+        self, check: _Check, flight: _Flight, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """Run an async check as a task of ``loop``, cancelled at its timeout."""
+        task = loop.create_task(_guarded(check.fn))  # type: ignore[arg-type]
+        expiry = loop.call_later(check.config.timeout, self._expire, check, task)
+        self._tasks.add(task)  # the loop keeps only a weak reference
+
+        def landed(done: asyncio.Task[object]) -> None:
+            expiry.cancel()
+            self._tasks.discard(done)
+            self._land(check, flight, _value(done))
+
+        task.add_done_callback(landed)
+
+    def _expire(self, check: _Check, task: asyncio.Task[object]) -> None:
+        task.cancel()
+        # Called back after the task has taken the cancellation: did it end?
+        task.get_loop().call_soon(self._stubborn, check, task)
+
+    def _stubborn(self, check: _Check, task: asyncio.Task[object]) -> None:
+        if not task.done():
+            logger.warning(
+                "health check %r did not stop when cancelled at its timeout of %g s; it is "
+                "left running on its event loop and not started again until it ends",
+                check.config.name,
+                check.config.timeout,
+                extra={"component": check.config.name},
+            )
+
+    def _land(self, check: _Check, flight: _Flight, value: object) -> None:
+        """Judge what the run of ``check`` returned or raised; resolve its flight."""
         try:
-            if check.is_async:
-                async with asyncio.timeout(timeout):
-                    value = await check.fn()  # type: ignore[misc]
+            duration = SYSTEM_CLOCK.monotonic() - flight.start
+            if duration >= check.config.timeout:
+                health = self._overran(check)  # late: its runs already reported that
             else:
-                future = self._submit(check)
-                check.running = future
-                value = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-                check.running = None
-        except TimeoutError:
-            return check.config.name, self._overran(check)
-        except Exception as exc:
-            value = exc
-        return check.config.name, self._judge(check, value, SYSTEM_CLOCK.monotonic() - start)
+                health = self._judge(check, value, duration)
+        except Exception as exc:  # a defect of ours must not leave the flight open for ever
+            health = self._judge(check, exc, 0.0)
+        flight.outcome.set_result(health)
 
     def _selected(self, group: str | None) -> list[_Check]:
         with self._lock:
@@ -438,18 +528,20 @@ class HealthRegistry:
             return checks
         return [c for c in checks if group in c.config.groups]
 
-    def _submit(self, check: _Check) -> Future[object]:
+    def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(thread_name_prefix="resilience-health")
-            pool = self._pool
+            return self._pool
+
+    def _submit(self, check: _Check, pool: ThreadPoolExecutor) -> Future[object]:
         if check.is_async:
             # A coroutine check in a sync run: its own event loop, on a pool thread.
             # Bounded by its timeout there too, so that a hung coroutine cannot hold the
             # thread (and the interpreter's exit, which joins pool threads) forever.
             fn, timeout = check.fn, check.config.timeout
             return pool.submit(
-                lambda: asyncio.run(asyncio.wait_for(fn(), timeout))  # type: ignore[arg-type]
+                lambda: asyncio.run(asyncio.wait_for(_guarded(fn), timeout))  # type: ignore[arg-type]
             )
         return pool.submit(check.fn)
 
@@ -473,6 +565,8 @@ class HealthRegistry:
             status, message = _ERROR, "the check returned False"
         elif isinstance(value, CheckResult) and isinstance(value.status, ComponentStatus):
             status, message, details = value.status, value.message, value.details
+            if type(message) is not str:
+                message = safe_str(message)
         elif isinstance(value, BaseException):
             verdict = self._classifier.classify(value)
             status = _ERROR
@@ -481,13 +575,13 @@ class HealthRegistry:
         else:
             status = _ERROR
             message = (
-                f"the check returned {value!r} ({type(value).__name__}); a health check "
-                "returns None or True (ok), False (error) or a CheckResult"
+                f"the check returned {safe_repr(value)} ({type(value).__name__}); a health "
+                "check returns None or True (ok), False (error) or a CheckResult"
             )
         health = ComponentHealth(
             name=config.name,
             status=status,
-            message=message,
+            message=one_line(message),  # it reaches log lines: no forged ones
             critical=config.critical,
             last_checked=wall_time(),
             duration=duration,
@@ -597,11 +691,26 @@ def _replace_cached(health: ComponentHealth) -> ComponentHealth:
 
 
 def _text(exc: BaseException) -> str:
-    try:
-        message = str(exc)
-    except Exception:
-        message = ""
+    message = safe_str(exc)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _value(done: Future[object] | asyncio.Future[object]) -> object:
+    """What a finished run of a check returned, or the exception it raised."""
+    if done.cancelled():
+        return asyncio.CancelledError("the run of the check was cancelled")
+    error = done.exception()
+    return error if error is not None else done.result()
+
+
+async def _guarded(fn: Callable[[], Awaitable[object]]) -> object:
+    """Await an async check; what it raises, even SystemExit, is its result."""
+    try:
+        return await fn()
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # else a SystemExit would stop the loop
+        return exc
 
 
 def _breakers_result(registry: BreakerRegistry) -> CheckResult:
