@@ -37,6 +37,7 @@ from resilience._incident import (
     Severity,
 )
 from resilience._notify import Notifier
+from resilience._text import one_line, safe_repr, safe_str
 from resilience._timeouts import Overran, within
 
 __all__ = ["RecoveryManager", "RecoveryStats", "RestartBudget", "Stage"]
@@ -132,6 +133,7 @@ class _Running:
     future: Future[Incident] = field(default_factory=Future)
     loop: asyncio.AbstractEventLoop | None = None
     wake: asyncio.Future[None] | None = None  # set by suspend() to cut a wait short
+    interrupt: BaseException | None = None  # an action's KeyboardInterrupt or SystemExit
 
 
 class RecoveryManager:
@@ -386,6 +388,8 @@ class RecoveryManager:
             run.future.set_exception(exc)
             raise
         self._end(comp, run, incident)
+        if run.interrupt is not None:
+            raise run.interrupt  # kept and told: now the process may stop
 
     async def _stages(
         self, comp: _Component, run: _Running, records: list[ActionRecord]
@@ -397,10 +401,15 @@ class RecoveryManager:
                 for action in comp.actions:
                     if comp.suspended:
                         return _SUSPENDED, "suspended (suspend()) while recovering"
-                    record = await self._act(comp, action, number, attempt)
+                    record = await self._act(comp, run, action, number, attempt)
                     records.append(record)
                     if record.ok:
                         return _RECOVERED, f"{record.action} worked: {record.outcome}"
+                    if run.interrupt is not None:
+                        return _ESCALATED, (
+                            f"stopped: {record.action} raised {type(run.interrupt).__name__}, "
+                            "which propagates once the incident is kept and people are told"
+                        )
         return _ESCALATED, (
             f"every stage failed ({len(stages)} stages, {len(records)} action runs)"
         )
@@ -419,23 +428,31 @@ class RecoveryManager:
             sleep.cancel()
 
     async def _act(
-        self, comp: _Component, action: Callable[[], object], stage: int, attempt: int
+        self,
+        comp: _Component,
+        run: _Running,
+        action: Callable[[], object],
+        stage: int,
+        attempt: int,
     ) -> ActionRecord:
-        name = getattr(action, "__name__", None) or repr(action)
+        name = getattr(action, "__name__", None) or safe_repr(action)
         at, start = self._wall(), self._clock.monotonic()
         timeout = comp.config.timeout
         ok, outcome = False, ""
         try:
             value = await within(timeout, _call(action))
-        except Overran:
-            outcome = f"no result within timeout={timeout:g} s"
-        except Exception as exc:
-            outcome = f"{type(exc).__name__}: {exc}"
-        else:
             if value is False:
                 outcome = "the action returned False"
             else:
                 ok, outcome = await self._verify(comp)
+        except Overran:
+            outcome = f"no result within timeout={timeout:g} s"
+        except BaseException as exc:  # whatever it raised is its failure, kept and paged
+            if _cancelled(exc):
+                raise  # the recovery itself was cancelled: _drive keeps the incident
+            outcome = _failure(exc)
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                run.interrupt = exc
         duration = self._clock.monotonic() - start
         logger.info(
             "recovery of %s, stage %d attempt %d: %s %s: %s",
@@ -463,17 +480,17 @@ class RecoveryManager:
         except Overran:
             return False, f"verification gave no answer within timeout={timeout:g} s"
         except Exception as exc:
-            return False, f"verification raised {type(exc).__name__}: {exc}"
+            return False, f"verification raised {_failure(exc)}"
         if value is None or value is True:
             return True, "verified"
         if isinstance(value, CheckResult):
-            text = f"{value.status.name}" + (f": {value.message}" if value.message else "")
-            return value.status in _HEALTHY, text
+            message = f": {safe_str(value.message)}" if value.message else ""
+            return value.status in _HEALTHY, f"{value.status.name}{message}"
         if value is False:
             return False, "verification returned False"
         return False, (
-            f"verification returned {value!r}; it must return None or True (ok), False "
-            "(failed) or a CheckResult"
+            f"verification returned {safe_repr(value)}; it must return None or True (ok), "
+            "False (failed) or a CheckResult"
         )
 
     async def _notify(self, incident: Incident) -> tuple[NotifierRecord, ...]:
@@ -482,24 +499,25 @@ class RecoveryManager:
 
     async def _tell(self, notifier: Notifier, incident: Incident) -> NotifierRecord:
         timeout = self._config.notify_timeout
+        shown = safe_repr(notifier)
         try:
             await within(timeout, notifier.notify(incident))
         except Exception as exc:
             error = (
                 f"no answer within notify_timeout={timeout:g} s"
                 if isinstance(exc, Overran)
-                else f"{type(exc).__name__}: {exc}"
+                else _failure(exc)
             )
             logger.error(  # noqa: TRY400 - the notifier's own error is the message
-                "notifier %r failed to report incident %s of %s: %s; recovery is unaffected",
-                notifier,
+                "notifier %s failed to report incident %s of %s: %s; recovery is unaffected",
+                shown,
                 incident.id,
                 incident.component,
                 error,
                 extra={"component": incident.component, "incident": incident.id},
             )
-            return NotifierRecord(repr(notifier), ok=False, error=error)
-        return NotifierRecord(repr(notifier), ok=True)
+            return NotifierRecord(shown, ok=False, error=error)
+        return NotifierRecord(shown, ok=True)
 
     def _incident(
         self,
@@ -556,6 +574,18 @@ class RecoveryManager:
 def _wake(wake: asyncio.Future[None]) -> None:
     if not wake.done():
         wake.set_result(None)
+
+
+def _failure(exc: BaseException) -> str:
+    """What an action, a verification or a notifier raised, safe to record and log."""
+    message = safe_str(exc)
+    return one_line(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+
+
+def _cancelled(exc: BaseException) -> bool:
+    """Whether ``exc`` is the cancellation of the task running the recovery."""
+    task = asyncio.current_task()
+    return isinstance(exc, asyncio.CancelledError) and task is not None and task.cancelling() > 0
 
 
 async def _call(fn: Callable[[], object]) -> object:
