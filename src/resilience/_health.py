@@ -318,7 +318,8 @@ class HealthRegistry:
             ttl: Seconds an OK or WARNING result is reused before checking again.
             failure_ttl: The same for an ERROR or UNKNOWN result (usually shorter).
             groups: Names of the probe groups the check belongs to (``readiness``).
-            timeout_status: What an overrun is: UNKNOWN (default) or ERROR.
+            timeout_status: What an overrun is: UNKNOWN (default) or ERROR; OK is
+                refused for a critical check (a hung one would report HEALTHY).
         """
         if not callable(fn):
             raise TypeError(f"health check {name!r} must be callable, got {fn!r}")
