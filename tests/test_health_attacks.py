@@ -130,7 +130,7 @@ def test_a_hung_critical_check_still_fails_probes_at_its_timeout_under_a_storm()
 
 def test_concurrent_sync_runs_share_the_run_in_flight() -> None:
     """Threads calling run() while a check runs wait for that run and get its result."""
-    health = HealthRegistry(default_timeout=10)
+    health = HealthRegistry(clock=FakeClock(), default_timeout=10)
     entered = threading.Semaphore(0)
     release = threading.Event()
     calls = 0
@@ -344,7 +344,7 @@ def test_an_async_check_that_swallows_cancellation_cannot_hold_arun(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """arun() returns at the timeout with the check UNKNOWN, and logs that it still runs."""
-    health = HealthRegistry(default_timeout=5)
+    health = HealthRegistry(clock=FakeClock(), default_timeout=5)
     stop = threading.Event()
     cancelled = 0
 
@@ -402,3 +402,28 @@ def test_timeout_status_ok_is_refused_for_a_critical_check(health: HealthRegistr
     assert "critical" in str(info.value)
     health.register("cache", lambda: True, critical=False, timeout_status=OK)
     assert health.names() == ["cache"]
+
+
+def test_a_check_left_running_by_a_closed_event_loop_is_started_again(
+    health: HealthRegistry,
+) -> None:
+    """A run whose event loop was closed under it does not block the check for ever."""
+    calls = 0
+
+    async def first_hangs() -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.Event().wait()
+        return True
+
+    health.register("database", first_hangs, timeout=2)
+    loop = asyncio.new_event_loop()
+    with pytest.raises(TimeoutError):
+        # The caller gives up at once; the check's task is left pending on the loop.
+        loop.run_until_complete(asyncio.wait_for(health.arun(), 0.01))
+    loop.close()
+    start = time.monotonic()
+    assert health.run().components["database"].status is OK
+    assert time.monotonic() - start < 1
+    assert calls == 2

@@ -223,6 +223,11 @@ class _Flight:
     deadline: float
     outcome: Future[ComponentHealth]
     """Resolved when the check returns or raises, however late; never cancelled."""
+    loop: asyncio.AbstractEventLoop | None = None  # the loop of an async check's task
+
+    def running(self) -> bool:
+        """Whether the run still goes on: a task of a closed loop never ends."""
+        return not self.outcome.done() and not (self.loop is not None and self.loop.is_closed())
 
 
 @dataclass(slots=True)
@@ -464,7 +469,7 @@ class HealthRegistry:
         now = SYSTEM_CLOCK.monotonic()
         with self._lock:
             flight = check.flight
-            if flight is not None and not flight.outcome.done():
+            if flight is not None and flight.running():
                 if now >= flight.deadline:
                     return None
                 if not fresh:
@@ -485,6 +490,7 @@ class HealthRegistry:
     ) -> None:
         """Run an async check as a task of ``loop``, cancelled at its timeout."""
         task = loop.create_task(_guarded(check.fn))  # type: ignore[arg-type]
+        flight.loop = loop
         expiry = loop.call_later(check.config.timeout, self._expire, check, task)
         self._tasks.add(task)  # the loop keeps only a weak reference
 
