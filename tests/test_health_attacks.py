@@ -427,3 +427,22 @@ def test_a_check_left_running_by_a_closed_event_loop_is_started_again(
     assert health.run().components["database"].status is OK
     assert time.monotonic() - start < 1
     assert calls == 2
+
+
+async def test_a_sync_run_inside_an_event_loop_does_not_wait_for_that_loops_run(
+    health: HealthRegistry,
+) -> None:
+    """run() called on a loop's thread runs the check itself: that loop's run cannot move."""
+
+    async def quick() -> bool:
+        await asyncio.sleep(0.01)
+        return True
+
+    health.register("database", quick, timeout=2)
+    first = asyncio.ensure_future(health.arun())
+    await asyncio.sleep(0)  # the arun() has started the check as a task of this loop
+    start = time.monotonic()
+    blocking = health.run()  # blocks this loop: joining its task would wait 2 s
+    assert time.monotonic() - start < 1
+    assert blocking.components["database"].status is OK
+    assert (await first).components["database"].status is OK

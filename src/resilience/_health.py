@@ -462,9 +462,11 @@ class HealthRegistry:
         """The run of ``check`` to wait for: the one in flight, or a new one.
 
         None when the run in flight has outlived its timeout: it is not started again
-        until it ends. A ``fresh`` run does not join one that began before it was asked.
+        until it ends. A ``fresh`` run does not join one that began before it was asked,
+        nor a sync run one that needs the event loop it blocks.
         """
         task_loop = loop if check.is_async else None
+        blocked = None if loop is not None else _running_loop()
         pool = self._executor()
         now = SYSTEM_CLOCK.monotonic()
         with self._lock:
@@ -472,7 +474,7 @@ class HealthRegistry:
             if flight is not None and flight.running():
                 if now >= flight.deadline:
                     return None
-                if not fresh:
+                if not fresh and (blocked is None or flight.loop is not blocked):
                     return flight
             outcome: Future[ComponentHealth] = Future()
             outcome.set_running_or_notify_cancel()  # so that no waiter can cancel it
@@ -700,6 +702,13 @@ def _replace_cached(health: ComponentHealth) -> ComponentHealth:
 def _text(exc: BaseException) -> str:
     message = safe_str(exc)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _value(done: Future[object] | asyncio.Future[object]) -> object:
