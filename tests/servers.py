@@ -88,23 +88,32 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> No
 
 
 class RedisServer:
-    """A private redis-server on a loopback port: started, killed and restarted at will."""
+    """A private redis-server on a loopback port: started, killed and restarted at will.
+
+    It keeps nothing on disk (``--save "" --appendonly no``) unless started with other
+    ``options``; ``DEBUG`` is enabled, for :meth:`debug_sleep`.
+    """
 
     def __init__(self, binary: str, directory: Path) -> None:
         self.binary = binary
         self.directory = directory
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.options: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, *options: str) -> None:
+        """Start it on its port; ``options`` (e.g. ``"--appendonly", "yes"``) are kept."""
+        if options:
+            self.options = options
         self.process = subprocess.Popen(
             [
                 *(self.binary, "--port", str(self.port), "--bind", "127.0.0.1"),
                 *("--save", "", "--appendonly", "no", "--dir", str(self.directory)),
+                *("--enable-debug-command", "yes", *self.options),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -117,6 +126,36 @@ class RedisServer:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
             self.process = None
+
+    def restart(self) -> None:
+        """SIGKILL, then start again on the same port, with what it kept on disk (if any)."""
+        self.kill()
+        self.start()
+
+    def pause(self) -> None:
+        """SIGSTOP: the server stops answering, but its sockets stay open (a stall)."""
+        assert self.process is not None, "the server is not running"
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: a paused server answers again, from where it stopped."""
+        assert self.process is not None, "the server is not running"
+        self.process.send_signal(signal.SIGCONT)
+
+    def debug_sleep(self, seconds: float) -> threading.Thread:
+        """``DEBUG SLEEP``: one slow command blocks the server; the thread that sent it."""
+        import redis  # noqa: PLC0415 - the fixture checked that it is installed
+
+        client = redis.Redis.from_url(self.url)
+        client.ping()  # connected before the sleep: the caller may time what follows
+
+        def sleep() -> None:
+            with contextlib.closing(client):
+                client.execute_command("DEBUG", "SLEEP", seconds)  # type: ignore[no-untyped-call]
+
+        thread = threading.Thread(target=sleep, name="redis-debug-sleep", daemon=True)
+        thread.start()
+        return thread
 
 
 @pytest.fixture
@@ -132,7 +171,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(binary, tmp_path)
     server.start()
     yield server
-    server.kill()
+    server.kill()  # a paused server too: SIGKILL needs no SIGCONT
 
 
 def _reachable(dsn: str) -> bool:

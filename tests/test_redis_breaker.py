@@ -8,6 +8,7 @@ bounded, as the server is.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 
@@ -404,3 +405,56 @@ def test_a_stale_closed_reply_cannot_undo_a_trip_not_yet_sent() -> None:
     assert counts[-1].startswith("2 consecutive failures")
     link.apply([b"open", 7, 30_000, 30_000, b"2 consecutive failures"])
     assert breaker.state is OPEN
+
+
+@pytest.mark.parametrize("field", ["open_for", "open_for_max", "half_open_timeout"])
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+def test_a_breaker_with_a_non_finite_period_is_refused_when_linked(
+    field: str, value: float
+) -> None:
+    """The store cannot carry an infinite or NaN period: linking names the field."""
+    # model_copy skips validation: whatever BreakerConfig itself accepts, the store checks.
+    config = BreakerConfig(failure_threshold=5).model_copy(update={field: value})
+    store = RedisBreakerStore("redis://127.0.0.1:1/0")
+    registry = BreakerRegistry(config, store=store)
+    with pytest.raises(ValueError, match=rf"breaker 'api': its {field} is {value!r}.*finite"):
+        registry.get("api")
+    assert store._links == {}
+    store.close()
+
+
+def event(*, state: str = '"open"', gen: str = '"9999999999999"', left: str = "0") -> bytes:
+    """A breaker event as the scripts publish it, with raw JSON for some of its fields."""
+    return (
+        f'{{"name":"api","state":{state},"gen":{gen},"left":{left},'
+        f'"period":30000,"reason":"x"}}'
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        event(left="Infinity"),
+        event(left="NaN"),
+        event(left="-Infinity"),
+        event(left="1e999"),
+        event(state='"bogus"'),
+        event(gen="7"),
+        b"[" * 100_000,
+    ],
+)
+def test_a_hostile_event_is_ignored_with_a_warning_and_sharing_carries_on(
+    fleet: Fleet, redis_server: RedisServer, caplog: pytest.LogCaptureFixture, event: bytes
+) -> None:
+    """NaN, Infinity or a wrong field on the channel is a warning, never a subscriber error."""
+    caplog.set_level(logging.WARNING, logger="resilience")
+    a, b = fleet.registry().get("api"), fleet.registry().get("api")
+    client = redis.Redis.from_url(redis_server.url)
+    wait_for(lambda: client.pubsub_numsub("resilience:breaker-events")[0][1] == 2)
+    client.publish("resilience:breaker-events", event)
+    wait_for(lambda: any("malformed breaker event" in r.message for r in caplog.records))
+    assert b.state is CLOSED
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    fail(a, 5)  # the subscriber still applies the fleet's events
+    wait_for(lambda: b.state is OPEN)
+    client.close()

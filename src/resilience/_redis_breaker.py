@@ -34,10 +34,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
+import random
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Literal, NoReturn, Self
 
 from pydantic import Field
 
@@ -56,9 +58,11 @@ from resilience._events import (
 )
 from resilience._health import CheckResult, ComponentStatus
 from resilience._log import log_event
+from resilience._text import safe_repr
 
 try:
     import redis
+    from redis.client import PubSub
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
         "RedisBreakerStore needs the redis client: pip install 'resilience[redis]'"
@@ -225,6 +229,9 @@ _CLOSED: Final = CircuitState.CLOSED
 _OPEN: Final = CircuitState.OPEN
 _HALF_OPEN: Final = CircuitState.HALF_OPEN
 _REDIS_ERRORS: Final = (redis.RedisError, OSError)
+_PING: Final = "resilience-breaker-store"
+_FIRST_RETRY: Final = 0.05
+"""Seconds before the first reconnection attempt; then doubled up to retry_interval."""
 
 
 class _StoreConfig(_Config):
@@ -256,7 +263,11 @@ class RedisBreakerStore:
         batch_size: Outcomes of one breaker that trigger a flush at once.
         flush_interval: Seconds between flushes otherwise.
         timeout: Seconds a trial permit request (and a URL-made client) may take.
-        retry_interval: Seconds between reconnection attempts while Redis is down.
+        retry_interval: At most this many seconds between reconnection attempts while
+            Redis is down (the first comes sooner, then the wait doubles). Also how long
+            the subscription may stay silent before it is pinged: a PING unanswered
+            for ``timeout`` (at least ``retry_interval``) seconds is an outage too, as
+            when the server is paused and no socket errs.
         ttl: Seconds a breaker's keys live after their last write.
         listeners: Receive :class:`~resilience.StoreDegraded` and
             :class:`~resilience.StoreRecovered`.
@@ -316,7 +327,13 @@ class RedisBreakerStore:
     # ------------------------------------------------------------- BreakerStore
 
     def link(self, breaker: CircuitBreaker) -> BreakerLink:
-        """Share ``breaker``'s state; called by the registry as it creates the breaker."""
+        """Share ``breaker``'s state; called by the registry as it creates the breaker.
+
+        Raises:
+            ValueError: The breaker's open period or half-open timeout is not finite:
+                the fleet's scripts and events carry them as milliseconds.
+        """
+        _check_finite(breaker)
         link = _Link(self, breaker)
         with self._lock:
             if self._stop.is_set():
@@ -421,6 +438,7 @@ class RedisBreakerStore:
     def _flush_all(self) -> None:
         pipe = self._client.pipeline(transaction=False)
         sent: list[_Link] = []
+        trips: list[tuple[_Link, str]] = []
         for link in list(self._active):
             trials, counts = link.take()
             for gen, result, why in trials:
@@ -446,36 +464,73 @@ class RedisBreakerStore:
                     client=pipe,
                 )
                 sent.append(link)
+                if counts[-1]:
+                    trips.append((link, counts[-1]))
         if sent:
-            for link, reply in zip(sent, pipe.execute(), strict=True):
+            try:
+                replies = pipe.execute()
+            except BaseException:
+                # A trip must reach the fleet once Redis is back. Sending it twice is
+                # harmless (an open breaker is not opened again); counts and trial
+                # outcomes are not sent again: a timed-out script may still have run.
+                for link, why in trips:
+                    link.unsent(why)
+                raise
+            for link, reply in zip(sent, replies, strict=True):
                 link.apply(reply)
 
     def _subscriber(self) -> None:
-        pubsub = None
+        """Apply the fleet's transitions; and, while Redis is away, bring the store back.
+
+        A paused server, or one slow command, errs on no socket: the subscription would
+        wait on forever. So a silent subscription is pinged, and whenever the store is
+        degraded (by any thread) the subscription starts over on a new connection and
+        resynchronises, retrying with a growing wait until Redis answers.
+        """
+        config = self.config
+        silence = config.retry_interval
+        answer_within = max(config.timeout, config.retry_interval)
+        monotonic = SYSTEM_CLOCK.monotonic
+        pubsub: PubSub | None = None
+        heard = pinged = 0.0  # pinged: when an unanswered PING was sent; 0 if none
+        wait = _FIRST_RETRY
         while not self._stop.is_set():
             try:
+                if pubsub is not None and self._down is not None:
+                    # Degraded by a command that failed or timed out: this connection
+                    # may be stuck behind the same stall.
+                    _close(pubsub)
+                    pubsub = None
                 if pubsub is None:
                     pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                     pubsub.subscribe(self._channel)
                     self._resync()  # what was published while not subscribed
+                    heard, pinged, wait = monotonic(), 0.0, _FIRST_RETRY
                 message = pubsub.get_message(timeout=0.2)
+                now = monotonic()
                 if message is not None:
-                    self._on_message(message["data"])
+                    heard, pinged = now, 0.0
+                    if message["type"] == "message":
+                        self._on_message(message["data"])
+                elif pinged and now - pinged > answer_within:
+                    _unanswered(answer_within)
+                elif not pinged and now - heard >= silence:
+                    pubsub.ping(_PING)
+                    pinged = now
             except _REDIS_ERRORS as exc:
                 self._degrade(exc)
-                if pubsub is not None:
-                    with contextlib.suppress(*_REDIS_ERRORS):
-                        pubsub.close()
-                    pubsub = None
-                self._stop.wait(self.config.retry_interval)
+                _close(pubsub)
+                pubsub = None
+                # Jittered, so that a fleet does not come back in step.
+                self._stop.wait(wait * random.uniform(0.5, 1.0))
+                wait = min(wait * 2, config.retry_interval)
             except Exception:  # a thread that died would stop sharing unseen
                 logger.exception("resilience: %r failed to apply an event; it carries on", self)
-        if pubsub is not None:
-            pubsub.close()
+        _close(pubsub)
 
     def _on_message(self, data: bytes) -> None:
         try:
-            message = json.loads(data)
+            message = json.loads(data, parse_constant=_no_constant, parse_float=_finite)
             link = self._links.get(message["name"])
             reply = [
                 message["state"],
@@ -484,8 +539,15 @@ class RedisBreakerStore:
                 message["period"],
                 message["reason"],
             ]
-        except (ValueError, KeyError, TypeError):
-            logger.warning("resilience: ignored a malformed breaker event %r", data[:200])
+            _check_reply(reply)
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+            logger.warning(
+                "resilience: %r ignored a malformed breaker event on %r (%s): %s",
+                self,
+                self._channel,
+                safe_repr(exc),
+                safe_repr(data),
+            )
             return
         if link is not None:
             link.apply(reply)
@@ -595,6 +657,13 @@ class _Link:
         store._active.add(self)
         if self.calls >= store.config.batch_size:
             store._wake.set()
+
+    def unsent(self, why: str) -> None:
+        """A trip whose flush failed: sent again, unless the breaker closed meanwhile."""
+        with self.breaker._lock:
+            if self.breaker._state is not _CLOSED and not self.opened:
+                self.opened = why
+                self._store._active.add(self)
 
     def trial(self, outcome: Outcome, slow: bool, exc: BaseException | None) -> None:
         if outcome is Outcome.FAILURE:
@@ -728,6 +797,57 @@ def _rules(config: BreakerConfig) -> tuple[object, ...]:
         config.minimum_calls,
         _ms(config.open_for),
     )
+
+
+def _check_finite(breaker: CircuitBreaker) -> None:
+    config = breaker.config
+    for field in ("open_for", "open_for_max", "half_open_timeout"):
+        value = getattr(config, field)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(
+                f"RedisBreakerStore cannot share breaker {breaker.name!r}: its {field} is "
+                f"{value!r}, and the fleet's state carries periods as milliseconds. Give "
+                f"{field} a finite number of seconds (a very long one if need be), or "
+                "leave this breaker out of the store's registry"
+            )
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number the store writes")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _check_reply(reply: list[Any]) -> None:
+    """Raise ValueError or TypeError unless ``reply`` is what the scripts publish."""
+    state, gen, left, period, reason = reply
+    if not isinstance(state, str) or state not in _STATES:
+        raise ValueError(f"unknown state {state!r}")
+    if not isinstance(gen, str) or not gen.isdigit():
+        raise ValueError(f"generation {gen!r} is not a number as text")
+    for value in (left, period):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"{value!r} is not a number of milliseconds")
+    if not isinstance(reason, str):
+        raise TypeError(f"reason {reason!r} is not text")
+
+
+def _unanswered(within: float) -> NoReturn:
+    raise redis.TimeoutError(
+        f"Redis did not answer a PING on the subscription within {within:g} s"
+    )
+
+
+def _close(pubsub: PubSub | None) -> None:
+    """Close a subscription, if any, whatever state its connection is in."""
+    if pubsub is not None:
+        with contextlib.suppress(*_REDIS_ERRORS):
+            pubsub.close()
 
 
 def _ms(seconds: float | None) -> int:
