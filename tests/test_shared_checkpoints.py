@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -697,3 +698,133 @@ def test_postgres_store_reconnects_after_its_connection_broke(
     assert store.load("job") == {1: ItemRecord(1, "done")}
     store.close()
 
+
+
+# ------------------------------------------ fencing when the server forgot
+
+
+def test_a_lease_lost_to_a_redis_restart_that_kept_nothing_cannot_commit(
+    redis_server: RedisServer,
+) -> None:
+    """After a restart that kept nothing, the next worker's lease is new; the old one is refused."""
+    old, new = _redis_store(redis_server.url), _redis_store(redis_server.url)
+    stale = old.acquire("job", owner="old", ttl=30)
+    old.commit_leased("job", [ItemRecord("before", "done")], token=stale, ttl=30)
+    redis_server.restart()  # the lease, the records and the fencing counter are gone
+    token = new.acquire("job", owner="new", ttl=30)
+    assert token > stale, "tokens keep growing across the restart"
+    with pytest.raises(LeaseLostError, match=r"'new'.*nothing was committed"):
+        old.commit_leased("job", [ItemRecord("stale", "done")], token=stale, ttl=30)
+    with pytest.raises(LeaseLostError, match="nothing was renewed"):
+        old.renew("job", stale, ttl=30)
+    old.release("job", stale)  # not its lease: the new holder keeps it
+    with pytest.raises(JobBusyError, match="'new'"):
+        old.acquire("job", owner="third", ttl=30)
+    new.commit_leased("job", [ItemRecord("after", "done")], token=token, ttl=30)
+    assert set(new.load("job")) == {"after"}
+    old.close()
+    new.close()
+
+
+def test_two_leases_drawn_from_a_forgotten_count_differ_by_their_holder_id(
+    redis_server: RedisServer,
+) -> None:
+    """Even the same count drawn twice makes two tokens: each acquisition has its own holder id."""
+    import redis  # noqa: PLC0415
+
+    store = _redis_store(redis_server.url)
+    raw = redis.Redis.from_url(redis_server.url)
+    _, lease, fence = store.keys("job")
+    counts: set[int] = set()
+    tokens: set[int] = set()
+    for _ in range(20):
+        raw.delete(lease)
+        raw.set(fence, 2 * 10**12)  # as if a server forgot, and its counter came back equal
+        token = store.acquire("job", owner="w", ttl=30)
+        counts.add(token // 1_000_000)
+        tokens.add(token)
+    assert counts == {2 * 10**12 + 1}
+    assert len(tokens) > 1
+    assert max(tokens) < 2**63, "a token fits a signed 64-bit integer"
+    raw.close()
+    store.close()
+
+
+def test_a_postgres_lease_is_checked_by_its_holder_too(pg_dsn: str, pg_prefix: str) -> None:
+    """A lease row lost (a table restored from an older backup) does not let a stale holder in."""
+    import psycopg  # noqa: PLC0415
+    from psycopg import sql  # noqa: PLC0415
+
+    old, new = (_pg_store(pg_dsn, table_prefix=pg_prefix) for _ in range(2))
+    stale = old.acquire("job", owner="old", ttl=30)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DELETE FROM {}").format(table(pg_prefix, "leases")))
+    token = new.acquire("job", owner="new", ttl=30)  # the count starts over
+    assert token // 1_000_000 == stale // 1_000_000
+    assert token != stale
+    with pytest.raises(LeaseLostError, match=r"'new'.*nothing was committed"):
+        old.commit_leased("job", [ItemRecord("stale", "done")], token=stale, ttl=30)
+    with pytest.raises(LeaseLostError, match="nothing was renewed"):
+        old.renew("job", stale, ttl=30)
+    new.commit_leased("job", [ItemRecord("after", "done")], token=token, ttl=30)
+    assert set(new.load("job")) == {"after"}
+    old.close()
+    new.close()
+
+
+def _disk_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.message for r in caplog.records if "keeps nothing on disk" in r.message]
+
+
+def test_a_redis_store_on_a_server_that_keeps_nothing_on_disk_warns_once(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One WARNING per store says that a restart loses every checkpoint and lease."""
+    caplog.set_level(logging.WARNING, logger="resilience")
+    store = _redis_store(redis_server.url)
+    for _ in range(3):
+        token = store.acquire("job", owner="w", ttl=30)
+        store.load("job")
+        store.release("job", token)
+    [warning] = _disk_warnings(caplog)
+    assert "restart of the server loses every checkpoint and lease" in warning
+    assert "appendonly" in warning
+    _redis_store(redis_server.url).load("job")  # another store warns for itself
+    assert len(_disk_warnings(caplog)) == 2
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [("--appendonly", "yes"), ("--save", "3600 1"), ("--rename-command", "CONFIG", "")],
+    ids=["append-only-file", "snapshots", "config-disabled"],
+)
+def test_a_redis_store_on_a_server_that_persists_or_hides_its_config_does_not_warn(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture, options: tuple[str, ...]
+) -> None:
+    """No warning when the server keeps its data, nor when CONFIG is disabled; nothing fails."""
+    caplog.set_level(logging.DEBUG, logger="resilience")
+    redis_server.kill()
+    redis_server.start(*options)
+    store = _redis_store(redis_server.url)
+    token = store.acquire("job", owner="w", ttl=30)
+    store.commit_leased("job", [ItemRecord(1, "done")], token=token, ttl=30)
+    assert set(store.load("job")) == {1}
+    assert _disk_warnings(caplog) == []
+    store.close()
+
+
+def test_a_redis_store_asks_about_persistence_once_the_server_answers(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server down at first use is asked again at the next use, and warned about then."""
+    caplog.set_level(logging.WARNING, logger="resilience")
+    store = _redis_store(redis_server.url)
+    redis_server.kill()
+    with pytest.raises(CheckpointError):
+        store.load("job")
+    assert _disk_warnings(caplog) == []
+    redis_server.start()
+    store.load("job")
+    assert len(_disk_warnings(caplog)) == 1
+    store.close()

@@ -8,6 +8,7 @@ before it and loses only what was not yet committed.
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -106,7 +107,11 @@ class JobLeases(Protocol):
 
     A lease lasts ``ttl`` seconds unless renewed, so a dead worker's job is free again
     once its lease expires. Each acquisition gets a larger fencing token, and a commit
-    with a token that is no longer the job's is refused.
+    with a token that is no longer the job's is refused. A token also names its holder:
+    its last six decimal digits are a random id drawn for that acquisition (see
+    :func:`_new_holder`), kept with the lease and checked with it, so that a store
+    which forgot its counter (a Redis restarted with nothing on disk) and hands the
+    same count out again still refuses the commits of the lease it lost.
     """
 
     def acquire(self, job: str, *, owner: str, ttl: float) -> int:
@@ -126,6 +131,15 @@ class JobLeases(Protocol):
     def release(self, job: str, token: int) -> None:
         """Give the lease up (nothing happens if it is no longer ours)."""
         ...
+
+
+_HOLDER_SPAN: Final = 1_000_000
+"""A token is ``count * _HOLDER_SPAN + holder``: decimal, so Lua and SQL compose it exactly."""
+
+
+def _new_holder() -> int:
+    """A random holder id for one acquisition of a lease: the last digits of its token."""
+    return secrets.randbelow(_HOLDER_SPAN)
 
 
 class MemoryCheckpointStore:

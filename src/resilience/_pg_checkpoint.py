@@ -8,7 +8,10 @@ Two tables, created if missing:
 ``{prefix}_leases``
     One row per job ever leased: owner, fencing token, expires_at. The row outlives a
     release (expires_at becomes -infinity) and a forget, so the next token is always
-    larger than every earlier one: tokens are never reused.
+    larger than every earlier one: tokens are never reused. A token is a count times
+    a million plus a random holder id of that acquisition, and every check compares the
+    whole token: should the row be lost (a table restored from an older backup), the
+    count starts over but a lost lease's commits are still refused.
 
 Lease expiry is judged by the server's clock (``clock_timestamp()``), never the workers'.
 A commit under a lease is one transaction that first locks the job's lease row: while it
@@ -26,11 +29,13 @@ from contextlib import contextmanager
 from typing import Any, Final, LiteralString
 
 from resilience._checkpoint import (
+    _HOLDER_SPAN,
     CheckpointError,
     ItemKey,
     ItemRecord,
     JobBusyError,
     LeaseLostError,
+    _new_holder,
 )
 
 try:
@@ -82,12 +87,15 @@ _CREATE: Final[dict[str, LiteralString]] = {
 }
 
 # The lease of another owner is taken only once it has expired; the same owner may take
-# its own again. Either way the token grows by one.
+# its own again. Either way the count grows by one, and the holder id is drawn anew.
 _ACQUIRE: Final = """
     INSERT INTO {leases} AS l (job, owner, token, expires_at)
-    VALUES (%(job)s, %(owner)s, 1, clock_timestamp() + make_interval(secs => %(ttl)s))
+    VALUES (%(job)s, %(owner)s, %(span)s + %(holder)s,
+            clock_timestamp() + make_interval(secs => %(ttl)s))
     ON CONFLICT (job) DO UPDATE
-        SET owner = excluded.owner, token = l.token + 1, expires_at = excluded.expires_at
+        SET owner = excluded.owner,
+            token = (l.token / %(span)s + 1) * %(span)s + %(holder)s,
+            expires_at = excluded.expires_at
         WHERE l.expires_at <= clock_timestamp() OR l.owner = excluded.owner
     RETURNING token
 """
@@ -279,9 +287,14 @@ class PostgresCheckpointStore:
         """Take the job's lease for ``ttl`` s; its token. JobBusyError if another holds it."""
         _check_ttl(ttl)
         with self._cursor("taking the lease", job) as cur:
-            row = cur.execute(
-                self._q["acquire"], {"job": job, "owner": owner, "ttl": ttl}
-            ).fetchone()
+            params = {
+                "job": job,
+                "owner": owner,
+                "ttl": ttl,
+                "span": _HOLDER_SPAN,
+                "holder": _new_holder(),
+            }
+            row = cur.execute(self._q["acquire"], params).fetchone()
             if row is not None:
                 return int(row[0])
             holder = cur.execute(self._q["holder"], (job,)).fetchone()

@@ -10,8 +10,14 @@ share a slot and one script may touch them together):
     A hash (``owner``, ``token``) that expires by PEXPIRE: a dead worker's lease lapses
     in the server's time, whatever the workers' clocks say.
 ``{namespace}:fence:{<job>}``
-    The counter INCR draws fencing tokens from. Nothing deletes it, so no token is handed
-    out twice, even after a release or a :meth:`~RedisCheckpointStore.forget`.
+    The counter INCR draws fencing tokens from, never below the server's clock in ms.
+    Nothing deletes it, so no token is handed out twice, even after a release or a
+    :meth:`~RedisCheckpointStore.forget`; and a server restarted with nothing on disk
+    starts it from its clock, so tokens keep growing.
+
+A token is that count followed by six random digits, the holder id of one acquisition:
+each script compares the whole token, so a lease lost to a restart that forgot the
+counter is still refused, whatever count the next worker draws.
 
 Each lease operation, :meth:`~RedisCheckpointStore.commit_leased` and
 :meth:`~RedisCheckpointStore.forget` is one Lua script. Redis runs a script with no other
@@ -23,6 +29,8 @@ script's first write, never midway).
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final
@@ -33,6 +41,7 @@ from resilience._checkpoint import (
     ItemRecord,
     JobBusyError,
     LeaseLostError,
+    _new_holder,
 )
 
 try:
@@ -47,13 +56,22 @@ from resilience._redis import redact
 
 __all__ = ["RedisCheckpointStore"]
 
-# KEYS: lease, fence. ARGV: owner, ttl in ms.
+logger = logging.getLogger("resilience")
+
+# KEYS: lease, fence. ARGV: owner, ttl in ms, holder id (0 to 999999).
 _ACQUIRE: Final = """
 local holder = redis.call('HGET', KEYS[1], 'owner')
 if holder and holder ~= ARGV[1] then
   return {0, holder, redis.call('PTTL', KEYS[1])}
 end
-local token = redis.call('INCR', KEYS[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local count = redis.call('INCR', KEYS[2])
+if count < now then
+  count = now
+  redis.call('SET', KEYS[2], string.format('%d', count))
+end
+local token = string.format('%d%06d', count, tonumber(ARGV[3]))
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'token', token)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return {1, token}
@@ -122,6 +140,11 @@ class RedisCheckpointStore:
     :meth:`forget` refuses (:class:`JobBusyError`) while a worker holds the job's lease,
     and keeps the fencing counter, so tokens keep growing when the job starts over.
 
+    On its first use the store asks the server (``CONFIG GET``) whether it keeps
+    anything on disk, and logs one WARNING if it keeps nothing: a restart of such a
+    server loses every checkpoint and lease. A server that refuses ``CONFIG`` is not
+    asked again.
+
     Args:
         url_or_client: A ``redis://`` URL (the store opens a client and :meth:`close`
             closes it), or a ``redis.Redis`` / ``RedisCluster`` client (left open).
@@ -133,6 +156,8 @@ class RedisCheckpointStore:
         "_acquire",
         "_client",
         "_commit_leased",
+        "_disk_checked",
+        "_disk_lock",
         "_forget",
         "_namespace",
         "_owned",
@@ -181,6 +206,8 @@ class RedisCheckpointStore:
         self._commit_leased = client.register_script(_COMMIT_LEASED)
         self._release = client.register_script(_RELEASE)
         self._forget = client.register_script(_FORGET)
+        self._disk_checked = False
+        self._disk_lock = threading.Lock()
 
     @property
     def namespace(self) -> str:
@@ -198,6 +225,7 @@ class RedisCheckpointStore:
     def load(self, job: str) -> dict[ItemKey, ItemRecord]:
         """Every record of ``job``, by key."""
         checkpoints = self.keys(job)[0]
+        self._check_disk()
         with self._trouble("loading the checkpoints", job):
             raw = self._client.hgetall(checkpoints)
         records: dict[ItemKey, ItemRecord] = {}
@@ -247,8 +275,9 @@ class RedisCheckpointStore:
     def acquire(self, job: str, *, owner: str, ttl: float) -> int:
         """Take the job's lease for ``ttl`` s; its token. JobBusyError if another holds it."""
         _, lease, fence = self.keys(job)
+        self._check_disk()
         with self._trouble("taking the lease", job):
-            reply = self._acquire(keys=[lease, fence], args=[owner, _ms(ttl)])
+            reply = self._acquire(keys=[lease, fence], args=[owner, _ms(ttl), _new_holder()])
         if reply[0] == 0:
             raise self._busy(job, reply[1], reply[2], doing="run")
         return int(reply[1])
@@ -290,6 +319,32 @@ class RedisCheckpointStore:
 
     def __repr__(self) -> str:
         return f"RedisCheckpointStore({self._shown}, namespace={self._namespace!r})"
+
+    def _check_disk(self) -> None:
+        """Warn once if the server keeps nothing on disk; until asked, ask at each use."""
+        with self._disk_lock:
+            if self._disk_checked:
+                return
+            try:
+                save = self._client.config_get("save")
+                aof = self._client.config_get("appendonly")
+            except (redis.ConnectionError, redis.TimeoutError):
+                return  # the operation that follows says what is wrong; ask next time
+            except redis.RedisError as exc:  # CONFIG renamed away, or not allowed
+                self._disk_checked = True
+                logger.debug("resilience: %r cannot ask Redis about persistence: %s", self, exc)
+                return
+            self._disk_checked = True
+        # A cluster client answers for each node; any node that keeps nothing loses jobs.
+        if _keeps_nothing(save, aof):
+            logger.warning(
+                "resilience: %r is on a Redis server that keeps nothing on disk (save is "
+                "empty and appendonly is no): a restart of the server loses every "
+                "checkpoint and lease, so jobs then start over from their first item. "
+                "Leases stay safe (a lost lease's commits are still refused). Turn on "
+                "appendonly (or save) on the server to keep jobs across restarts",
+                self,
+            )
 
     @contextmanager
     def _trouble(self, action: str, job: str) -> Iterator[None]:
@@ -399,6 +454,18 @@ def _decode(field: bytes | str, value: bytes | str) -> ItemRecord:
         error=data.get("error"),
         details=data.get("details"),
     )
+
+
+def _keeps_nothing(save: object, aof: object) -> bool:
+    """Whether CONFIG GET's replies say the server writes nothing to disk."""
+
+    def value(reply: object, name: str) -> str | None:
+        if not isinstance(reply, dict):
+            return None
+        found = reply.get(name, reply.get(name.encode()))
+        return _text(found)
+
+    return value(save, "save") == "" and value(aof, "appendonly") == "no"
 
 
 def _glob_escape(text: str) -> str:
