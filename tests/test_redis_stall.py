@@ -7,6 +7,7 @@ polls with a deadline.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -163,3 +164,118 @@ def test_a_trip_closed_again_by_its_own_trial_during_a_stall_is_not_sent(
     time.sleep(0.3)  # several flush intervals: a stale trip would have been sent by now
     assert a.state is CLOSED
     assert b.state is CLOSED
+
+
+# ------------------------------------------------------------ retry budgets
+
+
+def test_a_retry_budget_stalled_by_a_paused_server_shares_again_and_keeps_its_calls(
+    redis_server: RedisServer,
+) -> None:
+    """While Redis is paused the budget decides locally; once it answers, its calls are sent."""
+    from resilience._redis_budget import RedisRetryBudget  # noqa: PLC0415
+
+    kwargs = {"name": "api", "ratio": 0.5, "min_per_second": 0.0, "window": 30.0}
+    stalled = RedisRetryBudget(redis_server.url, **kwargs)  # type: ignore[arg-type]
+    other = RedisRetryBudget(redis_server.url, **kwargs)  # type: ignore[arg-type]
+    for _ in range(4):
+        stalled.record_call()
+    wait_for(lambda: other.snapshot().calls == 4)  # sent by the flusher
+    redis_server.pause()
+    started = time.monotonic()
+    assert stalled.try_retry() is True  # this process's own budget: 4 calls, 2 retries
+    assert time.monotonic() - started < 2, "a retry decision waits on a stalled server"
+    for _ in range(6):
+        stalled.record_call()
+    time.sleep(0.3)  # the flusher's sends time out meanwhile
+    redis_server.resume()
+    answered = time.monotonic()
+    # The calls counted during the stall reach the fleet (a send that timed out may have
+    # run once the server resumed, and is counted then: at least, never fewer).
+    wait_for(lambda: other.snapshot().calls >= 10, timeout=10)
+    assert time.monotonic() - answered <= RECOVERY_BOUND
+    wait_for(lambda: stalled._down is None)
+    assert stalled.snapshot().calls == other.snapshot().calls
+    stalled.close()
+    other.close()
+
+
+def test_a_retry_budget_shares_again_after_one_slow_command(redis_server: RedisServer) -> None:
+    """A retry that timed out behind DEBUG SLEEP falls back once, then the fleet decides again."""
+    from resilience._redis_budget import RedisRetryBudget  # noqa: PLC0415
+
+    kwargs = {"name": "api", "ratio": 0.5, "min_per_second": 0.0, "window": 30.0}
+    budget = RedisRetryBudget(redis_server.url, **kwargs)  # type: ignore[arg-type]
+    other = RedisRetryBudget(redis_server.url, **kwargs)  # type: ignore[arg-type]
+    for _ in range(4):
+        other.record_call()
+    assert other.snapshot().calls == 4
+    sleeper = redis_server.debug_sleep(1.0)
+    time.sleep(0.05)
+    assert budget.try_retry() is False  # its own budget: no calls of its own yet
+    sleeper.join(timeout=10)
+    answered = time.monotonic()
+    wait_for(lambda: budget._down is None, timeout=10)
+    assert time.monotonic() - answered <= RECOVERY_BOUND
+    assert budget.try_retry() is True  # the fleet's 4 calls allow 2 retries
+    budget.close()
+    other.close()
+
+
+# ------------------------------------------------------ checkpoint stores
+
+
+def test_a_redis_checkpoint_store_works_again_after_a_stall(redis_server: RedisServer) -> None:
+    """A commit made while the server is paused completes once it resumes; nothing is lost."""
+    from resilience import ItemRecord  # noqa: PLC0415
+    from resilience._redis_checkpoint import RedisCheckpointStore  # noqa: PLC0415
+
+    store = RedisCheckpointStore(redis_server.url)
+    token = store.acquire("job", owner="w", ttl=30)
+    store.commit_leased("job", [ItemRecord(1, "done")], token=token, ttl=30)
+    redis_server.pause()
+    errors: list[BaseException] = []
+
+    def commit() -> None:
+        try:
+            store.commit_leased("job", [ItemRecord(2, "done")], token=token, ttl=30)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    committer = threading.Thread(target=commit)
+    committer.start()
+    committer.join(0.5)
+    assert committer.is_alive(), "the commit waits on the paused server"
+    redis_server.resume()
+    committer.join(10)
+    assert not committer.is_alive()
+    assert errors == []
+    assert set(store.load("job")) == {1, 2}
+    store.release("job", token)
+    store.close()
+
+
+def test_a_batch_on_a_redis_restarted_midway_runs_again_without_losing_an_item(
+    redis_server: RedisServer,
+) -> None:
+    """The run that lost its server (and lease) ends aborted; the next run does every item."""
+    from resilience import BatchProcessor  # noqa: PLC0415
+    from resilience._redis_checkpoint import RedisCheckpointStore  # noqa: PLC0415
+
+    store = RedisCheckpointStore(redis_server.url)
+    seen: list[int] = []
+
+    def handle(item: int) -> None:
+        if item == 50 and not seen.count(50):
+            redis_server.restart()  # it kept nothing: the first 50 are forgotten
+        seen.append(item)
+
+    processor = BatchProcessor("copy", handle, store=store, checkpoint_every=10, lease=5)
+    lost = processor.run(range(100))
+    assert lost.aborted
+    assert "expired or was released" in (lost.reason or "")
+    result = processor.run(range(100))
+    assert result.succeeded == 100
+    assert set(store.load("copy")) == set(range(100))
+    assert set(seen) == set(range(100))
+    store.close()
