@@ -485,14 +485,16 @@ class RedisBreakerStore:
         A paused server, or one slow command, errs on no socket: the subscription would
         wait on forever. So a silent subscription is pinged, and whenever the store is
         degraded (by any thread) the subscription starts over on a new connection and
-        resynchronises, retrying with a growing wait until Redis answers.
+        resynchronises, retrying with a growing wait until Redis answers. The wait
+        starts short again only once the store has shared for ``retry_interval``: a
+        server that answers reads but fails every flush is retried no faster than that.
         """
         config = self.config
         silence = config.retry_interval
         answer_within = max(config.timeout, config.retry_interval)
         monotonic = SYSTEM_CLOCK.monotonic
         pubsub: PubSub | None = None
-        heard = pinged = 0.0  # pinged: when an unanswered PING was sent; 0 if none
+        heard = pinged = since = 0.0  # pinged: when an unanswered PING was sent, or 0
         wait = _FIRST_RETRY
         while not self._stop.is_set():
             try:
@@ -501,15 +503,19 @@ class RedisBreakerStore:
                     # may be stuck behind the same stall.
                     _close(pubsub)
                     pubsub = None
+                    wait = self._backoff(wait)
                 if pubsub is None:
                     pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                     pubsub.subscribe(self._channel)
                     self._resync()  # what was published while not subscribed
-                    heard, pinged, wait = monotonic(), 0.0, _FIRST_RETRY
+                    heard = since = monotonic()
+                    pinged = 0.0
                 message = pubsub.get_message(timeout=0.2)
                 now = monotonic()
                 if message is not None:
                     heard, pinged = now, 0.0
+                    if now - since >= silence:
+                        wait = _FIRST_RETRY
                     if message["type"] == "message":
                         self._on_message(message["data"])
                 elif pinged and now - pinged > answer_within:
@@ -521,12 +527,16 @@ class RedisBreakerStore:
                 self._degrade(exc)
                 _close(pubsub)
                 pubsub = None
-                # Jittered, so that a fleet does not come back in step.
-                self._stop.wait(wait * random.uniform(0.5, 1.0))
-                wait = min(wait * 2, config.retry_interval)
+                wait = self._backoff(wait)
             except Exception:  # a thread that died would stop sharing unseen
                 logger.exception("resilience: %r failed to apply an event; it carries on", self)
         _close(pubsub)
+
+    def _backoff(self, wait: float) -> float:
+        """Wait about ``wait`` seconds (unless closed); the next wait, doubled."""
+        # Jittered, so that a fleet does not come back in step.
+        self._stop.wait(wait * random.uniform(0.5, 1.0))
+        return min(wait * 2, self.config.retry_interval)
 
     def _on_message(self, data: bytes) -> None:
         try:

@@ -372,7 +372,10 @@ class RedisCheckpointStore:
         self, job: str, token: int, holder: object, current: object, *, doing: str
     ) -> LeaseLostError:
         if current is None:
-            why = "it expired or was released, and no worker holds it now"
+            why = (
+                "it expired or was released, or the server lost it in a restart, and no "
+                "worker holds it now"
+            )
         else:
             why = f"worker {_text(holder)!r} holds it now with token {_text(current)}"
         return LeaseLostError(
