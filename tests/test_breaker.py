@@ -348,6 +348,19 @@ def test_failure_rate_over_a_count_window_waits_for_minimum_calls(clock: FakeClo
     assert reason.startswith("failure rate 75% over the last 4 calls reached failure_rate=0.5")
 
 
+def test_a_rate_breaker_with_a_short_window_and_no_minimum_calls_trips(clock: FakeClock) -> None:
+    """A count window of 5 calls is judged once full: its default minimum_calls is 5."""
+    breaker = make(clock, failure_rate=0.5, window=5)
+    fail(breaker, 4)
+    assert breaker.state is CLOSED
+    fail(breaker)
+    assert breaker.state is OPEN
+    assert breaker.snapshot().reason == (
+        "failure rate 100% over the last 5 calls reached failure_rate=0.5; "
+        "last: ConnectionRefusedError('refused')"
+    )
+
+
 def test_failure_rate_below_the_threshold_keeps_the_circuit_closed(clock: FakeClock) -> None:
     breaker = make(clock, failure_rate=0.5, window=10, minimum_calls=4)
     for _ in range(10):

@@ -186,3 +186,79 @@ def test_config_is_hashable_and_compares_by_value() -> None:
     assert BreakerConfig(open_for=3) == BreakerConfig(open_for=3)
     assert hash(BreakerConfig(open_for=3)) == hash(BreakerConfig(open_for=3))
     assert BreakerConfig(open_for=3) != BreakerConfig(open_for=4)
+
+
+@pytest.mark.parametrize(("window", "expected"), [(1, 1), (5, 5), (10, 10), (11, 10), (100, 10)])
+def test_a_rate_breaker_can_always_trip_as_minimum_calls_defaults_to_at_most_the_window(
+    window: int, expected: int
+) -> None:
+    """Without minimum_calls, a count window shorter than 10 calls is judged when full."""
+    config = BreakerConfig(failure_rate=0.5, window=window)
+    assert config.minimum_calls == expected
+    assert "minimum_calls" not in config.model_fields_set
+
+
+def test_the_default_minimum_calls_of_a_time_window_or_no_window_is_ten() -> None:
+    """Only a count window bounds the default minimum_calls."""
+    assert BreakerConfig(failure_rate=0.5, window_seconds=2).minimum_calls == 10
+    assert BreakerConfig(window=3).minimum_calls == 10  # no rate: no window is kept
+
+
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        ({"failure_rate": 0.5, "window": 5, "minimum_calls": 6}, "window=5 calls"),
+        ({"failure_rate": 0.5, "minimum_calls": 101}, "the default 100 calls"),
+        (
+            {"slow_call_rate": 0.5, "slow_call_duration": 1, "window": 3, "minimum_calls": 4},
+            "window=3 calls",
+        ),
+    ],
+)
+def test_an_explicit_minimum_calls_above_the_count_window_is_rejected_naming_the_field(
+    fields: dict[str, Any], shown: str
+) -> None:
+    """A window that can never hold minimum_calls outcomes would never trip."""
+    with pytest.raises(ValidationError) as info:
+        BreakerConfig(**fields)
+    assert _locs(info.value) == [("minimum_calls",)]
+    assert shown in str(info.value)
+    assert "lower minimum_calls or make the window longer" in str(info.value)
+
+
+def test_an_explicit_minimum_calls_equal_to_the_window_is_accepted() -> None:
+    """A window of N calls judges its rate once it is full."""
+    assert BreakerConfig(failure_rate=0.5, window=5, minimum_calls=5).minimum_calls == 5
+
+
+@pytest.mark.parametrize(
+    ("fields", "loc", "limit"),
+    [
+        ({"failure_rate": 0.5, "window": 100_001}, "window", "100000"),
+        ({"failure_rate": 0.5, "window": 10**9}, "window", "100000"),
+        ({"failure_rate": 0.5, "window_seconds": 86_400.5}, "window_seconds", "86400"),
+        ({"failure_rate": 0.5, "window_seconds": math.inf}, "window_seconds", "86400"),
+    ],
+)
+def test_absurd_windows_are_rejected_with_the_limit_in_the_message(
+    fields: dict[str, Any], loc: str, limit: str
+) -> None:
+    """A count window of 10**9 calls would allocate a gigabyte: past the limit it is an error."""
+    with pytest.raises(ValidationError) as info:
+        BreakerConfig(**fields)
+    assert _locs(info.value) == [(loc,)]
+    assert f"less than or equal to {limit}" in str(info.value)
+
+
+def test_the_longest_windows_are_accepted() -> None:
+    """The limits themselves are valid windows."""
+    assert BreakerConfig(failure_rate=0.5, window=100_000).window == 100_000
+    assert BreakerConfig(failure_rate=0.5, window_seconds=86_400).window_seconds == 86_400
+
+
+def test_model_fields_set_says_only_what_was_given() -> None:
+    """Defaults filled in from other fields are not reported as given."""
+    assert BreakerConfig().model_fields_set == set()
+    assert BreakerConfig(open_for=3).model_fields_set == {"open_for"}
+    assert BreakerConfig(failure_rate=0.5, window=4).model_fields_set == {"failure_rate", "window"}
+    assert BreakerConfig(failure_threshold=5).model_fields_set == {"failure_threshold"}

@@ -4,11 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 __all__ = ["BreakerConfig"]
 
 _DEFAULT_FAILURE_THRESHOLD = 5
+_DEFAULT_MINIMUM_CALLS = 10
+_DEFAULT_WINDOW = 100
+MAX_WINDOW: int = 100_000
+"""The longest count window, in calls: a ring of one byte per call."""
+MAX_WINDOW_SECONDS: float = 86_400.0
+"""The longest time window: one day."""
 
 
 class _Config(BaseModel):
@@ -27,12 +43,13 @@ class BreakerConfig(_Config):
 
     failure_rate: float | None = Field(default=None, gt=0, le=1)
     """Share of failed calls in the window, in (0, 1], that opens the circuit."""
-    window: int | None = Field(default=None, gt=0)
+    window: int | None = Field(default=None, gt=0, le=MAX_WINDOW)
     """Count-based window: the last N calls (100 when a rate is set and no window is)."""
-    window_seconds: float | None = Field(default=None, gt=0)
+    window_seconds: float | None = Field(default=None, gt=0, le=MAX_WINDOW_SECONDS)
     """Time-based window: the calls of the last T seconds, kept in about 1 s buckets."""
-    minimum_calls: int = Field(default=10, gt=0)
-    """Outcomes the window must hold before a rate is judged."""
+    minimum_calls: int = Field(default=_DEFAULT_MINIMUM_CALLS, gt=0)
+    """Outcomes the window must hold before a rate is judged (at most a count window's
+    length; 10, or the count window's length if shorter, when not given)."""
     slow_call_duration: float | None = Field(default=None, gt=0)
     """A call that takes longer than this many seconds is slow."""
     slow_call_rate: float | None = Field(default=None, gt=0, le=1)
@@ -52,17 +69,48 @@ class BreakerConfig(_Config):
     count_permanent: bool = False
     """Count PERMANENT failures (a 404, a ``ValueError``) too, not only RETRYABLE ones."""
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _default_rule(cls, data: Any) -> Any:  # noqa: ANN401 - pydantic passes raw input
-        if (
+    def _defaults(cls, data: Any, handler: ModelWrapValidatorHandler[BreakerConfig]) -> Any:  # noqa: ANN401 - pydantic passes raw input
+        # Defaults that depend on other fields. They are filled in without entering
+        # model_fields_set, which keeps saying what the user chose: a registry's override
+        # inherits every field it did not set (see BreakerRegistry).
+        default_rule = (
             isinstance(data, dict)
             and "failure_threshold" not in data
             and data.get("failure_rate") is None
             and data.get("slow_call_rate") is None
-        ):
-            return {**data, "failure_threshold": _DEFAULT_FAILURE_THRESHOLD}
-        return data
+        )
+        if default_rule:
+            data = {**data, "failure_threshold": _DEFAULT_FAILURE_THRESHOLD}
+        config = handler(data)
+        if default_rule:
+            config.__pydantic_fields_set__.discard("failure_threshold")
+        window = config.count_window
+        if window is None:
+            return config
+        if "minimum_calls" not in config.model_fields_set:
+            # A rate must be judgeable: a window shorter than 10 calls never holds 10.
+            object.__setattr__(config, "minimum_calls", min(_DEFAULT_MINIMUM_CALLS, window))
+        elif config.minimum_calls > window:
+            given = f"window={window}" if config.window is not None else f"the default {window}"
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "minimum_calls_above_window",
+                            "minimum_calls={minimum_calls} is more than the count window "
+                            "({given} calls) can hold, so the rate would never be judged: "
+                            "lower minimum_calls or make the window longer",
+                            {"minimum_calls": config.minimum_calls, "given": given},
+                        ),
+                        loc=("minimum_calls",),
+                        input=config.minimum_calls,
+                    )
+                ],
+            )
+        return config
 
     @field_validator("window_seconds")
     @classmethod
@@ -118,4 +166,11 @@ class BreakerConfig(_Config):
     @property
     def window_size(self) -> int:
         """The count window's length: ``window``, or 100 when a rate needs one."""
-        return self.window if self.window is not None else 100
+        return self.window if self.window is not None else _DEFAULT_WINDOW
+
+    @property
+    def count_window(self) -> int | None:
+        """The length of the count window a breaker keeps, or None if it keeps none."""
+        if self.window_seconds is not None or not self.uses_window:
+            return None
+        return self.window_size

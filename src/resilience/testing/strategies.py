@@ -56,12 +56,16 @@ def breaker_configs(draw: st.DrawFn) -> BreakerConfig:
         "count_permanent": draw(st.booleans()),
     }
     if rate is not None or slow_rate is not None:
-        kwargs["minimum_calls"] = draw(st.integers(1, 50))
         window = draw(st.sampled_from(["calls", "seconds", "default"]))
+        most = 50  # a count window must be able to hold minimum_calls outcomes
         if window == "calls":
             kwargs["window"] = draw(st.integers(1, 200))
+            most = min(most, kwargs["window"])
         elif window == "seconds":
             kwargs["window_seconds"] = draw(st.floats(0.1, 600))
+        kwargs["minimum_calls"] = draw(st.none() | st.integers(1, most))
+        if kwargs["minimum_calls"] is None:
+            del kwargs["minimum_calls"]  # the default, which follows the window
     return BreakerConfig(**kwargs)
 
 
