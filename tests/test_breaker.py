@@ -595,8 +595,8 @@ def test_half_open_timeout_reopens_when_trials_never_finish(clock: FakeClock) ->
     clock.advance(2)
     error = rejection(breaker)
     assert error.state is HALF_OPEN
-    assert error.retry_after == pytest.approx(3.0)
-    assert "it re-opens if they have not finished in 3.0 s" in str(error)
+    assert error.retry_after == pytest.approx(3.0 + 10.0)  # the rest, then the open period
+    assert "try again when they finish, or in 13.0 s at the latest" in str(error)
     clock.advance(3)
     error = rejection(breaker)  # the call that notices the timeout
     assert error.state is OPEN
@@ -1072,3 +1072,309 @@ def test_a_listener_added_later_hears_every_later_event(clock: FakeClock) -> Non
     assert [type(e).__name__ for e in heard] == [
         "CallRecorded", "CallRecorded", "CallRecorded", "StateChanged"
     ]
+
+
+# ------------------------------------------------- half-open semantics, counts, manual
+
+
+def test_a_failed_half_open_trial_adds_to_consecutive_failures(clock: FakeClock) -> None:
+    """Three failures trip the circuit; a failed trial after them makes four."""
+    breaker = make(clock, failure_threshold=3, open_for=10)
+    fail(breaker, 3)
+    assert breaker.snapshot().consecutive_failures == 3
+    clock.advance(10)
+    fail(breaker)
+    assert breaker.state is OPEN
+    assert breaker.snapshot().consecutive_failures == 4
+    clock.advance(10)
+    fail(breaker)
+    assert breaker.snapshot().consecutive_failures == 5
+
+
+def test_a_successful_half_open_trial_resets_consecutive_failures(clock: FakeClock) -> None:
+    """A trial success counts as any success does: the run of failures is over."""
+    breaker = make(clock, failure_threshold=2, open_for=10, success_threshold=2)
+    fail(breaker, 2)
+    clock.advance(10)
+    succeed(breaker)
+    assert breaker.state is HALF_OPEN
+    assert breaker.snapshot().consecutive_failures == 0
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0])
+def test_retry_after_is_zero_in_half_open_while_a_trial_permit_is_free(
+    clock: FakeClock, timeout: float | None
+) -> None:
+    """The next call would be a trial, so there is nothing to wait for."""
+    breaker = make(
+        clock, failure_threshold=1, open_for=10, half_open_max_calls=2, half_open_timeout=timeout
+    )
+    fail(breaker)
+    clock.advance(10)
+    first = Held(breaker)
+    snap = breaker.snapshot()
+    assert (snap.state, snap.half_open_calls, snap.retry_after) == (HALF_OPEN, 1, 0.0)
+    second = Held(breaker)
+    expected = None if timeout is None else timeout + 10
+    assert breaker.snapshot().retry_after == expected
+    first.succeed()
+    second.succeed()
+
+
+@pytest.mark.parametrize(("open_for_max", "next_period"), [(None, 10.0), (40.0, 20.0)])
+def test_a_caller_rejected_in_half_open_is_not_rejected_again_after_its_retry_after(
+    clock: FakeClock, open_for_max: float | None, next_period: float
+) -> None:
+    """retry_after covers the rest of the half-open period and the open period after it."""
+    breaker = make(
+        clock, failure_threshold=1, open_for=10, open_for_max=open_for_max, half_open_timeout=5
+    )
+    fail(breaker)
+    clock.advance(10)
+    hung = Held(breaker)  # a trial that never answers
+    clock.advance(2)
+    error = rejection(breaker)
+    assert error.state is HALF_OPEN
+    assert error.retry_after == pytest.approx(3 + next_period)
+    assert str(error) == (
+        "circuit 'db' is HALF_OPEN: trial calls are in flight to decide whether 'db' has "
+        f"recovered; try again when they finish, or in {3 + next_period:.1f} s at the latest"
+    )
+    clock.advance(3 + next_period - 0.5)
+    assert rejection(breaker).retry_after == pytest.approx(0.5)
+    clock.advance(0.5)
+    succeed(breaker)  # the trial of the next half-open period
+    assert breaker.state is CLOSED
+    hung.succeed()
+
+
+def test_a_trial_that_succeeds_after_the_half_open_timeout_does_not_close_the_circuit(
+    clock: FakeClock,
+) -> None:
+    """A late answer is stale: the circuit has been OPEN since the half-open period ended."""
+    breaker = make(clock, failure_threshold=1, open_for=10, half_open_timeout=5)
+    fail(breaker)
+    clock.advance(10)
+    expiry = clock.monotonic() + 5
+    late = Held(breaker)
+    clock.advance(7)
+    late.succeed()
+    snap = breaker.snapshot()
+    assert snap.state is OPEN
+    assert snap.opened_at == expiry
+    assert snap.retry_after == pytest.approx(8.0)
+    assert snap.reason == "no trial call finished within half_open_timeout=5 s"
+    assert snap.half_open_calls == 0
+
+
+def test_a_trial_that_fails_after_the_half_open_timeout_does_not_reopen_the_circuit(
+    clock: FakeClock,
+) -> None:
+    """A late failure neither counts nor starts another (longer) open period."""
+    breaker = make(clock, failure_threshold=1, open_for=10, open_for_max=80, half_open_timeout=5)
+    fail(breaker)
+    clock.advance(10)
+    expiry = clock.monotonic() + 5
+    late = Held(breaker)
+    clock.advance(6)
+    late.fail()
+    snap = breaker.snapshot()
+    assert (snap.state, snap.opened_at, snap.consecutive_failures) == (OPEN, expiry, 1)
+    assert snap.retry_after == pytest.approx(20 - 1)  # one doubling, from the expiry
+    assert snap.reason == "no trial call finished within half_open_timeout=5 s"
+
+
+def test_the_open_period_after_a_half_open_timeout_is_dated_from_the_expiry(
+    clock: FakeClock,
+) -> None:
+    """Noticing the timeout late does not lengthen the open period that follows it."""
+    breaker = make(clock, failure_threshold=1, open_for=10, half_open_timeout=5)
+    fail(breaker)
+    clock.advance(10)
+    expiry = clock.monotonic() + 5
+    hung = Held(breaker)
+    clock.advance(12)  # expired 7 s ago, and nobody called since
+    assert breaker.snapshot().retry_after == pytest.approx(3.0)
+    error = rejection(breaker)
+    assert error.state is OPEN
+    assert error.retry_after == pytest.approx(3.0)
+    assert breaker.snapshot().opened_at == expiry
+    clock.advance(3)
+    succeed(breaker)
+    assert breaker.state is CLOSED
+    hung.succeed()
+    assert breaker.state is CLOSED
+
+
+def test_a_call_long_after_a_half_open_timeout_is_the_next_trial(clock: FakeClock) -> None:
+    """Expired half-open period and elapsed open period after it: the call is a trial."""
+    events: list[Event] = []
+    breaker = CircuitBreaker(
+        "db",
+        BreakerConfig(failure_threshold=1, open_for=10, half_open_timeout=5),
+        clock=clock,
+        listeners=[events.append],
+    )
+    fail(breaker)
+    clock.advance(10)
+    hung = Held(breaker)
+    clock.advance(100)
+    events.clear()
+    seen: list[CircuitState] = []
+    breaker.call(lambda: seen.append(breaker.state))
+    assert seen == [HALF_OPEN]
+    assert breaker.state is CLOSED
+    moves = [(e.old, e.new, e.at) for e in events if isinstance(e, StateChanged)]
+    start = clock.monotonic() - 100
+    assert moves == [
+        (HALF_OPEN, OPEN, start + 5),
+        (OPEN, HALF_OPEN, clock.monotonic()),
+        (HALF_OPEN, CLOSED, clock.monotonic()),
+    ]
+    hung.fail()
+    assert breaker.state is CLOSED
+
+
+@pytest.mark.parametrize(
+    ("control", "state"),
+    [("force_open", FORCED_OPEN), ("disable", DISABLED), ("metrics_only", METRICS_ONLY)],
+)
+def test_a_manual_transition_to_the_current_state_emits_no_state_changed(
+    clock: FakeClock, control: str, state: CircuitState, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Calling force_open(), disable() or metrics_only() twice moves once."""
+    events: list[Event] = []
+    breaker = CircuitBreaker("db", clock=clock, listeners=[events.append])
+    with caplog.at_level(logging.INFO, logger="resilience"):
+        getattr(breaker, control)()
+        getattr(breaker, control)()
+        breaker.reset()
+        breaker.reset()
+    assert [(e.old, e.new) for e in events if isinstance(e, StateChanged)] == [
+        (CLOSED, state),
+        (state, CLOSED),
+    ]
+    logged = [r.getMessage().split(":")[0] for r in caplog.records if "->" in r.getMessage()]
+    name = state.name
+    assert logged == [f"circuit 'db' CLOSED -> {name}", f"circuit 'db' {name} -> CLOSED"]
+
+
+def test_reset_on_a_closed_breaker_still_forgets_its_counts(clock: FakeClock) -> None:
+    """reset() of a CLOSED breaker clears its counts without reporting a transition."""
+    events: list[Event] = []
+    breaker = CircuitBreaker(
+        "db",
+        BreakerConfig(failure_threshold=3, failure_rate=0.9, window=10, open_for=10),
+        clock=clock,
+        listeners=[events.append],
+    )
+    fail(breaker, 3)
+    rejection(breaker)
+    clock.advance(10)
+    succeed(breaker)
+    fail(breaker, 2)
+    in_flight = Held(breaker)
+    snap = breaker.snapshot()
+    assert (snap.state, snap.consecutive_failures, snap.calls, snap.rejected) == (CLOSED, 2, 2, 1)
+    events.clear()
+    breaker.reset()
+    assert not [e for e in events if isinstance(e, StateChanged)]
+    snap = breaker.snapshot()
+    assert (snap.consecutive_failures, snap.calls, snap.failures, snap.rejected) == (0, 0, 0, 0)
+    in_flight.fail()  # admitted before the reset: forgotten with the rest
+    assert breaker.snapshot().consecutive_failures == 0
+
+
+# -------------------------------------------------------------------- hostile exceptions
+
+
+class HostileError(ConnectionError):
+    """A failure whose ``__repr__`` and ``__str__`` misbehave in one of several ways."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+
+    def _text(self) -> str:
+        if self.how == "raises":
+            raise RuntimeError("repr bug")
+        if self.how == "huge":
+            return "x" * 10_000_000
+        if self.how == "multiline":
+            return "first\nsecond\r\nforged log line"
+        return 42  # type: ignore[return-value] # not a str at all
+
+    def __repr__(self) -> str:
+        return self._text()
+
+    def __str__(self) -> str:
+        return self._text()
+
+
+HOW = ["raises", "huge", "multiline", "not_a_str"]
+STATES = ["consecutive", "rate", "half_open"]
+
+
+def hostile_breaker(
+    clock: FakeClock, state: str, listeners: list[Callable[[Event], object]]
+) -> CircuitBreaker:
+    """A breaker that the next failure trips, by the rule or the trial named by ``state``."""
+    if state == "consecutive":
+        config = BreakerConfig(failure_threshold=1, open_for=10)
+    elif state == "rate":
+        config = BreakerConfig(failure_rate=0.5, window=2, minimum_calls=1, open_for=10)
+    else:
+        config = BreakerConfig(failure_threshold=1, open_for=10)
+    breaker = CircuitBreaker("db", config, clock=clock, listeners=listeners)
+    if state == "half_open":
+        fail(breaker)
+        clock.advance(10)
+    return breaker
+
+
+class RaisingListener:
+    """A listener that raises a hostile error, and whose own repr raises too."""
+
+    def __call__(self, event: Event) -> None:
+        raise HostileError("raises")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("listener repr bug")
+
+
+
+@pytest.mark.parametrize("how", HOW)
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("form", ["decorator", "call", "with"])
+def test_a_hostile_exception_reaches_the_caller_as_itself(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture, how: str, state: str, form: str
+) -> None:
+    """Whatever its repr does, the caller's own error comes back and the circuit trips."""
+    heard: list[Event] = []
+    listener = RaisingListener()  # a new one: each raising listener is logged once
+    breaker = hostile_breaker(clock, state, [listener, heard.append])
+    error = HostileError(how)
+
+    def remote() -> None:
+        raise error
+
+    def through() -> None:
+        if form == "decorator":
+            breaker(remote)()
+        elif form == "call":
+            breaker.call(remote)
+        else:
+            with breaker:
+                remote()
+
+    with caplog.at_level(logging.DEBUG, logger="resilience"), pytest.raises(HostileError) as info:
+        through()
+    assert info.value is error
+    snap = breaker.snapshot()
+    assert snap.state is OPEN
+    assert snap.reason is not None
+    assert "\n" not in snap.reason
+    assert len(snap.reason) < 1_000
+    assert isinstance(heard[-1], StateChanged)
+    assert heard[-1].reason == snap.reason
+    assert "\n" not in str(rejection(breaker))

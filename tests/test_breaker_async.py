@@ -334,3 +334,46 @@ async def test_asleep_of_the_fake_clock_drives_the_open_period() -> None:
     await clock.asleep(info.value.retry_after or 0.0)
     assert await breaker.acall(ok) == "ok"
     assert breaker.state is CLOSED
+
+
+class HostileError(ConnectionError):
+    """A failure whose ``__repr__`` and ``__str__`` raise."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("repr bug")
+
+    def __str__(self) -> str:
+        raise RuntimeError("str bug")
+
+
+@pytest.mark.parametrize("state", ["closed", "half_open"])
+@pytest.mark.parametrize("form", ["decorator", "acall", "async with"])
+async def test_a_hostile_exception_reaches_the_awaiting_caller_as_itself(
+    state: str, form: str
+) -> None:
+    """An exception whose repr raises is re-raised as itself, and still trips the circuit."""
+    clock = FakeClock()
+    breaker = make(clock, failure_threshold=1, open_for=5)
+    if state == "half_open":
+        await open_then_wait(breaker, clock)
+    error = HostileError()
+
+    async def remote() -> None:
+        raise error
+
+    async def through() -> None:
+        if form == "decorator":
+            await breaker(remote)()
+        elif form == "acall":
+            await breaker.acall(remote)
+        else:
+            async with breaker:
+                await remote()
+
+    with pytest.raises(HostileError) as info:
+        await through()
+    assert info.value is error
+    assert breaker.state is OPEN
+    reason = breaker.snapshot().reason
+    assert reason is not None
+    assert "HostileError object; its __repr__ raised RuntimeError" in reason

@@ -93,16 +93,16 @@ class Model:
 
     # -- transitions
 
-    def to(self, new: CircuitState) -> None:
+    def to(self, new: CircuitState, at: float | None = None) -> None:
         old = self.state
         self.gen += 1
         self.state = new
         self.permits = 0
         self.trial_successes = 0
         if new is OPEN:
-            if old is HALF_OPEN and self.config.open_for_max is not None:
-                self.open_period = min(2 * self.open_period, self.config.open_for_max)
-            self.opened_at = self.now
+            if old is HALF_OPEN:
+                self.open_period = self.reopen_period()
+            self.opened_at = self.now if at is None else at
         elif new is HALF_OPEN:
             self.half_open_since = self.now
         else:  # closed, or a manual state: a fresh start
@@ -111,7 +111,24 @@ class Model:
             self.consecutive = 0
             self.outcomes.clear()
 
+    def reopen_period(self) -> float:
+        """The open period after a failed half-open one: doubled, if there is a cap."""
+        cap = self.config.open_for_max
+        return self.open_period if cap is None else min(2 * self.open_period, cap)
+
+    def expired(self) -> bool:
+        """Whether the half-open period (if limited) is over."""
+        timeout = self.config.half_open_timeout
+        return timeout is not None and self.now - self.half_open_since >= timeout
+
+    def expire(self) -> None:
+        """HALF_OPEN ran out of time: OPEN since the moment it did."""
+        assert self.config.half_open_timeout is not None
+        self.to(OPEN, at=self.half_open_since + self.config.half_open_timeout)
+
     def manual(self, new: CircuitState) -> None:
+        if self.state is new and new is not CLOSED:
+            return  # already there: no transition
         self.to(new)
         if new is CLOSED:
             self.rejected = 0
@@ -122,17 +139,12 @@ class Model:
             return self.gen
         if self.state is DISABLED:
             return SKIP
-        timeout = self.config.half_open_timeout
+        if self.state is HALF_OPEN and self.expired():
+            self.expire()
         if self.state is OPEN:
             assert self.opened_at is not None
             if self.now >= self.opened_at + self.open_period:
                 self.to(HALF_OPEN)
-        elif (
-            self.state is HALF_OPEN
-            and timeout is not None
-            and self.now - self.half_open_since >= timeout
-        ):
-            self.to(OPEN)
         if self.state is HALF_OPEN and self.permits < self.config.half_open_max_calls:
             self.permits += 1
             return self.gen
@@ -143,11 +155,16 @@ class Model:
         """Apply a finished call's outcome: only if nothing changed while it ran."""
         if token != self.gen:  # stale, or SKIP (never a generation)
             return
+        if self.state is HALF_OPEN and self.expired():
+            self.expire()  # a late trial decides nothing
+            return
         if self.state is HALF_OPEN:
             self.permits -= 1
             if kind == "failure":
+                self.consecutive += 1
                 self.to(OPEN)
             elif kind == "success":
+                self.consecutive = 0
                 self.trial_successes += 1
                 if self.trial_successes >= self.config.success_threshold:
                     self.to(CLOSED)
@@ -165,8 +182,14 @@ class Model:
             assert self.opened_at is not None
             return max(0.0, self.opened_at + self.open_period - self.now)
         if self.state is HALF_OPEN:
+            if not self.expired() and self.permits < self.config.half_open_max_calls:
+                return 0.0  # the next call is a trial
             timeout = self.config.half_open_timeout
-            return None if timeout is None else max(0.0, self.half_open_since + timeout - self.now)
+            if timeout is None:
+                return None
+            # The trials time out, then the open period after them passes.
+            end = self.half_open_since + timeout + self.reopen_period()
+            return max(0.0, end - self.now)
         if self.state is FORCED_OPEN:
             return None
         return 0.0

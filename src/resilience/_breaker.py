@@ -32,6 +32,7 @@ from resilience._events import (
     emit,
 )
 from resilience._log import log_event
+from resilience._text import safe_repr
 from resilience._window import CountWindow, TimeWindow, Window
 
 if TYPE_CHECKING:
@@ -62,6 +63,11 @@ _SKIP: Final = -1  # the token of a call admitted by a DISABLED breaker: record 
 @functools.cache
 def _default_classifier() -> Classifier:
     return Classifier.default()
+
+
+def _last(exc: BaseException | None) -> str:
+    """The last failure, for a reason: its repr, which may raise or run to megabytes."""
+    return f"; last: {safe_repr(exc)}" if exc is not None else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,21 +394,14 @@ class CircuitBreaker:
         with self._lock:
             now = self._clock.monotonic()
             state = self._state
+            if state is _HALF_OPEN and self._half_open_expired(now):
+                events.append(self._expire())
+                state = _OPEN
+            # Also right after an expiry noticed late: its open period may be over too.
             if state is _OPEN and now >= self._opened_at + self._open_period:  # type: ignore[operator]
                 reason = "open period elapsed; letting a trial call through"
                 events.append(self._to(_HALF_OPEN, reason))
                 state = _HALF_OPEN
-            elif (
-                state is _HALF_OPEN
-                and self._config.half_open_timeout is not None
-                and now - self._half_open_since >= self._config.half_open_timeout
-            ):
-                reason = (
-                    f"no trial call finished within half_open_timeout="
-                    f"{self._config.half_open_timeout:g} s"
-                )
-                events.append(self._to(_OPEN, reason))
-                state = _OPEN
             if state is _HALF_OPEN and self._permits < self._config.half_open_max_calls:
                 self._permits += 1
                 token = self._gen
@@ -424,7 +423,8 @@ class CircuitBreaker:
     ) -> CircuitOpenError:
         """Count a rejection and build its error. Called under the lock."""
         self._rejected += 1
-        error = CircuitOpenError(self._name, state, self._retry_after(now), self._reason or "")
+        retry_after = self._retry_after(now, rejected=True)
+        error = CircuitOpenError(self._name, state, retry_after, self._reason or "")
         if self._listeners:
             events.append(CallRejected(self._name, state, error.retry_after, now))
         return error
@@ -462,20 +462,32 @@ class CircuitBreaker:
             state = self._state
             if token != self._gen or (outcome is _IGNORED and state is not _HALF_OPEN):
                 pass  # stale (the state changed while the call ran), or nothing to count
+            elif state is _HALF_OPEN and self._half_open_expired(
+                now if self._timed else self._clock.monotonic()
+            ):
+                # Too late: the circuit has been OPEN since the half-open period ended,
+                # so this answer decides nothing; it only gives the fleet its permit back.
+                if self._link is not None:
+                    self._link.trial(_IGNORED, False, None)  # noqa: FBT003 - the protocol's
+                event = self._expire()
             elif state is _HALF_OPEN:
                 self._permits -= 1
                 if self._link is not None:
                     self._link.trial(outcome, slow, exc)
+                # A trial counts in the run of failures as any call does.
                 if outcome is _FAILURE:
-                    event = self._to(_OPEN, f"trial call failed: {exc!r}")
-                elif outcome is _SUCCESS and slow:
-                    reason = f"trial call was slow ({duration:.3g} s > {slow_after:g} s)"
-                    event = self._to(_OPEN, reason)
+                    self._consecutive += 1
+                    event = self._to(_OPEN, f"trial call failed: {safe_repr(exc)}")
                 elif outcome is _SUCCESS:
-                    self._trial_successes += 1
-                    if self._trial_successes >= self._config.success_threshold:
-                        reason = f"{self._trial_successes} trial calls succeeded"
-                        event = self._to(_CLOSED, reason)
+                    self._consecutive = 0
+                    if slow:
+                        reason = f"trial call was slow ({duration:.3g} s > {slow_after:g} s)"
+                        event = self._to(_OPEN, reason)
+                    else:
+                        self._trial_successes += 1
+                        if self._trial_successes >= self._config.success_threshold:
+                            reason = f"{self._trial_successes} trial calls succeeded"
+                            event = self._to(_CLOSED, reason)
             else:  # CLOSED or METRICS_ONLY
                 failed = outcome is _FAILURE
                 # An ignored outcome leaves the consecutive count alone (handled above).
@@ -508,10 +520,9 @@ class CircuitBreaker:
     def _judge(self, exc: BaseException | None) -> str | None:
         """Why the CLOSED circuit must open now, or None. Called under the lock."""
         config = self._config
-        last = f"; last: {exc!r}" if exc is not None else ""
         threshold = config.failure_threshold
         if threshold is not None and self._consecutive >= threshold:
-            return f"{self._consecutive} consecutive failures{last}"
+            return f"{self._consecutive} consecutive failures{_last(exc)}"
         window = self._window
         if window is None or window.calls < config.minimum_calls:
             return None
@@ -519,7 +530,7 @@ class CircuitBreaker:
         if config.failure_rate is not None and window.failures >= config.failure_rate * calls:
             return (
                 f"failure rate {window.failures / calls:.0%} over {window.describe()} "
-                f"reached failure_rate={config.failure_rate:g}{last}"
+                f"reached failure_rate={config.failure_rate:g}{_last(exc)}"
             )
         if config.slow_call_rate is not None and window.slow >= config.slow_call_rate * calls:
             return (
@@ -529,13 +540,15 @@ class CircuitBreaker:
             )
         return None
 
-    def _to(self, new: CircuitState, reason: str, *, shared: bool = False) -> StateChanged:
+    def _to(
+        self, new: CircuitState, reason: str, *, shared: bool = False, at: float | None = None
+    ) -> StateChanged:
         """Move to ``new``. Called under the lock; the caller emits the event after it.
 
         ``shared``: the fleet decided it (see :meth:`_apply_shared`), so it is not
-        reported back to the store.
+        reported back to the store. ``at``: when it happened, if before now.
         """
-        now = self._clock.monotonic()
+        now = self._clock.monotonic() if at is None else at
         old = self._state
         self._fast = None
         self._gen += 1
@@ -543,9 +556,8 @@ class CircuitBreaker:
         self._permits = 0
         self._trial_successes = 0
         if new is _OPEN:
-            config = self._config
-            if old is _HALF_OPEN and config.open_for_max is not None:
-                self._open_period = min(self._open_period * 2, config.open_for_max)
+            if old is _HALF_OPEN:
+                self._open_period = self._reopen_period()
             self._opened_at = now
             self._reason = reason
         elif new is _HALF_OPEN:
@@ -584,10 +596,16 @@ class CircuitBreaker:
 
     def _manual(self, new: CircuitState, reason: str) -> None:
         with self._lock:
+            moved = self._state is not new
+            if not moved and new is not _CLOSED:
+                return  # already there: nothing to change, nothing to report
+            # reset() of a CLOSED breaker still forgets every count (and the calls in
+            # flight), but it is no transition.
             event = self._to(new, reason)
             if new is _CLOSED:
                 self._rejected = 0
-        self._announce(event)
+        if moved:
+            self._announce(event)
 
     def _announce(self, event: Event) -> None:
         """Log a transition, and deliver an event to the listeners. Outside the lock."""
@@ -601,16 +619,45 @@ class CircuitBreaker:
         lean = self._state is _CLOSED and self._window is None and not self._timed
         self._fast = self._gen if lean else None
 
-    def _retry_after(self, now: float) -> float | None:
+    def _retry_after(self, now: float, *, rejected: bool = False) -> float | None:
+        """Seconds until a call is admitted, for a call ``rejected`` just now or the next one.
+
+        Never too short: a caller that waits this long is not rejected again for the
+        same reason.
+        """
         state = self._state
         if state is _OPEN:
             return max(0.0, self._opened_at + self._open_period - now)  # type: ignore[operator]
         if state is _HALF_OPEN:
             timeout = self._config.half_open_timeout
-            return None if timeout is None else max(0.0, self._half_open_since + timeout - now)
+            expired = timeout is not None and now - self._half_open_since >= timeout
+            if not (rejected or expired) and self._permits < self._config.half_open_max_calls:
+                return 0.0  # the next call is a trial
+            if timeout is None:
+                return None  # no trial comes until one in flight finishes
+            # Should the trials in flight never answer, the circuit re-opens when the
+            # half-open period ends, and the next trial comes after that open period.
+            return max(0.0, self._half_open_since + timeout + self._reopen_period() - now)
         if state is _FORCED_OPEN:
             return None
         return 0.0
+
+    def _reopen_period(self) -> float:
+        """The open period that follows this HALF_OPEN one if it fails."""
+        cap = self._config.open_for_max
+        return self._open_period if cap is None else min(self._open_period * 2, cap)
+
+    def _half_open_expired(self, now: float) -> bool:
+        """Whether the half-open period has ended by ``now``. Called under the lock."""
+        timeout = self._config.half_open_timeout
+        return timeout is not None and now - self._half_open_since >= timeout
+
+    def _expire(self) -> StateChanged:
+        """Re-open an expired HALF_OPEN circuit, as of the moment it expired."""
+        timeout = self._config.half_open_timeout
+        assert timeout is not None  # noqa: S101 - only called once it expired
+        reason = f"no trial call finished within half_open_timeout={timeout:g} s"
+        return self._to(_OPEN, reason, at=self._half_open_since + timeout)
 
     # -------------------------------------------- per-context tokens for `with breaker:`
 

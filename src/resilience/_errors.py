@@ -13,10 +13,11 @@ class CircuitOpenError(Exception):
     Attributes:
         name: The breaker's name (usually the remote it protects).
         state: The state that rejected the call: OPEN, HALF_OPEN or FORCED_OPEN.
-        retry_after: Seconds until a trial call will be let through, 0.0 if one would be
-            now; None when no automatic trial is coming: the circuit was forced open
-            (only a manual transition or ``reset()`` ends that), or it is half-open with
-            every trial permit taken and no ``half_open_timeout``.
+        retry_after: Seconds after which a call is not rejected for this reason again
+            (a trial call will be let through, at the latest), 0.0 if one would be now;
+            None when no automatic trial is coming: the circuit was forced open (only a
+            manual transition or ``reset()`` ends that), or it is half-open with every
+            trial permit taken and no ``half_open_timeout``.
         reason: Why the circuit opened, e.g. ``"5 consecutive failures; last: ..."``.
     """
 
@@ -41,11 +42,10 @@ class CircuitOpenError(Exception):
                 "manual transition"
             )
         if self.state is CircuitState.HALF_OPEN:
-            when = (
-                f"it re-opens if they have not finished in {self.retry_after:.1f} s"
-                if self.retry_after is not None
-                else "try again when they finish"
-            )
+            # retry_after covers the trials timing out and the open period after them.
+            when = "try again when they finish"
+            if self.retry_after is not None:
+                when += f", or in {self.retry_after:.1f} s at the latest"
             return (
                 f"{what}: trial calls are in flight to decide whether {self.name!r} has "
                 f"recovered; {when}"

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
+from resilience._text import safe_repr
+
 if TYPE_CHECKING:
     from resilience._classify import Classification
 
@@ -142,8 +144,8 @@ def emit(listeners: Iterable[Callable[[E], object]], event: E) -> None:
             if key not in _reported:
                 _reported.add(key)
                 logger.exception(
-                    "resilience listener %r raised while handling %s; the call it reported "
+                    "resilience listener %s raised while handling %s; the call it reported "
                     "on is unaffected. Further errors from this listener are not logged.",
-                    listener,
+                    safe_repr(listener),  # its repr may raise too, and must not escape
                     type(event).__name__,
                 )
