@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import pytest
+from pydantic import ValidationError
 
 from resilience import (
     BreakerConfig,
@@ -70,20 +71,20 @@ def test_exact_override_beats_globs_and_the_first_matching_glob_wins() -> None:
         overrides={"s3-*": any_s3, "s3-eu": s3_eu, "s3-e?": s3_e},
         clock=FakeClock(),
     )
-    assert registry.get("s3-eu").config is s3_eu  # exact, though two globs match too
-    assert registry.get("s3-us").config is any_s3
-    assert registry.get("s3-ew").config is any_s3  # both globs match: the first wins
+    assert registry.get("s3-eu").config == s3_eu  # exact, though two globs match too
+    assert registry.get("s3-us").config == any_s3
+    assert registry.get("s3-ew").config == any_s3  # both globs match: the first wins
     assert registry.get("gcs").config is default
-    assert registry.config_for("s3-never-created") is any_s3
+    assert registry.config_for("s3-never-created") == any_s3
     assert "s3-never-created" not in registry
 
 
 def test_glob_patterns_support_character_classes_and_are_case_sensitive() -> None:
     special = BreakerConfig(failure_threshold=1)
     registry = BreakerRegistry(overrides={"db-[0-9]": special}, clock=FakeClock())
-    assert registry.config_for("db-7") is special
-    assert registry.config_for("db-x") is not special
-    assert registry.config_for("DB-7") is not special
+    assert registry.config_for("db-7") == special
+    assert registry.config_for("db-x") != special
+    assert registry.config_for("DB-7") != special
 
 
 def test_a_full_registry_evicts_the_least_recently_used_closed_breaker() -> None:
@@ -346,3 +347,185 @@ def test_a_listener_added_later_hears_existing_and_new_breakers() -> None:
     assert ("after", "CallRecorded") in heard
     with pytest.raises(TypeError, match="callable"):
         registry.add_listener("log")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------- overrides inherit the default
+
+
+README_DEFAULT = BreakerConfig(failure_threshold=5, open_for=60, success_threshold=3)
+
+
+def test_an_override_inherits_every_field_it_does_not_set_from_the_default() -> None:
+    """The README's s3-* override keeps the default's open_for and success_threshold."""
+    override = BreakerConfig(failure_rate=0.5, window=100)
+    registry = BreakerRegistry(README_DEFAULT, overrides={"s3-*": override}, clock=FakeClock())
+    config = registry.get("s3-eu").config
+    assert (config.open_for, config.success_threshold) == (60.0, 3)
+    assert (config.failure_rate, config.window, config.minimum_calls) == (0.5, 100, 10)
+    # Resolved once, for the pattern: every remote it matches shares the merged config.
+    assert registry.config_for("s3-us") is config
+    assert registry.get("gcs").config is README_DEFAULT
+
+
+def test_an_override_that_chooses_a_trip_rule_replaces_the_defaults_rule() -> None:
+    """An override with only failure_rate trips by that rate, not by 5 consecutive failures."""
+    registry = BreakerRegistry(
+        README_DEFAULT,
+        overrides={"s3-*": BreakerConfig(failure_rate=0.5, window=100)},
+        clock=FakeClock(),
+    )
+    s3 = registry.get("s3-eu")
+    assert s3.config.failure_threshold is None
+    for _ in range(9):
+        with pytest.raises(ConnectionRefusedError):
+            s3.call(refused)
+    assert s3.state is CircuitState.CLOSED  # 9 of minimum_calls=10: not judged yet
+    with pytest.raises(ConnectionRefusedError):
+        s3.call(refused)
+    assert s3.state is OPEN
+
+
+def test_an_override_without_a_trip_rule_keeps_the_defaults_rule() -> None:
+    """An override of open_for alone trips as the default does."""
+    default = BreakerConfig(failure_rate=0.5, window=20, minimum_calls=4, open_for=30)
+    registry = BreakerRegistry(
+        default, overrides={"batch": BreakerConfig(open_for=5)}, clock=FakeClock()
+    )
+    config = registry.config_for("batch")
+    assert config == default.model_copy(update={"open_for": 5.0})
+    assert config.failure_threshold is None
+
+
+def test_an_override_choosing_a_window_replaces_the_defaults_window_and_minimum_calls() -> None:
+    """A count window in the override replaces a time window and the default's minimum_calls."""
+    default = BreakerConfig(failure_rate=0.5, window_seconds=60, minimum_calls=50)
+    registry = BreakerRegistry(
+        default, overrides={"small-*": BreakerConfig(window=20)}, clock=FakeClock()
+    )
+    config = registry.config_for("small-1")
+    assert (config.window, config.window_seconds, config.minimum_calls) == (20, None, 10)
+    assert (config.failure_rate, config.failure_threshold) == (0.5, None)
+
+
+def test_an_override_of_minimum_calls_alone_keeps_the_defaults_window() -> None:
+    """minimum_calls is judged against the window the override inherits."""
+    default = BreakerConfig(failure_rate=0.5, window=50)
+    registry = BreakerRegistry(
+        default, overrides={"x": BreakerConfig(minimum_calls=30)}, clock=FakeClock()
+    )
+    config = registry.config_for("x")
+    assert (config.window, config.minimum_calls, config.failure_rate) == (50, 30, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("default", "override", "field"),
+    [
+        (BreakerConfig(open_for=10, open_for_max=60), BreakerConfig(open_for=120), "open_for_max"),
+        (
+            BreakerConfig(failure_rate=0.5, window=20),
+            BreakerConfig(minimum_calls=30),
+            "minimum_calls",
+        ),
+    ],
+)
+def test_a_merge_that_produces_an_invalid_config_is_an_error_naming_the_override_and_field(
+    default: BreakerConfig, override: BreakerConfig, field: str
+) -> None:
+    """Valid on its own, invalid with what it inherits: refused when the registry is built."""
+    with pytest.raises(ValueError, match=r"overrides\['slow-\*'\]") as info:
+        BreakerRegistry(default, overrides={"slow-*": override}, clock=FakeClock())
+    assert f"{field}: " in str(info.value)
+    assert "Set the conflicting field in the override too" in str(info.value)
+    assert isinstance(info.value.__cause__, ValidationError)
+
+
+# --------------------------------------------------------------- bounded cost of names
+
+
+@pytest.fixture
+def state_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts every read of a breaker's state, which is how the registry examines one."""
+    reads = [0]
+    real: property = vars(CircuitBreaker)["state"]
+
+    def counted(self: CircuitBreaker) -> CircuitState:
+        reads[0] += 1
+        state: CircuitState = real.__get__(self)
+        return state
+
+    monkeypatch.setattr(CircuitBreaker, "state", property(counted))
+    return reads
+
+
+@pytest.mark.parametrize("size", [200, 20_000])
+def test_a_full_registry_admits_a_new_remote_in_constant_time_however_large(
+    state_reads: list[int], size: int
+) -> None:
+    """Making room examines about one breaker per new remote, not the whole registry."""
+    registry = BreakerRegistry(max_breakers=size, clock=FakeClock())
+    for i in range(size):
+        registry.get(f"old-{i}")
+    state_reads[0] = 0
+    for i in range(1_000):
+        registry.get(f"new-{i}")
+    assert len(registry) <= size
+    assert state_reads[0] <= 1_000  # one examined per breaker evicted
+
+
+def test_breakers_that_stay_open_are_examined_once_while_making_room(
+    state_reads: list[int],
+) -> None:
+    """Open breakers are set aside once, not scanned again on every admission."""
+    registry = BreakerRegistry(
+        BreakerConfig(failure_threshold=1), max_breakers=1_000, clock=FakeClock()
+    )
+    for i in range(500):
+        trip(registry.get(f"down-{i}"))
+    for i in range(500):
+        registry.get(f"up-{i}")
+    state_reads[0] = 0
+    for i in range(3_000):
+        registry.get(f"new-{i}")
+    assert state_reads[0] <= 2 * 500 + 3_000
+    assert all(f"down-{i}" in registry for i in range(500))
+    assert registry.get("down-7").state is OPEN
+    assert len(registry) <= 1_000
+
+
+def test_a_set_aside_breaker_that_closes_can_be_evicted_again() -> None:
+    """An open breaker kept while making room goes back to the LRU order once it closes."""
+    clock = FakeClock()
+    registry = BreakerRegistry(
+        BreakerConfig(failure_threshold=1, open_for=10), max_breakers=3, clock=clock
+    )
+    down = registry.get("down")
+    trip(down)
+    registry.get("b")
+    registry.get("c")
+    registry.get("d")  # full: "down" is set aside, "b" evicted
+    assert "down" in registry
+    assert "b" not in registry
+    assert registry.get("down") is down
+    clock.advance(10)
+    assert registry.get("down").call(lambda: "up") == "up"
+    assert down.state is CircuitState.CLOSED
+    registry.get("e")  # closed by a trial just now: recently used, so "c" goes first
+    assert [b.name for b in registry] == ["d", "down", "e"]
+    registry.get("f")
+    registry.get("g")
+    assert [b.name for b in registry] == ["e", "f", "g"]
+
+
+def test_a_remote_name_longer_than_1024_characters_is_a_clear_value_error() -> None:
+    """A name is a remote, not a request: past 1,024 characters it is refused at once."""
+    registry = BreakerRegistry(clock=FakeClock())
+    assert registry.get("r" * 1024).name == "r" * 1024
+    for name in ["r" * 1025, "https://example.com/" + "q" * 100_000]:
+        with pytest.raises(ValueError, match="more than the 1,024 allowed") as info:
+            registry.get(name)
+        assert f"{len(name):,} characters long" in str(info.value)
+        assert "name the remote" in str(info.value)
+        assert len(str(info.value)) < 400
+    assert len(registry) == 1
+    with pytest.raises(ValueError, match="CircuitBreaker name is 1,025 characters long"):
+        CircuitBreaker("r" * 1025)

@@ -38,7 +38,7 @@ from resilience._window import CountWindow, TimeWindow, Window
 if TYPE_CHECKING:
     from resilience._breaker_store import BreakerLink
 
-__all__ = ["BreakerSnapshot", "CircuitBreaker"]
+__all__ = ["MAX_NAME_LENGTH", "BreakerSnapshot", "CircuitBreaker"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -59,10 +59,23 @@ _PARTIAL: Final = FailureKind.PARTIAL
 
 _SKIP: Final = -1  # the token of a call admitted by a DISABLED breaker: record nothing
 
+MAX_NAME_LENGTH: Final = 1024
+"""The longest breaker (remote) name, in characters: a name is a remote, not a request."""
+
 
 @functools.cache
 def _default_classifier() -> Classifier:
     return Classifier.default()
+
+
+def check_name_length(name: str, what: str) -> None:
+    """Refuse a name longer than :data:`MAX_NAME_LENGTH`, saying what to do instead."""
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"{what} is {len(name):,} characters long, more than the {MAX_NAME_LENGTH:,} "
+            f"allowed ({safe_repr(name, limit=40)}): name the remote (a host, a service), "
+            "not a request; a name built from a URL's path or query makes one per request"
+        )
 
 
 def _last(exc: BaseException | None) -> str:
@@ -130,6 +143,7 @@ class CircuitBreaker:
         "_listeners",
         "_lock",
         "_name",
+        "_on_closed",
         "_open_period",
         "_opened_at",
         "_permits",
@@ -152,6 +166,7 @@ class CircuitBreaker:
     ) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"CircuitBreaker name must be a non-empty str, got {name!r}")
+        check_name_length(name, "CircuitBreaker name")
         if config is None:
             config = BreakerConfig()
         elif not isinstance(config, BreakerConfig):
@@ -195,6 +210,8 @@ class CircuitBreaker:
         self._half_open_since = 0.0
         self._open_period = config.open_for
         self._link: BreakerLink | None = None  # set by a shared BreakerStore
+        # Told this breaker's name when it closes; set by a registry that keeps it aside.
+        self._on_closed: Callable[[str], object] | None = None
         self._refresh_fast()
 
     # ------------------------------------------------------------------ public surface
@@ -572,6 +589,8 @@ class CircuitBreaker:
         self._refresh_fast()
         if self._link is not None:
             self._link.moved(old, new, reason, shared=shared)
+        if new is _CLOSED and self._on_closed is not None:
+            self._on_closed(self._name)
         return StateChanged(self._name, old, new, reason, now)
 
     def _apply_shared(

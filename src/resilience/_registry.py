@@ -6,9 +6,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from fnmatch import fnmatchcase
-from typing import ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
-from resilience._breaker import BreakerSnapshot, CircuitBreaker
+from pydantic import ValidationError
+
+from resilience._breaker import BreakerSnapshot, CircuitBreaker, check_name_length
 from resilience._breaker_store import BreakerStore
 from resilience._classify import Classifier
 from resilience._clock import SYSTEM_CLOCK, Clock
@@ -22,6 +24,41 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _GLOB_CHARS = frozenset("*?[")
+_CLOSED: Final = CircuitState.CLOSED
+
+# An override inherits every field it does not set from the default, except that some
+# fields are one decision. Setting any field of the first tuple replaces the default's
+# fields of the second: the trip rule (which rules, and what makes a call slow), and the
+# window (its kind and length, and minimum_calls, which must fit it).
+_CHOICES: Final = (
+    (
+        ("failure_threshold", "failure_rate", "slow_call_rate", "slow_call_duration"),
+        ("failure_threshold", "failure_rate", "slow_call_rate", "slow_call_duration"),
+    ),
+    (("window", "window_seconds"), ("window", "window_seconds", "minimum_calls")),
+)
+
+
+def _merge(key: str, default: BreakerConfig, override: BreakerConfig) -> BreakerConfig:
+    """``override`` on top of ``default``: what it sets, else what the default sets."""
+    given = override.model_fields_set
+    fields: dict[str, Any] = {name: getattr(default, name) for name in default.model_fields_set}
+    for choose, replaced in _CHOICES:
+        if not given.isdisjoint(choose):
+            for name in replaced:
+                fields.pop(name, None)
+    fields.update({name: getattr(override, name) for name in given})
+    try:
+        return BreakerConfig.model_validate(fields)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in error.errors()
+        )
+        raise ValueError(
+            f"overrides[{key!r}] inherits the fields it does not set from the default "
+            f"config, and the result is invalid: {problems}. Set the conflicting field in "
+            "the override too."
+        ) from error
 
 
 class BreakerRegistry:
@@ -31,11 +68,14 @@ class BreakerRegistry:
         default: The configuration of remotes no override matches.
         overrides: Configurations by exact remote name or glob pattern (``"s3-*"``);
             an exact name wins over patterns, and the first matching pattern wins
-            over later ones.
+            over later ones. Each inherits the fields it does not set from
+            ``default``, except that an override choosing a trip rule or a window
+            replaces the default's rule or window whole (see ``docs/breakers.md``).
         clock: Time source shared by every breaker.
         max_breakers: The most breakers kept. When full, the least recently used
             CLOSED breaker is evicted; an OPEN, HALF_OPEN or manually set breaker never
-            is, so no remote's protection is lost to make room.
+            is, so no remote's protection is lost to make room. Making room costs
+            O(1) per new remote, however many breakers are kept.
         listeners: Receive the events of every breaker.
         classifier: How every breaker counts failures; :meth:`Classifier.default`
             by default.
@@ -48,12 +88,14 @@ class BreakerRegistry:
         "_breakers",
         "_classifier",
         "_clock",
+        "_closed_again",
         "_default",
         "_exact",
         "_listeners",
         "_lock",
         "_max",
         "_patterns",
+        "_pinned",
         "_store",
     )
 
@@ -82,15 +124,22 @@ class BreakerRegistry:
                 raise TypeError(
                     f"overrides[{key!r}] must be a BreakerConfig, got {type(config).__name__}"
                 )
+            # Merged once here, so that no get() resolves anything.
+            merged = _merge(key, self._default, config)
             if _GLOB_CHARS.isdisjoint(key):
-                self._exact[key] = config
+                self._exact[key] = merged
             else:
-                self._patterns.append((key, config))
+                self._patterns.append((key, merged))
         self._clock = clock if clock is not None else SYSTEM_CLOCK
         self._max = max_breakers
         self._listeners = tuple(listeners)
         self._classifier = classifier
+        # Breakers in least recently used order, but for those found not CLOSED while
+        # making room: they wait in _pinned, and come back when they close, so that no
+        # admission looks at them again and again.
         self._breakers: OrderedDict[str, CircuitBreaker] = OrderedDict()
+        self._pinned: dict[str, CircuitBreaker] = {}
+        self._closed_again: set[str] = set()  # pinned breakers that closed since
         self._lock = threading.Lock()
         self._store = store
 
@@ -103,11 +152,15 @@ class BreakerRegistry:
             # lines, the KeyError below makes a new one, as it would a moment later.
             breakers.move_to_end(remote)
         except KeyError:
-            return self._create(remote)
+            pinned = self._pinned.get(remote)
+            return pinned if pinned is not None else self._create(remote)
         return breaker
 
     def config_for(self, remote: str) -> BreakerConfig:
-        """The configuration ``remote`` gets: exact override, first matching pattern, default."""
+        """The configuration ``remote`` gets: exact override, first matching pattern, default.
+
+        An override's configuration is merged with the default's (see ``overrides``).
+        """
         config = self._exact.get(remote)
         if config is not None:
             return config
@@ -143,7 +196,7 @@ class BreakerRegistry:
             raise TypeError(f"a listener must be callable, got {listener!r}")
         with self._lock:
             self._listeners = (*self._listeners, listener)
-            breakers = list(self._breakers.values())
+            breakers = [*self._pinned.values(), *self._breakers.values()]
         for breaker in breakers:
             breaker.add_listener(listener)
 
@@ -152,30 +205,31 @@ class BreakerRegistry:
         return {name: breaker.snapshot() for name, breaker in self._items()}
 
     def __len__(self) -> int:
-        return len(self._breakers)
+        return len(self._breakers) + len(self._pinned)
 
     def __iter__(self) -> Iterator[CircuitBreaker]:
         return iter([breaker for _, breaker in self._items()])
 
     def __contains__(self, remote: object) -> bool:
-        return remote in self._breakers
+        return remote in self._breakers or remote in self._pinned
 
     def __repr__(self) -> str:
         return f"BreakerRegistry({len(self)} breakers, max_breakers={self._max})"
 
     def _items(self) -> list[tuple[str, CircuitBreaker]]:
         with self._lock:
-            return list(self._breakers.items())
+            return [*self._pinned.items(), *self._breakers.items()]
 
     def _create(self, remote: str) -> CircuitBreaker:
         if not isinstance(remote, str) or not remote:
             raise TypeError(f"a remote's name must be a non-empty str, got {remote!r}")
+        check_name_length(remote, "a remote's name")
         config = self.config_for(remote)
         with self._lock:
-            breaker = self._breakers.get(remote)
+            breaker = self._breakers.get(remote) or self._pinned.get(remote)
             if breaker is not None:  # another thread created it first
                 return breaker
-            if len(self._breakers) >= self._max:
+            if len(self._breakers) + len(self._pinned) >= self._max:
                 self._evict()
             breaker = CircuitBreaker(
                 remote,
@@ -192,21 +246,40 @@ class BreakerRegistry:
     def _evict(self) -> None:
         """Drop the least recently used CLOSED breakers. Called under the lock.
 
-        A batch of about 1% goes at once, so a registry churning through remote names
-        pays for the scan once per batch, not once per new remote.
+        A batch of about 1% goes at once. A breaker found not CLOSED is set aside until
+        it closes, so each is looked at once, however long it stays open: making room
+        costs O(1) per new remote, amortized, not a scan of the registry.
         """
-        # list() copies in one step: get() may reorder the dict from other threads.
-        items = list(self._breakers.items())
+        breakers, pinned, closed_again = self._breakers, self._pinned, self._closed_again
+        while closed_again:
+            # Set aside, and closed since: back in the LRU order as recently used, for
+            # what closed it was a use (a trial call, a reset, the fleet's decision).
+            name = closed_again.pop()
+            breaker = pinned.get(name)
+            if breaker is not None and breaker.state is _CLOSED:
+                breaker._on_closed = None  # the registry's own hook
+                del pinned[name]
+                breakers[name] = breaker
         batch = max(1, self._max // 100)
-        victims = [name for name, b in items if b.state is CircuitState.CLOSED][:batch]
-        if not victims:
+        evicted = 0
+        while evicted < batch and breakers:
+            # Popped in one step: get() may reorder the dict from other threads.
+            name, breaker = breakers.popitem(last=False)
+            state = breaker.state
+            if state is _CLOSED:
+                evicted += 1
+                if self._store is not None:
+                    self._store.unlink(breaker)
+                continue
+            # Told when it closes from now on; and if it closed just now, noted here.
+            breaker._on_closed = closed_again.add  # the registry's own hook
+            pinned[name] = breaker
+            if breaker.state is _CLOSED:
+                closed_again.add(name)
+        if not evicted:
             raise RegistryFullError(
                 f"breaker registry is full: {self._max} breakers and none is CLOSED, so "
                 "none can be evicted without losing a remote's protection. Raise "
                 "max_breakers, or check that remote names are bounded (a name built from "
                 "a URL with an id in it makes a breaker per id)."
             )
-        for name in victims:
-            breaker = self._breakers.pop(name)
-            if self._store is not None:
-                self._store.unlink(breaker)
