@@ -546,3 +546,10 @@ def test_classifier_repr() -> None:
     assert repr(DEFAULT.with_rule(classify, RETRYABLE)) == (
         "Classifier(rules=1, unknown=FailureKind.PERMANENT)"
     )
+
+
+@pytest.mark.parametrize("klass", [int, str, dict, Classification, type("Plain", (), {})])
+def test_a_class_that_is_not_an_exception_type_is_refused_as_a_rule(klass: type) -> None:
+    """A class that is not an exception type is a TypeError naming it, not a predicate."""
+    with pytest.raises(TypeError, match=rf"{klass.__name__}.*not an exception type"):
+        DEFAULT.with_rule(klass, RETRYABLE)

@@ -237,6 +237,13 @@ class Classifier:
                 raise TypeError(
                     f"with_rule() match tuple must hold exception types, got {match!r}"
                 )
+        elif isinstance(match, type) and not issubclass(match, BaseException):
+            # A class is callable, so it would pass as a predicate; calling it on every
+            # failure builds an instance, which is truthy or raises: never what was meant.
+            raise TypeError(
+                f"with_rule() match {match!r} is a class but not an exception type; pass "
+                "an exception class, a tuple of them, or a predicate taking the exception"
+            )
         elif not _is_exception_type(match) and not callable(match):
             raise TypeError(
                 "with_rule() match must be an exception type, a tuple of them, or a "
