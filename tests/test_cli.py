@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -47,6 +48,20 @@ def test_the_demo_shows_every_part_and_succeeds() -> None:
         assert shown in out
     assert time.monotonic() - start < 30  # the issue's bound for CI, not a benchmark
     assert done.stderr == ""  # no stray log output: the library logs nowhere by default
+
+
+def test_the_demo_counts_only_the_open_remotes_rejections() -> None:
+    """The "rejected at once while OPEN" line counts gdrive's rejections, no other remote's."""
+    done = run("demo", timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = re.search(r"gdrive +(\d+) calls rejected at once while OPEN; the remote saw (\d+)",
+                     done.stdout)
+    row = re.search(r"^ +gdrive +\S+ +failure rate .* rejected (\d+)$", done.stdout, re.MULTILINE)
+    assert line is not None, done.stdout
+    assert row is not None, done.stdout
+    rejected, seen = int(line[1]), int(line[2])
+    assert rejected == int(row[1])  # what gdrive's own breaker counted
+    assert rejected + seen == 20  # each of gdrive's 20 calls was rejected or reached it
 
 
 def test_the_demo_serves_the_status_page_with_web() -> None:

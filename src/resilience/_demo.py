@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,7 +65,7 @@ class View:
         self.out = out
         self.start = SYSTEM_CLOCK.monotonic()
         self.color = out.isatty()
-        self.rejections = 0
+        self.rejections: Counter[str] = Counter()  # by remote: each line speaks of one
         self.retries = 0
         self._lock = threading.Lock()
 
@@ -83,7 +84,7 @@ class View:
             self.line(f"{event.name:<8} {self._state(event.old.name)} -> "
                       f"{self._state(event.new.name)}  {event.reason}")
         elif isinstance(event, CallRejected):
-            self.rejections += 1
+            self.rejections[event.name] += 1
 
     def retry_event(self, event: RetryScheduled) -> None:
         self.retries += 1
@@ -163,8 +164,8 @@ def _breakers(view: View, registry: BreakerRegistry, remotes: dict[str, Remote])
     for _ in range(20):
         for remote in remotes.values():
             _call(registry.get(remote.name), remote)
-    view.line(f"gdrive   {view.rejections} calls rejected at once while OPEN; the remote "
-              f"saw {remotes['gdrive'].calls}")
+    view.line(f"gdrive   {view.rejections['gdrive']} calls rejected at once while OPEN; the "
+              f"remote saw {remotes['gdrive'].calls}")
     opened = registry.get("gdrive").state.name == "OPEN"
     remotes["gdrive"].down = False
     SYSTEM_CLOCK.sleep(0.55)  # the open period: then one trial call decides
