@@ -269,6 +269,67 @@ def test_retry_after_in_seconds_or_as_http_date(headers: object, expected: float
     assert verdict.retry_after == (pytest.approx(expected) if expected is not None else None)
 
 
+@pytest.mark.parametrize(
+    "date",
+    [
+        "Mon, 23 Nov 2026 12:01:30 GMT",  # IMF-fixdate
+        "Monday, 23-Nov-26 12:01:30 GMT",  # RFC 850
+        "Mon Nov 23 12:01:30 2026",  # asctime
+    ],
+    ids=["IMF-fixdate", "RFC 850", "asctime"],
+)
+def test_retry_after_reads_all_three_http_date_forms(date: str) -> None:
+    """Each of RFC 9110's three HTTP-date forms gives the seconds until that date."""
+    verdict = AT_NOW.classify(HTTPError(503, {"Retry-After": date}))
+    assert verdict.retry_after == pytest.approx(90.0)
+
+
+def test_an_asctime_retry_after_without_a_zone_is_utc() -> None:
+    """An asctime date, with a one-digit day padded by a space and no zone, is UTC."""
+    verdict = AT_NOW.classify(HTTPError(429, {"Retry-After": "Thu Dec  3 12:00:00 2026"}))
+    assert verdict.retry_after == pytest.approx(10 * 86_400.0)
+
+
+@pytest.mark.parametrize(
+    ("now", "date", "expected"),
+    [
+        # 2070 is this century's year 70, not 1970.
+        (datetime(2070, 6, 1, 12, tzinfo=UTC), "Sunday, 01-Jun-70 12:01:00 GMT", 60.0),
+        # 2089 is 49 years after 2040: still this century.
+        (
+            datetime(2040, 1, 1, tzinfo=UTC),
+            "Sunday, 01-Jan-89 00:00:00 GMT",
+            (datetime(2089, 1, 1, tzinfo=UTC) - datetime(2040, 1, 1, tzinfo=UTC)).total_seconds(),
+        ),
+        # 2091 would be more than 50 years after 2040: it is 1991, in the past.
+        (datetime(2040, 1, 1, tzinfo=UTC), "Tuesday, 01-Jan-91 00:00:00 GMT", 0.0),
+    ],
+    ids=["this century", "49 years ahead", "51 years ahead is the century before"],
+)
+def test_an_rfc850_two_digit_year_is_read_within_fifty_years_of_the_wall_clock(
+    now: datetime, date: str, expected: float
+) -> None:
+    """An RFC 850 year more than 50 years after the injected wall clock is a past one."""
+    classifier = Classifier.default(wall_clock=now.timestamp)
+    verdict = classifier.classify(HTTPError(503, {"Retry-After": date}))
+    assert verdict.retry_after == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "Sunday, 31-Feb-26 12:00:00 GMT",
+        "Sunday, 01-Foo-26 12:00:00 GMT",
+        "Mon Nov 99 12:00:00 2026",
+    ],
+)
+def test_an_impossible_http_date_is_ignored(date: str) -> None:
+    """A date that names no real day is ignored; the status still decides."""
+    verdict = AT_NOW.classify(HTTPError(503, {"Retry-After": date}))
+    assert verdict.kind is RETRYABLE
+    assert verdict.retry_after is None
+
+
 def test_retry_after_from_an_email_message_and_response_headers() -> None:
     """urllib's Message headers and headers on the response are read too."""
     message = email.message.Message()

@@ -6,9 +6,11 @@ import enum
 import errno
 import logging
 import math
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TypeAlias
 
@@ -428,16 +430,51 @@ def _retry_after(headers: object, wall_clock: Callable[[], float]) -> float | No
     try:
         seconds = float(raw)
     except ValueError:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        return max(0.0, when.timestamp() - wall_clock())
+        now = wall_clock()
+        when = _http_date(raw, now)
+        return None if when is None else max(0.0, when - now)
     if not math.isfinite(seconds) or seconds < 0:
         return None
     return seconds
+
+
+# RFC 9110 section 5.6.7: the obsolete RFC 850 form, whose year has two digits.
+_RFC850 = re.compile(
+    r"[A-Za-z]+, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT", re.ASCII
+)
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+_FIFTY_YEARS = 50 * 365.2425 * 86_400.0
+
+
+def _http_date(raw: str, now: float) -> float | None:
+    """Epoch seconds of an HTTP date in any of RFC 9110's three forms, or None.
+
+    IMF-fixdate and asctime go through :func:`email.utils.parsedate_to_datetime`; a date
+    without a zone (asctime has none) is UTC. An RFC 850 date's two-digit year is the
+    one in this century of ``now``, or the century before if that is more than 50 years
+    after ``now``, as RFC 9110 says.
+    """
+    try:
+        rfc850 = _RFC850.fullmatch(raw)
+        if rfc850 is not None:
+            day, month, yy, hour, minute, second = rfc850.groups()
+            this_century = datetime.fromtimestamp(now, UTC).year // 100 * 100
+            values = (_MONTHS[month.lower()], int(day), int(hour), int(minute), int(second))
+            when = datetime(this_century + int(yy), *values, tzinfo=UTC).timestamp()
+            if when - now > _FIFTY_YEARS:
+                when = datetime(this_century - 100 + int(yy), *values, tzinfo=UTC).timestamp()
+            return when
+        parsed = parsedate_to_datetime(raw)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp()
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError):
+        return None
 
 
 def _grpc(exc: BaseException) -> Classification | None:
