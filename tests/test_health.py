@@ -268,27 +268,79 @@ def test_a_check_that_raises_anything_never_breaks_run(health: HealthRegistry) -
 # Breakers as components, and status-change events.
 
 
-def test_breakers_as_components(health: HealthRegistry, clock: FakeClock) -> None:
-    """OPEN breakers make the component ERROR with reason and retry time."""
+def refused() -> None:
+    raise ConnectionRefusedError
+
+
+def test_each_breaker_is_a_component_named_after_its_remote(
+    health: HealthRegistry, clock: FakeClock
+) -> None:
+    """add_breakers() reports one component per breaker, ``breaker:<remote>``."""
     breakers = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=60), clock=clock)
+    breakers.get("s3-eu")
+    breakers.get("gdrive")
     health.add_breakers(breakers)
-    assert health.run().components["breakers"].status is OK
-
-    def refused() -> None:
-        raise ConnectionRefusedError
-
+    report = health.run()
+    assert list(report.components) == ["breaker:s3-eu", "breaker:gdrive"]
+    assert report.status is HealthStatus.HEALTHY
     with pytest.raises(ConnectionRefusedError):
         breakers.get("s3-eu").call(refused)
-    breakers.get("gdrive")
-    component = health.run().components["breakers"]
-    assert component.status is ERROR
-    assert "s3-eu OPEN" in component.message
-    assert "trial in 60 s" in component.message
-    assert component.details == {"s3-eu": "open", "gdrive": "closed"}
-    assert not component.critical
+    report = health.run()
+    s3 = report.components["breaker:s3-eu"]
+    assert s3.status is ERROR
+    assert s3.message.startswith("OPEN (")
+    assert "trial in 60 s" in s3.message
+    assert s3.details == {"state": "open"}
+    assert not s3.critical
+    assert report.components["breaker:gdrive"].status is OK
+    assert report.status is HealthStatus.DEGRADED
     clock.advance(60)
     with breakers.get("s3-eu"):
-        assert health.run().components["breakers"].status is WARNING
+        assert health.run().components["breaker:s3-eu"].status is WARNING
+
+
+def test_breakers_created_later_appear_and_evicted_ones_disappear(
+    health: HealthRegistry, clock: FakeClock
+) -> None:
+    """The breaker components follow the registry: new breakers join, evicted ones leave."""
+    breakers = BreakerRegistry(BreakerConfig(), clock=clock, max_breakers=2)
+    health.add_breakers(breakers)
+    assert health.run().components == {}
+    breakers.get("a")
+    breakers.get("b")
+    assert health.names() == ["breaker:a", "breaker:b"]
+    assert list(health.run().components) == ["breaker:a", "breaker:b"]
+    breakers.get("c")  # full: the least recently used CLOSED breaker, a, is evicted
+    assert "a" not in breakers
+    assert list(health.run().components) == ["breaker:b", "breaker:c"]
+    assert set(health.latest()) == {"breaker:b", "breaker:c"}
+    assert health.recheck("breaker:c").status is OK
+
+
+def test_critical_applies_to_each_breaker_component(clock: FakeClock) -> None:
+    """With critical=True, one OPEN breaker makes the whole report CRITICAL."""
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=clock)
+    health = HealthRegistry(clock=clock, default_timeout=2)
+    try:
+        health.add_breakers(breakers, critical=True)
+        with pytest.raises(ConnectionRefusedError):
+            breakers.get("db").call(refused)
+        report = health.run()
+        assert report.components["breaker:db"].critical
+        assert report.status is HealthStatus.CRITICAL
+    finally:
+        health.close()
+
+
+def test_a_breaker_registry_is_added_once(health: HealthRegistry, clock: FakeClock) -> None:
+    """Adding the same registry twice is a ValueError; a hand-registered check wins."""
+    breakers = BreakerRegistry(clock=clock)
+    health.register("breaker:api", lambda: CheckResult(WARNING, "by hand"))
+    breakers.get("api")
+    health.add_breakers(breakers)
+    with pytest.raises(ValueError, match="already added"):
+        health.add_breakers(breakers)
+    assert health.run().components["breaker:api"].message == "by hand"
 
 
 def test_status_changes_are_reported_to_listeners(health: HealthRegistry) -> None:

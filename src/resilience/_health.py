@@ -23,6 +23,7 @@ from typing import Any, Final, Self, TypeAlias
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from resilience._breaker import CircuitBreaker
 from resilience._classify import Classifier, FailureKind
 from resilience._clock import SYSTEM_CLOCK, Clock, wall_time
 from resilience._config import _Config
@@ -269,6 +270,8 @@ class HealthRegistry:
         self._listeners: list[Callable[[ComponentChanged], object]] = list(listeners)
         self._latest: dict[str, ComponentHealth] = {}
         self._tasks: set[asyncio.Task[object]] = set()  # async checks in flight
+        # add_breakers(): per registry, what brings its breaker components up to date.
+        self._breaker_syncs: dict[BreakerRegistry, Callable[[], None]] = {}
 
     # ---------------------------------------------------------------- registration
 
@@ -349,19 +352,49 @@ class HealthRegistry:
         """Report every breaker of ``registry`` as a component named ``breaker:<remote>``.
 
         OPEN and FORCED_OPEN are ERROR, HALF_OPEN is WARNING, with the breaker's reason
-        and when it allows a trial call. Breakers created later are included too.
+        and when it allows a trial call. Breakers created later are included too, and
+        evicted ones leave, whenever the components are run, listed or read.
+
+        Args:
+            registry: The breakers to report; each registry is added once.
+            critical: Whether each breaker's component is critical.
         """
         if not isinstance(registry, BreakerRegistry):
             raise TypeError(f"add_breakers() takes a BreakerRegistry, got {registry!r}")
-        self.register(
-            "breakers",
-            lambda: _breakers_result(registry),
-            critical=critical,
-            timeout=self._default_timeout,
+        if registry in self._breaker_syncs:
+            raise ValueError(f"add_breakers(): {registry!r} is already added to this registry")
+        template = _CheckConfig(
+            name="breaker:", timeout=self._default_timeout, critical=critical
         )
+        mine: dict[str, CircuitBreaker] = {}  # component name -> the breaker it reports
+
+        def sync() -> None:
+            # The registry creates and evicts breakers at will, so the components are
+            # recomputed whenever the set of checks is read. A check registered by hand
+            # under the same name is left alone: it wins.
+            current = {f"breaker:{b.name}": b for b in registry}
+            with self._lock:
+                for name in [n for n, b in mine.items() if current.get(n) is not b]:
+                    del mine[name]
+                    self._checks.pop(name, None)
+                    self._latest.pop(name, None)
+                for name, breaker in current.items():
+                    if name not in mine and name not in self._checks:
+                        mine[name] = breaker
+                        config = template.model_copy(update={"name": name})
+                        check = _breaker_result(breaker)
+                        self._checks[name] = _Check(config, check, is_async=False)
+
+        self._breaker_syncs[registry] = sync
+        sync()
+
+    def _sync_breakers(self) -> None:
+        for sync in list(self._breaker_syncs.values()):
+            sync()
 
     def names(self, group: str | None = None) -> list[str]:
         """The components registered, or those of one group."""
+        self._sync_breakers()
         with self._lock:
             return [
                 n for n, c in self._checks.items() if group is None or group in c.config.groups
@@ -373,6 +406,7 @@ class HealthRegistry:
 
     def latest(self) -> Mapping[str, ComponentHealth]:
         """The last known health of each component, without running any check."""
+        self._sync_breakers()
         with self._lock:
             return dict(self._latest)
 
@@ -391,6 +425,7 @@ class HealthRegistry:
         return (await self._arun([self._one(name)], fresh=True)).components[name]
 
     def _one(self, name: str) -> _Check:
+        self._sync_breakers()
         with self._lock:
             check = self._checks.get(name)
         if check is None:
@@ -531,6 +566,7 @@ class HealthRegistry:
         flight.outcome.set_result(health)
 
     def _selected(self, group: str | None) -> list[_Check]:
+        self._sync_breakers()
         with self._lock:
             checks = list(self._checks.values())
         if group is None:
@@ -729,23 +765,22 @@ async def _guarded(fn: Callable[[], Awaitable[object]]) -> object:
         return exc
 
 
-def _breakers_result(registry: BreakerRegistry) -> CheckResult:
-    worst = _OK
-    problems: list[str] = []
-    details: dict[str, object] = {}
-    for remote, snap in registry.snapshot().items():
-        details[remote] = snap.state.value
+def _breaker_result(breaker: CircuitBreaker) -> Callable[[], CheckResult]:
+    """The check of one breaker's component: its state, reason and next trial."""
+
+    def check() -> CheckResult:
+        snap = breaker.snapshot()
+        details = {"state": snap.state.value}
         if snap.state in (CircuitState.OPEN, CircuitState.FORCED_OPEN):
-            worst = _ERROR
+            status = _ERROR
         elif snap.state is CircuitState.HALF_OPEN:
-            worst = _WARNING if worst is _OK else worst
+            status = _WARNING
         else:
-            continue
-        when = (
-            f"; trial in {snap.retry_after:.0f} s" if snap.retry_after is not None else ""
-        )
-        problems.append(f"{remote} {snap.state.name} ({snap.reason}{when})")
-    return CheckResult(worst, "; ".join(problems), details)
+            return CheckResult(_OK, "", details)
+        when = f"; trial in {snap.retry_after:.0f} s" if snap.retry_after is not None else ""
+        return CheckResult(status, f"{snap.state.name} ({snap.reason}{when})", details)
+
+    return check
 
 
 class HealthMonitor:
