@@ -18,7 +18,6 @@ __all__ = ["Classification", "Classifier", "FailureKind", "PartialFailure"]
 
 logger = logging.getLogger("resilience")
 
-
 _RETRYABLE = FailureKind.RETRYABLE
 _PERMANENT = FailureKind.PERMANENT
 

@@ -188,22 +188,25 @@ def _aws(exc: BaseException, status_verdict: StatusVerdict) -> Classification | 
     metadata = metadata if isinstance(metadata, Mapping) else {}
     status = as_status(metadata.get("HTTPStatusCode"))
     headers = metadata.get("HTTPHeaders")
+    verdict = status_verdict(status, headers) if status is not None and status >= 400 else None  # noqa: PLR2004
     if code in _AWS_THROTTLING or code in _AWS_TRANSIENT:
         kind = _RETRYABLE  # throttling comes as HTTP 400 ("Throttling") as often as 429 or 503
+    elif verdict is not None:
+        kind = verdict.kind
     elif status is not None:
-        # A 3xx (S3's 304 Not Modified is a ClientError) is an answer: asking again gets it too.
-        kind = status_verdict(status, headers).kind if status >= 400 else _PERMANENT  # noqa: PLR2004
+        kind = _PERMANENT  # a 3xx (S3's 304 Not Modified) is an answer; asking again gets it
     else:
         return None
     wait = None
-    if kind is _RETRYABLE and headers is not None:
+    if kind is _RETRYABLE:
         # botocore's own header, in milliseconds, wins over Retry-After, as in botocore.
-        wait = _milliseconds(header(headers, "x-amz-retry-after"))
-        if wait is None and status is not None:
-            wait = status_verdict(status, headers).retry_after
-    reason = ", ".join(
-        part for part in (code and f"AWS {code}", status and f"HTTP {status}") if part
-    )
+        wait = _milliseconds(header(headers, "x-amz-retry-after")) if headers is not None else None
+        if wait is None and verdict is not None:
+            wait = verdict.retry_after
+    parts = [f"AWS {code}"] if code else []
+    if status is not None:
+        parts.append(f"HTTP {status}")
+    reason = ", ".join(parts)
     if wait is not None:
         reason += f" (Retry-After {wait:g} s)"
     return Classification(kind, reason, wait)
