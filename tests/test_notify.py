@@ -1,4 +1,4 @@
-"""Notifiers: webhooks against a real loopback server (httpx and stdlib), routing, redaction."""
+"""Notifiers: webhooks against a real loopback server, routing, redaction."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Literal
+from typing import Literal, Protocol
 
 import pytest
 
-import resilience._notify
 from resilience import (
     CallbackNotifier,
     Incident,
@@ -27,15 +26,14 @@ from resilience import (
     Stage,
     WebhookNotifier,
 )
-from resilience._notify import redact
+from resilience._redact import redact_url
 from resilience.testing import FakeClock
 
 SECRET_PATH = "/services/T000/B000/SECRET?token=abc"  # noqa: S105 - fake, on loopback
 SECRETS = ("SECRET", "pass", "abc")
 HANG_LIMIT = 30.0  # a hanging handler gives up after this, if teardown never releases it
 
-Behaviour = Literal["ok", "no-content", "error", "hang"]
-Transport = Literal["httpx", "stdlib"]
+Behaviour = Literal["ok", "no-content", "error", "hang", "redirect"]
 
 _STATUS: dict[Behaviour, int] = {"ok": 200, "no-content": 204, "error": 500}
 
@@ -69,9 +67,10 @@ class RecordingServer(ThreadingHTTPServer):
     daemon_threads = False  # server_close() joins the handler threads
     block_on_close = True
 
-    def __init__(self, behaviour: Behaviour) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, behaviour: Behaviour, host: str = "127.0.0.1") -> None:
+        super().__init__((host, 0), _Handler)
         self.behaviour: Behaviour = behaviour
+        self.redirect: tuple[int, str] = (302, "/")  # for "redirect": the status and Location
         self.release = threading.Event()  # set on teardown: a hanging handler ends
         self._received: list[Received] = []
         self._lock = threading.Lock()
@@ -85,7 +84,7 @@ class RecordingServer(ThreadingHTTPServer):
         return int(self.server_address[1])
 
     def url(self, path: str = SECRET_PATH) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.server_address[0]}:{self.port}{path}"
 
     def record(self, request: Received) -> None:
         with self._lock:
@@ -107,6 +106,9 @@ class RecordingServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     timeout = 10  # seconds a client may take to send its request: handlers always end
 
+    def do_GET(self) -> None:
+        self.do_POST()  # recorded too: a followed redirect may arrive as a GET
+
     def do_POST(self) -> None:
         server = self.server
         assert isinstance(server, RecordingServer)
@@ -118,6 +120,13 @@ class _Handler(BaseHTTPRequestHandler):
             server.release.wait(HANG_LIMIT)
             self.close_connection = True
             return  # never answers: the connection just closes
+        if behaviour == "redirect":
+            status, location = server.redirect
+            self.send_response(status)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         status = _STATUS[behaviour]
         self.send_response(status)
         if status == 204:
@@ -133,16 +142,20 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class Serve(Protocol):
+    def __call__(self, behaviour: Behaviour, host: str = ...) -> RecordingServer: ...
+
+
 @pytest.fixture
-def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Behaviour], RecordingServer]]:
+def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve]:
     """Start loopback webhook servers; each is stopped (and any hang released) on teardown."""
     for scheme in ("http", "https", "all"):  # loopback must never go through a proxy
         monkeypatch.delenv(f"{scheme}_proxy", raising=False)
         monkeypatch.delenv(f"{scheme.upper()}_PROXY", raising=False)
     servers: list[RecordingServer] = []
 
-    def start(behaviour: Behaviour) -> RecordingServer:
-        server = RecordingServer(behaviour)
+    def start(behaviour: Behaviour, host: str = "127.0.0.1") -> RecordingServer:
+        server = RecordingServer(behaviour, host)
         servers.append(server)
         return server
 
@@ -160,21 +173,6 @@ def refused_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
     finally:
         sock.close()
-
-
-@pytest.fixture(params=["httpx", "stdlib"])
-def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Transport:
-    """Each webhook test runs with httpx and with the standard library's urllib."""
-    name: Transport = request.param
-    if name == "stdlib":
-        monkeypatch.setattr(resilience._notify, "_httpx_installed", lambda: False)
-    else:
-        assert resilience._notify._httpx_installed()
-    return name
-
-
-def user_agent(transport: Transport) -> str:
-    return "python-httpx/" if transport == "httpx" else "Python-urllib/"
 
 
 def make_incident(
@@ -201,7 +199,7 @@ def always_fails() -> None:
 
 @pytest.mark.parametrize("behaviour", ["ok", "no-content"])
 async def test_webhook_posts_the_incident_as_json(
-    serve: Callable[[Behaviour], RecordingServer], transport: Transport, behaviour: Behaviour
+    serve: Serve, behaviour: Behaviour
 ) -> None:
     server = serve(behaviour)
     incident = make_incident()
@@ -215,11 +213,11 @@ async def test_webhook_posts_the_incident_as_json(
     assert request.json() == {**incident.to_dict(), "text": incident.summary()}
     assert request.headers["content-type"] == "application/json"
     assert request.headers["x-team"] == "storage"
-    assert request.headers["user-agent"].startswith(user_agent(transport))
+    assert request.headers["user-agent"].startswith("Python-urllib/")
 
 
 async def test_webhook_sends_url_credentials_as_basic_auth(
-    serve: Callable[[Behaviour], RecordingServer], transport: Transport
+    serve: Serve
 ) -> None:
     server = serve("ok")
     url = f"http://user:pass@127.0.0.1:{server.port}{SECRET_PATH}"
@@ -229,11 +227,11 @@ async def test_webhook_sends_url_credentials_as_basic_auth(
     [request] = server.received
     assert request.path == SECRET_PATH
     assert request.headers["authorization"] == "Basic " + base64.b64encode(b"user:pass").decode()
-    assert request.headers["user-agent"].startswith(user_agent(transport))
+    assert request.headers["user-agent"].startswith("Python-urllib/")
 
 
 async def test_webhook_http_500_is_a_notify_error(
-    serve: Callable[[Behaviour], RecordingServer], transport: Transport
+    serve: Serve
 ) -> None:
     server = serve("error")
     notifier = WebhookNotifier(server.url(), timeout=5)
@@ -248,7 +246,7 @@ async def test_webhook_http_500_is_a_notify_error(
 
 
 async def test_webhook_that_does_not_answer_times_out(
-    serve: Callable[[Behaviour], RecordingServer], transport: Transport
+    serve: Serve
 ) -> None:
     server = serve("hang")
     notifier = WebhookNotifier(server.url(), timeout=0.3)
@@ -263,7 +261,7 @@ async def test_webhook_that_does_not_answer_times_out(
     assert_no_secret(str(raised.value))
 
 
-async def test_webhook_connection_refused(refused_port: int, transport: Transport) -> None:
+async def test_webhook_connection_refused(refused_port: int) -> None:
     url = f"http://user:pass@127.0.0.1:{refused_port}{SECRET_PATH}"
     notifier = WebhookNotifier(url, timeout=5)
 
@@ -277,11 +275,34 @@ async def test_webhook_connection_refused(refused_port: int, transport: Transpor
     assert raised.value.__suppress_context__
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_is_a_failed_delivery_and_the_other_host_receives_nothing(
+    serve: Serve, status: int
+) -> None:
+    """A 3xx fails the notification; neither the body nor any credential reaches the target."""
+    other = serve("ok", "127.0.0.2")  # another loopback address: another host
+    first = serve("redirect")
+    first.redirect = (status, other.url("/collect?token=abc"))
+    url = f"http://user:pass@127.0.0.1:{first.port}{SECRET_PATH}"
+    notifier = WebhookNotifier(url, timeout=5, headers={"Authorization": "Bearer SECRET-token"})
+
+    with pytest.raises(NotifyError, match=f"answered HTTP {status}, a redirect") as raised:
+        await notifier.notify(make_incident())
+
+    assert len(first.received) == 1
+    assert other.received == []
+    message = str(raised.value)
+    assert f"to http://127.0.0.2:{other.port}/<redacted>" in message
+    assert "not followed" in message
+    assert_no_secret(message)
+    assert raised.value.__cause__ is None
+
+
 # ------------------------------------------------------------------ through the manager
 
 
 async def test_escalation_reaches_each_notifier_once_and_failures_are_recorded(
-    serve: Callable[[Behaviour], RecordingServer], caplog: pytest.LogCaptureFixture
+    serve: Serve, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="resilience")
     ok_server, error_server, hang_server = serve("ok"), serve("error"), serve("hang")
@@ -355,7 +376,7 @@ async def test_escalation_reaches_each_notifier_once_and_failures_are_recorded(
 
 
 async def test_a_recovered_component_notifies_nobody(
-    serve: Callable[[Behaviour], RecordingServer],
+    serve: Serve,
 ) -> None:
     server = serve("ok")
     told: list[Incident] = []
@@ -439,15 +460,17 @@ async def test_notifiers_are_routed_by_severity() -> None:
 
 def test_redact_shows_scheme_host_and_port_only() -> None:
     url = "https://user:pass@hooks.example.com:8443/services/T000/B000/SECRET?token=abc"
-    assert redact(url) == "https://hooks.example.com:8443/<redacted>"
-    assert redact("https://hooks.example.com/x?token=abc") == "https://hooks.example.com/<redacted>"
+    assert redact_url(url, path=False) == "https://hooks.example.com:8443/<redacted>"
+    assert redact_url("https://hooks.example.com/x?token=abc", path=False) == (
+        "https://hooks.example.com/<redacted>"
+    )
 
 
 @pytest.mark.parametrize(
     "url", ["http://user:pass@host:99999/SECRET?token=abc", "http://host:SECRET/abc", "http://[::1"]
 )
 def test_redact_never_raises_nor_echoes(url: str) -> None:
-    assert_no_secret(redact(url))
+    assert_no_secret(redact_url(url, path=False))
 
 
 def test_webhook_repr_and_url_are_redacted() -> None:
@@ -457,6 +480,52 @@ def test_webhook_repr_and_url_are_redacted() -> None:
         "WebhookNotifier('https://hooks.example.com:8443/<redacted>', min_severity=P1)"
     )
     assert notifier.url == "https://hooks.example.com:8443/<redacted>"
+    assert_no_secret(repr(notifier))
+
+
+@pytest.mark.parametrize("value", ["Bearer SECRET\n", "Bearer SECRET\r\nX-Evil: 1", " SECRET"])
+def test_a_secret_header_with_a_newline_or_stray_space_is_refused_without_showing_it(
+    value: str,
+) -> None:
+    """A header value that could split the request is refused at construction, masked."""
+    for name in ("Authorization", "X-Api-Key", "Cookie"):
+        with pytest.raises(ValueError, match=f"the value of '{name}'") as raised:
+            WebhookNotifier("https://hooks.example.com/x", headers={name: value})
+        assert "SECRET" not in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["X Team", "X-Team\n", ""])
+def test_a_malformed_header_name_is_refused(name: str) -> None:
+    """A header name that is not an HTTP token is refused at construction."""
+    with pytest.raises(ValueError, match="not a valid header name"):
+        WebhookNotifier("https://hooks.example.com/x", headers={name: "storage"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/services/SECRET\n",
+        "https://hooks.example.com/services/\tSECRET",
+        "https://hooks.example.com/services/SECRET ?token=abc",
+    ],
+)
+def test_a_webhook_url_with_whitespace_is_refused_without_echoing_it(url: str) -> None:
+    """Whitespace urlsplit would drop silently is refused, and the URL shown redacted."""
+    with pytest.raises(ValueError, match="whitespace or control characters") as raised:
+        WebhookNotifier(url)
+    assert_no_secret(str(raised.value))
+
+
+async def test_a_failed_delivery_never_shows_a_secret_header(refused_port: int) -> None:
+    """The error of an unreachable webhook names it, without any secret header value."""
+    notifier = WebhookNotifier(
+        f"http://127.0.0.1:{refused_port}{SECRET_PATH}",
+        timeout=5,
+        headers={"X-Api-Key": "SECRET-key", "Cookie": "session=SECRET"},
+    )
+    with pytest.raises(NotifyError, match="failed") as raised:
+        await notifier.notify(make_incident())
+    assert_no_secret(str(raised.value))
     assert_no_secret(repr(notifier))
 
 

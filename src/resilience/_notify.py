@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import logging
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -18,6 +19,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from resilience._decorate import is_async
 from resilience._incident import Incident, Resolution, Severity
+from resilience._redact import MASK, is_secret_name, redact_url, scrub, url_secrets
+from resilience._text import safe_repr, safe_str
 from resilience._timeouts import Overran, within
 
 __all__ = [
@@ -26,8 +29,12 @@ __all__ = [
     "Notifier",
     "NotifyError",
     "WebhookNotifier",
-    "redact",
 ]
+
+
+def _shown(url: str) -> str:
+    """A webhook URL as shown: scheme, host and port; secrets hide in the path too."""
+    return redact_url(url, path=False)
 
 
 class NotifyError(Exception):
@@ -124,31 +131,43 @@ class CallbackNotifier:
         return f"CallbackNotifier({name}, min_severity={self.min_severity.value})"
 
 
-def redact(url: str) -> str:
-    """``url`` safe to log: the scheme and host only, since secrets hide in the rest.
+# RFC 9110 token characters: what a header name may be made of.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
-    Webhook URLs carry their secret in the user-info, the path (Slack, Discord) or the
-    query (``?token=``); none of it is shown.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # an unclosed IPv6 bracket: "http://[::1"
-        return "?://?/<redacted>"
-    host = parts.hostname or "?"
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:  # not a number, or beyond 65535
-        port = ""
-    return f"{parts.scheme}://{host}{port}/<redacted>"
+
+def _checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The caller's headers, refused if one could split the request or hide in an error."""
+    checked: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(
+                f"headers must map str names to str values, got {safe_repr(name)}: "
+                f"{type(value).__name__}"
+            )
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(
+                f"headers: {safe_repr(name)} is not a valid header name (letters, digits "
+                "and !#$%&'*+-.^_`|~ only, no spaces)"
+            )
+        if value != value.strip() or not value.isprintable():
+            shown = MASK if is_secret_name(name) else safe_repr(value)
+            raise ValueError(
+                f"headers: the value of {name!r} ({shown}) has a newline, a control "
+                "character or surrounding whitespace; pass the value alone, stripped"
+            )
+        checked[name] = value
+    return checked
 
 
 class WebhookNotifier:
     """POSTs each incident as JSON to a URL (Slack-style webhooks, incident tools, your API).
 
     The body is :meth:`Incident.to_dict` plus ``"text"``, the incident's summary. Any
-    status other than 2xx, a timeout or a connection error is a failed notification. The
-    URL is shown redacted in its ``repr``, in logs and in errors. httpx is used when it
-    is installed, the standard library otherwise.
+    status other than 2xx, a timeout or a connection error is a failed notification.
+    Redirects are never followed: a 3xx is a failed notification too, so that the body
+    and the credentials (an ``Authorization`` header, or Basic auth from the URL's
+    user-info) reach the configured host only. The URL is shown redacted in its
+    ``repr``, in logs and in errors, and secret headers never appear in either.
 
     Args:
         url: Where to post.
@@ -165,40 +184,64 @@ class WebhookNotifier:
         timeout: float = 10.0,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        if not isinstance(url, str):
+            raise TypeError(f"url must be a str, got {type(url).__name__}")
         try:
             parts = urlsplit(url)
             _ = parts.port  # raises ValueError unless it is a number up to 65535
         except ValueError:
-            raise ValueError(f"url has a malformed host or port, got {redact(url)!r}") from None
+            raise ValueError(f"url has a malformed host or port, got {_shown(url)!r}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"url must be an http:// or https:// URL, got {redact(url)!r}")
+            raise ValueError(f"url must be an http:// or https:// URL, got {_shown(url)!r}")
+        if not url.isprintable() or any(c.isspace() for c in url):
+            # urlsplit drops tabs and newlines silently: the URL posted to would not be
+            # the one written, and the raw one could reach an error message.
+            raise ValueError(
+                f"url must not contain whitespace or control characters, got "
+                f"{_shown(url)!r}; percent-encode them (%20) or remove them"
+            )
         if isinstance(timeout, bool) or not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self._url = url
         self.min_severity = _as_severity(min_severity)
         self.timeout = float(timeout)
-        self.headers = {"Content-Type": "application/json", **(headers or {})}
+        self.headers = {"Content-Type": "application/json", **_checked_headers(headers)}
+        self._url, self._send_headers = _with_basic_auth(url, self.headers)
+        # Whatever an error quotes, none of these get through (scrub).
+        self._secrets = [
+            url,
+            self._url,
+            parts.path,
+            parts.query,
+            *url_secrets(url),
+            *(v for n, v in self._send_headers.items() if is_secret_name(n)),
+        ]
 
     @property
     def url(self) -> str:
         """The URL, redacted."""
-        return redact(self._url)
+        return _shown(self._url)
 
     async def notify(self, incident: Incident) -> None:
         """POST the incident; raise :class:`NotifyError` unless the answer is 2xx."""
         body = json.dumps({**incident.to_dict(), "text": incident.summary()}).encode()
-        post = _httpx_post if _httpx_installed() else _urllib_post
         try:
-            status = await within(self.timeout, post(self._url, body, self.headers, self.timeout))
+            status, location = await within(
+                self.timeout, _post(self._url, body, self._send_headers, self.timeout)
+            )
         except (Overran, TimeoutError):
             raise NotifyError(
                 f"webhook {self.url} did not answer within {self.timeout:g} s"
             ) from None
         except Exception as exc:
-            text = str(exc).replace(self._url, self.url)
+            text = scrub(f"{type(exc).__name__}: {safe_str(exc)}", self._secrets)
+            raise NotifyError(f"webhook {self.url} failed: {text}") from None
+        if 300 <= status < 400:  # noqa: PLR2004
+            to = f" to {_shown(location)}" if location else ""
             raise NotifyError(
-                f"webhook {self.url} failed: {type(exc).__name__}: {text}"
-            ) from None
+                f"webhook {self.url} answered HTTP {status}, a redirect{to}; redirects are "
+                "not followed, so that the incident and any credentials reach the "
+                "configured host only: configure the URL it redirects to"
+            )
         if not 200 <= status < 300:  # noqa: PLR2004
             raise NotifyError(f"webhook {self.url} answered HTTP {status}")
 
@@ -206,42 +249,44 @@ class WebhookNotifier:
         return f"WebhookNotifier({self.url!r}, min_severity={self.min_severity.value})"
 
 
-def _httpx_installed() -> bool:
-    try:
-        import httpx  # noqa: F401, PLC0415
-    except ImportError:
-        return False
-    return True
+def _with_basic_auth(url: str, headers: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """The URL without its user-info, and the headers with it as Basic auth (as httpx does).
 
-
-async def _httpx_post(url: str, body: bytes, headers: Mapping[str, str], seconds: float) -> int:
-    import httpx  # noqa: PLC0415
-
-    async with httpx.AsyncClient(timeout=seconds) as client:
-        try:
-            response = await client.post(url, content=body, headers=dict(headers))
-        except httpx.TimeoutException as exc:  # as urllib's socket timeout is
-            raise TimeoutError(str(exc)) from exc
-    return int(response.status_code)
-
-
-async def _urllib_post(url: str, body: bytes, headers: Mapping[str, str], seconds: float) -> int:
+    urllib ignores credentials in the URL: it would look up "user:pass@host" as the
+    host, and put the password in its error.
+    """
     parts = urlsplit(url)
-    if "@" in parts.netloc:
-        # urllib ignores credentials in the URL: it would look up "user:pass@host" as the
-        # host, and put the password in its error. Send them as httpx does: Basic auth.
-        userpass = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
-        token = base64.b64encode(userpass.encode()).decode()
-        headers = {**headers, "Authorization": f"Basic {token}"}
-        url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    if "@" not in parts.netloc:
+        return url, dict(headers)
+    userpass = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    token = base64.b64encode(userpass.encode()).decode()
+    bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return bare, {**headers, "Authorization": f"Basic {token}"}
 
-    def post() -> int:
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Hands every 3xx back as it is: following one would send the body elsewhere."""
+
+    def redirect_request(self, *_: object, **__: object) -> None:
+        return None
+
+
+async def _post(
+    url: str, body: bytes, headers: Mapping[str, str], seconds: float
+) -> tuple[int, str | None]:
+    """POST with the standard library; the status, and a redirect's Location if any.
+
+    One client whatever is installed, so that a webhook behaves the same everywhere.
+    """
+
+    def post() -> tuple[int, str | None]:
+        opener = urllib.request.build_opener(_NoRedirects)
         request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=seconds) as response:  # noqa: S310
-                return int(response.status)
+            with opener.open(request, timeout=seconds) as response:
+                return int(response.status), None
         except urllib.error.HTTPError as exc:
-            return exc.code
+            with exc:
+                return exc.code, exc.headers.get("Location")
 
     return await asyncio.to_thread(post)
-
