@@ -37,11 +37,11 @@ from resilience._checkpoint import (
     LeaseLostError,
     _new_holder,
 )
+from resilience._redact import redact_conninfo
 
 try:
     import psycopg
     from psycopg import sql
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
     from psycopg.rows import TupleRow, tuple_row
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
@@ -186,7 +186,7 @@ class PostgresCheckpointStore:
         self._conninfo: str | None
         if isinstance(conninfo_or_connection, str):
             self._conninfo = conninfo_or_connection
-            self._shown = _redact(conninfo_or_connection)
+            self._shown = redact_conninfo(conninfo_or_connection)
             self._conn = self._connect()
         elif isinstance(conninfo_or_connection, psycopg.Connection):
             conn = conninfo_or_connection
@@ -441,16 +441,6 @@ def _rows(job: str, records: Iterable[ItemRecord]) -> list[_Row]:
             )
         rows.append((job, dumps(key), r.status, r.kind, r.reason, r.attempts, r.error, r.details))
     return rows
-
-
-def _redact(conninfo: str) -> str:
-    """The connection string without its password."""
-    try:
-        params = conninfo_to_dict(conninfo)
-    except psycopg.Error:
-        return "<unparsable connection string>"
-    params.pop("password", None)
-    return make_conninfo("", **params)
 
 
 def _first_line(exc: BaseException) -> str:

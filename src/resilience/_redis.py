@@ -8,13 +8,14 @@ once, instead of after a client's backoff.
 from __future__ import annotations
 
 from typing import NamedTuple
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-__all__ = ["Connection", "connect", "redact"]
+from resilience._redact import redact_url
+
+__all__ = ["Connection", "connect"]
 
 
 class Connection(NamedTuple):
@@ -28,7 +29,7 @@ class Connection(NamedTuple):
 def connect(url_or_client: object, *, what: str, timeout: float) -> Connection:
     """A client for ``url_or_client``: made from a URL, or the caller's own client."""
     if isinstance(url_or_client, str):
-        shown = redact(url_or_client)
+        shown = redact_url(url_or_client)
         try:
             client = redis.Redis.from_url(
                 url_or_client,
@@ -48,19 +49,3 @@ def connect(url_or_client: object, *, what: str, timeout: float) -> Connection:
         f"{what} needs a redis:// URL or a redis.Redis client, got "
         f"{type(url_or_client).__name__}"
     )
-
-
-def redact(url: str) -> str:
-    """The URL with its password replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port is not None else ""
-    except ValueError:
-        return "<unparsable URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

@@ -52,7 +52,7 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
         "RedisCheckpointStore needs the redis client: pip install 'resilience[redis]'"
     ) from _exc
 
-from resilience._redis import redact
+from resilience._redact import redact_url
 
 __all__ = ["RedisCheckpointStore"]
 
@@ -182,7 +182,7 @@ class RedisCheckpointStore:
         self._namespace = namespace
         client: redis.Redis | RedisCluster
         if isinstance(url_or_client, str):
-            self._shown = repr(redact(url_or_client))
+            self._shown = repr(redact_url(url_or_client))
             try:
                 client = redis.Redis.from_url(url_or_client)
             except ValueError as exc:
