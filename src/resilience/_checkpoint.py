@@ -206,8 +206,9 @@ class SQLiteCheckpointStore:
 
     The file is opened in WAL mode; each commit is one transaction. On open the file is
     checked: one that is not a SQLite database, is corrupt, belongs to another
-    application or was written by a newer version of this library is refused with a
-    :class:`CheckpointError` naming it, and is never written to.
+    application, has another schema, was written by a newer version of this library or
+    cannot be written is refused with a :class:`CheckpointError` naming it, and is
+    never written to. A new file appears whole or not at all, whenever a crash comes.
 
     Args:
         path: The database file; created (with its schema) if it does not exist.

@@ -223,8 +223,9 @@ class SQLiteIncidentStore:
     """Incidents in a SQLite file, kept across restarts for post-mortems and statistics.
 
     The file may be the one a :class:`~resilience.SQLiteCheckpointStore` uses. A file that
-    is damaged, not a SQLite database or another application's is refused with an
-    :class:`OSError` naming it, and never written to.
+    is damaged, not a SQLite database, another application's, of another schema or not
+    writable is refused with an :class:`OSError` naming it, and never written to. A new
+    file appears whole or not at all, whenever a crash comes.
 
     Args:
         path: The database file; created if it does not exist.
