@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator, MutableMapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +122,10 @@ def eventually(condition: Any, timeout: float = 5.0) -> None:
         ({"poll_interval": "1"}, TypeError, "poll_interval"),
         ({"poll_interval": 0}, ValueError, "poll_interval"),
         ({"poll_interval": float("inf")}, ValueError, "poll_interval"),
+        ({"allowed_hosts": "status.internal"}, TypeError, "allowed_hosts"),
+        ({"allowed_hosts": ["https://status.internal/"]}, ValueError, "allowed_hosts"),
+        ({"allowed_hosts": ["status internal"]}, ValueError, "allowed_hosts"),
+        ({"allowed_hosts": [""]}, ValueError, "allowed_hosts"),
     ],
 )
 def test_arguments_are_validated(kwargs: dict[str, Any], error: type[Exception], name: str) -> None:
@@ -450,6 +455,113 @@ def test_sources_left_out_are_null() -> None:
     assert status["batches"] == []
 
 
+# ------------------------------------------------------------------- exposure
+
+
+def strict_json(text: str) -> Any:
+    """``json.loads`` that refuses NaN and Infinity, as a browser's JSON.parse does."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["evil.example", "evil.example:8300", "localhost.evil.example", "127.0.0.1.evil.example"],
+)
+def test_a_request_for_another_host_name_is_misdirected(
+    registry: BreakerRegistry, host: str
+) -> None:
+    """A Host that is not ours (DNS rebinding) gets 421 on every route, and no status."""
+    trip(registry, "api")
+    with served(status_app(registry=registry)) as base, httpx.Client(timeout=5) as client:
+        for path in ("/", "/api/status", "/api/events", "/static/status.js"):
+            response = client.get(f"{base}{path}", headers={"Host": host})
+            assert response.status_code == 421, path
+            assert "api" not in response.json()["error"].replace("allowed_hosts", "")
+            assert "status_app(allowed_hosts=" in response.json()["error"]
+
+
+def test_loopback_names_the_listening_address_and_allowed_hosts_are_answered(
+    registry: BreakerRegistry,
+) -> None:
+    """localhost, 127.x, [::1], the server's own address and configured names get 200."""
+    app = status_app(registry=registry, allowed_hosts=["Status.Internal"])
+    with served(app) as base, httpx.Client(timeout=5) as client:
+        port = base.rsplit(":", 1)[1]
+        for host in (
+            f"localhost:{port}",
+            f"LOCALHOST.:{port}",
+            f"127.0.0.1:{port}",
+            "127.0.0.2",
+            f"[::1]:{port}",
+            "status.internal",
+            f"STATUS.internal:{port}",
+        ):
+            assert client.get(f"{base}/api/status", headers={"Host": host}).status_code == 200
+    with served(status_app(allowed_hosts=["*"])) as base:
+        response = httpx.get(f"{base}/api/status", headers={"Host": "any.example"}, timeout=5)
+        assert response.status_code == 200
+
+
+def test_a_circuit_open_for_ever_is_null_not_infinity_in_every_json_answer(
+    registry: BreakerRegistry,
+) -> None:
+    """open_for=inf: retry_after is null in /api/status and in the event stream."""
+    forever = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=float("inf")))
+    trip(forever, "tape")
+    with served(status_app(registry=forever)) as base, httpx.Client(timeout=5) as client:
+        status = strict_json(client.get(f"{base}/api/status").text)
+        with client.stream("GET", f"{base}/api/events") as stream:
+            line = next(x for x in stream.iter_lines() if x.startswith("data: "))
+    streamed = strict_json(line.removeprefix("data: "))
+    for shown in (status, streamed):
+        [tape] = shown["breakers"]
+        assert tape["state"] == "OPEN"
+        assert tape["retry_after"] is None
+
+
+def test_json_answers_refuse_nan_and_render_foreign_objects_as_text() -> None:
+    """Every answer is strict JSON; what JSON cannot hold is its str, one line, never raising."""
+
+    class Hostile:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    with pytest.raises(ValueError, match="Out of range float"):
+        web_app._json({"rate": float("nan")})
+    shown = json.loads(
+        web_app._json({"when": datetime(2026, 1, 2, tzinfo=UTC), "odd": Hostile(), "x": "a\nb"})
+    )
+    assert shown == {
+        "when": "2026-01-02 00:00:00+00:00",
+        "odd": "<Hostile object; its __str__ raised RuntimeError>",
+        "x": "a\nb",
+    }
+
+
+def test_secrets_in_messages_are_masked_on_the_status_page() -> None:
+    """A check's message or a breaker's reason quoting a URL or a password shows it masked."""
+    health = HealthRegistry(default_timeout=2)
+    health.register(
+        "cache",
+        lambda: CheckResult(
+            ComponentStatus.ERROR, "redis://app:S3CRET@cache:6379/0 refused; password=S3CRET"
+        ),
+    )
+    health.run()
+    try:
+        app = status_app(health=health)
+        status = app.status()
+    finally:
+        health.close()
+    text = json.dumps(status)
+    assert "S3CRET" not in text
+    assert "redis://app:***@cache:6379/0 refused; password=***" in text
+
+
 # ------------------------------------------------------------------------ browser
 
 
@@ -480,6 +592,21 @@ def test_page_shows_a_breaker_opening(
         assert browser_page.title() == "shop · status"
         browser_page.screenshot(path=tmp_path / "status.png", full_page=True)
     assert (tmp_path / "status.png").stat().st_size > 1000
+
+
+def test_page_shows_a_circuit_open_for_ever(
+    browser_page: Page,  # noqa: F811 - the fixture
+) -> None:
+    """An infinite open period renders its row, "none scheduled", instead of no rows at all."""
+    from playwright.sync_api import expect  # noqa: PLC0415 - only with a browser
+
+    forever = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=float("inf")))
+    trip(forever, "tape")
+    with served(status_app(registry=forever)) as base:
+        browser_page.goto(f"{base}/")
+        expect(browser_page.locator('[data-remote="tape"]')).to_have_text("OPEN", timeout=5000)
+        expect(browser_page.locator("#breakers")).to_contain_text("none scheduled")
+        expect(browser_page.locator("#connection")).to_have_attribute("data-connection", "live")
 
 
 def test_page_falls_back_to_polling(

@@ -22,6 +22,7 @@ __all__ = [
     "is_secret_name",
     "redact_conninfo",
     "redact_headers",
+    "redact_text",
     "redact_url",
     "scrub",
     "url_secrets",
@@ -142,6 +143,29 @@ def conninfo_secrets(conninfo: str) -> list[str]:
         if is_secret_name(name) and value:
             found += [value, value.strip("'")]
     return found
+
+
+# In free text (an error message, a health check's): a URL, or a name=value pair whose
+# name says it is secret, as a query string or a libpq connection string writes it.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_SECRET_PAIR = re.compile(
+    r"\b([A-Za-z_][\w-]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^\s&;,'\")]+)"
+)
+
+
+def redact_text(text: str) -> str:
+    """Free text with the secrets of the URLs and ``name=value`` pairs in it masked.
+
+    For messages we did not write (a health check's, an exception's) shown where many
+    can read them: the status page. Cheap when there is nothing to look at.
+    """
+    if "://" in text:
+        text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)
+    if "=" in text:
+        text = _SECRET_PAIR.sub(
+            lambda m: f"{m[1]}{m[2]}{MASK}" if is_secret_name(m[1]) else m[0], text
+        )
+    return text
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

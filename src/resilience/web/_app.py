@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import ipaddress
 import json
 import math
 import threading
@@ -25,7 +26,9 @@ from resilience._batch import BatchProcessor
 from resilience._clock import wall_time
 from resilience._events import CallRecorded, CallRejected, CircuitState, Event, StateChanged
 from resilience._health import ComponentChanged, ComponentStatus, HealthRegistry, aggregate
+from resilience._redact import redact_text
 from resilience._registry import BreakerRegistry
+from resilience._text import one_line, safe_repr, safe_str
 
 __all__ = ["StatusApp", "status_app"]
 
@@ -71,6 +74,7 @@ _SSE_HEADERS: Final = [
     (b"cache-control", b"no-store"),
     (b"x-accel-buffering", b"no"),  # nginx: pass each event on at once
 ]
+_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.", "ip6-localhost"})
 _BAD_STATES: Final = (CircuitState.OPEN, CircuitState.FORCED_OPEN)
 _LEVELS: Final = {
     CircuitState.CLOSED: "ok",
@@ -109,7 +113,7 @@ class _Entry:
             "kind": self.kind,
             "subject": self.subject,
             "level": self.level,
-            "text": text,
+            "text": redact_text(text),
             "count": self.count,
         }
 
@@ -215,8 +219,10 @@ class StatusApp:
         title: str,
         history: int,
         poll_interval: float,
+        allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self._registry = registry
+        self._allowed_hosts = allowed_hosts
         self._health = health
         self._batches = batches
         self._title = title
@@ -257,13 +263,14 @@ class StatusApp:
             {
                 "remote": remote,
                 "state": snap.state.name,
-                "failure_rate": snap.failure_rate,
+                "failure_rate": _finite(snap.failure_rate),
                 "calls": snap.calls,
                 "failures": snap.failures,
                 "consecutive_failures": snap.consecutive_failures,
                 "rejected": snap.rejected,
-                "retry_after": round(snap.retry_after, 3) if snap.retry_after is not None else None,
-                "reason": snap.reason,
+                # None, not Infinity (which JSON has not): no trial is scheduled.
+                "retry_after": _finite(snap.retry_after),
+                "reason": redact_text(snap.reason) if snap.reason else snap.reason,
             }
             for remote, snap in sorted(self._registry.snapshot().items())
         ]
@@ -278,9 +285,9 @@ class StatusApp:
                 {
                     "name": c.name,
                     "status": c.status.name,
-                    "message": c.message,
+                    "message": redact_text(c.message) if c.message else c.message,
                     "critical": c.critical,
-                    "last_checked": round(c.last_checked, 3),
+                    "last_checked": _finite(c.last_checked),
                 }
                 for c in latest.values()
             ],
@@ -344,6 +351,17 @@ class StatusApp:
         path = _route_path(scope)
         method = scope.get("method", "GET")
         head = method == "HEAD"
+        host = self._misdirected(scope)
+        if host is not None:
+            body = _json(
+                {
+                    "error": f"misdirected request: this status page does not answer to the "
+                    f"host {host!r}; add it with status_app(allowed_hosts=[...]) if it is "
+                    "one of its names"
+                }
+            )
+            await _respond(send, 421, _JSON_HEADERS, body, head=head)
+            return
         if path == "/":
             headers, body = _PAGE_HEADERS, self._page
         elif path.startswith("/static/") and path[8:] in self._assets:
@@ -351,7 +369,7 @@ class StatusApp:
             headers = [(b"content-type", _ASSETS[name].encode()), (b"cache-control", b"no-cache")]
             body = self._assets[name]
         elif path == "/api/status":
-            headers, body = _JSON_HEADERS, json.dumps(self.status()).encode()
+            headers, body = _JSON_HEADERS, _json(self.status())
         elif path == "/api/events":
             headers, body = _SSE_HEADERS, b""
         else:
@@ -401,7 +419,7 @@ class StatusApp:
                 version, status = self._status()
                 mark = _fingerprint(version, status)
                 if mark != sent:
-                    data = f"{prefix}data: {json.dumps(status)}\n\n".encode()
+                    data = b"%sdata: %s\n\n" % (prefix.encode(), _json(status))
                     await send({"type": "http.response.body", "body": data, "more_body": True})
                     prefix, sent, last_write = "", mark, loop.time()
                 elif loop.time() - last_write >= HEARTBEAT:
@@ -421,6 +439,26 @@ class StatusApp:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+
+    def _misdirected(self, scope: Scope) -> str | None:
+        """The Host of a request for a name this page does not answer to, else None.
+
+        A web page can make a browser send requests here under its own name once its
+        DNS answers with this address (DNS rebinding): only loopback names, the address
+        the server listens on and ``allowed_hosts`` are answered.
+        """
+        if "*" in self._allowed_hosts:
+            return None
+        host = next((v for k, v in scope.get("headers", ()) if k == b"host"), None)
+        if host is None:
+            return None  # HTTP/1.0 without a Host: no browser, no rebinding
+        name = _host_name(host.decode("latin-1"))
+        server = scope.get("server") or (None,)
+        if _is_loopback(name) or name in self._allowed_hosts:
+            return None
+        if server[0] is not None and name == _host_name(str(server[0])):
+            return None
+        return one_line(host.decode("latin-1"))[:200]
 
     def __repr__(self) -> str:
         parts = [
@@ -445,9 +483,38 @@ def _fingerprint(version: int, status: dict[str, Any]) -> str:
     breakers = status["breakers"]
     if breakers is not None:
         breakers = [{**b, "retry_after": None} for b in breakers]
-    return json.dumps(
-        [version, breakers, status["health"], status["batches"]], sort_keys=True, default=str
-    )
+    return _json([version, breakers, status["health"], status["batches"]], sort_keys=True).decode()
+
+
+def _json(value: object, *, sort_keys: bool = False) -> bytes:
+    """Every JSON answer: strict JSON (a NaN or infinity raises, never reaches a page)."""
+    return json.dumps(value, allow_nan=False, default=safe_str, sort_keys=sort_keys).encode()
+
+
+def _finite(value: float | None) -> float | None:
+    """A number for JSON, to the millisecond: None when it is None, infinite or NaN."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, 3)
+
+
+def _host_name(value: str) -> str:
+    """A Host header's name: lower case, without its port or a trailing dot."""
+    name = value.strip().lower()
+    if name.startswith("["):  # an IPv6 literal: [::1]:8300
+        return name.partition("]")[0][1:]
+    if name.count(":") == 1:
+        name = name.partition(":")[0]
+    return name.rstrip(".")
+
+
+def _is_loopback(name: str) -> bool:
+    if name in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _route_path(scope: Scope) -> str:
@@ -481,6 +548,7 @@ def status_app(
     title: str = "resilience",
     history: int = 100,
     poll_interval: float = 0.5,
+    allowed_hosts: Iterable[str] = (),
 ) -> StatusApp:
     """A status page for operators: breakers, health and batches, updated live.
 
@@ -498,6 +566,10 @@ def status_app(
             rejections) the page lists.
         poll_interval: Seconds between two looks at the counts and the batches;
             transitions and health changes are pushed at once.
+        allowed_hosts: The names (the ``Host`` header, without its port) the page
+            answers to besides loopback names and the address the server listens on,
+            such as the name a reverse proxy passes on; ``"*"`` answers to any. Other
+            requests get 421 Misdirected Request (a defence against DNS rebinding).
     """
     if registry is not None and not isinstance(registry, BreakerRegistry):
         raise TypeError(f"registry must be a BreakerRegistry or None, got {registry!r}")
@@ -530,4 +602,24 @@ def status_app(
         title=title,
         history=history,
         poll_interval=poll_interval,
+        allowed_hosts=_allowed_hosts(allowed_hosts),
     )
+
+
+def _allowed_hosts(hosts: Iterable[str]) -> frozenset[str]:
+    if isinstance(hosts, str) or not isinstance(hosts, Iterable):
+        raise TypeError(
+            f"allowed_hosts must be an iterable of host names (e.g. ['status.internal']), "
+            f"got {safe_repr(hosts)}"
+        )
+    names = set()
+    for host in hosts:
+        if not isinstance(host, str) or not host or not host.isprintable() or (
+            any(c.isspace() or c in "/@" for c in host)
+        ):
+            raise ValueError(
+                f"allowed_hosts must hold host names such as 'status.internal' (no "
+                f"scheme, path or spaces), got {safe_repr(host)}"
+            )
+        names.add(host if host == "*" else _host_name(host))
+    return frozenset(names)

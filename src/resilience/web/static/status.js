@@ -79,7 +79,8 @@
     const body = byId("breakers").tBodies[0];
     body.replaceChildren(
       ...rows.map((b) => {
-        const retry = el("td", { class: "num" }, "—");
+        // An OPEN circuit without a retry_after has no trial scheduled (open_for = inf).
+        const retry = el("td", { class: "num" }, b.state === "OPEN" && b.retry_after === null ? "none scheduled" : "—");
         const waits = b.state === "OPEN" || b.state === "HALF_OPEN";
         if (waits && b.retry_after !== null && b.retry_after !== undefined) {
           countdowns.push([retry, received + b.retry_after * 1000]);
