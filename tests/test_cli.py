@@ -14,8 +14,11 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from resilience import BreakerConfig, BreakerRegistry
 from resilience._cli import main
@@ -254,3 +257,156 @@ def _fleet_state(url: str) -> str | None:
 
     value = redis.Redis.from_url(url, decode_responses=True).hget("shop:breaker:{billing}", "state")
     return None if value is None else str(value)
+
+
+# ------------------------------------------------------------------ invalid files
+
+
+def test_error_lines_come_from_the_parser_for_dotted_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Dotted keys under a table are reported on their own lines, not the table's."""
+    config = tmp_path / "remotes.toml"
+    config.write_text("""[defaults]
+retry = { attempts = 2 }
+[remotes.api]
+[remotes.db]
+retry.attempts = 0
+"check".tcp = "nohost"   # a quoted key part, and a comment
+notes.text = '''
+retry = "not a key: inside a string"
+'''
+""")
+    code, out = status(config, capsys)
+    assert code == 2
+    assert f"{config}:5: remotes.db.retry.attempts: Input should be greater than" in out
+    assert f"{config}:6: remotes.db.check.tcp: Value error, expected host:port" in out
+    assert f"{config}:7: remotes.db.notes: Extra inputs are not permitted" in out
+
+
+def test_a_missing_key_is_reported_at_its_table_or_without_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A required key is missing from a table: that table's line; from the file: no line."""
+    config = tmp_path / "remotes.toml"
+    config.write_text("[defaults.breaker]\nopen_for = 3\n\n[store]\nnamespace = 'x'\n")
+    code, out = status(config, capsys)
+    assert code == 2
+    assert f"{config} (line unknown): remotes: Field required" in out
+    assert f"{config}:4: store.redis: Field required" in out
+
+
+@given(
+    data=st.recursive(
+        st.dictionaries(st.text(min_size=1, max_size=5), st.integers(), max_size=3),
+        lambda inner: st.dictionaries(
+            st.text(min_size=1, max_size=5), inner | st.lists(inner, max_size=2), max_size=3
+        ),
+        max_leaves=12,
+    ),
+    indent=st.sampled_from([None, 0, 1, 2]),
+    ascii_only=st.booleans(),
+)
+def test_every_json_key_is_found_on_its_own_line(
+    data: dict[str, Any], indent: int | None, ascii_only: bool
+) -> None:
+    """The JSON pass finds each key path, on a line where that key is written."""
+    from resilience._config_file import _JsonLines  # noqa: PLC0415
+
+    text = json.dumps({"k": data}, indent=indent, ensure_ascii=ascii_only)
+    lines = _JsonLines(text).lines
+    rows = text.split("\n")
+
+    def walk(value: Any, path: tuple[str | int, ...]) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                written = json.dumps(key, ensure_ascii=ascii_only)
+                assert written in rows[lines[(*path, key)] - 1]
+                walk(inner, (*path, key))
+        elif isinstance(value, list):
+            for index, inner in enumerate(value):
+                assert (*path, index) in lines
+                walk(inner, (*path, index))
+
+    walk({"k": data}, ())
+
+
+def _deep_json(levels: int) -> str:
+    nested: dict[str, Any] = {}
+    inner = nested
+    for _ in range(levels):
+        inner["n"] = {}
+        inner = inner["n"]
+    return json.dumps({"remotes": {"x": nested}})
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("deep.toml", "a = " + "[" * 5000 + "]" * 5000, "nested too deeply"),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("nested.json", _deep_json(30), "nested deeper than 16 levels"),
+        ("latin1.toml", "[remotes.caf\xe9]\n".encode("latin-1"), ":1: not UTF-8 text"),
+        ("store.toml", '[remotes.a]\n[store]\nredis = "nope://"\n', ":3: store.redis: Value"),
+        ("http.toml", '[store]\nredis = "http://h/"\n[remotes.a]\n', "got scheme 'http'"),
+        ("nohost.toml", '[store]\nredis = "redis://"\n[remotes.a]\n', "it has no host"),
+        (
+            "file.toml",
+            '[remotes.a]\ncheck = { http = "file:///etc/passwd" }\n',
+            ":2: remotes.a.check.http: Value error, expected an http:// or https:// URL",
+        ),
+        ("ftp.toml", '[remotes.a]\ncheck = { http = "ftp://h/x" }\n', "got scheme 'ftp'"),
+        ("port.toml", '[remotes.a]\ncheck = { tcp = "db:99999" }\n', "expected host:port"),
+        ("remotes.yaml", "remotes:\n  a: {}\n", "YAML is not supported"),
+        ("remotes.yml", "remotes:\n  a: {}\n", "YAML is not supported"),
+        ("remotes.ini", "[remotes.a]\n", "expected a .toml or .json file"),
+        ("list.json", "[1, 2]", "expected a table of settings"),
+    ],
+)
+def test_every_invalid_file_exits_2_with_a_clear_message(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: str | bytes,
+    expected: str,
+) -> None:
+    """Whatever is wrong with the file, status says what and where, and exits 2."""
+    config = tmp_path / name
+    if isinstance(content, bytes):
+        config.write_bytes(content)
+    else:
+        config.write_text(content)
+    code, out = status(config, capsys)
+    assert code == 2, out
+    assert out.startswith("configuration is not valid:\n")
+    assert expected in out
+    assert len(out) < 2000
+
+
+def test_remote_names_with_control_characters_are_printed_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ANSI escapes and newlines in remote names cannot recolour or forge output lines."""
+    config = tmp_path / "remotes.toml"
+    config.write_text('[remotes."evil\\u001b[31mred"]\n[remotes."two\\nlines"]\n')
+    code, out = status(config, capsys)
+    assert code == 0
+    assert "\x1b" not in out
+    assert "evil\\x1b[31mred" in out
+    assert "two\\nlines" in out
+    assert len(out.splitlines()) == 7  # valid, blank, health, blank, breakers, one per remote
+
+
+def test_secrets_in_a_config_error_are_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The input quoted by an error shows neither a URL's password nor its token."""
+    config = tmp_path / "remotes.toml"
+    config.write_text(
+        '[remotes.a]\ncheck = { http = "ftp://user:S3CRET@h/x?token=S3CRET" }\n'
+        '[store]\nredis = "nope://:S3CRET@h/0"\n'
+    )
+    code, out = status(config, capsys)
+    assert code == 2
+    assert "S3CRET" not in out
+    assert "ftp://user:***@h/x?token=***" in out

@@ -3,27 +3,29 @@
 The file (TOML or JSON) describes the application's remotes: each one's breaker, retry
 policy and health check, under ``[defaults]`` and ``[remotes.<name>]``, and optionally
 the Redis store whose shared breaker state to show. It is validated as a whole; each
-error names the field and the line it is on.
+error names the field and the line the parser found it on.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import socket
-import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Self, TextIO
+from typing import Any, Self, TextIO
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from resilience._classify import Classifier
 from resilience._config import BreakerConfig, _Config
+from resilience._config_file import FileError, KeyPath, read
 from resilience._health import CheckResult, ComponentStatus, HealthRegistry
+from resilience._redact import MASK, is_secret_name, redact_text
 from resilience._retry import Backoff, RetryPolicy
+from resilience._text import one_line, safe_repr, safe_str
 
 __all__ = ["ConfigError", "StatusConfig", "load_config", "run_status"]
 
@@ -49,10 +51,22 @@ class CheckConfig(_Config):
     timeout: float = Field(default=2.0, gt=0)
     critical: bool = True
 
+    @field_validator("http")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            _url(value, ("http", "https"), "an http:// or https:// URL, e.g. "
+                 "'https://billing.internal/health'")
+        return value
+
     @field_validator("tcp")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[^:\s]+:\d{1,5}", value):
+        if value is not None and (
+            not re.fullmatch(r"[^:\s]+:\d{1,5}", value)
+            or not value.isprintable()
+            or not 0 < int(value.rpartition(":")[2]) <= 65535  # noqa: PLR2004
+        ):
             raise ValueError("expected host:port, e.g. 'db.internal:5432'")
         return value
 
@@ -79,6 +93,31 @@ class StoreConfig(_Config):
 
     redis: str
     namespace: str = "resilience"
+
+    @field_validator("redis")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        _url(value, ("redis", "rediss", "unix"), "a redis://, rediss:// or unix:// URL, "
+             "e.g. 'redis://127.0.0.1:6379/0'")
+        return value
+
+
+def _url(value: str, schemes: tuple[str, ...], expected: str) -> None:
+    """Raise the ValueError pydantic reports unless ``value`` is a usable URL of ``schemes``."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # a number up to 65535, or none
+    except ValueError:
+        raise ValueError(f"expected {expected}; its host or port is malformed") from None
+    if not value.isprintable() or any(c.isspace() for c in value):
+        raise ValueError(f"expected {expected}, without spaces or control characters")
+    if parts.scheme not in schemes:
+        got = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        raise ValueError(f"expected {expected}, got {got}")
+    if parts.scheme == "unix" and not parts.path:
+        raise ValueError(f"expected {expected}; a unix:// URL needs the socket's path")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ValueError(f"expected {expected}; it has no host")
 
 
 class StatusConfig(_Config):
@@ -108,41 +147,73 @@ class ConfigError(ValueError):
 def load_config(path: Path) -> StatusConfig:
     """Read and validate ``path`` (``.toml`` or ``.json``); :class:`ConfigError` if bad."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "JSON" if path.suffix == ".json" else "TOML"
-        raise ConfigError(f"{path}: not valid {kind}: {exc}") from None
+        data, lines = read(path)
+    except FileError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         return StatusConfig.model_validate(data)
     except ValidationError as exc:
-        lines = []
+        problems = []
         for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"])
-            line = _line_of(text, error["loc"])
-            at = f"{path}:{line}" if line else str(path)
-            got = f" (got {error['input']!r})" if not isinstance(error["input"], dict) else ""
-            lines.append(f"{at}: {where}: {error['msg']}{got}")
-        raise ConfigError("\n".join(lines)) from None
+            keys = _key_path(data, error["loc"])
+            where = ".".join(one_line(str(part)) for part in error["loc"])
+            line = _line_of(lines, keys)
+            at = f"{path}:{line}" if line else f"{path} (line unknown)"
+            got = _shown_input(error["loc"], error["input"])
+            problems.append(f"{at}: {where}: {one_line(error['msg'])}{got}")
+        raise ConfigError("\n".join(problems)) from None
 
 
-def _line_of(text: str, loc: Sequence[int | str]) -> int | None:
-    """The line of the innermost key of ``loc`` that can be found, in order, in ``text``."""
-    position, found = 0, None
+def _key_path(data: Mapping[str, Any], loc: Sequence[int | str]) -> KeyPath:
+    """The longest start of an error's location that is keys in the file.
+
+    A missing key ("Field required") stops it at the table the key belongs in.
+    """
+    keys: list[str | int] = []
+    value: Any = data
     for part in loc:
-        if isinstance(part, int):
-            continue
-        key = re.escape(str(part))
-        # A key: `name =`, `"name":`, or part of a table header `[remotes.name...]`.
-        pattern = rf'(?m)(^\s*"?{key}"?\s*[=:])|("{key}"\s*:)|(\[[^\]\n]*\b{key}\b[^\]\n]*\])'
-        match = re.compile(pattern).search(text, position)
-        if match is None:
+        in_table = isinstance(value, Mapping) and part in value
+        in_array = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
+        if not (in_table or in_array):
             break
-        position, found = match.end(), text.count("\n", 0, match.start()) + 1
-    return found
+        value = value[part]
+        keys.append(part)
+    return tuple(keys)
+
+
+def _line_of(lines: Mapping[KeyPath, int], keys: KeyPath) -> int | None:
+    """The line the parser found ``keys`` on; None if unknown (or nothing of it is there)."""
+    return lines.get(keys) if keys else None
+
+
+def _shown_input(loc: Sequence[int | str], value: object) -> str:
+    """`` (got ...)`` for a scalar, its secrets masked; nothing for a table."""
+    if isinstance(value, dict):
+        return ""
+    names = [part for part in loc if isinstance(part, str)]
+    if names and is_secret_name(names[-1]):
+        return f" (got {MASK})"
+    if isinstance(value, str):
+        value = redact_text(value)
+    return f" (got {safe_repr(value, limit=200)})"
+
+
+def _http_only() -> urllib.request.OpenerDirector:
+    """An opener without file:, ftp: or data: handlers: a redirect cannot reach them."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPRedirectHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+_HTTP_ONLY = _http_only()
 
 
 def _check(config: CheckConfig) -> Callable[[], CheckResult]:
@@ -151,9 +222,9 @@ def _check(config: CheckConfig) -> Callable[[], CheckResult]:
         url = config.http
 
         def http() -> CheckResult:
-            request = urllib.request.Request(url, method="GET")  # noqa: S310 - the user's URL
+            request = urllib.request.Request(url, method="GET")  # noqa: S310 - checked: http(s)
             try:
-                with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                with _HTTP_ONLY.open(request, timeout=timeout) as response:
                     return CheckResult(ComponentStatus.OK, f"HTTP {response.status}")
             except urllib.error.HTTPError as exc:
                 return CheckResult(ComponentStatus.ERROR, f"HTTP {exc.code}")
@@ -182,7 +253,8 @@ def run_status(path: Path, *, out: TextIO) -> int:
         return 2
     for name in config.remotes:
         config.retry(name)  # every policy builds: the same checks as in the application
-    print(f"configuration is valid: {len(config.remotes)} remotes ({', '.join(config.remotes)})",
+    names = {name: one_line(name) for name in config.remotes}  # escapes ANSI and newlines
+    print(f"configuration is valid: {len(names)} remotes ({', '.join(names.values())})",
           file=out)
     health = HealthRegistry(classifier=Classifier.default())
     for name, remote in config.remotes.items():
@@ -194,7 +266,8 @@ def run_status(path: Path, *, out: TextIO) -> int:
         report = health.run()
         print(f"\nhealth: {report.status.name}", file=out)
         for name, component in report.components.items():
-            print(f"  {name:<20} {component.status.name:<8} {component.message}", file=out)
+            message = one_line(redact_text(component.message))
+            print(f"  {names[name]:<20} {component.status.name:<8} {message}", file=out)
         status = 0 if report.status.name == "HEALTHY" else 1
         health.close()
     else:
@@ -205,8 +278,9 @@ def run_status(path: Path, *, out: TextIO) -> int:
         breaker = config.breaker(name)
         rule = (f"{breaker.failure_threshold} consecutive failures" if breaker.failure_threshold
                 else f"failure rate {breaker.failure_rate}")
-        state = shared.get(name, "CLOSED (not shared: each process has its own)")
-        print(f"  {name:<20} {state}; opens on {rule}, for {breaker.open_for:g} s", file=out)
+        state = one_line(shared.get(name, "CLOSED (not shared: each process has its own)"))
+        print(f"  {names[name]:<20} {state}; opens on {rule}, for {breaker.open_for:g} s",
+              file=out)
     return status
 
 
@@ -217,9 +291,13 @@ def _shared_states(config: StatusConfig) -> dict[str, str]:
         import redis  # noqa: PLC0415
     except ImportError:
         return dict.fromkeys(config.remotes, "unknown: pip install 'resilience[redis]'")
-    client = redis.Redis.from_url(
-        config.store.redis, socket_timeout=2, socket_connect_timeout=2, decode_responses=True
-    )
+    try:
+        client = redis.Redis.from_url(
+            config.store.redis, socket_timeout=2, socket_connect_timeout=2, decode_responses=True
+        )
+    except ValueError as exc:  # what the URL check lets through but the client refuses
+        why = redact_text(safe_str(exc))
+        return dict.fromkeys(config.remotes, f"unknown: the store's URL is refused ({why})")
     states: dict[str, str] = {}
     try:
         now_s, now_us = client.time()
@@ -233,7 +311,8 @@ def _shared_states(config: StatusConfig) -> dict[str, str]:
                 text += f", trial in {max(0, left) / 1000:.1f} s: {fields['reason']!s}"
             states[name] = text
     except redis.RedisError as exc:
-        return dict.fromkeys(config.remotes, f"unknown: Redis unreachable ({exc})")
+        why = redact_text(safe_str(exc))
+        return dict.fromkeys(config.remotes, f"unknown: Redis unreachable ({why})")
     finally:
         client.close()
     return states
