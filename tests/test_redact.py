@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resilience import BreakerConfig, BreakerRegistry, CheckpointError
+from resilience import (
+    BreakerConfig,
+    BreakerRegistry,
+    CheckpointError,
+    LoggingNotifier,
+    RecoveryManager,
+    SQLiteIncidentStore,
+    Stage,
+)
 from resilience._redact import (
     is_secret_name,
     redact_conninfo,
@@ -20,6 +30,7 @@ from resilience._redact import (
     scrub,
     url_secrets,
 )
+from resilience.testing import FakeClock
 
 SECRET = "Hunter2-s3cr3t"  # noqa: S105 - fake, sent to nothing that checks it
 SECRET_NAMES = [
@@ -261,3 +272,37 @@ def test_a_connected_postgres_store_never_shows_its_password(pg_dsn: str) -> Non
         assert "sslpassword=***" in repr(store)
     finally:
         store.close()
+
+
+# ------------------------------------------------------------------ incidents
+
+
+async def test_secrets_in_an_incident_are_masked_wherever_it_goes(
+    fake_clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An action's error and a trigger quoting secrets: masked in summary, dict, store, log."""
+
+    def reconnect() -> None:
+        raise ConnectionError(f"cannot reach redis://app:{SECRET}@cache:6379/0")
+
+    caplog.set_level(logging.DEBUG)
+    manager = RecoveryManager(
+        clock=fake_clock, notifiers=[LoggingNotifier()], stages=[Stage(attempts=1)]
+    )
+    manager.register("cache", actions=[reconnect], severity="P1")
+    incident = await manager.recover("cache", reason=f"check failed: password={SECRET}")
+    store = SQLiteIncidentStore(tmp_path / "incidents.db")
+    try:
+        store.add(incident)
+        [kept] = store.incidents()
+    finally:
+        store.close()
+    assert incident.actions[0].outcome == (
+        "ConnectionError: cannot reach redis://app:***@cache:6379/0"
+    )
+    [told] = [r for r in caplog.records if r.module == "_notify"]  # the LoggingNotifier's
+    shown = [incident.summary(), json.dumps(incident.to_dict()), repr(incident)]
+    shown += [told.getMessage(), json.dumps(told.incident)]  # type: ignore[attr-defined]
+    for text in shown:
+        assert SECRET not in text
+    assert kept == incident

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
 
+from resilience._redact import redact_text
 from resilience._sqlite import open_database
 
 __all__ = [
@@ -70,6 +71,9 @@ class ActionRecord:
     outcome: str
     """What happened: the verification's message, or the error."""
 
+    def __post_init__(self) -> None:
+        _redact_fields(self, "outcome")
+
 
 @dataclass(frozen=True, slots=True)
 class NotifierRecord:
@@ -78,6 +82,9 @@ class NotifierRecord:
     notifier: str
     ok: bool
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        _redact_fields(self, "error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,11 @@ class Incident:
     """Why it ended as it did."""
     actions: tuple[ActionRecord, ...] = ()
     notifications: tuple[NotifierRecord, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Errors quoted here are posted to webhooks, logged and kept: secrets in them go
+        # when the incident is made, so that none of those can show them.
+        _redact_fields(self, "reason", "detail")
 
     @property
     def duration(self) -> float:
@@ -163,6 +175,13 @@ class Incident:
             actions=tuple(ActionRecord(**a) for a in data["actions"]),
             notifications=tuple(NotifierRecord(**n) for n in data["notifications"]),
         )
+
+
+def _redact_fields(record: object, *names: str) -> None:
+    for name in names:
+        text = getattr(record, name)
+        if text:
+            object.__setattr__(record, name, redact_text(text))  # frozen: set once, here
 
 
 def _iso(epoch: float) -> str:
