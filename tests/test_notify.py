@@ -69,6 +69,7 @@ class RecordingServer(ThreadingHTTPServer):
 
     def __init__(self, behaviour: Behaviour, host: str = "127.0.0.1") -> None:
         super().__init__((host, 0), _Handler)
+        self.host = host
         self.behaviour: Behaviour = behaviour
         self.redirect: tuple[int, str] = (302, "/")  # for "redirect": the status and Location
         self.release = threading.Event()  # set on teardown: a hanging handler ends
@@ -84,7 +85,7 @@ class RecordingServer(ThreadingHTTPServer):
         return int(self.server_address[1])
 
     def url(self, path: str = SECRET_PATH) -> str:
-        return f"http://{self.server_address[0]}:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def record(self, request: Received) -> None:
         with self._lock:
