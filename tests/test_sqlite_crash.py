@@ -299,3 +299,13 @@ def test_our_file_with_an_unknown_schema_version_is_refused_and_left_unchanged(
     with pytest.raises(CheckpointError, match="schema 0, which this version"):
         SQLiteCheckpointStore(path)
     assert path.read_bytes() == before
+
+
+def test_a_store_that_cannot_be_created_is_refused_with_what_to_check(tmp_path: Path) -> None:
+    """A missing folder is a CheckpointError that names it, not a bare OSError."""
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(CheckpointError, match="cannot be created") as raised:
+        SQLiteCheckpointStore(missing / "checkpoints.db")
+    assert str(missing) in str(raised.value)
+    with pytest.raises(OSError, match="cannot be created"):
+        SQLiteIncidentStore(missing / "incidents.db")

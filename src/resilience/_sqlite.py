@@ -39,7 +39,13 @@ def open_database(
     ``schema`` creates ``table``; ``refuse(why)`` makes the error raised for a file that
     cannot be used.
     """
-    placed = path.exists() or _create(path, schema)
+    try:
+        placed = path.exists() or _create(path, schema)
+    except (OSError, sqlite3.Error) as exc:
+        raise refuse(
+            f"it cannot be created ({exc}); check that the folder {str(path.parent)!r} "
+            "exists and that this process may write in it"
+        ) from exc
     try:
         conn = sqlite3.connect(
             # Without a file in place (hard links unsupported), create it here: an empty
