@@ -299,6 +299,18 @@ async def test_a_redirect_is_a_failed_delivery_and_the_other_host_receives_nothi
     assert raised.value.__cause__ is None
 
 
+async def test_a_relative_redirect_is_shown_on_the_webhooks_host(serve: Serve) -> None:
+    """A Location without a host is named as the host it points to, redacted."""
+    server = serve("redirect")
+    server.redirect = (308, "/elsewhere?token=abc")
+    notifier = WebhookNotifier(server.url(), timeout=5)
+    with pytest.raises(NotifyError, match="answered HTTP 308") as raised:
+        await notifier.notify(make_incident())
+    assert f"to http://127.0.0.1:{server.port}/<redacted>" in str(raised.value)
+    assert len(server.received) == 1
+    assert_no_secret(str(raised.value))
+
+
 # ------------------------------------------------------------------ through the manager
 
 

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import ClassVar, Protocol, runtime_checkable
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from resilience._decorate import is_async
 from resilience._incident import Incident, Resolution, Severity
@@ -210,7 +210,7 @@ class WebhookNotifier:
         self._secrets = [
             url,
             self._url,
-            parts.path,
+            parts.path if len(parts.path) > 1 else "",  # not a lone "/", in every error
             parts.query,
             *url_secrets(url),
             *(v for n, v in self._send_headers.items() if is_secret_name(n)),
@@ -236,7 +236,7 @@ class WebhookNotifier:
             text = scrub(f"{type(exc).__name__}: {safe_str(exc)}", self._secrets)
             raise NotifyError(f"webhook {self.url} failed: {text}") from None
         if 300 <= status < 400:  # noqa: PLR2004
-            to = f" to {_shown(location)}" if location else ""
+            to = f" to {_shown(urljoin(self._url, location))}" if location else ""
             raise NotifyError(
                 f"webhook {self.url} answered HTTP {status}, a redirect{to}; redirects are "
                 "not followed, so that the incident and any credentials reach the "
