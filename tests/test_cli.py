@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -329,6 +331,67 @@ def test_every_json_key_is_found_on_its_own_line(
                 walk(inner, (*path, index))
 
     walk({"k": data}, ())
+
+
+_CHARACTERS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x7f")
+_KEYS = st.text(_CHARACTERS, min_size=1, max_size=5)  # TOML has no raw DEL in strings
+_TREES = st.recursive(
+    st.dictionaries(_KEYS, st.integers() | st.text(_CHARACTERS, max_size=5), max_size=3),
+    lambda inner: st.dictionaries(_KEYS, inner | st.lists(inner, max_size=2), max_size=3),
+    max_leaves=12,
+)
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        pairs = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return f"{{ {pairs} }}"
+    if isinstance(value, list):
+        return f"[{', '.join(_toml_value(v) for v in value)}]"
+    return json.dumps(value, ensure_ascii=False)  # an int, or a str: JSON's escapes are TOML's
+
+
+def _toml(table: dict[str, Any], prefix: tuple[str, ...], headers: Iterator[bool]) -> list[str]:
+    """TOML for ``table``: each sub-table inline or under its own header, as drawn."""
+    rows, later = [], []
+    for key, value in table.items():
+        if isinstance(value, dict) and next(headers):
+            later.append((key, value))
+        else:
+            rows.append(f"{_toml_key(key)} = {_toml_value(value)}  # {key!r}")
+    for key, value in later:
+        rows.append(f"[{'.'.join(_toml_key(p) for p in (*prefix, key))}]")
+        rows += _toml(value, (*prefix, key), headers)
+    return rows
+
+
+@given(data=_TREES, headers=st.lists(st.booleans(), min_size=1, max_size=20))
+def test_every_toml_key_is_found_on_its_own_line(
+    data: dict[str, Any], headers: list[bool]
+) -> None:
+    """The TOML pass finds each key path (inline, dotted or under a header) on its line."""
+    from resilience._config_file import _TomlLines  # noqa: PLC0415
+
+    text = "\n".join(_toml(data, (), itertools.cycle(headers)))
+    assert tomllib.loads(text) == data
+    lines = _TomlLines(text).lines
+    rows = text.split("\n")
+
+    def walk(value: Any, path: tuple[str | int, ...]) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                assert _toml_key(key) in rows[lines[(*path, key)] - 1].split("  # ")[0]
+                walk(inner, (*path, key))
+        elif isinstance(value, list):
+            for index, inner in enumerate(value):
+                assert (*path, index) in lines
+                walk(inner, (*path, index))
+
+    walk(data, ())
 
 
 def _deep_json(levels: int) -> str:
