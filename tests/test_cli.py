@@ -333,7 +333,7 @@ def test_every_json_key_is_found_on_its_own_line(
     walk({"k": data}, ())
 
 
-_CHARACTERS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x7f")
+_CHARACTERS = st.characters(exclude_categories=["Cs"], exclude_characters="\x7f")
 _KEYS = st.text(_CHARACTERS, min_size=1, max_size=5)  # TOML has no raw DEL in strings
 _TREES = st.recursive(
     st.dictionaries(_KEYS, st.integers() | st.text(_CHARACTERS, max_size=5), max_size=3),
