@@ -34,6 +34,12 @@ from resilience import SQLiteCheckpointStore, SQLiteIncidentStore
 
 folder, kind, kills, seed = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 make = {"checkpoints": SQLiteCheckpointStore, "incidents": SQLiteIncidentStore}[kind]
+if sys.argv[5:] == ["no-links"]:  # a file system without hard links: created in place
+
+    def no_link(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    os.link = no_link
 rng = random.Random(seed)
 
 def create(path):
@@ -166,6 +172,21 @@ def test_a_store_killed_at_any_moment_of_its_creation_leaves_no_file_or_a_whole_
                 incidents = SQLiteIncidentStore(path)
                 assert incidents.incidents() == []
                 incidents.close()
+
+
+def test_without_hard_links_a_killed_creation_leaves_a_file_the_store_opens(
+    folder: Path,
+) -> None:
+    """Created in place: every file a kill leaves is absent, whole, or taken as not made."""
+    report = json.loads(run(ZYGOTE, folder, "checkpoints", KILLS, 7, "no-links"))
+    assert report["killed"] == KILLS
+    files = sorted(folder.glob("*.db"))
+    assert len(files) >= 7
+    for path in files:
+        store = SQLiteCheckpointStore(path)  # none is refused
+        store.commit("job", [ItemRecord(1, "done")])
+        store.close()
+        assert_whole_or_absent(path, TABLES["checkpoints"])
 
 
 def test_processes_creating_one_store_at_once_all_open_the_same_database(folder: Path) -> None:
