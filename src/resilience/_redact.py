@@ -147,9 +147,10 @@ def conninfo_secrets(conninfo: str) -> list[str]:
 
 # In free text (an error message, a health check's): a URL, or a name=value pair whose
 # name says it is secret, as a query string or a libpq connection string writes it.
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+# Bounded name lengths keep a long run of letters from costing quadratic time.
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s'\"<>]+")
 _SECRET_PAIR = re.compile(
-    r"\b([A-Za-z_][\w-]*)(\s*=\s*)('(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^\s&;,'\")]+)"
+    r"\b([A-Za-z_][\w-]{0,100})(\s*=\s*)('(?:[^'\\]|\\.)*'|\"[^\"]*\"|[^\s&;,'\")]+)"
 )
 
 
