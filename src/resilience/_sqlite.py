@@ -13,6 +13,7 @@ one; of two processes creating it at once, one links and the other opens its fil
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import secrets
 import sqlite3
@@ -107,7 +108,7 @@ def _create(path: Path, schema: str) -> bool:
 def _remove_stale(folder: Path, name: str) -> None:
     """Remove temporary files of creations that a crash interrupted long ago."""
     now = wall_time()
-    for left in folder.glob(f".{name}.*.new*"):
+    for left in folder.glob(f".{glob.escape(name)}.*.new*"):  # and their -wal, -shm
         with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
             if now - left.stat().st_mtime > _STALE:
                 left.unlink()
