@@ -306,3 +306,20 @@ async def test_secrets_in_an_incident_are_masked_wherever_it_goes(
     for text in shown:
         assert SECRET not in text
     assert kept == incident
+
+
+async def test_secrets_in_a_recovery_never_reach_its_log_lines(
+    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The trigger's reason and an action's error are masked before they are logged."""
+
+    def reconnect() -> None:
+        raise ConnectionError(f"cannot reach redis://app:{SECRET}@cache:6379/0")
+
+    caplog.set_level(logging.DEBUG)
+    manager = RecoveryManager(clock=fake_clock, stages=[Stage(attempts=1)])
+    manager.register("cache", actions=[reconnect], severity="P1")
+    await manager.recover("cache", reason=f"check failed: password={SECRET}")
+    assert caplog.records
+    for record in caplog.records:
+        assert SECRET not in record.getMessage()

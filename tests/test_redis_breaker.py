@@ -458,3 +458,37 @@ def test_a_hostile_event_is_ignored_with_a_warning_and_sharing_carries_on(
     fail(a, 5)  # the subscriber still applies the fleet's events
     wait_for(lambda: b.state is OPEN)
     client.close()
+
+
+class HostileError(ConnectionError):
+    """A failure whose repr and str raise, as a badly written client's might."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("repr exploded")
+
+    def __str__(self) -> str:
+        raise RuntimeError("str exploded")
+
+
+def test_a_hostile_trial_failure_through_a_shared_breaker_reaches_the_caller(
+    fleet: Fleet,
+) -> None:
+    """A half-open trial raising an error whose repr raises: the caller gets that error."""
+    breaker = fleet.registry(BreakerConfig(failure_threshold=1, open_for=0.2)).get("api")
+    fail(breaker)
+    assert breaker.state is OPEN
+
+    def hostile() -> None:
+        raise HostileError
+
+    def trial_made() -> bool:
+        try:
+            breaker.call(hostile)
+        except CircuitOpenError:
+            return False  # the fleet's open period has not passed yet
+        except HostileError:
+            return True
+        return False
+
+    wait_for(trial_made)  # the period is the fleet's, in Redis' time: a bounded real wait
+    assert breaker.state is OPEN

@@ -37,6 +37,7 @@ from resilience._incident import (
     Severity,
 )
 from resilience._notify import Notifier
+from resilience._redact import redact_text
 from resilience._text import one_line, safe_repr, safe_str
 from resilience._timeouts import Overran, within
 
@@ -357,7 +358,8 @@ class RecoveryManager:
                     )
             if verdict is None and budget is not None:
                 comp.starts.append(now)
-            run = _Running(reason, now, verdict, detail, notify)
+            # Masked once, here: the reason reaches log lines before any incident holds it.
+            run = _Running(redact_text(one_line(reason)), now, verdict, detail, notify)
             self._running[name] = run
             return comp, run, True
 
@@ -579,7 +581,7 @@ def _wake(wake: asyncio.Future[None]) -> None:
 def _failure(exc: BaseException) -> str:
     """What an action, a verification or a notifier raised, safe to record and log."""
     message = safe_str(exc)
-    return one_line(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+    return redact_text(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
 
 
 def _cancelled(exc: BaseException) -> bool:

@@ -58,7 +58,7 @@ from resilience._events import (
 )
 from resilience._health import CheckResult, ComponentStatus
 from resilience._log import log_event
-from resilience._text import safe_repr
+from resilience._text import safe_repr, safe_str
 
 try:
     import redis
@@ -677,7 +677,7 @@ class _Link:
 
     def trial(self, outcome: Outcome, slow: bool, exc: BaseException | None) -> None:
         if outcome is Outcome.FAILURE:
-            self.trials.append((self._trial_gen, "fail", f"trial call failed: {exc!r}"))
+            self.trials.append((self._trial_gen, "fail", f"trial call failed: {safe_repr(exc)}"))
         elif outcome is Outcome.SUCCESS and slow:
             self.trials.append((self._trial_gen, "fail", "trial call was slow"))
         elif outcome is Outcome.SUCCESS:
@@ -869,7 +869,7 @@ def _text(value: object) -> str:
 
 
 def _describe(exc: BaseException | None) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {safe_str(exc)}"
 
 
 def _unreachable(exc: BaseException | None) -> str:

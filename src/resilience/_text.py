@@ -7,7 +7,10 @@ the caller must get their own error back, and our logs must stay one line per re
 
 from __future__ import annotations
 
-__all__ = ["one_line", "safe_repr", "safe_str"]
+import json
+import math
+
+__all__ = ["json_bytes", "one_line", "safe_repr", "safe_str"]
 
 _LIMIT = 500
 # Control characters (C0, DEL, C1) that would end a log line, forge a new one or move a
@@ -54,3 +57,24 @@ def one_line(text: str) -> str:
     if text.isprintable():
         return text
     return text.translate(_CONTROL)
+
+
+def json_bytes(value: object, *, sort_keys: bool = False) -> bytes:
+    """Strict JSON of ``value`` as we serve it: never ``NaN`` or ``Infinity``.
+
+    Non-finite numbers become null; objects JSON has no form for (a datetime, a set, an
+    exception) become their :func:`safe_str`.
+    """
+    return json.dumps(
+        _finite(value), allow_nan=False, default=safe_str, sort_keys=sort_keys
+    ).encode()
+
+
+def _finite(value: object) -> object:
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import html
 import ipaddress
-import json
 import math
 import threading
 from collections import deque
@@ -28,7 +27,7 @@ from resilience._events import CallRecorded, CallRejected, CircuitState, Event, 
 from resilience._health import ComponentChanged, ComponentStatus, HealthRegistry, aggregate
 from resilience._redact import redact_text
 from resilience._registry import BreakerRegistry
-from resilience._text import one_line, safe_repr, safe_str
+from resilience._text import json_bytes, one_line, safe_repr
 
 __all__ = ["StatusApp", "status_app"]
 
@@ -487,8 +486,8 @@ def _fingerprint(version: int, status: dict[str, Any]) -> str:
 
 
 def _json(value: object, *, sort_keys: bool = False) -> bytes:
-    """Every JSON answer: strict JSON (a NaN or infinity raises, never reaches a page)."""
-    return json.dumps(value, allow_nan=False, default=safe_str, sort_keys=sort_keys).encode()
+    """Every JSON answer: strict JSON, with no NaN or infinity (see ``json_bytes``)."""
+    return json_bytes(value, sort_keys=sort_keys)
 
 
 def _finite(value: float | None) -> float | None:
