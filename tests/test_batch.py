@@ -480,3 +480,79 @@ def test_snapshot_shows_the_current_run_then_how_it_ended() -> None:
         job="snap", processed=3, succeeded=3, failed=0, deferred=0, skipped=0, resumed=0,
         total=3, running=False,
     )
+
+
+# ------------------------------------------------------- retries: time base, hostile errors
+def test_a_batch_deadline_counts_from_the_first_attempt() -> None:
+    """An item whose first attempt used 8 s of a 10 s deadline is not retried after 5 s more."""
+    clock = FakeClock()
+    calls: list[float] = []
+
+    def slow(item: int) -> None:
+        calls.append(clock.monotonic())
+        clock.advance(8)
+        raise ConnectionResetError(f"reset {item}")
+
+    retry = RetryPolicy(
+        attempts=5, deadline=10, backoff=Backoff(initial=5, jitter="none"), clock=clock
+    )
+    result = BatchProcessor("deadline", slow, retry=retry).run([1])
+    (failure,) = result.failed
+    assert failure.attempts == 1
+    assert calls == [0.0]
+
+
+async def test_an_async_batch_deadline_counts_from_the_first_attempt() -> None:
+    """The async processor starts the deadline at the first attempt too."""
+    clock = FakeClock()
+
+    async def slow(item: int) -> None:
+        clock.advance(8)
+        raise ConnectionResetError(f"reset {item}")
+
+    retry = RetryPolicy(
+        attempts=5, deadline=10, backoff=Backoff(initial=5, jitter="none"), clock=clock
+    )
+    result = await BatchProcessor("deadline", slow, retry=retry).arun([1])
+    (failure,) = result.failed
+    assert failure.attempts == 1
+
+
+class _Unprintable:
+    """An exception argument whose repr raises."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("repr exploded")
+
+
+class _HostileError(ConnectionResetError):
+    """A retryable error whose str raises."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("str exploded")
+
+
+def test_a_hostile_error_is_recorded_as_itself_after_retries() -> None:
+    """An error whose repr and str raise is retried and recorded, never replaced."""
+    clock = FakeClock()
+
+    def broken(item: int) -> None:
+        raise _HostileError(_Unprintable(), "y" * 10_000)
+
+    retry = RetryPolicy(attempts=2, backoff=NO_WAIT, clock=clock)
+    result = BatchProcessor("hostile", broken, retry=retry).run([1])
+    (failure,) = result.failed
+    assert failure.attempts == 2
+    assert failure.error == "_HostileError: <_HostileError object; its __str__ raised RuntimeError>"
+
+
+def test_a_huge_error_message_is_recorded_bounded() -> None:
+    """An error with a huge message is recorded on one bounded line."""
+
+    def huge(item: int) -> None:
+        raise ValueError("line\n" * 100_000)
+
+    result = BatchProcessor("huge", huge).run([1])
+    (failure,) = result.failed
+    assert "\n" not in failure.error
+    assert len(failure.error) < 1_000

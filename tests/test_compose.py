@@ -63,8 +63,7 @@ def test_retry_wraps_breaker_so_each_attempt_is_counted() -> None:
     )
     with pytest.raises(CircuitOpenError):
         policy.call(remote.get)
-    # The 4th attempt was rejected by the open circuit, whose trial comes later than
-    # max_retry_after (60 s), so the retry gave up instead of waiting for it.
+    # The 4th attempt was rejected by the open circuit, which is not waited for.
     assert remote.calls == 3
     assert breaker.state is CircuitState.OPEN
 
@@ -92,7 +91,7 @@ def test_open_circuit_goes_to_fallback_when_retry_after_does_not_fit() -> None:
 
 
 def test_open_circuit_is_waited_for_when_it_fits() -> None:
-    """An open circuit whose retry_after fits is waited for, and the trial succeeds."""
+    """With wait_for_open_circuit, an open circuit that fits is waited for; the trial passes."""
     clock = FakeClock()
     remote = Remote(up=False)
     breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1, open_for=5), clock=clock)
@@ -103,7 +102,10 @@ def test_open_circuit_is_waited_for_when_it_fits() -> None:
         return remote.get()
 
     policy = resilient(
-        retry=RetryPolicy(attempts=3, deadline=30, backoff=NO_WAIT, clock=clock), breaker=breaker
+        retry=RetryPolicy(
+            attempts=3, deadline=30, backoff=NO_WAIT, wait_for_open_circuit=5, clock=clock
+        ),
+        breaker=breaker,
     )
     assert policy.call(heal) == "value of k"
     assert clock.monotonic() == 5.0
@@ -159,19 +161,36 @@ def test_no_fallback_reraises() -> None:
         resilient(retry=RetryPolicy(attempts=1)).call(Remote(up=False).get)
 
 
-def test_sync_timeout_is_judged_when_the_call_returns() -> None:
-    """A sync call that overran its timeout raises CallTimeoutError, counted by the breaker."""
+def test_a_late_sync_result_is_returned_not_discarded_and_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A sync call past its timeout returns its late result once; the overrun is logged."""
     clock = FakeClock()
-    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1), clock=clock)
+    breaker = CircuitBreaker(
+        "r",
+        BreakerConfig(failure_rate=0.5, slow_call_rate=0.5, slow_call_duration=2, minimum_calls=2),
+        clock=clock,
+    )
+    calls = 0
 
     def slow() -> str:
+        nonlocal calls
+        calls += 1
         clock.advance(3)
         return "late"
 
-    policy = resilient(breaker=breaker, timeout=2, clock=clock)
-    with pytest.raises(CallTimeoutError, match="took 3 s, longer than timeout=2 s"):
-        policy.call(slow)
-    assert breaker.state is CircuitState.OPEN
+    policy = resilient(
+        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock),
+        breaker=breaker,
+        timeout=2,
+        clock=clock,
+    )
+    assert policy.call(slow) == "late"
+    assert calls == 1
+    assert breaker.snapshot().slow_calls == 1  # counted slow by the breaker's own bound
+    assert breaker.state is CircuitState.CLOSED
+    [record] = [r for r in caplog.records if "longer than timeout=2 s" in r.getMessage()]
+    assert "its result is returned" in record.getMessage()
     assert isinstance(CallTimeoutError("x"), TimeoutError)
 
 
@@ -419,3 +438,39 @@ def test_fused_decorator_stale_success_leaves_a_later_count_alone() -> None:
     with pytest.raises(ConnectionRefusedError):
         fail()
     assert breaker.state is CircuitState.OPEN
+
+
+async def test_an_async_calls_own_timeout_error_is_not_reported_as_the_time_limit() -> None:
+    """A TimeoutError the coroutine raises itself passes through, not as CallTimeoutError."""
+
+    async def socket_timeout() -> str:
+        raise TimeoutError("read timed out")
+
+    with pytest.raises(TimeoutError, match="read timed out") as info:
+        await resilient(timeout=60).acall(socket_timeout)
+    assert not isinstance(info.value, CallTimeoutError)
+
+
+def test_an_open_circuit_goes_to_the_fallback_at_once_with_the_readme_config() -> None:
+    """With a 30 s deadline and 60 s open period, a rejected call falls back without waiting."""
+    clock = FakeClock()
+    registry = BreakerRegistry(
+        BreakerConfig(failure_threshold=5, open_for=60, success_threshold=3), clock=clock
+    )
+    seen: list[BaseException] = []
+
+    def fallback(exc: BaseException, remote: str) -> str:
+        seen.append(exc)
+        return "cached"
+
+    retry = RetryPolicy(attempts=3, backoff=Backoff(initial=0.2, max=5), deadline=30, clock=clock)
+    policy = resilient(lambda remote: remote, retry=retry, breaker=registry, fallback=fallback)
+    breaker = registry.get("s3")
+    for _ in range(5):
+        with pytest.raises(ConnectionError):
+            breaker.call(Remote(up=False).get)
+    clock.advance(30)  # a trial call is 30 s away: within the deadline, and yet
+    assert policy.call(Remote().get, "s3") == "cached"
+    assert clock.monotonic() == 30.0
+    assert isinstance(seen[0], CircuitOpenError)
+    assert seen[0].retry_after == 30.0

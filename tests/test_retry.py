@@ -231,10 +231,10 @@ def test_respect_retry_after_false(clock: FakeClock) -> None:
 
 
 def test_circuit_open_error_waits_its_retry_after(clock: FakeClock) -> None:
-    """A CircuitOpenError is retried after its retry_after when that is longer."""
+    """With wait_for_open_circuit, a CircuitOpenError is retried after its retry_after."""
     error = CircuitOpenError("db", CircuitState.OPEN, 12.0, "5 consecutive failures")
     fn = Flaky(clock, [error])
-    RetryPolicy(backoff=no_jitter(), clock=clock).call(fn)
+    RetryPolicy(backoff=no_jitter(), wait_for_open_circuit=12, clock=clock).call(fn)
     assert fn.calls == [0.0, 12.0]
 
 
@@ -248,14 +248,29 @@ def test_circuit_open_error_without_retry_after_is_not_retried(clock: FakeClock)
     assert "no trial call coming" in info.value.__notes__[0]
 
 
-def test_circuit_open_error_beyond_max_retry_after_is_not_retried(clock: FakeClock) -> None:
-    """A circuit that opens for longer than max_retry_after is not waited for."""
+def test_circuit_open_error_beyond_wait_for_open_circuit_is_not_retried(
+    clock: FakeClock,
+) -> None:
+    """A circuit that opens for longer than wait_for_open_circuit is not waited for."""
     error = CircuitOpenError("db", CircuitState.OPEN, 300.0, "5 consecutive failures")
     fn = Flaky(clock, [error])
     with pytest.raises(CircuitOpenError) as info:
-        RetryPolicy(max_retry_after=60, clock=clock).call(fn)
+        RetryPolicy(wait_for_open_circuit=60, clock=clock).call(fn)
     assert fn.calls == [0.0]
-    assert "later than max_retry_after=60 s" in info.value.__notes__[0]
+    assert "later than wait_for_open_circuit=60 s" in info.value.__notes__[0]
+
+
+def test_an_open_circuit_is_not_waited_for_by_default(clock: FakeClock) -> None:
+    """By default a CircuitOpenError reaches the caller at once, with its retry_after."""
+    error = CircuitOpenError("db", CircuitState.OPEN, 30.0, "5 consecutive failures")
+    fn = Flaky(clock, [error])
+    policy = RetryPolicy(attempts=3, backoff=Backoff(initial=0.2, max=5), deadline=60, clock=clock)
+    with pytest.raises(CircuitOpenError) as info:
+        policy.call(fn)
+    assert fn.calls == [0.0]
+    assert clock.monotonic() == 0.0
+    assert info.value.retry_after == 30.0
+    assert "not waited for unless wait_for_open_circuit=" in info.value.__notes__[0]
 
 
 def test_circuit_open_error_beyond_deadline_is_not_retried(clock: FakeClock) -> None:
@@ -263,7 +278,7 @@ def test_circuit_open_error_beyond_deadline_is_not_retried(clock: FakeClock) -> 
     error = CircuitOpenError("db", CircuitState.OPEN, 30.0, "5 consecutive failures")
     fn = Flaky(clock, [error])
     with pytest.raises(CircuitOpenError):
-        RetryPolicy(deadline=10, clock=clock).call(fn)
+        RetryPolicy(deadline=10, wait_for_open_circuit=60, clock=clock).call(fn)
     assert fn.calls == [0.0]
 
 
@@ -566,3 +581,119 @@ def test_simulation_budget_bounds_amplification() -> None:
     with_budget = run(shared)
     assert with_budget <= 1.25 * calls
     assert with_budget > calls  # some retries were still allowed
+
+
+class _Recording(tenacity.wait.wait_base):
+    """A tenacity wait of zero that keeps what each RetryCallState said."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[float | None, object, tuple[object, ...], dict[str, object]]] = []
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        self.seen.append(
+            (retry_state.seconds_since_start, retry_state.fn, retry_state.args, retry_state.kwargs)
+        )
+        return 0.0
+
+
+def test_testing_mode_zeroes_waits_before_the_deadline_judges_them(clock: FakeClock) -> None:
+    """set_testing(attempts=3) with deadline=1 and a 5 s backoff makes three attempts."""
+    fn = Flaky(clock, [ConnectionError()] * 5)
+    policy = RetryPolicy(attempts=10, deadline=1, backoff=no_jitter(initial=5), clock=clock)
+    with set_testing(attempts=3), pytest.raises(ConnectionError) as info:
+        policy.call(fn)
+    assert fn.calls == [0.0, 0.0, 0.0]
+    assert "3 attempts made (attempts=3)" in info.value.__notes__[0]
+
+
+def test_testing_mode_caps_a_policy_only_by_its_own_cap(clock: FakeClock) -> None:
+    """Real waits that would cross the deadline at attempt 3 do not stop a testing run of 5."""
+    fn = Flaky(clock, [ConnectionError()] * 9)
+    policy = RetryPolicy(
+        attempts=10,
+        deadline=10,
+        backoff=no_jitter(initial=4),
+        stop=tenacity.stop_before_delay(10),
+        clock=clock,
+    )
+    with set_testing(attempts=5), pytest.raises(ConnectionError):
+        policy.call(fn)
+    assert len(fn.calls) == 5
+
+
+def test_tenacity_state_counts_from_the_start_of_the_first_attempt(clock: FakeClock) -> None:
+    """seconds_since_start includes the first attempt, and the state names fn and its args."""
+    wait = _Recording()
+    policy = RetryPolicy(attempts=2, wait=wait, clock=clock)
+
+    def slow(key: str, *, page: int) -> str:
+        clock.advance(5)
+        raise ConnectionError(key, page)
+
+    decorated = policy(slow)
+    with pytest.raises(ConnectionError):
+        policy.call(slow, "a", page=1)
+    with pytest.raises(ConnectionError):
+        decorated("b", page=2)
+    assert wait.seen == [(5.0, slow, ("a",), {"page": 1}), (5.0, slow, ("b",), {"page": 2})]
+
+
+async def test_tenacity_state_counts_from_the_first_attempt_in_async_forms(
+    clock: FakeClock,
+) -> None:
+    """The async call form gives the tenacity state the same start, fn and arguments."""
+    wait = _Recording()
+    policy = RetryPolicy(attempts=2, wait=wait, clock=clock)
+
+    async def slow(key: str) -> str:
+        clock.advance(5)
+        raise ConnectionError(key)
+
+    with pytest.raises(ConnectionError):
+        await policy.acall(slow, "a")
+    assert wait.seen == [(5.0, slow, ("a",), {})]
+
+
+class _HostileArgument:
+    """An exception argument whose repr raises, as a broken __repr__ in user code does."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("repr exploded")
+
+
+class _HostileError(ConnectionError):
+    """An exception whose own repr and str raise too."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("repr exploded")
+
+    def __str__(self) -> str:
+        raise RuntimeError("str exploded")
+
+
+def test_an_error_whose_repr_raises_reaches_the_caller_as_itself(clock: FakeClock) -> None:
+    """A retried error with a hostile repr gets its give-up note and is raised unchanged."""
+    error = _HostileError(_HostileArgument(), "x" * 10_000)
+    fn = Flaky(clock, [ConnectionError(_HostileArgument()), error])
+    with pytest.raises(_HostileError) as info:
+        RetryPolicy(attempts=2, backoff=Backoff(initial=0), clock=clock).call(fn)
+    assert info.value is error
+    note = info.value.__notes__[0]
+    assert "its __repr__ raised RuntimeError" in note
+    assert len(note) < 2_000  # a huge argument is shown bounded
+
+
+def test_an_on_retry_hook_that_raises_is_logged_once_and_the_retry_goes_on(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An on_retry hook that raises never replaces the call's outcome; it is logged once."""
+
+    def hook(event: RetryScheduled) -> None:
+        raise ValueError("hook broke")
+
+    fn = Flaky(clock, [ConnectionError(), ConnectionError()])
+    policy = RetryPolicy(attempts=3, backoff=Backoff(initial=0), on_retry=hook, clock=clock)
+    assert policy.call(fn) == "ok"
+    assert len(fn.calls) == 3
+    hook_records = [r for r in caplog.records if "raised while handling" in r.getMessage()]
+    assert len(hook_records) == 1

@@ -41,6 +41,7 @@ from resilience._errors import CircuitOpenError
 from resilience._log import log_event
 from resilience._registry import BreakerRegistry
 from resilience._retry import RetryPolicy, _Run
+from resilience._text import safe_str
 
 __all__ = ["BatchProcessor", "BatchProgress", "BatchResult", "ItemFailure"]
 
@@ -347,8 +348,8 @@ class BatchProcessor:
         """Run the handler on one item, with retries, through its breaker."""
         retry = self._retry
         attempt_run: _Run | None = None
-        if retry is not None:
-            retry._begin()
+        # A deadline counts from the start of the first attempt, as in every other form.
+        start = retry._begin() if retry is not None else None
         attempts = 0
         while True:
             breaker = self._breaker_for(item)
@@ -364,7 +365,7 @@ class BatchProcessor:
                 verdict = self._classifier.classify(exc)
                 if verdict.kind is _RETRYABLE and retry is not None:
                     if attempt_run is None:
-                        attempt_run = _Run(retry, None)
+                        attempt_run = _Run(retry, start, self._handler, (item,), {})
                     delay = attempt_run.next_delay(exc, self._classifier)
                     if delay is not None:
                         if delay:
@@ -424,8 +425,8 @@ class BatchProcessor:
     async def _aprocess(self, item: Any, key: ItemKey) -> _Outcome:  # noqa: ANN401
         retry = self._retry
         attempt_run: _Run | None = None
-        if retry is not None:
-            retry._begin()
+        # A deadline counts from the start of the first attempt, as in every other form.
+        start = retry._begin() if retry is not None else None
         attempts = 0
         handler = self._handler
         while True:
@@ -442,7 +443,7 @@ class BatchProcessor:
                 verdict = self._classifier.classify(exc)
                 if verdict.kind is _RETRYABLE and retry is not None:
                     if attempt_run is None:
-                        attempt_run = _Run(retry, None)
+                        attempt_run = _Run(retry, start, self._handler, (item,), {})
                     delay = attempt_run.next_delay(exc, self._classifier)
                     if delay is not None:
                         if delay:
@@ -479,10 +480,7 @@ _Outcome = tuple[ItemRecord, "ItemFailure | None"]
 
 
 def _error_text(exc: BaseException) -> str:
-    try:
-        message = str(exc)
-    except Exception:
-        message = "<unprintable>"
+    message = safe_str(exc)  # the caller's exception: its str may raise, or run to megabytes
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 

@@ -14,12 +14,14 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Final, NoReturn, ParamSpec, TypeVar, cast, overload
+
+from typing_extensions import deprecated
 
 from resilience._classify import Classifier, FailureKind, PartialFailure
 from resilience._clock import SYSTEM_CLOCK, Clock
 from resilience._config import BreakerConfig
-from resilience._decorate import is_async, require_callable, shells
+from resilience._decorate import AWAITABLES, MARK, is_async, misused, require_callable, shells
 from resilience._errors import CircuitOpenError
 from resilience._events import (
     CallRecorded,
@@ -243,7 +245,9 @@ class CircuitBreaker:
         """Decorate ``fn`` (sync or async) so that every call goes through the breaker."""
         require_callable(fn, f"@CircuitBreaker({self._name!r})")
         if is_async(fn):
-            return shells(fn, self.call, self.acall)
+            wrapped = shells(fn, self.call, self.acall)
+            setattr(wrapped, MARK, self)
+            return wrapped
 
         slow_call = self._call_slow
 
@@ -252,30 +256,52 @@ class CircuitBreaker:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             gen = self._fast
-            if gen is None:
+            # A breaker entered by `with` has a context var: inside its block, the
+            # block's permit covers this call (see _call_slow).
+            if gen is None or self._cv is not None:
                 return slow_call(fn, args, kwargs)
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
                 self._record_error(gen, 0.0, exc)
                 raise
+            # No check for an awaitable result here: a coroutine function was sent to
+            # acall above, at decoration, where checking costs nothing.
             if gen == self._gen:  # a stale success must not reset a later period's count
                 self._consecutive = 0
             return result
 
+        setattr(wrapper, MARK, self)  # its own call() runs it as it is: one permit
         return wrapper
 
+    @overload
+    @deprecated("an async function passed to call() is never awaited: use acall()")
+    def call(
+        self, fn: Callable[P, Awaitable[object]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> NoReturn: ...
+    @overload
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run ``fn(*args, **kwargs)`` through the breaker and return its result."""
+        """Run ``fn(*args, **kwargs)`` through the breaker and return its result.
+
+        Raises:
+            TypeError: ``fn`` returned an awaitable (a coroutine, a future): use
+                :meth:`acall`. Nothing is recorded.
+        """
         gen = self._fast
-        if gen is None:
+        if gen is None or self._cv is not None:
             return self._call_slow(fn, args, kwargs)
         # CLOSED and counting consecutive failures only: a success just resets the count.
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            self._record_error(gen, 0.0, exc)
+            # A wrapper of this breaker recorded its failure already. (Its success reset
+            # the count, as this does: doing it twice is harmless, and checking costs.)
+            if getattr(fn, MARK, None) is not self:
+                self._record_error(gen, 0.0, exc)
             raise
+        if type(result) in AWAITABLES:
+            raise misused("CircuitBreaker", fn, result)
         if gen == self._gen:  # a stale success must not reset a later period's count
             self._consecutive = 0
         return result
@@ -283,6 +309,10 @@ class CircuitBreaker:
     def _call_slow(
         self, fn: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
     ) -> R:
+        if getattr(fn, MARK, None) is self or self._inside():
+            # Admitted already: by this breaker's own wrapper, or the `with self:` block
+            # around this call, which holds the permit and records the outcome.
+            return fn(*args, **kwargs)
         token = self._admit()
         start = self._clock.monotonic() if self._timed else 0.0
         try:
@@ -290,6 +320,9 @@ class CircuitBreaker:
         except BaseException as exc:
             self._record_error(token, start, exc)
             raise
+        if type(result) in AWAITABLES:
+            self._record(token, start, _IGNORED, None)  # the permit back, no outcome
+            raise misused("CircuitBreaker", fn, result)
         self._record(token, start, _SUCCESS, None)
         return result
 
@@ -297,6 +330,8 @@ class CircuitBreaker:
         self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
     ) -> R:
         """Await ``fn(*args, **kwargs)`` through the breaker and return its result."""
+        if getattr(fn, MARK, None) is self or self._inside():
+            return await fn(*args, **kwargs)  # admitted already, by a wrapper or a block
         token = self._admit()
         start = self._clock.monotonic() if self._timed else 0.0
         try:
@@ -306,6 +341,11 @@ class CircuitBreaker:
             raise
         self._record(token, start, _SUCCESS, None)
         return result
+
+    def _inside(self) -> bool:
+        """Whether this context is inside a `with self:` block, whose permit covers a call."""
+        cv = self._cv
+        return cv is not None and cv.get(None) is not None
 
     def __enter__(self) -> None:
         token = self._admit()

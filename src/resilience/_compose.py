@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, NoReturn, ParamSpec, TypeVar, cast, overload
 
 from pydantic import Field
+from typing_extensions import deprecated
 
 from resilience._breaker import CircuitBreaker
 from resilience._classify import Classifier
 from resilience._clock import SYSTEM_CLOCK, Clock
 from resilience._config import _Config
-from resilience._decorate import is_async, require_callable, shells
+from resilience._decorate import (
+    AWAITABLES,
+    MARK,
+    MisusedCallError,
+    is_async,
+    misused,
+    require_callable,
+    shells,
+)
+from resilience._log import logger
 from resilience._registry import BreakerRegistry
 from resilience._retry import RetryPolicy, _Run
+from resilience._text import safe_repr
+from resilience._timeouts import Overran, within
 
 __all__ = ["CallTimeoutError", "Resilient", "resilient"]
 
@@ -92,10 +103,15 @@ class Resilient:
             or (self._breaker is None and self._registry is None)
             or (retry is not None and not retry._plain)
         ):
-            return shells(fn, self.call, self.acall)
-        if is_async(fn):
-            return cast("Callable[P, R]", self._afused(fn))
-        return self._fused(fn)
+            wrapped = shells(fn, self.call, self.acall)
+        elif is_async(fn):
+            wrapped = cast("Callable[P, R]", self._afused(fn))
+        else:
+            wrapped = self._fused(fn)
+        if self._breaker is not None:
+            # Through its breaker's own call() it runs as it is: one permit, one outcome.
+            setattr(wrapped, MARK, self._breaker)
+        return wrapped
 
     # The fused wrappers run the first attempt through the breaker's fast path inline:
     # a success costs one wrapper frame, as a bare breaker does. Anything else (a
@@ -165,7 +181,7 @@ class Resilient:
     ) -> R:
         """After a failed plain first attempt: the retries, then the fallback."""
         retry = self._retry
-        run = _Run(retry, None) if retry is not None else None
+        run = _Run(retry, None, fn, args, kwargs) if retry is not None else None
         delay = run.next_delay(exc) if run is not None else None
         final: Exception = exc
         if run is not None and delay is not None:
@@ -177,7 +193,7 @@ class Resilient:
                 final = err
             else:
                 return result
-        if self._fallback is None:
+        if self._fallback is None or isinstance(final, MisusedCallError):
             raise final
         return cast("R", self._fallback(final, *args, **kwargs))
 
@@ -189,7 +205,7 @@ class Resilient:
         kwargs: dict[str, Any],
     ) -> R:
         retry = self._retry
-        run = _Run(retry, None) if retry is not None else None
+        run = _Run(retry, None, fn, args, kwargs) if retry is not None else None
         delay = run.next_delay(exc) if run is not None else None
         final: Exception = exc
         if run is not None and delay is not None:
@@ -199,32 +215,50 @@ class Resilient:
                 )
             except Exception as err:
                 final = err
-        if self._fallback is None:
+        if self._fallback is None or isinstance(final, MisusedCallError):
             raise final
         result = self._fallback(final, *args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
         return cast("R", result)
 
+    @overload
+    @deprecated("an async function passed to call() is never awaited: use acall()")
+    def call(
+        self, fn: Callable[P, Awaitable[object]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> NoReturn: ...
+    @overload
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call ``fn(*args, **kwargs)`` through every layer."""
+        """Call ``fn(*args, **kwargs)`` through every layer.
+
+        Raises:
+            TypeError: ``fn`` returned an awaitable (a coroutine, a future): use
+                :meth:`acall`. It is not retried, and not given to the fallback.
+        """
         try:
-            if self._retry is None:
-                return self._once(fn, args, kwargs)
-            return self._retry.call(self._once, fn, args, kwargs)
+            retry = self._retry
+            if retry is None:
+                result = self._once(fn, args, kwargs)
+            else:
+                result = retry._call_as(self._once, (fn, args, kwargs), fn, args, kwargs)
         except Exception as exc:
-            if self._fallback is None:
+            if self._fallback is None or isinstance(exc, MisusedCallError):
                 raise
             return cast("R", self._fallback(exc, *args, **kwargs))
+        if type(result) in AWAITABLES:
+            raise misused("Resilient", fn, result)
+        return result
 
     async def acall(
         self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
     ) -> R:
         """Await ``fn(*args, **kwargs)`` through every layer."""
         try:
-            if self._retry is None:
+            retry = self._retry
+            if retry is None:
                 return await self._aonce(fn, args, kwargs)
-            return await self._retry.acall(self._aonce, fn, args, kwargs)
+            return await retry._acall_as(self._aonce, (fn, args, kwargs), fn, args, kwargs)
         except Exception as exc:
             if self._fallback is None:
                 raise
@@ -262,18 +296,22 @@ class Resilient:
         return await breaker.acall(fn, *args, **kwargs)
 
     def _timed(self, fn: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        # Python cannot stop a running sync call safely: the timeout is judged when it
-        # returns, so that the breaker and the retry see a slow call as the timeout it was.
+        # Python cannot stop a running sync call safely, and a result that came late is
+        # still the answer the caller asked for: it is returned, never discarded and
+        # retried. The overrun is logged; a breaker counts it as slow by its own
+        # slow_call_duration.
         now = self._clock.monotonic
         start = now()
         result = fn(*args, **kwargs)
         took = now() - start
         if took > cast("float", self._timeout):
-            raise CallTimeoutError(
-                f"call to {getattr(fn, '__qualname__', fn)!r} took {took:.3g} s, longer than "
-                f"timeout={self._timeout:g} s; its result was discarded. A sync call "
-                "cannot be interrupted: set a timeout on the client (socket, HTTP) to "
-                "bound the wait itself"
+            logger.warning(
+                "call to %s took %.3g s, longer than timeout=%g s; its result is returned, "
+                "as a sync call cannot be interrupted. Set a timeout on the client (socket, "
+                "HTTP) to bound the wait itself",
+                safe_repr(getattr(fn, "__qualname__", fn), limit=200),
+                took,
+                self._timeout,
             )
         return result
 
@@ -281,13 +319,13 @@ class Resilient:
         self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> R:
         try:
-            async with asyncio.timeout(self._timeout):
-                return await fn(*args, **kwargs)
-        except TimeoutError as exc:
+            return await within(self._timeout, fn(*args, **kwargs))
+        except Overran:
+            # Only our own limit: a TimeoutError the call raised itself propagates as it is.
             raise CallTimeoutError(
-                f"call to {getattr(fn, '__qualname__', fn)!r} did not finish within "
-                f"timeout={self._timeout:g} s and was cancelled"
-            ) from exc
+                f"call to {safe_repr(getattr(fn, '__qualname__', fn), limit=200)} did not "
+                f"finish within timeout={self._timeout:g} s and was cancelled"
+            ) from None
 
 
 def resilient(
@@ -305,14 +343,15 @@ def resilient(
     Args:
         remote: With a :class:`BreakerRegistry`, which remote a call goes to: a name,
             or a function of the call's arguments returning one.
-        retry: Retries failed attempts; each attempt passes through the breaker, so an
-            open circuit is retried only when its ``retry_after`` fits the policy's
-            deadline and ``max_retry_after``, and otherwise goes to the fallback.
+        retry: Retries failed attempts; each attempt passes through the breaker. An
+            open circuit's rejection goes to the fallback at once, unless the policy's
+            ``wait_for_open_circuit`` allows waiting for its trial call.
         breaker: A :class:`CircuitBreaker`, or a :class:`BreakerRegistry` with ``remote``.
-        timeout: Seconds per attempt. Coroutines are cancelled at the timeout
-            (``asyncio.timeout``). A sync call cannot be interrupted: it runs to the
-            end and, if it took longer, its result is discarded and
-            :class:`CallTimeoutError` (a ``TimeoutError``, so RETRYABLE) is raised.
+        timeout: Seconds per attempt. A coroutine still running at the timeout is
+            cancelled and :class:`CallTimeoutError` (a ``TimeoutError``, so RETRYABLE)
+            raised; a ``TimeoutError`` the call raises itself passes through as it is.
+            A sync call cannot be interrupted: it runs to the end, and a late result
+            is returned (never discarded and retried), the overrun logged as a warning.
         fallback: ``fallback(exc, *args, **kwargs)`` gives the result when the final
             attempt failed with an ``Exception``; may be async for async calls.
         classifier: Overrides the retry policy's classifier when the policy has none of

@@ -14,20 +14,29 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from random import random
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, Self, TypeVar, cast
+from typing import Any, Literal, NoReturn, ParamSpec, Self, TypeVar, cast, overload
 
 import tenacity
 from pydantic import Field
+from typing_extensions import deprecated
 
 from resilience._budget import RetryBudget
 from resilience._classify import Classification, Classifier, FailureKind, PartialFailure
 from resilience._clock import SYSTEM_CLOCK, Clock
 from resilience._config import _Config
-from resilience._decorate import is_async, require_callable, shells
+from resilience._decorate import (
+    AWAITABLES,
+    MisusedCallError,
+    is_async,
+    misused,
+    require_callable,
+    shells,
+)
 from resilience._errors import CircuitOpenError
-from resilience._events import RetryScheduled
+from resilience._events import RetryScheduled, emit
 from resilience._log import log_event
 from resilience._log import logger as _logger
+from resilience._text import safe_repr
 
 __all__ = ["Attempt", "Backoff", "RetryPolicy", "set_testing"]
 
@@ -85,6 +94,7 @@ class _RetryConfig(_Config):
     deadline: float | None = Field(default=None, gt=0)
     max_retry_after: float = Field(default=60.0, ge=0)
     respect_retry_after: bool = True
+    wait_for_open_circuit: float | None = Field(default=None, ge=0)
 
 
 class _Testing:
@@ -143,7 +153,8 @@ class _Try:
     waited: float | None = None
 
     def describe(self) -> str:
-        error = f"{self.error.__name__}({', '.join(map(repr, self.args))})"
+        # The arguments are the caller's: a repr that raises must not replace their error.
+        error = f"{self.error.__name__}({', '.join(map(safe_repr, self.args))})"
         reason = f" [{_describe(self.verdict)}]" if self.verdict is not None else ""
         waited = f", then waited {self.waited:.3g} s" if self.waited is not None else ""
         return f"  attempt {self.number}: {error}{reason}{waited}"
@@ -160,12 +171,18 @@ class _Partial:
 class _TenacityState(tenacity.RetryCallState):
     """The subset of tenacity's call state its stop and wait strategies read, on our clock."""
 
-    def __init__(self, start: float) -> None:  # no super().__init__: it reads the real clock
+    def __init__(
+        self,
+        start: float,
+        fn: Callable[..., object] | None,
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> None:  # no super().__init__: it reads the real clock
         self.start_time = start
         self.retry_object = cast("tenacity.BaseRetrying", None)
-        self.fn = None
-        self.args = ()
-        self.kwargs = {}
+        self.fn = cast("Any", fn)
+        self.args = args
+        self.kwargs = kwargs
         self.attempt_number = 1
         self.outcome = None
         self.outcome_timestamp = None
@@ -186,14 +203,23 @@ class _Run:
         "tries",
     )
 
-    def __init__(self, policy: RetryPolicy, start: float | None) -> None:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        start: float | None,
+        fn: Callable[..., object] | None = None,
+        args: tuple[object, ...] = (),
+        kwargs: dict[str, object] | None = None,
+    ) -> None:
+        # ``start`` is the clock reading before the first attempt (see RetryPolicy._begin);
+        # None only for a plain policy, whose waits judge no elapsed time.
         self.policy = policy
         self.start = start if start is not None else policy._clock.monotonic()
         self.attempt = 0
         self.tries: list[_Try] = []
         self.state: _TenacityState | None = None
         if policy._stop is not None or policy._wait is not None:
-            self.state = _TenacityState(self.start)
+            self.state = _TenacityState(self.start, fn, args, {} if kwargs is None else kwargs)
         self.partial: _Partial | None = None  # only for policy.partial
 
     def next_delay(self, exc: Exception, classifier: Classifier | None = None) -> float | None:
@@ -213,8 +239,6 @@ class _Run:
         if why_not is not None:
             self._give_up(exc, why_not, verdict)
             return None
-        if _TESTING.enabled:
-            delay = 0.0
         budget = policy._budget
         if budget is not None and not budget.try_retry():
             self._give_up(exc, f"retry budget spent ({budget!r})", verdict)
@@ -226,22 +250,33 @@ class _Run:
             event = RetryScheduled(attempt, exc, verdict, delay, now - self.start)
             log_event(event)
             if policy._on_retry is not None:
-                policy._on_retry(event)
+                # A hook that raises is logged once and never replaces the caller's error.
+                emit((policy._on_retry,), event)
         return delay
 
     def _classify(self, exc: Exception, classifier: Classifier | None) -> Classification | str:
         """The classification of a retryable failure, or why it is not retried."""
+        if isinstance(exc, MisusedCallError):
+            return "not retryable: a sync call() got an async function"
         if isinstance(exc, CircuitOpenError):
-            if exc.retry_after is None:
+            # An open circuit is waited for only on request: by default the rejection goes
+            # to the fallback or the caller at once, not after sleeping out the open period.
+            retry_after = exc.retry_after
+            bound = self.policy._wait_for_open_circuit
+            if retry_after is None:
                 return f"circuit {exc.name!r} is {exc.state.name} with no trial call coming"
-            if exc.retry_after > self.policy._max_retry_after:
+            if bound is None:
                 return (
-                    f"circuit {exc.name!r} allows a trial call in {exc.retry_after:.1f} s, "
-                    f"later than max_retry_after={self.policy._max_retry_after:g} s"
+                    f"circuit {exc.name!r} is {exc.state.name} (a trial call in "
+                    f"{retry_after:.1f} s); an open circuit is not waited for unless "
+                    "wait_for_open_circuit= allows it"
                 )
-            return Classification(
-                _RETRYABLE, f"circuit {exc.name!r} open", exc.retry_after
-            )
+            if retry_after > bound:
+                return (
+                    f"circuit {exc.name!r} allows a trial call in {retry_after:.1f} s, "
+                    f"later than wait_for_open_circuit={bound:g} s"
+                )
+            return Classification(_RETRYABLE, f"circuit {exc.name!r} open", retry_after)
         verdict = (classifier or self.policy._classifier).classify(exc)
         if verdict.kind is _RETRYABLE:
             return verdict
@@ -274,8 +309,13 @@ class _Run:
             )
             delay = _jittered(base, policy._jitter)
         hint = verdict.retry_after
-        if hint is not None and (policy._respect_retry_after or isinstance(exc, CircuitOpenError)):
+        if isinstance(exc, CircuitOpenError):
+            delay = max(delay, cast("float", hint))  # bounded by wait_for_open_circuit
+        elif hint is not None and policy._respect_retry_after:
             delay = max(delay, min(hint, policy._max_retry_after))
+        if _TESTING.enabled:
+            # Before the stop and the deadline judge it: a zeroed wait crosses neither.
+            delay = 0.0
         if state is not None:
             state.upcoming_sleep = delay
             if policy._stop is not None and policy._stop(state):
@@ -409,8 +449,11 @@ class RetryPolicy:
             is not made.
         respect_retry_after: Wait as long as a Retry-After header asks when that is
             longer than the computed wait.
-        max_retry_after: The most any Retry-After may make us wait; a circuit that
-            allows its next trial later than this is not retried at all.
+        max_retry_after: The most any Retry-After may make us wait.
+        wait_for_open_circuit: Seconds we may wait for an open circuit's next trial
+            call. None (the default): a :class:`CircuitOpenError` is never retried and
+            reaches the fallback or the caller at once. With a number, a rejection whose
+            ``retry_after`` is at most that is waited out and the call tried again.
         stop: A tenacity stop strategy (``stop_after_delay(30) | stop_after_attempt(5)``).
         wait: A tenacity wait strategy, replacing ``backoff``.
         clock: Time source for waits and the deadline.
@@ -433,6 +476,7 @@ class RetryPolicy:
         "_respect_retry_after",
         "_stop",
         "_wait",
+        "_wait_for_open_circuit",
     )
 
     def __init__(
@@ -445,6 +489,7 @@ class RetryPolicy:
         budget: RetryBudget | None = None,
         respect_retry_after: bool = True,
         max_retry_after: float = 60.0,
+        wait_for_open_circuit: float | None = None,
         stop: tenacity.stop.stop_base | None = None,
         wait: tenacity.wait.wait_base | None = None,
         clock: Clock | None = None,
@@ -455,6 +500,7 @@ class RetryPolicy:
             deadline=deadline,
             max_retry_after=max_retry_after,
             respect_retry_after=respect_retry_after,
+            wait_for_open_circuit=wait_for_open_circuit,
         )
         _check_type("backoff", backoff, Backoff)
         _check_type("classifier", classifier, Classifier)
@@ -471,6 +517,7 @@ class RetryPolicy:
             "budget": budget,
             "respect_retry_after": respect_retry_after,
             "max_retry_after": max_retry_after,
+            "wait_for_open_circuit": wait_for_open_circuit,
             "stop": stop,
             "wait": wait,
             "clock": clock,
@@ -487,12 +534,14 @@ class RetryPolicy:
         self._budget = budget
         self._respect_retry_after = config.respect_retry_after
         self._max_retry_after = config.max_retry_after
+        self._wait_for_open_circuit = config.wait_for_open_circuit
         self._stop = stop
         self._wait = wait
         self._clock = clock if clock is not None else SYSTEM_CLOCK
         self._on_retry = on_retry
-        # A plain first attempt needs neither a budget deposit nor a start time.
-        self._plain = budget is None and deadline is None and stop is None
+        # A plain first attempt needs neither a budget deposit nor a start time (a
+        # tenacity stop or wait reads the time since the first attempt began).
+        self._plain = budget is None and deadline is None and stop is None and wait is None
 
     def replace(self, **changes: Any) -> RetryPolicy:  # noqa: ANN401 - mirrors __init__
         """A copy with some arguments changed, e.g. ``policy.replace(attempts=5)``."""
@@ -526,7 +575,7 @@ class RetryPolicy:
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:
-                run = _Run(self, None)
+                run = _Run(self, None, fn, args, kwargs)
                 delay = run.next_delay(exc)
                 if delay is None:
                     raise
@@ -534,17 +583,75 @@ class RetryPolicy:
 
         return plain_wrapper
 
+    @overload
+    @deprecated("an async function passed to call() is never awaited: use acall()")
+    def call(
+        self, fn: Callable[P, Awaitable[object]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> NoReturn: ...
+    @overload
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call ``fn(*args, **kwargs)``, retrying as the policy says; its result."""
+        """Call ``fn(*args, **kwargs)``, retrying as the policy says; its result.
+
+        Raises:
+            TypeError: ``fn`` returned an awaitable (a coroutine, a future): use
+                :meth:`acall`.
+        """
         start = self._begin()
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except Exception as exc:
-            run = _Run(self, start)
+            run = _Run(self, start, fn, args, kwargs)
             delay = run.next_delay(exc)
             if delay is None:
                 raise
+        else:
+            if type(result) in AWAITABLES:
+                raise misused("RetryPolicy", fn, result)
+            return result
         return self._retry(run, delay, fn, args, kwargs)
+
+    def _call_as(
+        self,
+        attempt: Callable[..., R],
+        attempt_args: tuple[object, ...],
+        fn: Callable[..., object],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> R:
+        """:meth:`call` of ``attempt(*attempt_args)``, a wrapper of ``fn(*args, **kwargs)``.
+
+        The retry state (tenacity's ``fn``, ``args``, ``kwargs``) names the caller's call,
+        not the wrapper that runs it through more layers.
+        """
+        start = self._begin()
+        try:
+            return attempt(*attempt_args)
+        except Exception as exc:
+            run = _Run(self, start, fn, args, kwargs)
+            delay = run.next_delay(exc)
+            if delay is None:
+                raise
+        return self._retry(run, delay, attempt, attempt_args, {})
+
+    async def _acall_as(
+        self,
+        attempt: Callable[..., Awaitable[R]],
+        attempt_args: tuple[object, ...],
+        fn: Callable[..., object],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> R:
+        """:meth:`_call_as` for coroutines."""
+        start = self._begin()
+        try:
+            return await attempt(*attempt_args)
+        except Exception as exc:
+            run = _Run(self, start, fn, args, kwargs)
+            delay = run.next_delay(exc)
+            if delay is None:
+                raise
+        return await self._aretry(run, delay, attempt, attempt_args, {})
 
     async def acall(
         self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
@@ -554,7 +661,7 @@ class RetryPolicy:
         try:
             return await fn(*args, **kwargs)
         except Exception as exc:
-            run = _Run(self, start)
+            run = _Run(self, start, fn, args, kwargs)
             delay = run.next_delay(exc)
             if delay is None:
                 raise
@@ -605,7 +712,8 @@ class RetryPolicy:
             return None
         if self._budget is not None:
             self._budget.record_call()
-        return self._clock.monotonic() if self._deadline is not None or self._stop else None
+        timed = self._deadline is not None or self._stop is not None or self._wait is not None
+        return self._clock.monotonic() if timed else None
 
     def _retry(
         self,
@@ -620,12 +728,16 @@ class RetryPolicy:
             if delay:
                 sleep(delay)
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
             except Exception as exc:
                 next_delay = run.next_delay(exc)
                 if next_delay is None:
                     raise
                 delay = next_delay
+            else:
+                if type(result) in AWAITABLES:
+                    raise misused("RetryPolicy", fn, result)
+                return result
 
     async def _aretry(
         self,
@@ -649,7 +761,7 @@ class RetryPolicy:
 
     def _partial(self, fn: Callable[..., R], /, *args: object, **kwargs: object) -> R:
         _items_first(fn, args)
-        run = _Run(self, self._begin())
+        run = _Run(self, self._begin(), fn, args, kwargs)
         delay: float | None
         while True:
             try:
@@ -667,7 +779,7 @@ class RetryPolicy:
         self, fn: Callable[..., Awaitable[R]], /, *args: object, **kwargs: object
     ) -> R:
         _items_first(fn, args)
-        run = _Run(self, self._begin())
+        run = _Run(self, self._begin(), fn, args, kwargs)
         delay: float | None
         while True:
             try:
