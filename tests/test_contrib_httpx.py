@@ -28,6 +28,7 @@ from resilience import (
 from resilience.contrib.httpx import (
     IDEMPOTENT,
     AsyncResilientTransport,
+    CircuitOpenTransportError,
     ResilientTransport,
     host_key,
 )
@@ -596,3 +597,38 @@ async def test_async_retried_responses_are_closed(
     first, second, third = server.seen("/a")
     assert first.connection == second.connection != third.connection
     server.wait_all_closed()
+
+
+def test_a_rejection_by_an_open_circuit_is_an_httpx_transport_error(
+    server: ScriptedServer, clock: FakeClock
+) -> None:
+    """`except httpx.TransportError` catches an open circuit's rejection, a CircuitOpenError."""
+    server.script("/", *[UNAVAILABLE] * 2)
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=60), clock=clock)
+    transport = ResilientTransport(retry=policy(clock), breakers=breakers)
+    with httpx.Client(transport=transport) as client:
+        assert client.get(server.url()).status_code == 503
+        with pytest.raises(httpx.TransportError) as caught:
+            client.get(server.url())
+    error = caught.value
+    assert isinstance(error, CircuitOpenTransportError)
+    assert isinstance(error, CircuitOpenError)
+    assert error.name == server.host
+    assert error.retry_after == 60.0
+    assert error.request.url == server.url()
+    assert len(server.seen()) == 2  # nothing was sent
+
+
+async def test_an_async_rejection_by_an_open_circuit_is_an_httpx_transport_error(
+    server: ScriptedServer, clock: FakeClock
+) -> None:
+    """The async transport's rejection is an httpx.TransportError and a CircuitOpenError."""
+    server.script("/", *[UNAVAILABLE] * 2)
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=60), clock=clock)
+    transport = AsyncResilientTransport(retry=None, breakers=breakers)
+    async with httpx.AsyncClient(transport=transport) as client:
+        assert (await client.get(server.url())).status_code == 503
+        with pytest.raises(httpx.TransportError) as caught:
+            await client.get(server.url())
+    assert isinstance(caught.value, CircuitOpenTransportError)
+    assert len(server.seen()) == 1

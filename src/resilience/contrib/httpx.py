@@ -29,6 +29,7 @@ from resilience._retry import RetryPolicy, _Run
 __all__ = [
     "IDEMPOTENT",
     "AsyncResilientTransport",
+    "CircuitOpenTransportError",
     "ErrorResponse",
     "ResilientTransport",
     "host_key",
@@ -46,6 +47,40 @@ _REJECTING: Final = frozenset({CircuitState.OPEN, CircuitState.HALF_OPEN, Circui
 # (as urllib3 does); a large or unsized one is not worth the wait, and closing it only
 # costs the connection.
 _DRAIN_MAX: Final = 64 * 1024
+
+
+class CircuitOpenTransportError(CircuitOpenError, httpx.TransportError):
+    """A request rejected by its host's open circuit: nothing was sent.
+
+    Both a :class:`resilience.CircuitOpenError` (with ``name``, ``state``,
+    ``retry_after`` and ``reason``) and an ``httpx.TransportError``, so that the
+    ``except httpx.TransportError`` (or ``httpx.HTTPError``) httpx code already has
+    catches it; ``.request`` is the request that was not sent.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        state: CircuitState,
+        retry_after: float | None,
+        reason: str,
+        *,
+        request: httpx.Request | None = None,
+    ) -> None:
+        super().__init__(name, state, retry_after, reason)
+        self._request = request  # httpx.RequestError's slot behind .request
+
+
+def _rejected(exc: CircuitOpenError, request: httpx.Request) -> CircuitOpenTransportError:
+    """The rejection ``exc`` as an httpx transport error too, keeping its notes."""
+    if isinstance(exc, CircuitOpenTransportError):
+        return exc
+    error = CircuitOpenTransportError(
+        exc.name, exc.state, exc.retry_after, exc.reason, request=request
+    )
+    for note in getattr(exc, "__notes__", ()):
+        error.add_note(note)
+    return error
 
 
 def host_key(request: httpx.Request) -> str:
@@ -191,8 +226,9 @@ class ResilientTransport(_Resilience, httpx.BaseTransport):
         key: The breaker name of a request; :func:`host_key` by default.
 
     Raises:
-        CircuitOpenError: From :meth:`handle_request`, when the host's circuit is open;
-            no request is sent. It is not an ``httpx`` exception.
+        CircuitOpenTransportError: From :meth:`handle_request`, when the host's circuit
+            is open; no request is sent. It is a :class:`CircuitOpenError` and an
+            ``httpx.TransportError``.
     """
 
     def __init__(
@@ -224,6 +260,12 @@ class ResilientTransport(_Resilience, httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""
+        try:
+            return self._send(request)
+        except CircuitOpenError as exc:
+            raise _rejected(exc, request) from None
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
         breaker = self._breakers.get(self._key(request))
         policy = self._policy_for(request)
         if policy is None:
@@ -237,8 +279,8 @@ class ResilientTransport(_Resilience, httpx.BaseTransport):
             try:
                 return breaker.call(self._attempt, request)
             except Exception as exc:
-                if run is None:
-                    run = _Run(policy, start)
+                if run is None:  # the retry state names the request, the call's argument
+                    run = _Run(policy, start, self.handle_request, (request,), {})
                 delay = _next_delay(run, breaker, exc, self._classifier)
                 failed = exc.response if isinstance(exc, ErrorResponse) else None
                 if delay is None:
@@ -299,6 +341,12 @@ class AsyncResilientTransport(_Resilience, httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""
+        try:
+            return await self._send(request)
+        except CircuitOpenError as exc:
+            raise _rejected(exc, request) from None
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
         breaker = self._breakers.get(self._key(request))
         policy = self._policy_for(request)
         if policy is None:
@@ -312,8 +360,8 @@ class AsyncResilientTransport(_Resilience, httpx.AsyncBaseTransport):
             try:
                 return await breaker.acall(self._attempt, request)
             except Exception as exc:
-                if run is None:
-                    run = _Run(policy, start)
+                if run is None:  # the retry state names the request, the call's argument
+                    run = _Run(policy, start, self.handle_async_request, (request,), {})
                 delay = _next_delay(run, breaker, exc, self._classifier)
                 failed = exc.response if isinstance(exc, ErrorResponse) else None
                 if delay is None:
