@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import textwrap
-from collections.abc import Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,9 @@ from mypy import api as mypy_api
 from resilience import (
     Backoff,
     BreakerConfig,
+    BreakerRegistry,
     CircuitBreaker,
+    CircuitOpenError,
     CircuitState,
     RetryPolicy,
     resilient,
@@ -97,7 +101,7 @@ def test_a_with_block_around_a_decorated_call_takes_one_permit() -> None:
     decorated = breaker(answer)
     with breaker:
         assert decorated() == "ok"
-        assert breaker.call(answer) == "ok"
+        assert breaker.call(decorated) == "ok"
     assert breaker.state is CLOSED
 
 
@@ -227,3 +231,250 @@ def test_mypy_rejects_an_async_function_given_to_call(tmp_path: Path) -> None:
     assert len(errors) == 3, out
     assert all("use acall()" in line for line in errors), out
     assert 'Revealed type is "str"' in out or 'Revealed type is "builtins.str"' in out
+
+
+# ---------------------------------------------------------------- generator functions
+
+
+class Feed:
+    """A generator function that fails ``early`` times before its first item, then yields."""
+
+    def __init__(self, *, early: int = 0, late: bool = False) -> None:
+        self.early = early
+        self.late = late
+        self.started = 0
+
+    def __call__(self, count: int) -> Generator[int, None, None]:
+        self.started += 1
+        if self.started <= self.early:
+            raise ConnectionError("before the first item")
+        yield from range(count)
+        if self.late:
+            raise ConnectionError("after the items")
+
+
+def test_decorated_generator_functions_stay_generator_functions() -> None:
+    """Every decorator keeps a sync or async generator function one."""
+    clock = FakeClock()
+
+    def numbers() -> Iterator[int]:
+        yield 1
+
+    async def anumbers() -> AsyncIterator[int]:
+        yield 1
+
+    registry = BreakerRegistry(clock=clock)
+    for decorate in (
+        make(clock),
+        RetryPolicy(clock=clock),
+        resilient(retry=RetryPolicy(clock=clock), breaker=make(clock)),
+        registry.protect("feed"),
+    ):
+        assert inspect.isgeneratorfunction(decorate(numbers))
+        assert inspect.isasyncgenfunction(decorate(anumbers))
+
+
+def test_an_exception_while_iterating_counts_as_a_breaker_failure() -> None:
+    """A generator that raises mid-iteration is a failure: the breaker opens."""
+    clock = FakeClock()
+    breaker = make(clock, failure_threshold=1)
+    feed = breaker(Feed(late=True).__call__)
+    with pytest.raises(ConnectionError, match="after the items"):
+        list(feed(2))
+    assert breaker.state is OPEN
+
+
+def test_exhaustion_and_close_are_breaker_successes() -> None:
+    """A trial generator run to its end, or closed early, closes the circuit."""
+    clock = FakeClock()
+    breaker = half_open(clock)
+    assert list(breaker(Feed().__call__)(3)) == [0, 1, 2]
+    assert breaker.state is CLOSED
+
+    breaker = half_open(clock)
+    numbers = breaker(Feed().__call__)(3)
+    assert next(numbers) == 0
+    numbers.close()
+    assert breaker.state is CLOSED
+
+
+def test_the_permit_is_held_while_the_generator_is_iterated() -> None:
+    """While a trial generator is suspended, its permit is taken: other calls are rejected."""
+    clock = FakeClock()
+    breaker = half_open(clock)
+    numbers = breaker(Feed().__call__)(2)
+    assert next(numbers) == 0
+    with pytest.raises(CircuitOpenError):
+        breaker.call(answer)
+    assert list(numbers) == [1]
+    assert breaker.state is CLOSED
+
+
+def test_send_and_throw_reach_the_decorated_generator() -> None:
+    """send() and throw() pass through the wrapper to the generator itself."""
+    clock = FakeClock()
+
+    def echo() -> Generator[str, str, str]:
+        received = "start"
+        while received != "stop":
+            try:
+                received = yield f"got {received}"
+            except KeyError as exc:
+                received = f"caught {exc.args[0]}"
+        return "done"
+
+    for decorate in (make(clock), RetryPolicy(clock=clock), resilient(breaker=make(clock))):
+        gen = decorate(echo)()
+        assert next(gen) == "got start"
+        assert gen.send("a") == "got a"
+        assert gen.throw(KeyError("k")) == "got caught k"
+        with pytest.raises(StopIteration) as stop:
+            gen.send("stop")
+        assert stop.value.value == "done"
+
+
+def test_a_retry_reruns_a_generator_that_fails_before_its_first_item() -> None:
+    """A generator failing before it yields is run again, as a failed call would be."""
+    feed = Feed(early=2)
+    numbers = RetryPolicy(attempts=3, backoff=NO_WAIT, clock=FakeClock())(feed.__call__)
+    assert list(numbers(2)) == [0, 1]
+    assert feed.started == 3
+
+
+def test_a_retry_does_not_rerun_a_generator_after_its_first_item() -> None:
+    """A generator failing after an item propagates: its consumer saw items already."""
+    feed = Feed(late=True)
+    numbers = RetryPolicy(attempts=3, backoff=NO_WAIT, clock=FakeClock())(feed.__call__)
+    seen: list[int] = []
+    with pytest.raises(ConnectionError, match="after the items"):
+        seen.extend(numbers(2))
+    assert seen == [0, 1]
+    assert feed.started == 1
+
+
+def test_resilient_generator_retries_through_the_breaker_then_falls_back() -> None:
+    """Each attempt before the first item is counted; the fallback's items stand in."""
+    clock = FakeClock()
+    breaker = make(clock, failure_threshold=5)
+    feed = Feed(early=5)
+    policy = resilient(
+        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock),
+        breaker=breaker,
+        fallback=lambda _exc, count: iter([-1] * count),
+    )
+    assert list(policy(feed.__call__)(2)) == [-1, -1]
+    assert feed.started == 3
+    assert breaker.snapshot().consecutive_failures == 3
+
+
+def test_registry_protect_records_a_generators_outcome_on_its_remote() -> None:
+    """registry.protect on a generator counts a mid-iteration failure against the remote."""
+    clock = FakeClock()
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=clock)
+
+    @registry.protect(lambda remote, _count: remote)
+    def rows(remote: str, count: int) -> Iterator[int]:
+        yield from range(count)
+        raise ConnectionError(remote)
+
+    with pytest.raises(ConnectionError):
+        list(rows("db-1", 2))
+    assert registry.get("db-1").state is OPEN
+
+
+def test_resilient_timeout_on_a_generator_function_is_refused() -> None:
+    """A timeout cannot bound a generator's iteration: decorating one says so."""
+
+    def numbers() -> Iterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match="cannot bound the iteration"):
+        resilient(timeout=5)(numbers)
+
+
+class AFeed:
+    """The async Feed."""
+
+    def __init__(self, *, early: int = 0, late: bool = False) -> None:
+        self.early = early
+        self.late = late
+        self.started = 0
+
+    async def __call__(self, count: int) -> AsyncIterator[int]:
+        self.started += 1
+        if self.started <= self.early:
+            raise ConnectionError("before the first item")
+        for n in range(count):
+            yield n
+            await asyncio.sleep(0)
+        if self.late:
+            raise ConnectionError("after the items")
+
+
+async def test_an_async_generator_failure_while_iterating_opens_the_breaker() -> None:
+    """An async generator raising mid-iteration is a failure; exhaustion is a success."""
+    clock = FakeClock()
+    breaker = half_open(clock)
+    assert [n async for n in breaker(AFeed().__call__)(2)] == [0, 1]
+    assert breaker.state is CLOSED
+    breaker = make(clock, failure_threshold=1)
+    with pytest.raises(ConnectionError, match="after the items"):
+        [n async for n in breaker(AFeed(late=True).__call__)(2)]
+    assert breaker.state is OPEN
+
+
+async def test_an_async_generator_holds_its_permit_and_passes_asend_and_athrow() -> None:
+    """While suspended it holds the trial permit; asend() and athrow() reach it."""
+    clock = FakeClock()
+    breaker = half_open(clock)
+
+    @breaker
+    async def echo() -> AsyncGenerator[str, str]:
+        received = "start"
+        while True:
+            try:
+                received = yield f"got {received}"
+            except KeyError as exc:
+                received = f"caught {exc.args[0]}"
+
+    gen = echo()
+    assert await gen.__anext__() == "got start"
+    with pytest.raises(CircuitOpenError):
+        await breaker.acall(aanswer)
+    assert await gen.asend("a") == "got a"
+    assert await gen.athrow(KeyError("k")) == "got caught k"
+    await gen.aclose()
+    assert breaker.state is CLOSED
+
+
+async def test_an_async_generator_is_retried_only_before_its_first_item() -> None:
+    """The retry re-runs an async generator that failed early, never one that yielded."""
+    policy = RetryPolicy(attempts=3, backoff=NO_WAIT, clock=FakeClock())
+    early = AFeed(early=2)
+    assert [n async for n in policy(early.__call__)(2)] == [0, 1]
+    assert early.started == 3
+    late = AFeed(late=True)
+    with pytest.raises(ConnectionError):
+        [n async for n in policy(late.__call__)(2)]
+    assert late.started == 1
+
+
+async def test_an_async_resilient_generator_falls_back_and_protect_counts_failures() -> None:
+    """resilient() and registry.protect() on async generators: fallback, and counting."""
+    clock = FakeClock()
+
+    async def cached(_exc: BaseException, count: int) -> list[int]:
+        return [-1] * count
+
+    policy = resilient(
+        retry=RetryPolicy(attempts=2, backoff=NO_WAIT, clock=clock),
+        breaker=make(clock),
+        fallback=cached,
+    )
+    assert [n async for n in policy(AFeed(early=9).__call__)(2)] == [-1, -1]
+
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=clock)
+    rows = registry.protect("db")(AFeed(late=True).__call__)
+    with pytest.raises(ConnectionError):
+        [n async for n in rows(1)]
+    assert registry.get("db").state is OPEN

@@ -21,7 +21,16 @@ from typing_extensions import deprecated
 from resilience._classify import Classifier, FailureKind, PartialFailure
 from resilience._clock import SYSTEM_CLOCK, Clock
 from resilience._config import BreakerConfig
-from resilience._decorate import AWAITABLES, MARK, is_async, misused, require_callable, shells
+from resilience._decorate import (
+    AWAITABLES,
+    MARK,
+    BreakerHold,
+    generators,
+    is_async,
+    is_generator,
+    misused,
+    require_callable,
+)
 from resilience._errors import CircuitOpenError
 from resilience._events import (
     CallRecorded,
@@ -242,14 +251,38 @@ class CircuitBreaker:
         return f"CircuitBreaker({self._name!r}, state={self._state.name})"
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """Decorate ``fn`` (sync or async) so that every call goes through the breaker."""
+        """Decorate ``fn`` (sync or async) so that every call goes through the breaker.
+
+        On a generator function (sync or async) the permit is held while the generator
+        is iterated, and the outcome recorded when the iteration ends: an exception is
+        classified as any failure is; exhaustion or ``close()`` is a success.
+        """
         require_callable(fn, f"@CircuitBreaker({self._name!r})")
-        if is_async(fn):
-            wrapped = shells(fn, self.call, self.acall)
+        if is_generator(fn):
+            # The permit is held over the iteration, the outcome recorded at its end.
+            wrapped = generators(fn, hold=BreakerHold(lambda _args, _kwargs: self))
             setattr(wrapped, MARK, self)
             return wrapped
+        if is_async(fn):
+            afn = cast("Callable[P, Awaitable[R]]", fn)
 
-        slow_call = self._call_slow
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+                if self._cv is not None and self._inside():
+                    return await afn(*args, **kwargs)  # the `async with` block's permit
+                return await self.acall(afn, *args, **kwargs)
+
+            setattr(async_wrapper, MARK, self)  # its own acall() runs it as it is
+            return cast("Callable[P, R]", async_wrapper)
+
+        call_slow = self._call_slow
+
+        def slow_call(
+            fn: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
+        ) -> R:
+            if self._inside():
+                return fn(*args, **kwargs)  # the enclosing `with self:` holds the permit
+            return call_slow(fn, args, kwargs)
 
         # The fast path of call(), inlined: a wrapper frame that calls call() would
         # double the overhead of the common case.
@@ -257,7 +290,7 @@ class CircuitBreaker:
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             gen = self._fast
             # A breaker entered by `with` has a context var: inside its block, the
-            # block's permit covers this call (see _call_slow).
+            # block's permit covers a call of a function it decorates.
             if gen is None or self._cv is not None:
                 return slow_call(fn, args, kwargs)
             try:
@@ -289,7 +322,7 @@ class CircuitBreaker:
                 :meth:`acall`. Nothing is recorded.
         """
         gen = self._fast
-        if gen is None or self._cv is not None:
+        if gen is None:
             return self._call_slow(fn, args, kwargs)
         # CLOSED and counting consecutive failures only: a success just resets the count.
         try:
@@ -309,10 +342,8 @@ class CircuitBreaker:
     def _call_slow(
         self, fn: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
     ) -> R:
-        if getattr(fn, MARK, None) is self or self._inside():
-            # Admitted already: by this breaker's own wrapper, or the `with self:` block
-            # around this call, which holds the permit and records the outcome.
-            return fn(*args, **kwargs)
+        if getattr(fn, MARK, None) is self:
+            return fn(*args, **kwargs)  # this breaker's own wrapper admits the call
         token = self._admit()
         start = self._clock.monotonic() if self._timed else 0.0
         try:
@@ -330,8 +361,8 @@ class CircuitBreaker:
         self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
     ) -> R:
         """Await ``fn(*args, **kwargs)`` through the breaker and return its result."""
-        if getattr(fn, MARK, None) is self or self._inside():
-            return await fn(*args, **kwargs)  # admitted already, by a wrapper or a block
+        if getattr(fn, MARK, None) is self:
+            return await fn(*args, **kwargs)  # this breaker's own wrapper admits the call
         token = self._admit()
         start = self._clock.monotonic() if self._timed else 0.0
         try:
@@ -343,7 +374,7 @@ class CircuitBreaker:
         return result
 
     def _inside(self) -> bool:
-        """Whether this context is inside a `with self:` block, whose permit covers a call."""
+        """Whether this context is in a `with self:` block, whose permit covers our wrappers."""
         cv = self._cv
         return cv is not None and cv.get(None) is not None
 

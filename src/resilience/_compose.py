@@ -17,8 +17,11 @@ from resilience._config import _Config
 from resilience._decorate import (
     AWAITABLES,
     MARK,
+    BreakerHold,
     MisusedCallError,
+    generators,
     is_async,
+    is_generator,
     misused,
     require_callable,
     shells,
@@ -95,9 +98,11 @@ class Resilient:
         return f"resilient({', '.join(parts)})"
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """Decorate ``fn`` (sync or async)."""
+        """Decorate ``fn`` (sync or async; a generator function stays one, see docs)."""
         require_callable(fn, "@resilient(...)")
         retry = self._retry
+        if is_generator(fn):
+            return self._generators(fn)
         if (
             self._timeout is not None
             or (self._breaker is None and self._registry is None)
@@ -110,6 +115,22 @@ class Resilient:
             wrapped = self._fused(fn)
         if self._breaker is not None:
             # Through its breaker's own call() it runs as it is: one permit, one outcome.
+            setattr(wrapped, MARK, self._breaker)
+        return wrapped
+
+    def _generators(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """``fn``, a generator function: the layers hold over its iteration (see generators)."""
+        if self._timeout is not None:
+            raise TypeError(
+                f"resilient(timeout={self._timeout:g}) cannot bound the iteration of "
+                f"generator function {safe_repr(getattr(fn, '__qualname__', fn))}: set "
+                "the timeout on the client it reads from, or leave timeout= out"
+            )
+        hold = None
+        if self._breaker is not None or self._registry is not None:
+            hold = BreakerHold(cast("Callable[..., CircuitBreaker]", self._breaker_for))
+        wrapped = generators(fn, hold=hold, retry=self._retry, fallback=self._fallback)
+        if self._breaker is not None:
             setattr(wrapped, MARK, self._breaker)
         return wrapped
 

@@ -27,7 +27,9 @@ from resilience._config import _Config
 from resilience._decorate import (
     AWAITABLES,
     MisusedCallError,
+    generators,
     is_async,
+    is_generator,
     misused,
     require_callable,
     shells,
@@ -562,8 +564,15 @@ class RetryPolicy:
     # ------------------------------------------------------------------ forms
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """Decorate ``fn`` (sync or async) so that failed calls are retried."""
+        """Decorate ``fn`` (sync or async) so that failed calls are retried.
+
+        A generator function (sync or async) is run again only when it fails before
+        yielding its first item; a failure after that propagates, as the caller may have
+        acted on the items already.
+        """
         require_callable(fn, "@RetryPolicy(...)")
+        if is_generator(fn):
+            return generators(fn, retry=self)  # retried only until its first item
         if is_async(fn) or not self._plain:
             return shells(fn, self.call, self.acall)
 
