@@ -6,6 +6,7 @@ import asyncio
 import inspect
 
 import pytest
+import tenacity
 from pydantic import ValidationError
 
 from resilience import (
@@ -474,3 +475,56 @@ def test_an_open_circuit_goes_to_the_fallback_at_once_with_the_readme_config() -
     assert clock.monotonic() == 30.0
     assert isinstance(seen[0], CircuitOpenError)
     assert seen[0].retry_after == 30.0
+
+
+class _UnprintableArgument:
+    """An exception argument whose repr raises."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("repr exploded")
+
+
+def test_a_hostile_error_passes_through_resilient_as_itself() -> None:
+    """An error whose argument's repr raises reaches the fallback, and the caller, as itself."""
+    clock = FakeClock()
+    error = ConnectionResetError(_UnprintableArgument())
+
+    def down() -> str:
+        raise error
+
+    retry = RetryPolicy(attempts=2, backoff=NO_WAIT, clock=clock)
+    seen: list[BaseException] = []
+
+    def fallback(exc: BaseException) -> str:
+        seen.append(exc)
+        return "cached"
+
+    assert resilient(retry=retry, fallback=fallback).call(down) == "cached"
+    assert seen == [error]
+    with pytest.raises(ConnectionResetError) as info:
+        resilient(retry=retry)(down)()
+    assert info.value is error
+
+
+def test_the_tenacity_state_of_a_composed_call_names_the_callers_function() -> None:
+    """Through resilient(), a tenacity wait sees the caller's fn and arguments, from the start."""
+    clock = FakeClock()
+    seen: list[tuple[object, ...]] = []
+
+    class Recording(tenacity.wait.wait_base):
+        def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+            state = retry_state
+            seen.append((state.fn, state.args, state.kwargs, state.seconds_since_start))
+            return 0.0
+
+    def slow(key: str) -> str:
+        clock.advance(2)
+        raise ConnectionResetError(key)
+
+    policy = resilient(
+        retry=RetryPolicy(attempts=2, wait=Recording(), clock=clock),
+        breaker=CircuitBreaker("r", clock=clock),
+    )
+    with pytest.raises(ConnectionResetError):
+        policy.call(slow, "k")
+    assert seen == [(slow, ("k",), {}, 2.0)]
