@@ -298,7 +298,11 @@ class QuotaError(ConnectionError):  # retryable, by its base
 def test_error_types_name_public_modules() -> None:
     collector = PrometheusCollector()
     policy = RetryPolicy(
-        attempts=2, backoff=Backoff(initial=0), clock=FakeClock(), on_retry=collector.on_retry
+        attempts=2,
+        backoff=Backoff(initial=0),
+        wait_for_open_circuit=1.0,  # an open circuit is retried only on request
+        clock=FakeClock(),
+        on_retry=collector.on_retry,
     )
     rejected = CircuitOpenError("payments", CircuitState.OPEN, 1.0, "down")
     for error in (rejected, QuotaError("slow down"), OSError(11, "again")):
