@@ -23,8 +23,8 @@ from resilience import (
     RetryPolicy,
     resilient,
 )
-from resilience._classify import Classifier
-from resilience._retry import _Run
+from resilience._classify.classifier import Classifier
+from resilience._retry.policy import _Run
 
 N = 200_000
 

@@ -23,8 +23,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from resilience import BreakerConfig, BreakerRegistry
-from resilience._cli import main
-from resilience._redis_breaker import RedisBreakerStore
+from resilience._cli.main import main
+from resilience.stores.redis._breaker import RedisBreakerStore
 from servers import RedisServer, free_port
 
 
@@ -313,7 +313,7 @@ def test_every_json_key_is_found_on_its_own_line(
     data: dict[str, Any], indent: int | None, ascii_only: bool
 ) -> None:
     """The JSON pass finds each key path, on a line where that key is written."""
-    from resilience._config_file import _JsonLines  # noqa: PLC0415
+    from resilience._cli.config_file import _JsonLines  # noqa: PLC0415
 
     text = json.dumps({"k": data}, indent=indent, ensure_ascii=ascii_only)
     lines = _JsonLines(text).lines
@@ -374,7 +374,7 @@ def test_every_toml_key_is_found_on_its_own_line(
     data: dict[str, Any], headers: list[bool]
 ) -> None:
     """The TOML pass finds each key path (inline, dotted or under a header) on its line."""
-    from resilience._config_file import _TomlLines  # noqa: PLC0415
+    from resilience._cli.config_file import _TomlLines  # noqa: PLC0415
 
     text = "\n".join(_toml(data, (), itertools.cycle(headers)))
     assert tomllib.loads(text) == data

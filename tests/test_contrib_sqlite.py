@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from resilience import ComponentStatus, HealthRegistry, RecoveryManager, Resolution
-from resilience._clock import wall_time
+from resilience._core.clock import wall_time
 from resilience.contrib.sqlite import sqlite_check, sqlite_repair
 from resilience.testing import FakeClock
 

@@ -25,7 +25,7 @@ from resilience import (
     HealthStatus,
     SystemClock,
 )
-from resilience._health import aggregate
+from resilience.health._registry import aggregate
 from resilience.testing import FakeClock
 
 OK, WARNING = ComponentStatus.OK, ComponentStatus.WARNING

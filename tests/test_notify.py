@@ -26,7 +26,7 @@ from resilience import (
     Stage,
     WebhookNotifier,
 )
-from resilience._redact import redact_url
+from resilience._core.redact import redact_url
 from resilience.testing import FakeClock
 
 SECRET_PATH = "/services/T000/B000/SECRET?token=abc"  # noqa: S105 - fake, on loopback

@@ -22,7 +22,7 @@ from resilience import (
     SQLiteIncidentStore,
     Stage,
 )
-from resilience._redact import (
+from resilience._core.redact import (
     is_secret_name,
     redact_conninfo,
     redact_headers,
@@ -194,7 +194,7 @@ def test_a_redis_breaker_store_never_shows_its_password(
     url: str, refused_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With Redis unreachable, the secret is in no repr, event, error, health message or log."""
-    from resilience._redis_breaker import RedisBreakerStore  # noqa: PLC0415
+    from resilience.stores.redis._breaker import RedisBreakerStore  # noqa: PLC0415
 
     caplog.set_level(logging.DEBUG)
     events: list[object] = []
@@ -219,7 +219,7 @@ def test_a_redis_breaker_store_never_shows_its_password(
 
 def test_a_redis_checkpoint_store_never_shows_its_password(refused_port: int) -> None:
     """The store's repr and the error of a load from an unreachable Redis hide the secret."""
-    from resilience._redis_checkpoint import RedisCheckpointStore  # noqa: PLC0415
+    from resilience.stores.redis._checkpoint import RedisCheckpointStore  # noqa: PLC0415
 
     store = RedisCheckpointStore(f"redis://127.0.0.1:{refused_port}/0?password={SECRET}")
     try:
@@ -233,7 +233,7 @@ def test_a_redis_checkpoint_store_never_shows_its_password(refused_port: int) ->
 
 def test_a_redis_retry_budget_never_shows_its_password(refused_port: int) -> None:
     """A budget made from a URL with the password as a parameter shows it masked."""
-    from resilience._redis_budget import RedisRetryBudget  # noqa: PLC0415
+    from resilience.stores.redis._budget import RedisRetryBudget  # noqa: PLC0415
 
     budget = RedisRetryBudget(f"rediss://127.0.0.1:{refused_port}/0?password={SECRET}", name="x")
     try:
@@ -254,7 +254,7 @@ def test_a_postgres_store_that_cannot_connect_never_shows_its_password(
     conninfo: str, refused_port: int
 ) -> None:
     """The cannot-connect error names the server, not the password (nor the sslpassword)."""
-    from resilience._pg_checkpoint import PostgresCheckpointStore  # noqa: PLC0415
+    from resilience.stores.postgres._checkpoint import PostgresCheckpointStore  # noqa: PLC0415
 
     with pytest.raises(CheckpointError, match="cannot connect") as failed:
         PostgresCheckpointStore(conninfo.format(port=refused_port, secret=SECRET))
@@ -264,7 +264,7 @@ def test_a_postgres_store_that_cannot_connect_never_shows_its_password(
 
 def test_a_connected_postgres_store_never_shows_its_password(pg_dsn: str) -> None:
     """A store connected with a password (trust auth ignores it) shows it masked."""
-    from resilience._pg_checkpoint import PostgresCheckpointStore  # noqa: PLC0415
+    from resilience.stores.postgres._checkpoint import PostgresCheckpointStore  # noqa: PLC0415
 
     store = PostgresCheckpointStore(f"{pg_dsn} sslpassword={SECRET}")
     try:
@@ -300,7 +300,7 @@ async def test_secrets_in_an_incident_are_masked_wherever_it_goes(
     assert incident.actions[0].outcome == (
         "ConnectionError: cannot reach redis://app:***@cache:6379/0"
     )
-    [told] = [r for r in caplog.records if r.module == "_notify"]  # the LoggingNotifier's
+    [told] = [r for r in caplog.records if r.module == "_notifiers"]  # the LoggingNotifier's
     shown = [incident.summary(), json.dumps(incident.to_dict()), repr(incident)]
     shown += [told.getMessage(), json.dumps(told.incident)]  # type: ignore[attr-defined]
     for text in shown:

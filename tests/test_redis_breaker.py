@@ -28,7 +28,7 @@ from resilience import (
     StoreDegraded,
     StoreRecovered,
 )
-from resilience._redis_breaker import RedisBreakerStore
+from resilience.stores.redis._breaker import RedisBreakerStore
 from servers import RedisServer
 
 OPEN, CLOSED, HALF_OPEN = CircuitState.OPEN, CircuitState.CLOSED, CircuitState.HALF_OPEN
@@ -389,7 +389,7 @@ def test_repr_hides_the_password() -> None:
 
 def test_a_stale_closed_reply_cannot_undo_a_trip_not_yet_sent() -> None:
     """The fleet's CLOSED, read before this process tripped, arrives after the trip."""
-    from resilience._redis_breaker import _Link  # noqa: PLC0415 - the link alone, no threads
+    from resilience.stores.redis._breaker import _Link  # noqa: PLC0415 - the link alone, no threads
 
     store = RedisBreakerStore("redis://127.0.0.1:1/0")
     breaker = CircuitBreaker("api", BreakerConfig(failure_threshold=2))

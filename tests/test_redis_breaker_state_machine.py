@@ -29,7 +29,7 @@ from resilience import (
     CircuitOpenError,
     CircuitState,
 )
-from resilience._redis_breaker import RedisBreakerStore
+from resilience.stores.redis._breaker import RedisBreakerStore
 from servers import RedisServer
 from test_redis_breaker import boom, ok, wait_for
 

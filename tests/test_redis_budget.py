@@ -19,7 +19,7 @@ from servers import RedisServer
 if TYPE_CHECKING:
     from multiprocessing.synchronize import Barrier
 
-    from resilience._redis_budget import RedisRetryBudget
+    from resilience.stores.redis._budget import RedisRetryBudget
 
 Make = Callable[..., "RedisRetryBudget"]
 
@@ -27,7 +27,7 @@ Make = Callable[..., "RedisRetryBudget"]
 # The client library is imported once the server fixture has run: without it, the
 # fixture skips (or fails under CI=true) with the reason, instead of the whole module.
 def _budget(url_or_client: Any, **kwargs: Any) -> RedisRetryBudget:
-    from resilience._redis_budget import RedisRetryBudget  # noqa: PLC0415
+    from resilience.stores.redis._budget import RedisRetryBudget  # noqa: PLC0415
 
     return RedisRetryBudget(url_or_client, **kwargs)
 

@@ -22,7 +22,7 @@ from resilience import (
     StoreDegraded,
     StoreRecovered,
 )
-from resilience._redis_breaker import RedisBreakerStore
+from resilience.stores.redis._breaker import RedisBreakerStore
 from servers import RedisServer
 
 OPEN, CLOSED = CircuitState.OPEN, CircuitState.CLOSED
@@ -173,7 +173,7 @@ def test_a_retry_budget_stalled_by_a_paused_server_shares_again_and_keeps_its_ca
     redis_server: RedisServer,
 ) -> None:
     """While Redis is paused the budget decides locally; once it answers, its calls are sent."""
-    from resilience._redis_budget import RedisRetryBudget  # noqa: PLC0415
+    from resilience.stores.redis._budget import RedisRetryBudget  # noqa: PLC0415
 
     kwargs = {"name": "api", "ratio": 0.5, "min_per_second": 0.0, "window": 30.0}
     stalled = RedisRetryBudget(redis_server.url, **kwargs)  # type: ignore[arg-type]
@@ -202,7 +202,7 @@ def test_a_retry_budget_stalled_by_a_paused_server_shares_again_and_keeps_its_ca
 
 def test_a_retry_budget_shares_again_after_one_slow_command(redis_server: RedisServer) -> None:
     """A retry that timed out behind DEBUG SLEEP falls back once, then the fleet decides again."""
-    from resilience._redis_budget import RedisRetryBudget  # noqa: PLC0415
+    from resilience.stores.redis._budget import RedisRetryBudget  # noqa: PLC0415
 
     kwargs = {"name": "api", "ratio": 0.5, "min_per_second": 0.0, "window": 30.0}
     budget = RedisRetryBudget(redis_server.url, **kwargs)  # type: ignore[arg-type]
@@ -228,7 +228,7 @@ def test_a_retry_budget_shares_again_after_one_slow_command(redis_server: RedisS
 def test_a_redis_checkpoint_store_works_again_after_a_stall(redis_server: RedisServer) -> None:
     """A commit made while the server is paused completes once it resumes; nothing is lost."""
     from resilience import ItemRecord  # noqa: PLC0415
-    from resilience._redis_checkpoint import RedisCheckpointStore  # noqa: PLC0415
+    from resilience.stores.redis._checkpoint import RedisCheckpointStore  # noqa: PLC0415
 
     store = RedisCheckpointStore(redis_server.url)
     token = store.acquire("job", owner="w", ttl=30)
@@ -260,7 +260,7 @@ def test_a_batch_on_a_redis_restarted_midway_runs_again_without_losing_an_item(
 ) -> None:
     """The run that lost its server (and lease) ends aborted; the next run does every item."""
     from resilience import BatchProcessor  # noqa: PLC0415
-    from resilience._redis_checkpoint import RedisCheckpointStore  # noqa: PLC0415
+    from resilience.stores.redis._checkpoint import RedisCheckpointStore  # noqa: PLC0415
 
     store = RedisCheckpointStore(redis_server.url)
     seen: list[int] = []

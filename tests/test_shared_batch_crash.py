@@ -34,10 +34,10 @@ from resilience import BatchProcessor, JobBusyError
 
 backend, target, prefix, log = sys.argv[1:5]
 if backend == "redis":
-    from resilience._redis_checkpoint import RedisCheckpointStore
+    from resilience.stores.redis._checkpoint import RedisCheckpointStore
     store = RedisCheckpointStore(target)
 else:
-    from resilience._pg_checkpoint import PostgresCheckpointStore
+    from resilience.stores.postgres._checkpoint import PostgresCheckpointStore
     store = PostgresCheckpointStore(target, table_prefix=prefix)
 fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 me = os.getpid()
@@ -189,11 +189,11 @@ def _check_the_log(processed: list[tuple[int, int]], killed: set[int]) -> None:
 
 def _records(backend: str, target: str, prefix: str) -> dict[object, str]:
     if backend == "redis":
-        from resilience._redis_checkpoint import RedisCheckpointStore  # noqa: PLC0415
+        from resilience.stores.redis._checkpoint import RedisCheckpointStore  # noqa: PLC0415
 
         store: CheckpointStore = RedisCheckpointStore(target)
     else:
-        from resilience._pg_checkpoint import PostgresCheckpointStore  # noqa: PLC0415
+        from resilience.stores.postgres._checkpoint import PostgresCheckpointStore  # noqa: PLC0415
 
         store = PostgresCheckpointStore(target, table_prefix=prefix)
     try:

@@ -24,8 +24,8 @@ from resilience import (
 from servers import RedisServer
 
 if TYPE_CHECKING:
-    from resilience._pg_checkpoint import PostgresCheckpointStore
-    from resilience._redis_checkpoint import RedisCheckpointStore
+    from resilience.stores.postgres._checkpoint import PostgresCheckpointStore
+    from resilience.stores.redis._checkpoint import RedisCheckpointStore
 
     Store = RedisCheckpointStore | PostgresCheckpointStore
 
@@ -33,13 +33,13 @@ if TYPE_CHECKING:
 # The client libraries are imported once a server fixture has run: without one, the
 # fixture skips (or fails under CI=true) with the reason, instead of the whole module.
 def _redis_store(url: str, **kwargs: Any) -> RedisCheckpointStore:
-    from resilience._redis_checkpoint import RedisCheckpointStore  # noqa: PLC0415
+    from resilience.stores.redis._checkpoint import RedisCheckpointStore  # noqa: PLC0415
 
     return RedisCheckpointStore(url, **kwargs)
 
 
 def _pg_store(conninfo: Any, **kwargs: Any) -> PostgresCheckpointStore:
-    from resilience._pg_checkpoint import PostgresCheckpointStore  # noqa: PLC0415
+    from resilience.stores.postgres._checkpoint import PostgresCheckpointStore  # noqa: PLC0415
 
     return PostgresCheckpointStore(conninfo, **kwargs)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from resilience import CheckpointError, ItemRecord, SQLiteCheckpointStore, SQLiteIncidentStore
-from resilience._sqlite import APPLICATION_ID, SCHEMA_VERSION
+from resilience.stores.sqlite._connection import APPLICATION_ID, SCHEMA_VERSION
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="fork and SIGKILL")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resilience._text import one_line, safe_repr, safe_str
+from resilience._core.text import one_line, safe_repr, safe_str
 
 
 class _HostileError(Exception):

@@ -5,27 +5,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from resilience._batch import BatchProcessor, BatchProgress, BatchResult, ItemFailure
-from resilience._breaker import BreakerSnapshot, CircuitBreaker
-from resilience._breaker_store import BreakerStore
-from resilience._budget import BudgetSnapshot, RetryBudget
-from resilience._checkpoint import (
-    CheckpointError,
-    CheckpointStore,
-    ItemKey,
-    ItemRecord,
-    JobBusyError,
-    JobLeases,
-    LeaseLostError,
-    MemoryCheckpointStore,
-    SQLiteCheckpointStore,
-)
-from resilience._classify import Classification, Classifier, FailureKind, PartialFailure
-from resilience._clock import Clock, SystemClock
+from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker
+from resilience._breaker.errors import CircuitOpenError, RegistryFullError
+from resilience._breaker.registry import BreakerRegistry
+from resilience._breaker.store import BreakerStore
+from resilience._classify.classifier import Classification, Classifier, FailureKind, PartialFailure
 from resilience._compose import CallTimeoutError, Resilient, resilient
-from resilience._config import BreakerConfig
-from resilience._errors import CircuitOpenError, RegistryFullError
-from resilience._events import (
+from resilience._core.clock import Clock, SystemClock
+from resilience._core.events import (
     CallRecorded,
     CallRejected,
     CircuitState,
@@ -37,8 +24,25 @@ from resilience._events import (
     StoreDegraded,
     StoreRecovered,
 )
-from resilience._gate import FeatureChanged, FeatureGate
-from resilience._health import (
+from resilience._core.log import log_event
+from resilience._core.options import BreakerConfig
+from resilience._retry.budget import BudgetSnapshot, RetryBudget
+from resilience._retry.policy import Attempt, Backoff, RetryPolicy
+from resilience._version import __version__
+from resilience.batch._checkpoint import (
+    CheckpointError,
+    CheckpointStore,
+    ItemKey,
+    ItemRecord,
+    JobBusyError,
+    JobLeases,
+    LeaseLostError,
+    MemoryCheckpointStore,
+    SQLiteCheckpointStore,
+)
+from resilience.batch._processor import BatchProcessor, BatchProgress, BatchResult, ItemFailure
+from resilience.health._gate import FeatureChanged, FeatureGate
+from resilience.health._registry import (
     CheckResult,
     ComponentChanged,
     ComponentHealth,
@@ -48,7 +52,7 @@ from resilience._health import (
     HealthReport,
     HealthStatus,
 )
-from resilience._incident import (
+from resilience.recovery._incidents import (
     ActionRecord,
     Incident,
     IncidentStore,
@@ -58,32 +62,30 @@ from resilience._incident import (
     Severity,
     SQLiteIncidentStore,
 )
-from resilience._log import log_event
-from resilience._notify import (
+from resilience.recovery._manager import RecoveryManager, RecoveryStats, RestartBudget, Stage
+from resilience.recovery._notifiers import (
     CallbackNotifier,
     LoggingNotifier,
     Notifier,
     NotifyError,
     WebhookNotifier,
 )
-from resilience._recovery import RecoveryManager, RecoveryStats, RestartBudget, Stage
-from resilience._registry import BreakerRegistry
-from resilience._retry import Attempt, Backoff, RetryPolicy
-from resilience._version import __version__
 
 if TYPE_CHECKING:
-    from resilience._pg_checkpoint import PostgresCheckpointStore as PostgresCheckpointStore
-    from resilience._redis_breaker import RedisBreakerStore as RedisBreakerStore
-    from resilience._redis_budget import RedisRetryBudget as RedisRetryBudget
-    from resilience._redis_checkpoint import RedisCheckpointStore as RedisCheckpointStore
+    from resilience.stores.postgres._checkpoint import (
+        PostgresCheckpointStore as PostgresCheckpointStore,
+    )
+    from resilience.stores.redis._breaker import RedisBreakerStore as RedisBreakerStore
+    from resilience.stores.redis._budget import RedisRetryBudget as RedisRetryBudget
+    from resilience.stores.redis._checkpoint import RedisCheckpointStore as RedisCheckpointStore
 
 # Backed by optional extras (redis, postgres): imported on first use, so that
 # ``import resilience`` needs neither client library.
 _LAZY = {
-    "PostgresCheckpointStore": "resilience._pg_checkpoint",
-    "RedisBreakerStore": "resilience._redis_breaker",
-    "RedisCheckpointStore": "resilience._redis_checkpoint",
-    "RedisRetryBudget": "resilience._redis_budget",
+    "PostgresCheckpointStore": "resilience.stores.postgres._checkpoint",
+    "RedisBreakerStore": "resilience.stores.redis._breaker",
+    "RedisCheckpointStore": "resilience.stores.redis._checkpoint",
+    "RedisRetryBudget": "resilience.stores.redis._budget",
 }
 
 

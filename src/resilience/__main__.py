@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from resilience._cli import main
+from resilience._cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

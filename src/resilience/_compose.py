@@ -10,11 +10,13 @@ from typing import Any, NoReturn, ParamSpec, TypeVar, cast, overload
 from pydantic import Field
 from typing_extensions import deprecated
 
-from resilience._breaker import CircuitBreaker
-from resilience._classify import Classifier
-from resilience._clock import SYSTEM_CLOCK, Clock
-from resilience._config import _Config
-from resilience._decorate import (
+from resilience._breaker.breaker import CircuitBreaker
+from resilience._breaker.registry import BreakerRegistry
+from resilience._classify.classifier import Classifier
+from resilience._core.clock import SYSTEM_CLOCK, Clock
+from resilience._core.log import logger
+from resilience._core.options import _Config
+from resilience._core.shells import (
     AWAITABLES,
     MARK,
     BreakerHold,
@@ -26,11 +28,9 @@ from resilience._decorate import (
     require_callable,
     shells,
 )
-from resilience._log import logger
-from resilience._registry import BreakerRegistry
-from resilience._retry import RetryPolicy, _Run
-from resilience._text import safe_repr
-from resilience._timeouts import Overran, within
+from resilience._core.text import safe_repr
+from resilience._core.timeout import Overran, within
+from resilience._retry.policy import RetryPolicy, _Run
 
 __all__ = ["CallTimeoutError", "Resilient", "resilient"]
 

@@ -19,12 +19,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
-from resilience._batch import BatchProcessor
-from resilience._breaker import BreakerSnapshot, CircuitBreaker
-from resilience._budget import RetryBudget
-from resilience._events import CircuitState, RetryScheduled
-from resilience._health import ComponentStatus, HealthRegistry
-from resilience._registry import BreakerRegistry
+from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker
+from resilience._breaker.registry import BreakerRegistry
+from resilience._core.events import CircuitState, RetryScheduled
+from resilience._retry.budget import RetryBudget
+from resilience.batch._processor import BatchProcessor
+from resilience.health._registry import ComponentStatus, HealthRegistry
 
 __all__ = [
     "ATTRIBUTES",
@@ -210,7 +210,7 @@ def error_type(error: BaseException) -> str:
     """The exception's type, qualified by its public module unless it is a builtin.
 
     The module path stops before its first private part: ``resilience.CircuitOpenError``,
-    not ``resilience._errors.CircuitOpenError``.
+    not ``resilience._breaker.errors.CircuitOpenError``.
     """
     cls = type(error)
     public: list[str] = []

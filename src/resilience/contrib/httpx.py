@@ -19,12 +19,12 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
         "resilience.contrib.httpx needs httpx: pip install 'resilience[httpx]'"
     ) from _exc
 
-from resilience._breaker import CircuitBreaker
-from resilience._classify import Classification, Classifier, FailureKind
-from resilience._errors import CircuitOpenError
-from resilience._events import CircuitState
-from resilience._registry import BreakerRegistry
-from resilience._retry import RetryPolicy, _Run
+from resilience._breaker.breaker import CircuitBreaker
+from resilience._breaker.errors import CircuitOpenError
+from resilience._breaker.registry import BreakerRegistry
+from resilience._classify.classifier import Classification, Classifier, FailureKind
+from resilience._core.events import CircuitState
+from resilience._retry.policy import RetryPolicy, _Run
 
 __all__ = [
     "IDEMPOTENT",

@@ -32,13 +32,12 @@ except ImportError as exc:  # tested by hiding the library from sys.modules
         "resilience.contrib.otel needs the OpenTelemetry API: pip install 'resilience[otel]'"
     ) from exc
 
-from resilience._batch import BatchProcessor
-from resilience._breaker import CircuitBreaker
-from resilience._budget import RetryBudget
-from resilience._events import CallRecorded, CallRejected, Event, RetryScheduled, StateChanged
-from resilience._health import HealthRegistry
-from resilience._registry import BreakerRegistry
+from resilience._breaker.breaker import CircuitBreaker
+from resilience._breaker.registry import BreakerRegistry
+from resilience._core.events import CallRecorded, CallRejected, Event, RetryScheduled, StateChanged
+from resilience._retry.budget import RetryBudget
 from resilience._version import __version__
+from resilience.batch._processor import BatchProcessor
 from resilience.contrib._observe import (
     ATTRIBUTES,
     CALL_DURATION,
@@ -53,6 +52,7 @@ from resilience.contrib._observe import (
     report_failure,
     retry_labels,
 )
+from resilience.health._registry import HealthRegistry
 
 __all__ = ["OTelMetrics"]
 

@@ -31,12 +31,11 @@ except ImportError as exc:  # tested by hiding the library from sys.modules
         "pip install 'resilience[prometheus]'"
     ) from exc
 
-from resilience._batch import BatchProcessor
-from resilience._breaker import CircuitBreaker
-from resilience._budget import RetryBudget
-from resilience._events import CallRecorded, CallRejected, Event, RetryScheduled, StateChanged
-from resilience._health import HealthRegistry
-from resilience._registry import BreakerRegistry
+from resilience._breaker.breaker import CircuitBreaker
+from resilience._breaker.registry import BreakerRegistry
+from resilience._core.events import CallRecorded, CallRejected, Event, RetryScheduled, StateChanged
+from resilience._retry.budget import RetryBudget
+from resilience.batch._processor import BatchProcessor
 from resilience.contrib._observe import (
     CALL_DURATION,
     CALLS,
@@ -52,6 +51,7 @@ from resilience.contrib._observe import (
     Sources,
     report_failure,
 )
+from resilience.health._registry import HealthRegistry
 
 __all__ = ["PrometheusCollector"]
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 
-from resilience._clock import wall_time
-from resilience._health import CheckResult, ComponentStatus
+from resilience._core.clock import wall_time
+from resilience.health._registry import CheckResult, ComponentStatus
 
 __all__ = ["sqlite_check", "sqlite_repair"]
 

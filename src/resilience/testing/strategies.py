@@ -24,9 +24,9 @@ except ImportError as _exc:  # pragma: no cover - the test extra installs it
         "resilience.testing.strategies needs hypothesis: pip install hypothesis"
     ) from _exc
 
-from resilience._budget import RetryBudget
-from resilience._config import BreakerConfig
-from resilience._retry import Backoff, RetryPolicy
+from resilience._core.options import BreakerConfig
+from resilience._retry.budget import RetryBudget
+from resilience._retry.policy import Backoff, RetryPolicy
 
 __all__ = ["backoffs", "breaker_configs", "retry_budgets", "retry_policies"]
 

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, Final
 
-from resilience._batch import BatchProcessor
-from resilience._clock import wall_time
-from resilience._events import CallRecorded, CallRejected, CircuitState, Event, StateChanged
-from resilience._health import ComponentChanged, ComponentStatus, HealthRegistry, aggregate
-from resilience._redact import redact_text
-from resilience._registry import BreakerRegistry
-from resilience._text import json_bytes, one_line, safe_repr
+from resilience._breaker.registry import BreakerRegistry
+from resilience._core.clock import wall_time
+from resilience._core.events import CallRecorded, CallRejected, CircuitState, Event, StateChanged
+from resilience._core.redact import redact_text
+from resilience._core.text import json_bytes, one_line, safe_repr
+from resilience.batch._processor import BatchProcessor
+from resilience.health._registry import ComponentChanged, ComponentStatus, HealthRegistry, aggregate
 
 __all__ = ["StatusApp", "status_app"]
 

@@ -1,0 +1,1 @@
+"""Circuit breakers: the state machine, its window, the registry, shared state."""

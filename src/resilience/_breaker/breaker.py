@@ -1,0 +1,776 @@
+"""The circuit breaker: one state machine under one short lock, with thin sync and async shells.
+
+Every call is admitted with a *generation* token: the number of state changes so far. An
+outcome is applied only if no state change happened while its call ran, so a late answer
+from before a transition can never close, re-open or leak a permit of the state after it.
+No lock is held while the wrapped call runs.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, NoReturn, ParamSpec, TypeVar, cast, overload
+
+from typing_extensions import deprecated
+
+from resilience._breaker.errors import CircuitOpenError
+from resilience._breaker.window import CountWindow, TimeWindow, Window
+from resilience._classify.classifier import Classifier, FailureKind, PartialFailure
+from resilience._core.clock import SYSTEM_CLOCK, Clock
+from resilience._core.events import (
+    CallRecorded,
+    CallRejected,
+    CircuitState,
+    Event,
+    Listener,
+    Outcome,
+    StateChanged,
+    emit,
+)
+from resilience._core.log import log_event
+from resilience._core.options import BreakerConfig
+from resilience._core.shells import (
+    AWAITABLES,
+    MARK,
+    BreakerHold,
+    generators,
+    is_async,
+    is_generator,
+    misused,
+    require_callable,
+)
+from resilience._core.text import safe_repr
+
+if TYPE_CHECKING:
+    from resilience._breaker.store import BreakerLink
+
+__all__ = ["MAX_NAME_LENGTH", "BreakerSnapshot", "CircuitBreaker"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_CLOSED: Final = CircuitState.CLOSED
+_OPEN: Final = CircuitState.OPEN
+_HALF_OPEN: Final = CircuitState.HALF_OPEN
+_FORCED_OPEN: Final = CircuitState.FORCED_OPEN
+_DISABLED: Final = CircuitState.DISABLED
+_METRICS_ONLY: Final = CircuitState.METRICS_ONLY
+# Enum members read through the class cost a lookup each; the hot path reads these.
+_SUCCESS: Final = Outcome.SUCCESS
+_FAILURE: Final = Outcome.FAILURE
+_IGNORED: Final = Outcome.IGNORED
+_RETRYABLE: Final = FailureKind.RETRYABLE
+_PERMANENT: Final = FailureKind.PERMANENT
+_PARTIAL: Final = FailureKind.PARTIAL
+
+_SKIP: Final = -1  # the token of a call admitted by a DISABLED breaker: record nothing
+
+MAX_NAME_LENGTH: Final = 1024
+"""The longest breaker (remote) name, in characters: a name is a remote, not a request."""
+
+
+@functools.cache
+def _default_classifier() -> Classifier:
+    return Classifier.default()
+
+
+def check_name_length(name: str, what: str) -> None:
+    """Refuse a name longer than :data:`MAX_NAME_LENGTH`, saying what to do instead."""
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"{what} is {len(name):,} characters long, more than the {MAX_NAME_LENGTH:,} "
+            f"allowed ({safe_repr(name, limit=40)}): name the remote (a host, a service), "
+            "not a request; a name built from a URL's path or query makes one per request"
+        )
+
+
+def _last(exc: BaseException | None) -> str:
+    """The last failure, for a reason: its repr, which may raise or run to megabytes."""
+    return f"; last: {safe_repr(exc)}" if exc is not None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSnapshot:
+    """A consistent reading of a breaker at one moment."""
+
+    name: str
+    state: CircuitState
+    calls: int
+    """Outcomes in the window (0 without one: the consecutive rule keeps no window)."""
+    failures: int
+    """Failures among ``calls``."""
+    slow_calls: int
+    """Slow calls among ``calls``."""
+    failure_rate: float | None
+    """``failures / calls``, or None while the window is empty."""
+    consecutive_failures: int
+    rejected: int
+    """Calls rejected since the breaker was created or reset."""
+    half_open_calls: int
+    """Trial calls in flight (HALF_OPEN only)."""
+    opened_at: float | None
+    """Clock reading when the circuit last opened, while it is OPEN or HALF_OPEN."""
+    retry_after: float | None
+    """Seconds until a trial call is allowed (see :class:`CircuitOpenError`)."""
+    reason: str | None
+    """Why the circuit is not CLOSED, or None when it is."""
+
+
+class CircuitBreaker:
+    """Stops calling a remote that keeps failing, and tries it again after a while.
+
+    Use it as a decorator (sync or async), as ``with breaker:`` / ``async with
+    breaker:``, or through :meth:`call` / :meth:`acall`. A rejected call raises
+    :class:`CircuitOpenError` at once; the call itself is never run under a lock.
+
+    Args:
+        name: What the breaker protects, e.g. the remote's name; shown in errors.
+        config: How it trips and recovers; the defaults of :class:`BreakerConfig`.
+        clock: Time source; :class:`resilience.testing.FakeClock` in tests.
+        listeners: Callables receiving every :data:`Event` (transitions,
+            rejections, recorded outcomes). A listener that raises is logged, never
+            propagated.
+        classifier: Decides how a failure counts: RETRYABLE ones are failures,
+            PERMANENT ones are ignored unless ``config.count_permanent``;
+            :meth:`Classifier.default` by default.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_classifier",
+        "_clock",
+        "_config",
+        "_consecutive",
+        "_cv",
+        "_fast",
+        "_gen",
+        "_half_open_since",
+        "_link",
+        "_listeners",
+        "_lock",
+        "_name",
+        "_on_closed",
+        "_open_period",
+        "_opened_at",
+        "_permits",
+        "_reason",
+        "_rejected",
+        "_state",
+        "_timed",
+        "_trial_successes",
+        "_window",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        config: BreakerConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        listeners: Iterable[Listener] = (),
+        classifier: Classifier | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"CircuitBreaker name must be a non-empty str, got {name!r}")
+        check_name_length(name, "CircuitBreaker name")
+        if config is None:
+            config = BreakerConfig()
+        elif not isinstance(config, BreakerConfig):
+            raise TypeError(
+                f"CircuitBreaker config must be a BreakerConfig, got {type(config).__name__}: "
+                f"build one with BreakerConfig(...)"
+            )
+        self._name = name
+        self._config = config
+        self._clock = clock if clock is not None else SYSTEM_CLOCK
+        self._listeners = tuple(listeners)
+        if classifier is not None and not isinstance(classifier, Classifier):
+            raise TypeError(
+                f"CircuitBreaker classifier must be a Classifier, got {type(classifier).__name__}"
+            )
+        self._classifier = classifier if classifier is not None else _default_classifier()
+        self._lock = threading.Lock()
+        self._window: Window | None = None
+        if config.uses_window:
+            self._window = (
+                TimeWindow(config.window_seconds)
+                if config.window_seconds is not None
+                else CountWindow(config.window_size)
+            )
+        # The clock is read per call only when something needs it.
+        self._timed = (
+            config.slow_call_duration is not None
+            or config.window_seconds is not None
+            or bool(self._listeners)
+        )
+        self._cv: contextvars.ContextVar[tuple[int, float, object]] | None = None
+        self._state = _CLOSED
+        self._gen = 0
+        self._fast: int | None = None
+        self._reason: str | None = None
+        self._consecutive = 0
+        self._rejected = 0
+        self._permits = 0
+        self._trial_successes = 0
+        self._opened_at: float | None = None
+        self._half_open_since = 0.0
+        self._open_period = config.open_for
+        self._link: BreakerLink | None = None  # set by a shared BreakerStore
+        # Told this breaker's name when it closes; set by a registry that keeps it aside.
+        self._on_closed: Callable[[str], object] | None = None
+        self._refresh_fast()
+
+    # ------------------------------------------------------------------ public surface
+
+    @property
+    def name(self) -> str:
+        """What this breaker protects."""
+        return self._name
+
+    @property
+    def classifier(self) -> Classifier:
+        """Decides how each failure counts."""
+        return self._classifier
+
+    @property
+    def config(self) -> BreakerConfig:
+        """The validated configuration."""
+        return self._config
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state. OPEN turns HALF_OPEN on the first call after ``open_for``."""
+        return self._state
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker({self._name!r}, state={self._state.name})"
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn`` (sync or async) so that every call goes through the breaker.
+
+        On a generator function (sync or async) the permit is held while the generator
+        is iterated, and the outcome recorded when the iteration ends: an exception is
+        classified as any failure is; exhaustion or ``close()`` is a success.
+        """
+        require_callable(fn, f"@CircuitBreaker({self._name!r})")
+        if is_generator(fn):
+            # The permit is held over the iteration, the outcome recorded at its end.
+            wrapped = generators(fn, hold=BreakerHold(lambda _args, _kwargs: self))
+            setattr(wrapped, MARK, self)
+            return wrapped
+        if is_async(fn):
+            afn = cast("Callable[P, Awaitable[R]]", fn)
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+                if self._cv is not None and self._inside():
+                    return await afn(*args, **kwargs)  # the `async with` block's permit
+                return await self.acall(afn, *args, **kwargs)
+
+            setattr(async_wrapper, MARK, self)  # its own acall() runs it as it is
+            return cast("Callable[P, R]", async_wrapper)
+
+        call_slow = self._call_slow
+
+        def slow_call(
+            fn: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
+        ) -> R:
+            if self._inside():
+                return fn(*args, **kwargs)  # the enclosing `with self:` holds the permit
+            return call_slow(fn, args, kwargs)
+
+        # The fast path of call(), inlined: a wrapper frame that calls call() would
+        # double the overhead of the common case.
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            gen = self._fast
+            # A breaker entered by `with` has a context var: inside its block, the
+            # block's permit covers a call of a function it decorates.
+            if gen is None or self._cv is not None:
+                return slow_call(fn, args, kwargs)
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._record_error(gen, 0.0, exc)
+                raise
+            # No check for an awaitable result here: a coroutine function was sent to
+            # acall above, at decoration, where checking costs nothing.
+            if gen == self._gen:  # a stale success must not reset a later period's count
+                self._consecutive = 0
+            return result
+
+        setattr(wrapper, MARK, self)  # its own call() runs it as it is: one permit
+        return wrapper
+
+    @overload
+    @deprecated("an async function passed to call() is never awaited: use acall()")
+    def call(
+        self, fn: Callable[P, Awaitable[object]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> NoReturn: ...
+    @overload
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn(*args, **kwargs)`` through the breaker and return its result.
+
+        Raises:
+            TypeError: ``fn`` returned an awaitable (a coroutine, a future): use
+                :meth:`acall`. Nothing is recorded.
+        """
+        gen = self._fast
+        if gen is None:
+            return self._call_slow(fn, args, kwargs)
+        # CLOSED and counting consecutive failures only: a success just resets the count.
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            # A wrapper of this breaker recorded its failure already. (Its success reset
+            # the count, as this does: doing it twice is harmless, and checking costs.)
+            if getattr(fn, MARK, None) is not self:
+                self._record_error(gen, 0.0, exc)
+            raise
+        if type(result) in AWAITABLES:
+            raise misused("CircuitBreaker", fn, result)
+        if gen == self._gen:  # a stale success must not reset a later period's count
+            self._consecutive = 0
+        return result
+
+    def _call_slow(
+        self, fn: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> R:
+        if getattr(fn, MARK, None) is self:
+            return fn(*args, **kwargs)  # this breaker's own wrapper admits the call
+        token = self._admit()
+        start = self._clock.monotonic() if self._timed else 0.0
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            self._record_error(token, start, exc)
+            raise
+        if type(result) in AWAITABLES:
+            self._record(token, start, _IGNORED, None)  # the permit back, no outcome
+            raise misused("CircuitBreaker", fn, result)
+        self._record(token, start, _SUCCESS, None)
+        return result
+
+    async def acall(
+        self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """Await ``fn(*args, **kwargs)`` through the breaker and return its result."""
+        if getattr(fn, MARK, None) is self:
+            return await fn(*args, **kwargs)  # this breaker's own wrapper admits the call
+        token = self._admit()
+        start = self._clock.monotonic() if self._timed else 0.0
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            self._record_error(token, start, exc)
+            raise
+        self._record(token, start, _SUCCESS, None)
+        return result
+
+    def _inside(self) -> bool:
+        """Whether this context is in a `with self:` block, whose permit covers our wrappers."""
+        cv = self._cv
+        return cv is not None and cv.get(None) is not None
+
+    def __enter__(self) -> None:
+        token = self._admit()
+        self._push(token)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        token, start = self._pop()
+        if exc is None:
+            self._record(token, start, _SUCCESS, None)
+        else:
+            self._record_error(token, start, exc)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def snapshot(self) -> BreakerSnapshot:
+        """A consistent reading of the breaker's state and counts."""
+        with self._lock:
+            now = self._clock.monotonic()
+            window = self._window
+            if window is not None:
+                window.expire(now)
+                calls, failures, slow = window.calls, window.failures, window.slow
+            else:
+                calls = failures = slow = 0
+            state = self._state
+            return BreakerSnapshot(
+                name=self._name,
+                state=state,
+                calls=calls,
+                failures=failures,
+                slow_calls=slow,
+                failure_rate=failures / calls if calls else None,
+                consecutive_failures=self._consecutive,
+                rejected=self._rejected,
+                half_open_calls=self._permits if state is _HALF_OPEN else 0,
+                opened_at=self._opened_at,
+                retry_after=self._retry_after(now),
+                reason=self._reason,
+            )
+
+    def add_listener(self, listener: Listener) -> None:
+        """Deliver every later event to ``listener`` too (it costs the fast path)."""
+        if not callable(listener):
+            raise TypeError(f"a listener must be callable, got {listener!r}")
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+            self._timed = True  # a CallRecorded event carries the call's duration
+            self._refresh_fast()
+
+    # ---------------------------------------------------------------- manual control
+
+    def force_open(self) -> None:
+        """Reject every call until :meth:`reset` or another manual transition."""
+        self._manual(_FORCED_OPEN, "forced open by force_open()")
+
+    def disable(self) -> None:
+        """Let every call through and record nothing, until :meth:`reset`."""
+        self._manual(_DISABLED, "disabled by disable()")
+
+    def metrics_only(self) -> None:
+        """Let every call through and record outcomes, but never trip, until :meth:`reset`."""
+        self._manual(_METRICS_ONLY, "metrics only, by metrics_only()")
+
+    def reset(self) -> None:
+        """Close the circuit and forget every count, whatever the state."""
+        self._manual(_CLOSED, "reset()")
+
+    # ------------------------------------------------------------------- the engine
+
+    def _admit(self) -> int:
+        """Admit a call and return its generation token, or raise CircuitOpenError."""
+        # Read the generation before the state: if a transition slips in between, the
+        # token is stale and the outcome is dropped, never applied to the wrong state.
+        gen = self._gen
+        state = self._state
+        if state is _CLOSED or state is _METRICS_ONLY:
+            return gen
+        if state is _DISABLED:
+            return _SKIP
+        link = self._link
+        if link is not None and (state is _OPEN or state is _HALF_OPEN):
+            return link.admit()  # the fleet decides who may try the remote
+        return self._admit_local()
+
+    def _admit_local(self) -> int:
+        """Admit by this breaker's own state; the rest of :meth:`_admit`."""
+        events: list[Event] = []
+        error: CircuitOpenError | None = None
+        with self._lock:
+            now = self._clock.monotonic()
+            state = self._state
+            if state is _HALF_OPEN and self._half_open_expired(now):
+                events.append(self._expire())
+                state = _OPEN
+            # Also right after an expiry noticed late: its open period may be over too.
+            if state is _OPEN and now >= self._opened_at + self._open_period:  # type: ignore[operator]
+                reason = "open period elapsed; letting a trial call through"
+                events.append(self._to(_HALF_OPEN, reason))
+                state = _HALF_OPEN
+            if state is _HALF_OPEN and self._permits < self._config.half_open_max_calls:
+                self._permits += 1
+                token = self._gen
+            elif state is _CLOSED or state is _METRICS_ONLY:
+                token = self._gen
+            elif state is _DISABLED:
+                token = _SKIP
+            else:
+                error = self._reject(now, state, events)
+                token = _SKIP
+        for event in events:
+            self._announce(event)
+        if error is not None:
+            raise error
+        return token
+
+    def _reject(
+        self, now: float, state: CircuitState, events: list[Event]
+    ) -> CircuitOpenError:
+        """Count a rejection and build its error. Called under the lock."""
+        self._rejected += 1
+        retry_after = self._retry_after(now, rejected=True)
+        error = CircuitOpenError(self._name, state, retry_after, self._reason or "")
+        if self._listeners:
+            events.append(CallRejected(self._name, state, error.retry_after, now))
+        return error
+
+    def _record_error(self, token: int, start: float, exc: BaseException) -> None:
+        self._record(token, start, self._outcome(exc), exc)
+
+    def _outcome(self, exc: BaseException) -> Outcome:
+        """How a failed call counts, by its classification."""
+        if not isinstance(exc, Exception):
+            return _IGNORED  # a cancellation says nothing about the remote
+        classify = self._classifier.classify
+        kind = classify(exc).kind
+        if kind is _PARTIAL and isinstance(exc, PartialFailure):
+            # Partly done: the remote is failing if any of the failed items may recover.
+            if any(classify(e).kind is _RETRYABLE for e in exc.failed.values()):
+                return _FAILURE
+            kind = _PERMANENT
+        if kind is _RETRYABLE or self._config.count_permanent:
+            return _FAILURE
+        return _IGNORED
+
+    def _record(
+        self, token: int, start: float, outcome: Outcome, exc: BaseException | None
+    ) -> None:
+        """Apply one finished call's outcome, unless the state changed while it ran."""
+        if token == _SKIP:
+            return
+        now = self._clock.monotonic() if self._timed else 0.0
+        duration = now - start
+        slow_after = self._config.slow_call_duration
+        slow = slow_after is not None and duration > slow_after
+        event: StateChanged | None = None
+        with self._lock:
+            state = self._state
+            if token != self._gen or (outcome is _IGNORED and state is not _HALF_OPEN):
+                pass  # stale (the state changed while the call ran), or nothing to count
+            elif state is _HALF_OPEN and self._half_open_expired(
+                now if self._timed else self._clock.monotonic()
+            ):
+                # Too late: the circuit has been OPEN since the half-open period ended,
+                # so this answer decides nothing; it only gives the fleet its permit back.
+                if self._link is not None:
+                    self._link.trial(_IGNORED, False, None)  # noqa: FBT003 - the protocol's
+                event = self._expire()
+            elif state is _HALF_OPEN:
+                self._permits -= 1
+                if self._link is not None:
+                    self._link.trial(outcome, slow, exc)
+                # A trial counts in the run of failures as any call does.
+                if outcome is _FAILURE:
+                    self._consecutive += 1
+                    event = self._to(_OPEN, f"trial call failed: {safe_repr(exc)}")
+                elif outcome is _SUCCESS:
+                    self._consecutive = 0
+                    if slow:
+                        reason = f"trial call was slow ({duration:.3g} s > {slow_after:g} s)"
+                        event = self._to(_OPEN, reason)
+                    else:
+                        self._trial_successes += 1
+                        if self._trial_successes >= self._config.success_threshold:
+                            reason = f"{self._trial_successes} trial calls succeeded"
+                            event = self._to(_CLOSED, reason)
+            else:  # CLOSED or METRICS_ONLY
+                failed = outcome is _FAILURE
+                # An ignored outcome leaves the consecutive count alone (handled above).
+                self._consecutive = self._consecutive + 1 if failed else 0
+                window = self._window
+                if window is not None:
+                    window.record(now, failed, slow)
+                if self._link is not None:
+                    self._link.outcome(failed, slow)
+                # A fast success cannot raise a rate that was judged below its threshold
+                # after the previous call, unless it just brought the window up to
+                # minimum_calls or old outcomes aged out since: only then, or after a
+                # failure or a slow call, judge.
+                if state is _CLOSED and (
+                    failed
+                    or slow
+                    or (
+                        window is not None
+                        and (window.ages or window.calls <= self._config.minimum_calls)
+                    )
+                ):
+                    why = self._judge(exc if failed else None)
+                    if why is not None:
+                        event = self._to(_OPEN, why)
+        if self._listeners:
+            emit(self._listeners, CallRecorded(self._name, outcome, duration, exc, now))
+        if event is not None:
+            self._announce(event)
+
+    def _judge(self, exc: BaseException | None) -> str | None:
+        """Why the CLOSED circuit must open now, or None. Called under the lock."""
+        config = self._config
+        threshold = config.failure_threshold
+        if threshold is not None and self._consecutive >= threshold:
+            return f"{self._consecutive} consecutive failures{_last(exc)}"
+        window = self._window
+        if window is None or window.calls < config.minimum_calls:
+            return None
+        calls = window.calls
+        if config.failure_rate is not None and window.failures >= config.failure_rate * calls:
+            return (
+                f"failure rate {window.failures / calls:.0%} over {window.describe()} "
+                f"reached failure_rate={config.failure_rate:g}{_last(exc)}"
+            )
+        if config.slow_call_rate is not None and window.slow >= config.slow_call_rate * calls:
+            return (
+                f"slow call rate {window.slow / calls:.0%} over {window.describe()} "
+                f"reached slow_call_rate={config.slow_call_rate:g} "
+                f"(slower than {config.slow_call_duration:g} s)"
+            )
+        return None
+
+    def _to(
+        self, new: CircuitState, reason: str, *, shared: bool = False, at: float | None = None
+    ) -> StateChanged:
+        """Move to ``new``. Called under the lock; the caller emits the event after it.
+
+        ``shared``: the fleet decided it (see :meth:`_apply_shared`), so it is not
+        reported back to the store. ``at``: when it happened, if before now.
+        """
+        now = self._clock.monotonic() if at is None else at
+        old = self._state
+        self._fast = None
+        self._gen += 1
+        self._state = new
+        self._permits = 0
+        self._trial_successes = 0
+        if new is _OPEN:
+            if old is _HALF_OPEN:
+                self._open_period = self._reopen_period()
+            self._opened_at = now
+            self._reason = reason
+        elif new is _HALF_OPEN:
+            self._half_open_since = now
+        else:
+            self._reason = None if new is _CLOSED else reason
+            self._opened_at = None
+            self._open_period = self._config.open_for
+            self._consecutive = 0
+            if self._window is not None:
+                self._window.clear()
+        self._refresh_fast()
+        if self._link is not None:
+            self._link.moved(old, new, reason, shared=shared)
+        if new is _CLOSED and self._on_closed is not None:
+            self._on_closed(self._name)
+        return StateChanged(self._name, old, new, reason, now)
+
+    def _apply_shared(
+        self, state: CircuitState, *, remaining: float, period: float, reason: str
+    ) -> None:
+        """Take on the state a shared store decided: OPEN for ``remaining`` of ``period``.
+
+        A manual state (forced open, disabled, metrics only) is this process's own
+        override, and stays.
+        """
+        with self._lock:
+            current = self._state
+            if current is _FORCED_OPEN or current is _DISABLED or current is _METRICS_ONLY:
+                return
+            event = self._to(state, reason, shared=True) if current is not state else None
+            if state is _OPEN:
+                self._open_period = period
+                self._opened_at = self._clock.monotonic() - (period - remaining)
+                self._reason = reason
+        if event is not None:
+            self._announce(event)
+
+    def _manual(self, new: CircuitState, reason: str) -> None:
+        with self._lock:
+            moved = self._state is not new
+            if not moved and new is not _CLOSED:
+                return  # already there: nothing to change, nothing to report
+            # reset() of a CLOSED breaker still forgets every count (and the calls in
+            # flight), but it is no transition.
+            event = self._to(new, reason)
+            if new is _CLOSED:
+                self._rejected = 0
+        if moved:
+            self._announce(event)
+
+    def _announce(self, event: Event) -> None:
+        """Log a transition, and deliver an event to the listeners. Outside the lock."""
+        if isinstance(event, StateChanged):
+            log_event(event)
+        if self._listeners:
+            emit(self._listeners, event)
+
+    def _refresh_fast(self) -> None:
+        # The fast path needs nothing recorded on success but the consecutive reset.
+        lean = self._state is _CLOSED and self._window is None and not self._timed
+        self._fast = self._gen if lean else None
+
+    def _retry_after(self, now: float, *, rejected: bool = False) -> float | None:
+        """Seconds until a call is admitted, for a call ``rejected`` just now or the next one.
+
+        Never too short: a caller that waits this long is not rejected again for the
+        same reason.
+        """
+        state = self._state
+        if state is _OPEN:
+            return max(0.0, self._opened_at + self._open_period - now)  # type: ignore[operator]
+        if state is _HALF_OPEN:
+            timeout = self._config.half_open_timeout
+            expired = timeout is not None and now - self._half_open_since >= timeout
+            if not (rejected or expired) and self._permits < self._config.half_open_max_calls:
+                return 0.0  # the next call is a trial
+            if timeout is None:
+                return None  # no trial comes until one in flight finishes
+            # Should the trials in flight never answer, the circuit re-opens when the
+            # half-open period ends, and the next trial comes after that open period.
+            return max(0.0, self._half_open_since + timeout + self._reopen_period() - now)
+        if state is _FORCED_OPEN:
+            return None
+        return 0.0
+
+    def _reopen_period(self) -> float:
+        """The open period that follows this HALF_OPEN one if it fails."""
+        cap = self._config.open_for_max
+        return self._open_period if cap is None else min(self._open_period * 2, cap)
+
+    def _half_open_expired(self, now: float) -> bool:
+        """Whether the half-open period has ended by ``now``. Called under the lock."""
+        timeout = self._config.half_open_timeout
+        return timeout is not None and now - self._half_open_since >= timeout
+
+    def _expire(self) -> StateChanged:
+        """Re-open an expired HALF_OPEN circuit, as of the moment it expired."""
+        timeout = self._config.half_open_timeout
+        assert timeout is not None  # noqa: S101 - only called once it expired
+        reason = f"no trial call finished within half_open_timeout={timeout:g} s"
+        return self._to(_OPEN, reason, at=self._half_open_since + timeout)
+
+    # -------------------------------------------- per-context tokens for `with breaker:`
+
+    def _push(self, token: int) -> None:
+        cv = self._cv
+        if cv is None:
+            with self._lock:
+                if self._cv is None:
+                    self._cv = contextvars.ContextVar(f"resilience.breaker.{self._name}")
+                cv = self._cv
+        start = self._clock.monotonic() if self._timed else 0.0
+        # A linked stack, so that nested `with breaker:` blocks pair up correctly; each
+        # thread and each asyncio task sees its own.
+        cv.set((token, start, cv.get(None)))
+
+    def _pop(self) -> tuple[int, float]:
+        cv = self._cv
+        entry = cv.get(None) if cv is not None else None
+        if cv is None or entry is None:
+            raise RuntimeError(
+                f"circuit {self._name!r}: __exit__ without a matching __enter__ in this "
+                "context; use `with breaker:` or `async with breaker:` as a block"
+            )
+        token, start, previous = entry
+        cv.set(cast("tuple[int, float, object]", previous))
+        return token, start

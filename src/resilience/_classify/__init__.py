@@ -1,0 +1,1 @@
+"""Failure classification: the classifier, its default table and the libraries' rules."""

@@ -1,0 +1,1 @@
+"""Retry policies: backoff, budgets, the retry strategy."""

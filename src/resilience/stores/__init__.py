@@ -1,0 +1,1 @@
+"""Stores of shared and durable state: SQLite, PostgreSQL and Redis."""

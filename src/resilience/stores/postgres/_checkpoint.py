@@ -1,0 +1,447 @@
+"""Checkpoints and job leases in PostgreSQL: one store that many workers share.
+
+Two tables, created if missing:
+
+``{prefix}_checkpoints``
+    One row per (job, key); ``key`` is the JSON of the item key, so ``1`` and ``"1"``
+    stay distinct.
+``{prefix}_leases``
+    One row per job ever leased: owner, fencing token, expires_at. The row outlives a
+    release (expires_at becomes -infinity) and a forget, so the next token is always
+    larger than every earlier one: tokens are never reused. A token is a count times
+    a million plus a random holder id of that acquisition, and every check compares the
+    whole token: should the row be lost (a table restored from an older backup), the
+    count starts over but a lost lease's commits are still refused.
+
+Lease expiry is judged by the server's clock (``clock_timestamp()``), never the workers'.
+A commit under a lease is one transaction that first locks the job's lease row: while it
+runs no other worker can take the lease, and if the lease is not the caller's any more
+the transaction is rolled back before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final, LiteralString
+
+from resilience._core.redact import redact_conninfo
+from resilience.batch._checkpoint import (
+    _HOLDER_SPAN,
+    CheckpointError,
+    ItemKey,
+    ItemRecord,
+    JobBusyError,
+    LeaseLostError,
+    _new_holder,
+)
+
+try:
+    import psycopg
+    from psycopg import sql
+    from psycopg.rows import TupleRow, tuple_row
+except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
+    raise ImportError(
+        "PostgresCheckpointStore needs psycopg 3: pip install 'resilience[postgres]'"
+    ) from _exc
+
+__all__ = ["PostgresCheckpointStore"]
+
+# Unquoted-identifier characters only, and short enough for the longest suffix within
+# PostgreSQL's 63-byte names: the prefix can never change the meaning of a statement.
+_PREFIX: Final = re.compile(r"[a-z_][a-z0-9_]{0,49}")
+_COLUMNS: Final = {
+    "checkpoints": {
+        "job", "key", "status", "kind", "reason", "attempts", "error", "details", "updated"
+    },
+    "leases": {"job", "owner", "token", "expires_at"},
+}
+# Serializes schema creation between processes: two CREATE TABLE IF NOT EXISTS running at
+# once can both pass the check and one then fails on the catalog's unique index.
+_SCHEMA_LOCK: Final = 0x52534C43  # "RSLC"
+
+_CREATE: Final[dict[str, LiteralString]] = {
+    "checkpoints": """
+        CREATE TABLE IF NOT EXISTS {table} (
+            job      text NOT NULL,
+            key      text NOT NULL,
+            status   text NOT NULL,
+            kind     text,
+            reason   text,
+            attempts integer NOT NULL,
+            error    text,
+            details  text,
+            updated  timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (job, key)
+        )""",
+    "leases": """
+        CREATE TABLE IF NOT EXISTS {table} (
+            job        text PRIMARY KEY,
+            owner      text NOT NULL,
+            token      bigint NOT NULL,
+            expires_at timestamptz NOT NULL
+        )""",
+}
+
+# The lease of another owner is taken only once it has expired; the same owner may take
+# its own again. Either way the count grows by one, and the holder id is drawn anew.
+_ACQUIRE: Final = """
+    INSERT INTO {leases} AS l (job, owner, token, expires_at)
+    VALUES (%(job)s, %(owner)s, %(span)s + %(holder)s,
+            clock_timestamp() + make_interval(secs => %(ttl)s))
+    ON CONFLICT (job) DO UPDATE
+        SET owner = excluded.owner,
+            token = (l.token / %(span)s + 1) * %(span)s + %(holder)s,
+            expires_at = excluded.expires_at
+        WHERE l.expires_at <= clock_timestamp() OR l.owner = excluded.owner
+    RETURNING token
+"""
+# Seconds left is NULL for a lease that is not live (-infinity cannot be subtracted).
+_HOLDER: Final = """
+    SELECT owner, token,
+           CASE WHEN expires_at > clock_timestamp()
+                THEN extract(epoch FROM expires_at - clock_timestamp())::float8 END
+    FROM {leases} WHERE job = %s
+"""
+_RENEW: Final = """
+    UPDATE {leases} SET expires_at = clock_timestamp() + make_interval(secs => %s)
+    WHERE job = %s AND token = %s AND expires_at > clock_timestamp()
+    RETURNING token
+"""
+_LOCK_LEASE: Final = _HOLDER + " FOR UPDATE"
+_EXTEND: Final = """
+    UPDATE {leases} SET expires_at = clock_timestamp() + make_interval(secs => %s)
+    WHERE job = %s
+"""
+_RELEASE: Final = """
+    UPDATE {leases} SET expires_at = '-infinity' WHERE job = %s AND token = %s
+"""
+# forget() makes sure the job has a lease row and locks it (_LOCK_LEASE), so that no
+# worker can take the lease (and load the records) while they are being deleted.
+_FORGET_ROW: Final = """
+    INSERT INTO {leases} (job, owner, token, expires_at) VALUES (%s, '', 0, '-infinity')
+    ON CONFLICT (job) DO NOTHING
+"""
+_DELETE: Final = "DELETE FROM {checkpoints} WHERE job = %s"
+_LOAD: Final = """
+    SELECT key, status, kind, reason, attempts, error, details FROM {checkpoints}
+    WHERE job = %s
+"""
+_JOBS: Final = "SELECT job, count(*) FROM {checkpoints} GROUP BY job"
+# One statement per record (executemany pipelines them): a batch may name a key twice,
+# which a single multi-row INSERT ... ON CONFLICT refuses.
+_UPSERT: Final = """
+    INSERT INTO {checkpoints}
+        (job, key, status, kind, reason, attempts, error, details, updated)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now())
+    ON CONFLICT (job, key) DO UPDATE SET
+        status = excluded.status, kind = excluded.kind, reason = excluded.reason,
+        attempts = excluded.attempts, error = excluded.error, details = excluded.details,
+        updated = excluded.updated
+"""
+
+_Row = tuple[str, str, str, str | None, str | None, int, str | None, str | None]
+
+
+class PostgresCheckpointStore:
+    """Checkpoints in PostgreSQL, with job leases so that workers can share the store.
+
+    Implements :class:`CheckpointStore` and :class:`JobLeases`: with it, several
+    :class:`BatchProcessor` workers may run the same job and only one runs it at a time;
+    a dead worker's job is taken over once its lease expires. One connection, used under
+    a lock: safe to share between threads. A store that opened its connection opens a
+    new one when the old one broke (the server restarted).
+
+    :meth:`forget` refuses (:class:`JobBusyError`) while a worker holds the job's lease,
+    and keeps the lease row, so tokens keep growing when the job starts over.
+
+    Args:
+        conninfo_or_connection: A libpq connection string or URL (the store connects,
+            and :meth:`close` closes the connection), or a psycopg 3 connection in
+            autocommit mode (left open).
+        table_prefix: The tables are ``<prefix>_checkpoints`` and ``<prefix>_leases``:
+            lowercase letters, digits and underscores, not starting with a digit.
+    """
+
+    __slots__ = ("_closed", "_conn", "_conninfo", "_lock", "_prefix", "_q", "_shown")
+
+    def __init__(
+        self,
+        conninfo_or_connection: str | psycopg.Connection[Any],
+        *,
+        table_prefix: str = "resilience",
+    ) -> None:
+        if not isinstance(table_prefix, str) or not _PREFIX.fullmatch(table_prefix):
+            raise ValueError(
+                f"PostgresCheckpointStore table_prefix must be a plain identifier (lowercase "
+                f"letters, digits and _, not starting with a digit, at most 50 characters), "
+                f"got {table_prefix!r}"
+            )
+        self._prefix = table_prefix
+        self._lock = threading.Lock()
+        self._closed = False
+        self._conninfo: str | None
+        if isinstance(conninfo_or_connection, str):
+            self._conninfo = conninfo_or_connection
+            self._shown = redact_conninfo(conninfo_or_connection)
+            self._conn = self._connect()
+        elif isinstance(conninfo_or_connection, psycopg.Connection):
+            conn = conninfo_or_connection
+            info = conn.info
+            self._conninfo = None
+            self._shown = f"host={info.host} port={info.port} dbname={info.dbname}"
+            if not conn.autocommit:
+                raise CheckpointError(
+                    f"PostgresCheckpointStore needs its connection ({self._shown}) in "
+                    "autocommit mode, so that each commit is its own transaction and not "
+                    "part of the caller's: connect with psycopg.connect(..., "
+                    "autocommit=True), or pass the connection string instead"
+                )
+            self._conn = conn
+        else:
+            raise TypeError(
+                "PostgresCheckpointStore needs a connection string or a psycopg 3 "
+                f"connection, got {type(conninfo_or_connection).__name__}"
+            )
+        tables = {
+            "checkpoints": sql.Identifier(f"{table_prefix}_checkpoints"),
+            "leases": sql.Identifier(f"{table_prefix}_leases"),
+        }
+        self._q = {
+            name: sql.SQL(text).format(**tables)
+            for name, text in {
+                "acquire": _ACQUIRE,
+                "holder": _HOLDER,
+                "renew": _RENEW,
+                "lock_lease": _LOCK_LEASE,
+                "extend": _EXTEND,
+                "release": _RELEASE,
+                "forget_row": _FORGET_ROW,
+                "delete": _DELETE,
+                "load": _LOAD,
+                "jobs": _JOBS,
+                "upsert": _UPSERT,
+            }.items()
+        }
+        try:
+            self._create_tables(tables)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def table_prefix(self) -> str:
+        """The tables are ``<prefix>_checkpoints`` and ``<prefix>_leases``."""
+        return self._prefix
+
+    # ------------------------------------------------------------ checkpoints
+
+    def load(self, job: str) -> dict[ItemKey, ItemRecord]:
+        """Every record of ``job``, by key."""
+        with self._cursor("loading the checkpoints", job) as cur:
+            rows = cur.execute(self._q["load"], (job,)).fetchall()
+        records: dict[ItemKey, ItemRecord] = {}
+        for text, *rest in rows:
+            try:
+                key = json.loads(text)
+            except ValueError:
+                key = None
+            if type(key) is not str and type(key) is not int:
+                raise CheckpointError(
+                    f"checkpoint store {self!r}: batch job {job!r} has a record with key "
+                    f"{text!r}, which is not the JSON of a str or int; it was not changed. "
+                    f"Another program wrote to {self._prefix}_checkpoints: use another "
+                    "table_prefix, or forget the job if it is safe to start it over"
+                )
+            records[key] = ItemRecord(key, *rest)
+        return records
+
+    def commit(self, job: str, records: Iterable[ItemRecord]) -> None:
+        """Record these outcomes in one transaction, no lease involved."""
+        rows = _rows(job, records)
+        if not rows:
+            return
+        with self._cursor("committing checkpoints", job) as cur, cur.connection.transaction():
+            cur.executemany(self._q["upsert"], rows)
+
+    def forget(self, job: str) -> None:
+        """Drop every record of ``job``; JobBusyError while a worker holds its lease."""
+        with self._cursor("forgetting", job) as cur, cur.connection.transaction():
+            cur.execute(self._q["forget_row"], (job,))
+            holder = cur.execute(self._q["lock_lease"], (job,)).fetchone()
+            if holder is not None and holder[2] is not None:
+                raise self._busy(job, holder[0], holder[2], doing="forgotten")
+            cur.execute(self._q["delete"], (job,))
+
+    def jobs(self) -> dict[str, int]:
+        """Each job in the store, with its number of records."""
+        with self._cursor("listing the jobs", "*") as cur:
+            return dict(cur.execute(self._q["jobs"]).fetchall())
+
+    # ----------------------------------------------------------------- leases
+
+    def acquire(self, job: str, *, owner: str, ttl: float) -> int:
+        """Take the job's lease for ``ttl`` s; its token. JobBusyError if another holds it."""
+        _check_ttl(ttl)
+        with self._cursor("taking the lease", job) as cur:
+            params = {
+                "job": job,
+                "owner": owner,
+                "ttl": ttl,
+                "span": _HOLDER_SPAN,
+                "holder": _new_holder(),
+            }
+            row = cur.execute(self._q["acquire"], params).fetchone()
+            if row is not None:
+                return int(row[0])
+            holder = cur.execute(self._q["holder"], (job,)).fetchone()
+        raise self._busy(
+            job, holder[0] if holder else None, holder[2] if holder else None, doing="run"
+        )
+
+    def renew(self, job: str, token: int, *, ttl: float) -> None:
+        """Extend the lease by ``ttl`` s from now; LeaseLostError if it is not ours."""
+        _check_ttl(ttl)
+        with self._cursor("renewing the lease", job) as cur:
+            if cur.execute(self._q["renew"], (ttl, job, token)).fetchone() is not None:
+                return
+            holder = cur.execute(self._q["holder"], (job,)).fetchone()
+        raise self._lost(job, token, holder, doing="renewed")
+
+    def commit_leased(
+        self, job: str, records: Iterable[ItemRecord], *, token: int, ttl: float
+    ) -> None:
+        """Commit and renew in one transaction; LeaseLostError (nothing written) if not ours."""
+        _check_ttl(ttl)
+        rows = _rows(job, records)
+        with self._cursor("committing checkpoints", job) as cur, cur.connection.transaction():
+            # The lease row stays locked to the end: no worker can take the lease meanwhile.
+            lease = cur.execute(self._q["lock_lease"], (job,)).fetchone()
+            if lease is None or lease[1] != token or lease[2] is None:
+                raise self._lost(job, token, lease, doing="committed")  # rolls back
+            if rows:
+                cur.executemany(self._q["upsert"], rows)
+            cur.execute(self._q["extend"], (ttl, job))
+
+    def release(self, job: str, token: int) -> None:
+        """Give the lease up at once; nothing happens if it is no longer ours."""
+        with self._cursor("releasing the lease", job) as cur:
+            cur.execute(self._q["release"], (job, token))
+
+    # ------------------------------------------------------------------ other
+
+    def close(self) -> None:
+        """Close the connection if the store opened it."""
+        with self._lock:
+            self._closed = True
+            if self._conninfo is not None:
+                self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresCheckpointStore({self._shown!r}, table_prefix={self._prefix!r})"
+
+    def _connect(self) -> psycopg.Connection[TupleRow]:
+        assert self._conninfo is not None  # noqa: S101 - only stores that own one connect
+        try:
+            return psycopg.connect(self._conninfo, autocommit=True)
+        except psycopg.Error as exc:
+            raise CheckpointError(
+                f"checkpoint store {self!r} cannot connect to PostgreSQL "
+                f"({type(exc).__name__}: {_first_line(exc)}); check that the server is up "
+                "and the connection string is right"
+            ) from exc
+
+    @contextmanager
+    def _cursor(self, action: str, job: str) -> Iterator[psycopg.Cursor[TupleRow]]:
+        """A tuple cursor under the store's lock; database errors become CheckpointError."""
+        with self._lock:
+            if self._closed:
+                raise CheckpointError(
+                    f"checkpoint store {self!r} is closed: {action} of batch job {job!r} "
+                    "needs an open store; make a new PostgresCheckpointStore"
+                )
+            if self._conninfo is not None and self._conn.broken:
+                self._conn = self._connect()  # the server restarted, or the network broke
+            try:
+                with self._conn.cursor(row_factory=tuple_row) as cur:
+                    yield cur
+            except psycopg.Error as exc:
+                raise CheckpointError(
+                    f"checkpoint store {self!r}: {action} of batch job {job!r} failed "
+                    f"({type(exc).__name__}: {_first_line(exc)}). It was rolled back; "
+                    "commits that returned are kept. Check that the server is up, then "
+                    "run the job again: it resumes"
+                ) from exc
+
+    def _create_tables(self, tables: dict[str, sql.Identifier]) -> None:
+        with self._cursor("creating the tables", "*") as cur, cur.connection.transaction():
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_SCHEMA_LOCK, self._prefix)
+            )
+            for name, table in tables.items():
+                full = f"{self._prefix}_{name}"
+                columns = {
+                    row[0]
+                    for row in cur.execute(
+                        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                        "AND attnum > 0 AND NOT attisdropped",
+                        (full,),
+                    ).fetchall()
+                }
+                if not columns:
+                    cur.execute(sql.SQL(_CREATE[name]).format(table=table))
+                elif missing := _COLUMNS[name] - columns:
+                    raise CheckpointError(
+                        f"checkpoint store {self!r}: table {full} exists but is not a "
+                        f"resilience {name} table (it has no {', '.join(sorted(missing))}); "
+                        "it was not changed. Pass another table_prefix"
+                    )
+
+    def _busy(self, job: str, holder: object, left: object, *, doing: str) -> JobBusyError:
+        shown = f"{left:.1f} s" if isinstance(left, float) else "an unknown time"
+        then = "or run another job" if doing == "run" else f"then try again to have it {doing}"
+        return JobBusyError(
+            f"batch job {job!r} cannot be {doing} now: worker {holder!r} holds its lease "
+            f"in {self!r} for {shown} more. Wait for that worker to finish (if it died, "
+            f"its lease lapses by itself within {shown}), {then}"
+        )
+
+    def _lost(
+        self, job: str, token: int, holder: TupleRow | None, *, doing: str
+    ) -> LeaseLostError:
+        if holder is None or holder[2] is None:
+            why = "it expired or was released, and no worker holds it now"
+        else:
+            why = f"worker {holder[0]!r} holds it now with token {holder[1]}"
+        return LeaseLostError(
+            f"batch job {job!r}: the lease with token {token} in {self!r} is no longer "
+            f"this worker's ({why}), so nothing was {doing}. Another worker runs (or will "
+            "run) the job and redoes what this one did not commit; run it again later to "
+            "resume, and renew leases more often than their ttl"
+        )
+
+
+def _check_ttl(ttl: float) -> None:
+    if not ttl > 0:
+        raise ValueError(f"a lease's ttl must be more than 0 seconds, got {ttl!r}")
+
+
+def _rows(job: str, records: Iterable[ItemRecord]) -> list[_Row]:
+    dumps = json.dumps
+    rows: list[_Row] = []
+    for r in records:
+        key = r.key
+        if type(key) is not str and (type(key) is bool or not isinstance(key, int)):
+            raise TypeError(
+                f"batch job {job!r}: item key {key!r} is a {type(key).__name__}; "
+                "checkpoint keys must be str or int"
+            )
+        rows.append((job, dumps(key), r.status, r.kind, r.reason, r.attempts, r.error, r.details))
+    return rows
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().split("\n", 1)[0]
