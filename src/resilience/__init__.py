@@ -6,6 +6,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker
+from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import CircuitOpenError, RegistryFullError
 from resilience._breaker.registry import BreakerRegistry
 from resilience._breaker.store import BreakerStore
@@ -25,7 +26,6 @@ from resilience._core.events import (
     StoreRecovered,
 )
 from resilience._core.log import log_event
-from resilience._core.options import BreakerConfig
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
 from resilience._retry.policy import Attempt, Backoff, RetryPolicy
 from resilience._version import __version__

@@ -14,8 +14,9 @@ from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.registry import BreakerRegistry
 from resilience._classify.classifier import Classifier
 from resilience._core.clock import SYSTEM_CLOCK, Clock
+from resilience._core.errors import ResilienceError
 from resilience._core.log import logger
-from resilience._core.options import _Config
+from resilience._core.options import Options
 from resilience._core.shells import (
     AWAITABLES,
     MARK,
@@ -38,11 +39,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class CallTimeoutError(TimeoutError):
+class CallTimeoutError(ResilienceError, TimeoutError):
     """A call took longer than its ``timeout``."""
 
 
-class _ComposeConfig(_Config):
+class _ComposeConfig(Options):
     timeout: float | None = Field(default=None, gt=0)
 
 

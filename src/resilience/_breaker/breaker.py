@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final, NoReturn, ParamSpec, TypeVar, cast, ove
 
 from typing_extensions import deprecated
 
+from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.window import CountWindow, TimeWindow, Window
 from resilience._classify.classifier import Classifier, FailureKind, PartialFailure
@@ -33,7 +34,6 @@ from resilience._core.events import (
     emit,
 )
 from resilience._core.log import log_event
-from resilience._core.options import BreakerConfig
 from resilience._core.shells import (
     AWAITABLES,
     MARK,

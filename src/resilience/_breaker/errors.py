@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from resilience._core.errors import RejectedError, ResilienceError
 from resilience._core.events import CircuitState
 
 __all__ = ["CircuitOpenError", "RegistryFullError"]
 
 
-class CircuitOpenError(Exception):
+class CircuitOpenError(RejectedError):
     """A circuit breaker rejected a call without running it.
 
     Attributes:
@@ -61,5 +62,5 @@ class CircuitOpenError(Exception):
         return (type(self), (self.name, self.state, self.retry_after, self.reason))
 
 
-class RegistryFullError(RuntimeError):
+class RegistryFullError(ResilienceError, RuntimeError):
     """A breaker registry holds ``max_breakers`` and none of them can be evicted."""

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import TextIO
 
 from resilience._breaker.breaker import CircuitBreaker
+from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.clock import SYSTEM_CLOCK
 from resilience._core.events import CallRejected, Event, RetryScheduled, StateChanged
-from resilience._core.options import BreakerConfig
 from resilience._retry.budget import RetryBudget
 from resilience._retry.policy import Backoff, RetryPolicy
 from resilience.batch._checkpoint import SQLiteCheckpointStore

@@ -19,9 +19,11 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from resilience._breaker.config import BreakerConfig
 from resilience._classify.classifier import Classifier
 from resilience._cli.config_file import FileError, KeyPath, read
-from resilience._core.options import BreakerConfig, _Config
+from resilience._core.errors import ResilienceError
+from resilience._core.options import Options
 from resilience._core.redact import MASK, is_secret_name, redact_text
 from resilience._core.text import one_line, safe_repr, safe_str
 from resilience._retry.policy import Backoff, RetryPolicy
@@ -30,7 +32,7 @@ from resilience.health._registry import CheckResult, ComponentStatus, HealthRegi
 __all__ = ["ConfigError", "StatusConfig", "load_config", "run_status"]
 
 
-class RetryConfig(_Config):
+class RetryConfig(Options):
     """A remote's retry policy, as :class:`RetryPolicy` takes it."""
 
     attempts: int = Field(default=3, ge=1)
@@ -39,7 +41,7 @@ class RetryConfig(_Config):
     max_retry_after: float = Field(default=60.0, ge=0)
 
 
-class CheckConfig(_Config):
+class CheckConfig(Options):
     """A remote's health check: an HTTP GET, a TCP connect, or an SQLite file."""
 
     http: str | None = None
@@ -80,7 +82,7 @@ class CheckConfig(_Config):
         return self
 
 
-class RemoteConfig(_Config):
+class RemoteConfig(Options):
     """One remote: its breaker, its retry policy, its health check (each optional)."""
 
     breaker: BreakerConfig | None = None
@@ -88,7 +90,7 @@ class RemoteConfig(_Config):
     check: CheckConfig | None = None
 
 
-class StoreConfig(_Config):
+class StoreConfig(Options):
     """Where a fleet shares its breakers, to show their shared state."""
 
     redis: str
@@ -120,7 +122,7 @@ def _url(value: str, schemes: tuple[str, ...], expected: str) -> None:
         raise ValueError(f"expected {expected}; it has no host")
 
 
-class StatusConfig(_Config):
+class StatusConfig(Options):
     """The whole file."""
 
     defaults: RemoteConfig = RemoteConfig()
@@ -140,7 +142,7 @@ class StatusConfig(_Config):
         )
 
 
-class ConfigError(ValueError):
+class ConfigError(ResilienceError, ValueError):
     """A configuration file that cannot be used; ``str()`` lists every problem."""
 
 

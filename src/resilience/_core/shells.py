@@ -9,6 +9,7 @@ import types
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, cast
 
+from resilience._core.errors import ResilienceError
 from resilience._core.events import Outcome
 from resilience._core.text import safe_repr
 
@@ -40,7 +41,7 @@ MARK: Final = "__resilience_breaker__"
 """The attribute naming the breaker a wrapper already goes through (see CircuitBreaker.call)."""
 
 
-class MisusedCallError(TypeError):
+class MisusedCallError(ResilienceError, TypeError):
     """A sync ``call()`` got an async function: a bug in the caller, not a failed call.
 
     Never retried and never handed to a fallback.

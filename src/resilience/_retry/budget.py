@@ -9,12 +9,12 @@ from pydantic import Field
 
 from resilience._breaker.window import TimeWindow
 from resilience._core.clock import SYSTEM_CLOCK, Clock
-from resilience._core.options import _Config
+from resilience._core.options import Options
 
 __all__ = ["BudgetSnapshot", "RetryBudget"]
 
 
-class _BudgetConfig(_Config):
+class _BudgetConfig(Options):
     ratio: float = Field(default=0.2, ge=0, le=1)
     min_per_second: float = Field(default=10.0, ge=0)
     window: float = Field(default=10.0, gt=0)

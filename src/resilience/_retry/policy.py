@@ -26,7 +26,7 @@ from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.events import RetryScheduled, emit
 from resilience._core.log import log_event
 from resilience._core.log import logger as _logger
-from resilience._core.options import _Config
+from resilience._core.options import Options
 from resilience._core.shells import (
     AWAITABLES,
     MisusedCallError,
@@ -51,7 +51,7 @@ _RETRYABLE = FailureKind.RETRYABLE
 _PARTIAL = FailureKind.PARTIAL
 
 
-class Backoff(_Config):
+class Backoff(Options):
     """Exponential backoff: ``initial * multiplier ** (retry - 1)``, capped at ``max``.
 
     With ``jitter="full"`` (the default) the wait is drawn uniformly from zero to that
@@ -91,7 +91,7 @@ def _jittered(base: float, jitter: str) -> float:
 _SCHEDULE = 32
 
 
-class _RetryConfig(_Config):
+class _RetryConfig(Options):
     attempts: int | None = Field(default=None, ge=1)
     deadline: float | None = Field(default=None, gt=0)
     max_retry_after: float = Field(default=60.0, ge=0)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Final, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 from resilience._core.clock import wall_time
+from resilience._core.errors import ResilienceError
 from resilience.stores.sqlite._connection import open_database
 
 __all__ = [
@@ -60,7 +61,7 @@ class ItemRecord(NamedTuple):
     """For a partial failure: the failed sub-items, as JSON text."""
 
 
-class CheckpointError(Exception):
+class CheckpointError(ResilienceError):
     """A checkpoint store cannot be used: what is wrong with it and what to do."""
 
 

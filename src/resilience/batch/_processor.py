@@ -28,7 +28,7 @@ from resilience._breaker.registry import BreakerRegistry
 from resilience._classify.classifier import Classification, Classifier, FailureKind, PartialFailure
 from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.log import log_event
-from resilience._core.options import _Config
+from resilience._core.options import Options
 from resilience._core.text import safe_str
 from resilience._retry.policy import RetryPolicy, _Run
 from resilience.batch._checkpoint import (
@@ -153,7 +153,7 @@ class BatchResult:
         return "\n".join(lines)
 
 
-class _BatchConfig(_Config):
+class _BatchConfig(Options):
     job: str = Field(min_length=1)
     checkpoint_every: int = Field(default=100, ge=1)
     checkpoint_seconds: float | None = Field(default=None, gt=0)

@@ -29,7 +29,7 @@ from resilience._classify.classifier import Classifier, FailureKind
 from resilience._core.clock import SYSTEM_CLOCK, Clock, wall_time
 from resilience._core.events import CircuitState, emit
 from resilience._core.log import log_event, logger
-from resilience._core.options import _Config
+from resilience._core.options import Options
 from resilience._core.shells import is_async
 from resilience._core.text import one_line, safe_repr, safe_str
 from resilience.health._probes import asgi_app, wsgi_app
@@ -194,7 +194,7 @@ def _iso(epoch: float) -> str:
 CheckFn: TypeAlias = Callable[[], object] | Callable[[], Awaitable[object]]
 
 
-class _CheckConfig(_Config):
+class _CheckConfig(Options):
     name: str = Field(min_length=1)
     timeout: float = Field(gt=0)
     ttl: float | None = Field(default=None, gt=0)

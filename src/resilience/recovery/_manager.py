@@ -24,7 +24,7 @@ from typing import Final
 from pydantic import Field
 
 from resilience._core.clock import SYSTEM_CLOCK, Clock, wall_time
-from resilience._core.options import _Config
+from resilience._core.options import Options
 from resilience._core.redact import redact_text
 from resilience._core.shells import is_async
 from resilience._core.text import one_line, safe_repr, safe_str
@@ -55,7 +55,7 @@ _SUSPENDED, _EXHAUSTED = Resolution.SUSPENDED, Resolution.BUDGET_EXHAUSTED
 _HEALTHY: Final = (ComponentStatus.OK, ComponentStatus.WARNING)
 
 
-class Stage(_Config):
+class Stage(Options):
     """One stage of a recovery: wait ``delay`` seconds, then try up to ``attempts`` times."""
 
     delay: float = Field(default=0.0, ge=0)
@@ -74,7 +74,7 @@ DEFAULT_STAGES: Final = (
 )
 
 
-class RestartBudget(_Config):
+class RestartBudget(Options):
     """At most ``max_recoveries`` recoveries of a component within ``period`` seconds.
 
     One more stops automatic recovery of the component and escalates, as an Erlang/OTP
@@ -88,13 +88,13 @@ class RestartBudget(_Config):
     reset_after: float = Field(default=600.0, gt=0)
 
 
-class _ManagerConfig(_Config):
+class _ManagerConfig(Options):
     stages: tuple[Stage, ...] = Field(min_length=1)
     budget: RestartBudget | None
     notify_timeout: float = Field(gt=0)
 
 
-class _ComponentConfig(_Config):
+class _ComponentConfig(Options):
     name: str = Field(min_length=1)
     severity: Severity
     stages: tuple[Stage, ...] | None = Field(min_length=1)

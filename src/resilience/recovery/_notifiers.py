@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar, Protocol, runtime_checkable
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
+from resilience._core.errors import ResilienceError
 from resilience._core.redact import MASK, is_secret_name, redact_url, scrub, url_secrets
 from resilience._core.shells import is_async
 from resilience._core.text import safe_repr, safe_str
@@ -37,7 +38,7 @@ def _shown(url: str) -> str:
     return redact_url(url, path=False)
 
 
-class NotifyError(Exception):
+class NotifyError(ResilienceError):
     """A notifier could not deliver its notification."""
 
 

@@ -24,7 +24,7 @@ except ImportError as _exc:  # pragma: no cover - the test extra installs it
         "resilience.testing.strategies needs hypothesis: pip install hypothesis"
     ) from _exc
 
-from resilience._core.options import BreakerConfig
+from resilience._breaker.config import BreakerConfig
 from resilience._retry.budget import RetryBudget
 from resilience._retry.policy import Backoff, RetryPolicy
 

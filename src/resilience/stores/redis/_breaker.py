@@ -44,6 +44,7 @@ from typing import Any, Final, Literal, NoReturn, Self
 from pydantic import Field
 
 from resilience._breaker.breaker import _SKIP, CircuitBreaker
+from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.store import BreakerLink
 from resilience._core.clock import SYSTEM_CLOCK
@@ -56,7 +57,7 @@ from resilience._core.events import (
     emit,
 )
 from resilience._core.log import log_event
-from resilience._core.options import BreakerConfig, _Config
+from resilience._core.options import Options
 from resilience._core.text import safe_repr, safe_str
 from resilience.health._registry import CheckResult, ComponentStatus
 
@@ -234,7 +235,7 @@ _FIRST_RETRY: Final = 0.05
 """Seconds before the first reconnection attempt; then doubled up to retry_interval."""
 
 
-class _StoreConfig(_Config):
+class _StoreConfig(Options):
     namespace: str = Field(min_length=1, pattern=r"^[^{}]+$")
     on_error: Literal["local", "closed", "open"] = "local"
     batch_size: int = Field(default=10, gt=0)
