@@ -1062,11 +1062,11 @@ def test_each_raising_listener_is_logged_once_on_its_own(
 
 def test_a_listener_added_later_hears_every_later_event(clock: FakeClock) -> None:
     breaker = CircuitBreaker("api", BreakerConfig(failure_threshold=2), clock=clock)
-    lean_before = breaker._fast is not None
+    lean_before = breaker.fast_epoch is not None
     heard: list[Event] = []
     breaker.add_listener(heard.append)
     assert lean_before  # the lean fast path, before any listener
-    assert breaker._fast is None  # an event per call needs the full path
+    assert breaker.fast_epoch is None  # an event per call needs the full path
     breaker.call(lambda: None)
     fail(breaker, 2)
     assert [type(e).__name__ for e in heard] == [

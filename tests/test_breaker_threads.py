@@ -91,7 +91,7 @@ class Events:
 def _reading(breaker: CircuitBreaker) -> tuple[int, CircuitState]:
     """The breaker's generation and state, read together."""
     with breaker._lock:
-        return breaker._gen, breaker._state
+        return breaker.epoch, breaker._state
 
 
 def test_eight_threads_on_a_flapping_dependency_keep_trials_exact_and_counts_whole() -> None:  # noqa: PLR0915 - one scenario, many checks

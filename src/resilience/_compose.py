@@ -152,7 +152,7 @@ class Resilient:
         @functools.wraps(fn)
         def fused(*args: P.args, **kwargs: P.kwargs) -> R:
             breaker = fixed if get is None else get(name or pick(*args, **kwargs))
-            gen = breaker._fast
+            gen = breaker.fast_epoch
             if gen is None:
                 return call(fn, *args, **kwargs)
             try:
@@ -163,8 +163,8 @@ class Resilient:
             except BaseException as exc:
                 breaker._record_error(gen, 0.0, exc)
                 raise
-            if gen == breaker._gen:  # a stale success must not reset a later count
-                breaker._consecutive = 0
+            if gen == breaker.epoch:  # a stale success must not reset a later count
+                breaker.streak = 0
             return result
 
         return fused
@@ -181,7 +181,7 @@ class Resilient:
         @functools.wraps(fn)
         async def afused(*args: P.args, **kwargs: P.kwargs) -> R:
             breaker = fixed if get is None else get(name or pick(*args, **kwargs))
-            gen = breaker._fast
+            gen = breaker.fast_epoch
             if gen is None:
                 return await acall(afn, *args, **kwargs)
             try:
@@ -192,8 +192,8 @@ class Resilient:
             except BaseException as exc:
                 breaker._record_error(gen, 0.0, exc)
                 raise
-            if gen == breaker._gen:  # a stale success must not reset a later count
-                breaker._consecutive = 0
+            if gen == breaker.epoch:  # a stale success must not reset a later count
+                breaker.streak = 0
             return result
 
         return afused

@@ -138,6 +138,14 @@ class CircuitBreaker:
         classifier: Decides how a failure counts: RETRYABLE ones are failures,
             PERMANENT ones are ignored unless ``config.count_permanent``;
             :meth:`Classifier.default` by default.
+
+    Attributes:
+        epoch: State changes so far. An outcome is applied only if no state change
+            came while its call ran, so a late answer never counts in the wrong state.
+        fast_epoch: ``epoch`` while a success needs nothing but ``streak`` reset (CLOSED,
+            the consecutive rule, nobody listening), else None: the fast lane the
+            pipeline drivers take. Read them; only the breaker writes them.
+        streak: Failures in a row while CLOSED.
     """
 
     __slots__ = (
@@ -145,10 +153,7 @@ class CircuitBreaker:
         "_classifier",
         "_clock",
         "_config",
-        "_consecutive",
         "_cv",
-        "_fast",
-        "_gen",
         "_half_open_since",
         "_link",
         "_listeners",
@@ -164,6 +169,9 @@ class CircuitBreaker:
         "_timed",
         "_trial_successes",
         "_window",
+        "epoch",
+        "fast_epoch",
+        "streak",
     )
 
     def __init__(
@@ -210,10 +218,10 @@ class CircuitBreaker:
         )
         self._cv: contextvars.ContextVar[tuple[int, float, object]] | None = None
         self._state = _CLOSED
-        self._gen = 0
-        self._fast: int | None = None
+        self.epoch = 0
+        self.fast_epoch: int | None = None
         self._reason: str | None = None
-        self._consecutive = 0
+        self.streak = 0
         self._rejected = 0
         self._permits = 0
         self._trial_successes = 0
@@ -288,7 +296,7 @@ class CircuitBreaker:
         # double the overhead of the common case.
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            gen = self._fast
+            gen = self.fast_epoch
             # A breaker entered by `with` has a context var: inside its block, the
             # block's permit covers a call of a function it decorates.
             if gen is None or self._cv is not None:
@@ -300,8 +308,8 @@ class CircuitBreaker:
                 raise
             # No check for an awaitable result here: a coroutine function was sent to
             # acall above, at decoration, where checking costs nothing.
-            if gen == self._gen:  # a stale success must not reset a later period's count
-                self._consecutive = 0
+            if gen == self.epoch:  # a stale success must not reset a later period's count
+                self.streak = 0
             return result
 
         setattr(wrapper, MARK, self)  # its own call() runs it as it is: one permit
@@ -321,7 +329,7 @@ class CircuitBreaker:
             TypeError: ``fn`` returned an awaitable (a coroutine, a future): use
                 :meth:`acall`. Nothing is recorded.
         """
-        gen = self._fast
+        gen = self.fast_epoch
         if gen is None:
             return self._call_slow(fn, args, kwargs)
         # CLOSED and counting consecutive failures only: a success just resets the count.
@@ -335,8 +343,8 @@ class CircuitBreaker:
             raise
         if type(result) in AWAITABLES:
             raise misused("CircuitBreaker", fn, result)
-        if gen == self._gen:  # a stale success must not reset a later period's count
-            self._consecutive = 0
+        if gen == self.epoch:  # a stale success must not reset a later period's count
+            self.streak = 0
         return result
 
     def _call_slow(
@@ -423,7 +431,7 @@ class CircuitBreaker:
                 failures=failures,
                 slow_calls=slow,
                 failure_rate=failures / calls if calls else None,
-                consecutive_failures=self._consecutive,
+                consecutive_failures=self.streak,
                 rejected=self._rejected,
                 half_open_calls=self._permits if state is _HALF_OPEN else 0,
                 opened_at=self._opened_at,
@@ -464,7 +472,7 @@ class CircuitBreaker:
         """Admit a call and return its generation token, or raise CircuitOpenError."""
         # Read the generation before the state: if a transition slips in between, the
         # token is stale and the outcome is dropped, never applied to the wrong state.
-        gen = self._gen
+        gen = self.epoch
         state = self._state
         if state is _CLOSED or state is _METRICS_ONLY:
             return gen
@@ -492,9 +500,9 @@ class CircuitBreaker:
                 state = _HALF_OPEN
             if state is _HALF_OPEN and self._permits < self._config.half_open_max_calls:
                 self._permits += 1
-                token = self._gen
+                token = self.epoch
             elif state is _CLOSED or state is _METRICS_ONLY:
-                token = self._gen
+                token = self.epoch
             elif state is _DISABLED:
                 token = _SKIP
             else:
@@ -548,7 +556,7 @@ class CircuitBreaker:
         event: StateChanged | None = None
         with self._lock:
             state = self._state
-            if token != self._gen or (outcome is _IGNORED and state is not _HALF_OPEN):
+            if token != self.epoch or (outcome is _IGNORED and state is not _HALF_OPEN):
                 pass  # stale (the state changed while the call ran), or nothing to count
             elif state is _HALF_OPEN and self._half_open_expired(
                 now if self._timed else self._clock.monotonic()
@@ -564,10 +572,10 @@ class CircuitBreaker:
                     self._link.trial(outcome, slow, exc)
                 # A trial counts in the run of failures as any call does.
                 if outcome is _FAILURE:
-                    self._consecutive += 1
+                    self.streak += 1
                     event = self._to(_OPEN, f"trial call failed: {safe_repr(exc)}")
                 elif outcome is _SUCCESS:
-                    self._consecutive = 0
+                    self.streak = 0
                     if slow:
                         reason = f"trial call was slow ({duration:.3g} s > {slow_after:g} s)"
                         event = self._to(_OPEN, reason)
@@ -579,7 +587,7 @@ class CircuitBreaker:
             else:  # CLOSED or METRICS_ONLY
                 failed = outcome is _FAILURE
                 # An ignored outcome leaves the consecutive count alone (handled above).
-                self._consecutive = self._consecutive + 1 if failed else 0
+                self.streak = self.streak + 1 if failed else 0
                 window = self._window
                 if window is not None:
                     window.record(now, failed, slow)
@@ -609,8 +617,8 @@ class CircuitBreaker:
         """Why the CLOSED circuit must open now, or None. Called under the lock."""
         config = self._config
         threshold = config.failure_threshold
-        if threshold is not None and self._consecutive >= threshold:
-            return f"{self._consecutive} consecutive failures{_last(exc)}"
+        if threshold is not None and self.streak >= threshold:
+            return f"{self.streak} consecutive failures{_last(exc)}"
         window = self._window
         if window is None or window.calls < config.minimum_calls:
             return None
@@ -638,8 +646,8 @@ class CircuitBreaker:
         """
         now = self._clock.monotonic() if at is None else at
         old = self._state
-        self._fast = None
-        self._gen += 1
+        self.fast_epoch = None
+        self.epoch += 1
         self._state = new
         self._permits = 0
         self._trial_successes = 0
@@ -654,7 +662,7 @@ class CircuitBreaker:
             self._reason = None if new is _CLOSED else reason
             self._opened_at = None
             self._open_period = self._config.open_for
-            self._consecutive = 0
+            self.streak = 0
             if self._window is not None:
                 self._window.clear()
         self._refresh_fast()
@@ -707,7 +715,7 @@ class CircuitBreaker:
     def _refresh_fast(self) -> None:
         # The fast path needs nothing recorded on success but the consecutive reset.
         lean = self._state is _CLOSED and self._window is None and not self._timed
-        self._fast = self._gen if lean else None
+        self.fast_epoch = self.epoch if lean else None
 
     def _retry_after(self, now: float, *, rejected: bool = False) -> float | None:
         """Seconds until a call is admitted, for a call ``rejected`` just now or the next one.

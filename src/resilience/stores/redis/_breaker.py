@@ -732,7 +732,7 @@ class _Link:
                 if breaker._state is _HALF_OPEN:
                     breaker._permits += 1
                     self._trial_gen = _text(reply[1])
-                    return breaker._gen
+                    return breaker.epoch
                 self.trials.append((_text(reply[1]), "release", ""))
                 store._active.add(self)
         if breaker._state is _CLOSED:
@@ -752,7 +752,7 @@ class _Link:
         with breaker._lock:
             trials, self.trials = self.trials, []
             closed = breaker._state is _CLOSED
-            run = breaker._consecutive if closed else 0
+            run = breaker.streak if closed else 0
             if not closed:  # a manual state's outcomes are this process's own
                 self.calls = self.failures = self.slow = 0
             counts = None
