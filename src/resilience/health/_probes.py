@@ -12,12 +12,25 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from resilience._core.text import json_bytes
 
 if TYPE_CHECKING:
-    from resilience.health._registry import HealthRegistry, HealthReport
+    from resilience.health._report import HealthReport
+
+
+class Checks(Protocol):
+    """What the probes run: a :class:`~resilience.health.HealthRegistry`."""
+
+    def run(self, group: str | None = None) -> HealthReport:
+        """Run the checks of ``group``, or all."""
+        ...
+
+    async def arun(self, group: str | None = None) -> HealthReport:
+        """:meth:`run` for asyncio."""
+        ...
+
 
 __all__ = ["asgi_app", "wsgi_app"]
 
@@ -61,7 +74,7 @@ def _body(report: HealthReport, *, details: bool) -> bytes:
 
 
 def asgi_app(
-    health: HealthRegistry, *, show_details: bool = False, token: str | None = None
+    health: Checks, *, show_details: bool = False, token: str | None = None
 ) -> Callable[..., Awaitable[None]]:
     """The probes as an ASGI 3 application."""
 
@@ -111,7 +124,7 @@ def asgi_app(
 
 
 def wsgi_app(
-    health: HealthRegistry, *, show_details: bool = False, token: str | None = None
+    health: Checks, *, show_details: bool = False, token: str | None = None
 ) -> Callable[..., Iterable[bytes]]:
     """The probes as a WSGI application."""
 
