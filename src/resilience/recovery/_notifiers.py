@@ -14,10 +14,12 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import ClassVar, Protocol, runtime_checkable
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from resilience._core.errors import ResilienceError
+from resilience._core.options import seconds
 from resilience._core.redact import MASK, is_secret_name, redact_url, scrub, url_secrets
 from resilience._core.shells import is_async
 from resilience._core.text import safe_repr, safe_str
@@ -61,9 +63,7 @@ def _as_severity(value: Severity | str) -> Severity:
     try:
         return Severity(value)
     except ValueError:
-        raise ValueError(
-            f"min_severity must be one of P0, P1, P2, P3, got {value!r}"
-        ) from None
+        raise ValueError(f"min_severity must be one of P0, P1, P2, P3, got {value!r}") from None
 
 
 class LoggingNotifier:
@@ -173,7 +173,7 @@ class WebhookNotifier:
     Args:
         url: Where to post.
         min_severity: The least urgent severity posted.
-        timeout: Seconds to wait for the whole exchange.
+        timeout: Seconds (or a timedelta) to wait for the whole exchange.
         headers: Extra headers (an ``Authorization``, say).
     """
 
@@ -182,7 +182,7 @@ class WebhookNotifier:
         url: str,
         *,
         min_severity: Severity | str = Severity.P3,
-        timeout: float = 10.0,
+        timeout: float | timedelta = 10.0,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(url, str):
@@ -201,10 +201,11 @@ class WebhookNotifier:
                 f"url must not contain whitespace or control characters, got "
                 f"{_shown(url)!r}; percent-encode them (%20) or remove them"
             )
-        if isinstance(timeout, bool) or not timeout > 0:
+        number = seconds(timeout)
+        if isinstance(number, bool) or not number > 0:  # type: ignore[operator]
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.min_severity = _as_severity(min_severity)
-        self.timeout = float(timeout)
+        self.timeout = float(number)  # type: ignore[arg-type]
         self.headers = {"Content-Type": "application/json", **_checked_headers(headers)}
         self._url, self._send_headers = _with_basic_auth(url, self.headers)
         # Whatever an error quotes, none of these get through (scrub).
@@ -273,7 +274,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 async def _post(
-    url: str, body: bytes, headers: Mapping[str, str], seconds: float
+    url: str, body: bytes, headers: Mapping[str, str], timeout: float
 ) -> tuple[int, str | None]:
     """POST with the standard library; the status, and a redirect's Location if any.
 
@@ -284,7 +285,7 @@ async def _post(
         opener = urllib.request.build_opener(_NoRedirects)
         request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
         try:
-            with opener.open(request, timeout=seconds) as response:
+            with opener.open(request, timeout=timeout) as response:
                 return int(response.status), None
         except urllib.error.HTTPError as exc:
             with exc:
