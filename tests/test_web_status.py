@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-import resilience.web._app as web_app
+import resilience.web._render as web_render
+import resilience.web._stream as web_stream
 from browser import browser_page  # noqa: F401 - the fixture
 from resilience import (
     BatchProcessor,
@@ -270,7 +271,7 @@ def test_event_stream_pushes_a_breaker_opening(registry: BreakerRegistry) -> Non
             assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
             assert response.headers["cache-control"] == "no-store"
             lines = response.iter_lines()
-            assert next(lines) == f"retry: {web_app.RECONNECT_MS}"
+            assert next(lines) == f"retry: {web_stream.RECONNECT_MS}"
             first = next_status(lines)
             assert [(b["remote"], b["state"]) for b in first["breakers"]] == [("api", "CLOSED")]
             started = time.monotonic()
@@ -374,8 +375,8 @@ async def test_stream_ends_on_disconnect_and_on_cancellation(registry: BreakerRe
 async def test_stream_sends_on_change_only_and_keeps_alive(
     registry: BreakerRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(web_app, "HEARTBEAT", 0.6)
-    monkeypatch.setattr(web_app, "MIN_GAP", 0.0)
+    monkeypatch.setattr(web_stream, "HEARTBEAT", 0.6)
+    monkeypatch.setattr(web_stream, "MIN_GAP", 0.0)
     trip(registry, "api")  # a countdown runs: it changes retry_after, not the status
     processor = BatchProcessor("sync", lambda _item: None)
     app = status_app(registry=registry, batches=[processor], poll_interval=0.05)
@@ -530,10 +531,12 @@ def test_json_answers_refuse_nan_and_render_foreign_objects_as_text() -> None:
         def __str__(self) -> str:
             raise RuntimeError("no")
 
-    strict = web_app._json({"rate": float("nan"), "rates": [float("-inf"), 0.5]})
+    strict = web_render.to_json({"rate": float("nan"), "rates": [float("-inf"), 0.5]})
     assert json.loads(strict) == {"rate": None, "rates": [None, 0.5]}
     shown = json.loads(
-        web_app._json({"when": datetime(2026, 1, 2, tzinfo=UTC), "odd": Hostile(), "x": "a\nb"})
+        web_render.to_json(
+            {"when": datetime(2026, 1, 2, tzinfo=UTC), "odd": Hostile(), "x": "a\nb"}
+        )
     )
     assert shown == {
         "when": "2026-01-02 00:00:00+00:00",
