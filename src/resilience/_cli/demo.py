@@ -30,7 +30,7 @@ from resilience._retry.budget import RetryBudget
 from resilience._retry.policy import Backoff, RetryPolicy
 from resilience.batch._checkpoint import SQLiteCheckpointStore
 from resilience.batch._processor import BatchProcessor
-from resilience.health._registry import ComponentChanged, HealthRegistry
+from resilience.health import ComponentChanged, HealthRegistry
 
 __all__ = ["run_demo"]
 
@@ -81,8 +81,8 @@ class View:
 
     def breaker_event(self, event: Event) -> None:
         if isinstance(event, StateChanged):
-            self.line(f"{event.name:<8} {self._state(event.old.name)} -> "
-                      f"{self._state(event.new.name)}  {event.reason}")
+            self.line(f"{event.name:<8} {self.state(event.old.name)} -> "
+                      f"{self.state(event.new.name)}  {event.reason}")
         elif isinstance(event, CallRejected):
             self.rejections[event.name] += 1
 
@@ -94,16 +94,17 @@ class View:
 
     def health_event(self, event: ComponentChanged) -> None:
         old = event.old.name if event.old is not None else "-"
-        self.line(f"health   {event.name}: {old} -> {self._state(event.new.name)}  "
+        self.line(f"health   {event.name}: {old} -> {self.state(event.new.name)}  "
                   f"{event.message}".rstrip())
 
     def table(self, registry: BreakerRegistry) -> None:
         for name, snap in sorted(registry.snapshot().items()):
             rate = "-" if snap.failure_rate is None else f"{snap.failure_rate:.0%}"
-            self.write(f"    {name:<8} {self._state(snap.state.name):<9} failure rate {rate:>4}"
+            self.write(f"    {name:<8} {self.state(snap.state.name):<9} failure rate {rate:>4}"
                        f"  rejected {snap.rejected}")
 
-    def _state(self, state: str) -> str:
+    def state(self, state: str) -> str:
+        """A state's name as shown: coloured by its level on a terminal."""
         if not self.color:
             return state
         code = {"OPEN": 31, "ERROR": 31, "HALF_OPEN": 33, "WARNING": 33}.get(state, 32)
@@ -237,7 +238,7 @@ def _health(view: View, health: HealthRegistry, gdrive: Remote) -> bool:
     reports.append(health.run())
     gdrive.down = False
     reports.append(health.run())
-    view.line("health   overall " + " -> ".join(view._state(r.status.name) for r in reports))
+    view.line("health   overall " + " -> ".join(view.state(r.status.name) for r in reports))
     statuses = [r.components["gdrive"].status.name for r in reports]
     return statuses == ["OK", "ERROR", "OK"] and reports[1].status.name != "HEALTHY"
 

@@ -23,11 +23,11 @@ from resilience._breaker.config import BreakerConfig
 from resilience._classify.classifier import Classifier
 from resilience._cli.config_file import FileError, KeyPath, read
 from resilience._core.errors import ResilienceError
-from resilience._core.options import Options
+from resilience._core.options import Options, Seconds
 from resilience._core.redact import MASK, is_secret_name, redact_text
 from resilience._core.text import one_line, safe_repr, safe_str
 from resilience._retry.policy import Backoff, RetryPolicy
-from resilience.health._registry import CheckResult, ComponentStatus, HealthRegistry
+from resilience.health import CheckResult, ComponentStatus, HealthRegistry
 
 __all__ = ["ConfigError", "StatusConfig", "load_config", "run_status"]
 
@@ -37,8 +37,8 @@ class RetryConfig(Options):
 
     attempts: int = Field(default=3, ge=1)
     backoff: Backoff = Backoff()
-    deadline: float | None = Field(default=None, gt=0)
-    max_retry_after: float = Field(default=60.0, ge=0)
+    deadline: Seconds | None = Field(default=None, gt=0)
+    max_retry_after: Seconds = Field(default=60.0, ge=0)
 
 
 class CheckConfig(Options):
@@ -50,7 +50,7 @@ class CheckConfig(Options):
     """``host:port`` that must accept a connection."""
     sqlite: str | None = None
     """The path of an SQLite database that must pass ``PRAGMA quick_check``."""
-    timeout: float = Field(default=2.0, gt=0)
+    timeout: Seconds = Field(default=2.0, gt=0)
     critical: bool = True
 
     @field_validator("http")
