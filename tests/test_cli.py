@@ -14,6 +14,7 @@ import time
 import tomllib
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 
 from resilience import BreakerConfig, BreakerRegistry
 from resilience._cli.main import main
+from resilience._cli.status import StatusConfig
 from resilience.stores.redis._breaker import RedisBreakerStore
 from servers import RedisServer, free_port
 
@@ -36,6 +38,7 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_demo_shows_every_part_and_succeeds() -> None:
+    """The demo shows every part and succeeds."""
     start = time.monotonic()
     done = run("demo", timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -70,6 +73,7 @@ def test_the_demo_counts_only_the_open_remotes_rejections() -> None:
 
 
 def test_the_demo_serves_the_status_page_with_web() -> None:
+    """The demo serves the status page with web."""
     process = subprocess.Popen(
         [sys.executable, "-m", "resilience", "demo", "--web", "--linger", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -132,6 +136,7 @@ def status(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 def test_status_runs_every_check_and_reports_health(
     tmp_path: Path, http_url: str, database: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Status runs every check and reports health."""
     config = tmp_path / "remotes.toml"
     config.write_text(f"""
 [defaults.breaker]
@@ -164,6 +169,7 @@ check = {{ http = "{http_url}/down", critical = false }}
 def test_errors_name_the_field_and_its_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Errors name the field and its line."""
     config = tmp_path / "bad.toml"
     config.write_text("""[defaults.breaker]
 failure_threshold = 5
@@ -185,6 +191,7 @@ check = { tcp = "nohost" }
 def test_json_is_read_too_and_its_errors_have_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Json is read too and its errors have lines."""
     config = tmp_path / "remotes.json"
     config.write_text(json.dumps(
         {"remotes": {"api": {"retry": {"attempts": 0}}, "db": {"check": {}}}}, indent=2
@@ -198,6 +205,7 @@ def test_json_is_read_too_and_its_errors_have_lines(
 def test_an_unreadable_or_malformed_file_is_reported(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """An unreadable or malformed file is reported."""
     code, out = status(tmp_path / "missing.toml", capsys)
     assert code == 2
     assert "cannot read it" in out
@@ -211,6 +219,7 @@ def test_an_unreadable_or_malformed_file_is_reported(
 def test_status_shows_the_fleets_breakers_from_redis(
     tmp_path: Path, redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Status shows the fleets breakers from redis."""
     store = RedisBreakerStore(redis_server.url, namespace="shop")
     breaker = BreakerRegistry(BreakerConfig(failure_threshold=2), store=store).get("billing")
     for _ in range(2):
@@ -239,6 +248,7 @@ namespace = "shop"
 def test_an_unreachable_store_is_said_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """An unreachable store is said so."""
     config = tmp_path / "fleet.toml"
     config.write_text(f"""
 [remotes.billing]
@@ -473,3 +483,22 @@ def test_secrets_in_a_config_error_are_masked(
     assert code == 2
     assert "S3CRET" not in out
     assert "ftp://user:***@h/x?token=***" in out
+
+
+def test_the_files_durations_are_seconds_or_a_timedelta() -> None:
+    """A status file's timeouts and retry durations are Seconds: a timedelta is taken too."""
+    config = StatusConfig.model_validate(
+        {
+            "remotes": {
+                "billing": {
+                    "check": {"tcp": "db.internal:5432", "timeout": timedelta(seconds=3)},
+                    "retry": {"deadline": timedelta(minutes=1), "max_retry_after": 30},
+                }
+            }
+        }
+    )
+    remote = config.remotes["billing"]
+    assert remote.check is not None
+    assert remote.check.timeout == 3
+    assert remote.retry is not None
+    assert (remote.retry.deadline, remote.retry.max_retry_after) == (60, 30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -25,7 +26,7 @@ from resilience import (
     HealthStatus,
     SystemClock,
 )
-from resilience.health._registry import aggregate
+from resilience.health import aggregate
 from resilience.testing import FakeClock
 
 OK, WARNING = ComponentStatus.OK, ComponentStatus.WARNING
@@ -33,13 +34,8 @@ ERROR, UNKNOWN = ComponentStatus.ERROR, ComponentStatus.UNKNOWN
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def health(clock: FakeClock) -> Iterator[HealthRegistry]:
-    registry = HealthRegistry(clock=clock, default_timeout=5)
+def health(fake_clock: FakeClock) -> Iterator[HealthRegistry]:
+    registry = HealthRegistry(clock=fake_clock, default_timeout=5)
     yield registry
     registry.close()
 
@@ -113,7 +109,7 @@ def test_groups_select_checks(health: HealthRegistry) -> None:
 
 
 def test_ttls_cache_successes_and_failures_separately(
-    health: HealthRegistry, clock: FakeClock
+    health: HealthRegistry, fake_clock: FakeClock
 ) -> None:
     """A result is reused until its TTL passes: ttl for OK, failure_ttl for ERROR."""
     answers = iter([True, False, False, True])
@@ -126,14 +122,14 @@ def test_ttls_cache_successes_and_failures_separately(
 
     health.register("api", flaky, ttl=30, failure_ttl=5)
     assert health.run().components["api"].status is OK
-    clock.advance(29)
+    fake_clock.advance(29)
     cached = health.run().components["api"]
     assert (cached.status, cached.cached, calls) == (OK, True, 1)
-    clock.advance(1)
+    fake_clock.advance(1)
     assert health.run().components["api"].status is ERROR
-    clock.advance(4.9)
+    fake_clock.advance(4.9)
     assert health.run().components["api"].cached
-    clock.advance(0.1)
+    fake_clock.advance(0.1)
     assert health.run().components["api"].status is ERROR
     assert calls == 3
 
@@ -273,10 +269,10 @@ def refused() -> None:
 
 
 def test_each_breaker_is_a_component_named_after_its_remote(
-    health: HealthRegistry, clock: FakeClock
+    health: HealthRegistry, fake_clock: FakeClock
 ) -> None:
     """add_breakers() reports one component per breaker, ``breaker:<remote>``."""
-    breakers = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=60), clock=clock)
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=60), clock=fake_clock)
     breakers.get("s3-eu")
     breakers.get("gdrive")
     health.add_breakers(breakers)
@@ -294,16 +290,16 @@ def test_each_breaker_is_a_component_named_after_its_remote(
     assert not s3.critical
     assert report.components["breaker:gdrive"].status is OK
     assert report.status is HealthStatus.DEGRADED
-    clock.advance(60)
+    fake_clock.advance(60)
     with breakers.get("s3-eu"):
         assert health.run().components["breaker:s3-eu"].status is WARNING
 
 
 def test_breakers_created_later_appear_and_evicted_ones_disappear(
-    health: HealthRegistry, clock: FakeClock
+    health: HealthRegistry, fake_clock: FakeClock
 ) -> None:
     """The breaker components follow the registry: new breakers join, evicted ones leave."""
-    breakers = BreakerRegistry(BreakerConfig(), clock=clock, max_breakers=2)
+    breakers = BreakerRegistry(BreakerConfig(), clock=fake_clock, max_breakers=2)
     health.add_breakers(breakers)
     assert health.run().components == {}
     breakers.get("a")
@@ -317,10 +313,10 @@ def test_breakers_created_later_appear_and_evicted_ones_disappear(
     assert health.recheck("breaker:c").status is OK
 
 
-def test_critical_applies_to_each_breaker_component(clock: FakeClock) -> None:
+def test_critical_applies_to_each_breaker_component(fake_clock: FakeClock) -> None:
     """With critical=True, one OPEN breaker makes the whole report CRITICAL."""
-    breakers = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=clock)
-    health = HealthRegistry(clock=clock, default_timeout=2)
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=fake_clock)
+    health = HealthRegistry(clock=fake_clock, default_timeout=2)
     try:
         health.add_breakers(breakers, critical=True)
         with pytest.raises(ConnectionRefusedError):
@@ -332,9 +328,9 @@ def test_critical_applies_to_each_breaker_component(clock: FakeClock) -> None:
         health.close()
 
 
-def test_a_breaker_registry_is_added_once(health: HealthRegistry, clock: FakeClock) -> None:
+def test_a_breaker_registry_is_added_once(health: HealthRegistry, fake_clock: FakeClock) -> None:
     """Adding the same registry twice is a ValueError; a hand-registered check wins."""
-    breakers = BreakerRegistry(clock=clock)
+    breakers = BreakerRegistry(clock=fake_clock)
     health.register("breaker:api", lambda: CheckResult(WARNING, "by hand"))
     breakers.get("api")
     health.add_breakers(breakers)
@@ -435,18 +431,16 @@ def test_monitor_on_a_thread_runs_rounds_and_stops(health: HealthRegistry) -> No
 
 
 def test_monitor_critical_interval_runs_critical_checks_in_between(
-    health: HealthRegistry, clock: FakeClock
+    health: HealthRegistry, fake_clock: FakeClock
 ) -> None:
     """With critical_interval, critical checks run more often than the others."""
     calls = {"critical": 0, "other": 0}
     health.register("critical", lambda: calls.__setitem__("critical", calls["critical"] + 1))
-    health.register(
-        "other", lambda: calls.__setitem__("other", calls["other"] + 1), critical=False
-    )
+    health.register("other", lambda: calls.__setitem__("other", calls["other"] + 1), critical=False)
     monitor = health.monitor(interval=120, critical_interval=30)
     for _ in range(8):  # 4 minutes, a tick every 30 s
         monitor.tick()
-        clock.advance(30)
+        fake_clock.advance(30)
     assert calls == {"critical": 8, "other": 2}
     with pytest.raises(ValueError, match="interval"):
         health.monitor(interval=0)
@@ -469,3 +463,45 @@ async def test_monitor_as_an_asyncio_task(health: HealthRegistry) -> None:
             await asyncio.sleep(0)
     assert monitor.rounds >= 3
     assert monitor.rounds <= calls <= monitor.rounds + 1  # exit may cancel a round
+
+
+# ------------------------------------------------------------------- durations
+
+
+def test_durations_accept_a_timedelta(fake_clock: FakeClock) -> None:
+    """The timeout, TTLs, default timeout and monitor intervals take a timedelta too."""
+    health = HealthRegistry(clock=fake_clock, default_timeout=timedelta(seconds=5))
+    answers = iter([True, False, False])
+    health.register(
+        "api",
+        lambda: next(answers),
+        timeout=timedelta(seconds=2),
+        ttl=timedelta(seconds=30),
+        failure_ttl=timedelta(seconds=5),
+    )
+    assert health.run().components["api"].status is OK
+    fake_clock.advance(29)
+    assert health.run().components["api"].cached
+    fake_clock.advance(1)
+    assert health.run().components["api"].status is ERROR
+    fake_clock.advance(4.9)
+    assert health.run().components["api"].cached
+    calls = {"critical": 0, "other": 0}
+    monitored = HealthRegistry(clock=fake_clock)
+    monitored.register("critical", lambda: calls.__setitem__("critical", calls["critical"] + 1))
+    monitored.register(
+        "other", lambda: calls.__setitem__("other", calls["other"] + 1), critical=False
+    )
+    monitor = monitored.monitor(
+        interval=timedelta(minutes=2), critical_interval=timedelta(seconds=30)
+    )
+    for _ in range(8):  # 4 minutes, a tick every 30 s
+        monitor.tick()
+        fake_clock.advance(30)
+    assert calls == {"critical": 8, "other": 2}
+    with pytest.raises(ValueError, match="default_timeout"):
+        HealthRegistry(default_timeout=timedelta(0))
+    with pytest.raises(ValidationError, match="timeout"):
+        health.register("never", lambda: None, timeout=timedelta(seconds=-1))
+    health.close()
+    monitored.close()

@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal, Protocol
 
@@ -199,9 +200,8 @@ def always_fails() -> None:
 
 
 @pytest.mark.parametrize("behaviour", ["ok", "no-content"])
-async def test_webhook_posts_the_incident_as_json(
-    serve: Serve, behaviour: Behaviour
-) -> None:
+async def test_webhook_posts_the_incident_as_json(serve: Serve, behaviour: Behaviour) -> None:
+    """Webhook posts the incident as json."""
     server = serve(behaviour)
     incident = make_incident()
     notifier = WebhookNotifier(server.url(), timeout=5, headers={"X-Team": "storage"})
@@ -217,9 +217,8 @@ async def test_webhook_posts_the_incident_as_json(
     assert request.headers["user-agent"].startswith("Python-urllib/")
 
 
-async def test_webhook_sends_url_credentials_as_basic_auth(
-    serve: Serve
-) -> None:
+async def test_webhook_sends_url_credentials_as_basic_auth(serve: Serve) -> None:
+    """Webhook sends url credentials as basic auth."""
     server = serve("ok")
     url = f"http://user:pass@127.0.0.1:{server.port}{SECRET_PATH}"
 
@@ -231,9 +230,8 @@ async def test_webhook_sends_url_credentials_as_basic_auth(
     assert request.headers["user-agent"].startswith("Python-urllib/")
 
 
-async def test_webhook_http_500_is_a_notify_error(
-    serve: Serve
-) -> None:
+async def test_webhook_http_500_is_a_notify_error(serve: Serve) -> None:
+    """Webhook http 500 is a notify error."""
     server = serve("error")
     notifier = WebhookNotifier(server.url(), timeout=5)
 
@@ -246,9 +244,8 @@ async def test_webhook_http_500_is_a_notify_error(
     assert raised.value.__cause__ is None
 
 
-async def test_webhook_that_does_not_answer_times_out(
-    serve: Serve
-) -> None:
+async def test_webhook_that_does_not_answer_times_out(serve: Serve) -> None:
+    """Webhook that does not answer times out."""
     server = serve("hang")
     notifier = WebhookNotifier(server.url(), timeout=0.3)
     loop = asyncio.get_running_loop()
@@ -263,6 +260,7 @@ async def test_webhook_that_does_not_answer_times_out(
 
 
 async def test_webhook_connection_refused(refused_port: int) -> None:
+    """Webhook connection refused."""
     url = f"http://user:pass@127.0.0.1:{refused_port}{SECRET_PATH}"
     notifier = WebhookNotifier(url, timeout=5)
 
@@ -317,6 +315,7 @@ async def test_a_relative_redirect_is_shown_on_the_webhooks_host(serve: Serve) -
 async def test_escalation_reaches_each_notifier_once_and_failures_are_recorded(
     serve: Serve, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Escalation reaches each notifier once and failures are recorded."""
     caplog.set_level(logging.INFO, logger="resilience")
     ok_server, error_server, hang_server = serve("ok"), serve("error"), serve("hang")
     webhook_ok = WebhookNotifier(ok_server.url(), timeout=5)
@@ -391,6 +390,7 @@ async def test_escalation_reaches_each_notifier_once_and_failures_are_recorded(
 async def test_a_recovered_component_notifies_nobody(
     serve: Serve,
 ) -> None:
+    """A recovered component notifies nobody."""
     server = serve("ok")
     told: list[Incident] = []
     manager = RecoveryManager(
@@ -411,6 +411,7 @@ async def test_a_recovered_component_notifies_nobody(
 async def test_a_notifier_beyond_notify_timeout_fails_and_recovery_returns(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """A notifier beyond notify timeout fails and recovery returns."""
     caplog.set_level(logging.INFO, logger="resilience")
     never = asyncio.Event()
     told: list[Incident] = []
@@ -446,6 +447,7 @@ async def test_a_notifier_beyond_notify_timeout_fails_and_recovery_returns(
 
 
 async def test_notifiers_are_routed_by_severity() -> None:
+    """Notifiers are routed by severity."""
     told: dict[str, list[str]] = {"P0": [], "P1": [], "P3": []}
 
     def collector(level: Severity | str) -> CallbackNotifier:
@@ -472,6 +474,7 @@ async def test_notifiers_are_routed_by_severity() -> None:
 
 
 def test_redact_shows_scheme_host_and_port_only() -> None:
+    """Redact shows scheme host and port only."""
     url = "https://user:pass@hooks.example.com:8443/services/T000/B000/SECRET?token=abc"
     assert redact_url(url, path=False) == "https://hooks.example.com:8443/<redacted>"
     assert redact_url("https://hooks.example.com/x?token=abc", path=False) == (
@@ -483,10 +486,12 @@ def test_redact_shows_scheme_host_and_port_only() -> None:
     "url", ["http://user:pass@host:99999/SECRET?token=abc", "http://host:SECRET/abc", "http://[::1"]
 )
 def test_redact_never_raises_nor_echoes(url: str) -> None:
+    """Redact never raises nor echoes."""
     assert_no_secret(redact_url(url, path=False))
 
 
 def test_webhook_repr_and_url_are_redacted() -> None:
+    """Webhook repr and url are redacted."""
     url = "https://user:pass@hooks.example.com:8443/services/T000/B000/SECRET?token=abc"
     notifier = WebhookNotifier(url, min_severity="P1")
     assert repr(notifier) == (
@@ -556,6 +561,7 @@ async def test_a_failed_delivery_never_shows_a_secret_header(refused_port: int) 
     ],
 )
 def test_webhook_refuses_bad_urls_without_echoing_them(url: str) -> None:
+    """Webhook refuses bad urls without echoing them."""
     with pytest.raises(ValueError, match="url") as raised:
         WebhookNotifier(url)
     assert_no_secret(str(raised.value))
@@ -563,11 +569,23 @@ def test_webhook_refuses_bad_urls_without_echoing_them(url: str) -> None:
 
 @pytest.mark.parametrize("timeout", [0, -1, True, float("nan")])
 def test_webhook_refuses_bad_timeouts(timeout: float) -> None:
+    """Webhook refuses bad timeouts."""
     with pytest.raises(ValueError, match="timeout"):
         WebhookNotifier("https://hooks.example.com/x", timeout=timeout)
 
 
+def test_webhook_timeout_accepts_a_timedelta() -> None:
+    """A webhook's timeout may be a timedelta, kept as float seconds."""
+    assert (
+        WebhookNotifier("https://hooks.example.com/x", timeout=timedelta(seconds=2.5)).timeout
+        == 2.5
+    )
+    with pytest.raises(ValueError, match="timeout"):
+        WebhookNotifier("https://hooks.example.com/x", timeout=timedelta(0))
+
+
 def test_bad_min_severity_names_the_choices() -> None:
+    """Bad min severity names the choices."""
     for make in (
         lambda: WebhookNotifier("https://hooks.example.com/x", min_severity="P9"),
         lambda: CallbackNotifier(print, min_severity="P9"),
@@ -579,11 +597,13 @@ def test_bad_min_severity_names_the_choices() -> None:
 
 
 def test_callback_notifier_takes_a_function() -> None:
+    """Callback notifier takes a function."""
     with pytest.raises(TypeError, match="42"):
         CallbackNotifier(42)  # type: ignore[arg-type]
 
 
 def test_manager_refuses_what_is_not_a_notifier() -> None:
+    """Manager refuses what is not a notifier."""
     with pytest.raises(TypeError, match="notifiers"):
         RecoveryManager(notifiers=[object()])  # type: ignore[list-item]
 
@@ -603,6 +623,7 @@ def test_manager_refuses_what_is_not_a_notifier() -> None:
 async def test_logging_notifier_levels_by_severity(
     caplog: pytest.LogCaptureFixture, severity: Severity, level: int
 ) -> None:
+    """Logging notifier levels by severity."""
     caplog.set_level(logging.DEBUG, logger="resilience")
     incident = make_incident(severity)
 
@@ -616,6 +637,7 @@ async def test_logging_notifier_levels_by_severity(
 
 
 async def test_logging_notifier_logs_a_recovery_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    """Logging notifier logs a recovery at info."""
     logger = logging.getLogger("resilience.test.oncall")
     caplog.set_level(logging.DEBUG, logger=logger.name)
     notifier = LoggingNotifier(logger, min_severity="P0")

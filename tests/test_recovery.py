@@ -8,6 +8,7 @@ import logging
 import sqlite3
 import threading
 from concurrent.futures import Future
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,7 @@ def manager_with(
 
 
 async def test_default_stages_run_at_once_then_after_1_and_5_minutes() -> None:
+    """Default stages run at once then after 1 and 5 minutes."""
     clock = FakeClock()
     remote = Remote(clock)
     manager = manager_with(clock)
@@ -83,6 +85,7 @@ async def test_default_stages_run_at_once_then_after_1_and_5_minutes() -> None:
 
 
 async def test_stage_delays_count_from_the_end_of_the_previous_stage() -> None:
+    """Stage delays count from the end of the previous stage."""
     clock = FakeClock()
     manager = manager_with(
         clock, stages=[Stage(delay=0, attempts=2, interval=5), Stage(delay=30, attempts=2)]
@@ -102,6 +105,7 @@ async def test_stage_delays_count_from_the_end_of_the_previous_stage() -> None:
 
 
 async def test_success_ends_the_incident_and_later_actions_do_not_run() -> None:
+    """Success ends the incident and later actions do not run."""
     clock = FakeClock()
     remote = Remote(clock, heals_at=2)
     cleared: list[str] = []
@@ -118,6 +122,7 @@ async def test_success_ends_the_incident_and_later_actions_do_not_run() -> None:
 
 
 async def test_verify_decides_success_like_a_health_check() -> None:
+    """Verify decides success like a health check."""
     clock = FakeClock()
     answers: list[object] = [
         False,
@@ -140,6 +145,7 @@ async def test_verify_decides_success_like_a_health_check() -> None:
 
 
 async def test_an_action_returning_false_or_raising_fails_without_verification() -> None:
+    """An action returning false or raising fails without verification."""
     clock = FakeClock()
     verified: list[int] = []
     manager = manager_with(clock, stages=[Stage(attempts=1)])
@@ -159,6 +165,7 @@ def _raise_os_error() -> None:
 
 
 async def test_async_actions_and_verify_are_awaited() -> None:
+    """Async actions and verify are awaited."""
     clock = FakeClock()
     calls: list[str] = []
 
@@ -177,6 +184,7 @@ async def test_async_actions_and_verify_are_awaited() -> None:
 
 
 async def test_an_action_that_overruns_its_timeout_fails() -> None:
+    """An action that overruns its timeout fails."""
     manager = manager_with(FakeClock(), stages=[Stage(attempts=1)])
     never = asyncio.Event()
 
@@ -189,6 +197,7 @@ async def test_an_action_that_overruns_its_timeout_fails() -> None:
 
 
 async def test_a_timeout_error_of_the_action_itself_is_reported_as_its_own() -> None:
+    """A timeout error of the action itself is reported as its own."""
     manager = manager_with(FakeClock(), stages=[Stage(attempts=1)])
 
     def connect() -> None:
@@ -203,6 +212,7 @@ async def test_a_timeout_error_of_the_action_itself_is_reported_as_its_own() -> 
 
 
 async def test_escalation_tells_the_notifiers_exactly_once_with_the_actions() -> None:
+    """Escalation tells the notifiers exactly once with the actions."""
     clock = FakeClock()
     told: list[Incident] = []
     manager = manager_with(clock, told=told)
@@ -218,6 +228,7 @@ async def test_escalation_tells_the_notifiers_exactly_once_with_the_actions() ->
 
 
 async def test_a_recovery_that_works_tells_no_one() -> None:
+    """A recovery that works tells no one."""
     clock = FakeClock()
     told: list[Incident] = []
     manager = manager_with(clock, told=told)
@@ -233,6 +244,7 @@ async def test_a_recovery_that_works_tells_no_one() -> None:
 
 
 async def test_duplicate_triggers_join_the_running_recovery() -> None:
+    """Duplicate triggers join the running recovery."""
     clock = FakeClock()
     release = asyncio.Event()
     runs: list[int] = []
@@ -262,6 +274,7 @@ async def test_duplicate_triggers_join_the_running_recovery() -> None:
 
 
 async def test_trigger_in_a_loop_runs_as_a_task() -> None:
+    """Trigger in a loop runs as a task."""
     clock = FakeClock()
     manager = manager_with(clock)
     manager.register("api", actions=[Remote(clock, heals_at=1).restart])
@@ -271,6 +284,7 @@ async def test_trigger_in_a_loop_runs_as_a_task() -> None:
 
 
 def test_trigger_outside_a_loop_runs_on_a_thread() -> None:
+    """Trigger outside a loop runs on a thread."""
     clock = FakeClock()
     manager = manager_with(clock)
     manager.register("api", actions=[Remote(clock, heals_at=4).restart])
@@ -280,6 +294,7 @@ def test_trigger_outside_a_loop_runs_on_a_thread() -> None:
 
 
 def test_triggers_from_many_threads_join_one_recovery() -> None:
+    """Triggers from many threads join one recovery."""
     clock = FakeClock()
     release = threading.Event()
     runs: list[int] = []
@@ -313,6 +328,7 @@ def test_triggers_from_many_threads_join_one_recovery() -> None:
 
 
 async def test_concurrent_recover_calls_in_one_loop_join_one_recovery() -> None:
+    """Concurrent recover calls in one loop join one recovery."""
     clock = FakeClock()
     release = asyncio.Event()
     runs: list[int] = []
@@ -332,6 +348,7 @@ async def test_concurrent_recover_calls_in_one_loop_join_one_recovery() -> None:
 
 
 async def test_a_cancelled_recovery_is_kept_and_its_joiners_get_it() -> None:
+    """A cancelled recovery is kept and its joiners get it."""
     clock = FakeClock()
     started = asyncio.Event()
 
@@ -358,6 +375,7 @@ async def test_a_cancelled_recovery_is_kept_and_its_joiners_get_it() -> None:
 
 
 async def test_suspend_before_a_trigger_records_it_without_acting() -> None:
+    """Suspend before a trigger records it without acting."""
     clock = FakeClock()
     remote = Remote(clock)
     told: list[Incident] = []
@@ -380,6 +398,7 @@ async def test_suspend_before_a_trigger_records_it_without_acting() -> None:
 
 
 async def test_suspend_during_a_recovery_stops_it_after_the_current_action() -> None:
+    """Suspend during a recovery stops it after the current action."""
     clock = FakeClock()
     manager = manager_with(clock)
     restarts: list[float] = []
@@ -419,6 +438,7 @@ def test_suspend_cuts_a_real_stage_delay_short() -> None:
 
 
 async def test_the_restart_budget_stops_recovery_and_escalates_once() -> None:
+    """The restart budget stops recovery and escalates once."""
     clock = FakeClock()
     told: list[Incident] = []
     budget = RestartBudget(max_recoveries=3, period=600, reset_after=900)
@@ -448,6 +468,7 @@ async def test_the_restart_budget_stops_recovery_and_escalates_once() -> None:
 
 
 async def test_recoveries_older_than_the_period_do_not_count() -> None:
+    """Recoveries older than the period do not count."""
     clock = FakeClock()
     manager = manager_with(
         clock, budget=RestartBudget(max_recoveries=2, period=100, reset_after=1_000)
@@ -459,6 +480,7 @@ async def test_recoveries_older_than_the_period_do_not_count() -> None:
 
 
 async def test_resume_restores_an_exhausted_budget() -> None:
+    """Resume restores an exhausted budget."""
     clock = FakeClock()
     manager = manager_with(
         clock, budget=RestartBudget(max_recoveries=1, period=600, reset_after=600)
@@ -474,6 +496,7 @@ async def test_resume_restores_an_exhausted_budget() -> None:
 
 
 def test_attach_recovers_a_component_whose_check_turns_error() -> None:
+    """Attach recovers a component whose check turns error."""
     clock = FakeClock()
     health = HealthRegistry(clock=clock)
     state = {"ok": False}
@@ -495,6 +518,7 @@ def test_attach_recovers_a_component_whose_check_turns_error() -> None:
 
 
 def test_attach_ignores_components_without_a_recovery_and_other_statuses() -> None:
+    """Attach ignores components without a recovery and other statuses."""
     clock = FakeClock()
     health = HealthRegistry(clock=clock)
     health.register("backend", lambda: False)
@@ -516,6 +540,7 @@ def _wait_for_incidents(manager: RecoveryManager, count: int) -> list[Incident]:
 
 
 async def test_health_verification_failing_keeps_trying() -> None:
+    """Health verification failing keeps trying."""
     clock = FakeClock()
     health = HealthRegistry(clock=clock)
     health.register("db", lambda: CheckResult(ComponentStatus.ERROR, "malformed"))
@@ -531,6 +556,7 @@ async def test_health_verification_failing_keeps_trying() -> None:
 
 
 async def test_stats_give_success_rate_mttr_and_mtbf() -> None:
+    """Stats give success rate mttr and mtbf."""
     clock = FakeClock()
     manager = manager_with(clock)
     remote = Remote(clock, heals_at=2)  # recovers on stage 2: 60 s after the trigger
@@ -556,6 +582,7 @@ async def test_stats_give_success_rate_mttr_and_mtbf() -> None:
 
 
 async def test_sqlite_store_keeps_incidents_across_managers(tmp_path: Path) -> None:
+    """Sqlite store keeps incidents across managers."""
     path = tmp_path / "app.db"
     SQLiteCheckpointStore(path).close()  # one file may hold checkpoints and incidents
     clock = FakeClock()
@@ -574,6 +601,7 @@ async def test_sqlite_store_keeps_incidents_across_managers(tmp_path: Path) -> N
 
 
 def test_sqlite_store_refuses_another_applications_database(tmp_path: Path) -> None:
+    """Sqlite store refuses another applications database."""
     path = tmp_path / "theirs.db"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE t (x)")
@@ -586,6 +614,8 @@ def test_sqlite_store_refuses_another_applications_database(tmp_path: Path) -> N
 async def test_a_store_that_fails_does_not_lose_the_incident(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """A store that fails does not lose the incident."""
+
     class Broken:
         def add(self, incident: Incident) -> None:
             raise OSError(28, "No space left on device")
@@ -610,6 +640,7 @@ async def test_a_store_that_fails_does_not_lose_the_incident(
 
 
 def test_configuration_errors_name_the_field() -> None:
+    """Configuration errors name the field."""
     with pytest.raises(ValidationError, match="delay"):
         Stage(delay=-1)
     with pytest.raises(ValidationError, match="attempts"):
@@ -637,9 +668,37 @@ def test_configuration_errors_name_the_field() -> None:
 
 
 async def test_an_unknown_component_is_named_with_what_to_do() -> None:
+    """An unknown component is named with what to do."""
     manager = RecoveryManager()
     manager.register("db", actions=[print])
     with pytest.raises(KeyError, match=r"no recovery registered for 'dbb'.*register"):
         await manager.recover("dbb")
     with pytest.raises(KeyError, match="'dbb'"):
         manager.suspend("dbb")
+
+
+# ---------------------------------------------------------------------- durations
+
+
+async def test_durations_accept_a_timedelta() -> None:
+    """Stage delays and intervals, budget periods and the timeouts take a timedelta too."""
+    clock = FakeClock()
+    stages = [Stage(delay=timedelta(0), attempts=2, interval=timedelta(seconds=5))]
+    stages.append(Stage(delay=timedelta(minutes=1), attempts=1))
+    budget = RestartBudget(period=timedelta(minutes=10), reset_after=timedelta(minutes=15))
+    assert (budget.period, budget.reset_after) == (600, 900)
+    manager = manager_with(clock, stages=stages, budget=budget, notify_timeout=timedelta(seconds=3))
+    remote = Remote(clock)
+    manager.register("api", actions=[remote.restart], timeout=timedelta(seconds=2))
+    incident = await manager.recover("api")
+    assert remote.restarts == [0, 5, 65]
+    assert incident.resolution is ESCALATED
+
+    never = asyncio.Event()
+
+    async def hangs() -> None:
+        await never.wait()
+
+    manager.register("hung", actions=[hangs], timeout=timedelta(milliseconds=50))
+    hung = await manager.recover("hung")
+    assert hung.actions[0].outcome == "no result within timeout=0.05 s"

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator, MutableMapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,11 +130,21 @@ def eventually(condition: Any, timeout: float = 5.0) -> None:
     ],
 )
 def test_arguments_are_validated(kwargs: dict[str, Any], error: type[Exception], name: str) -> None:
+    """Arguments are validated."""
     with pytest.raises(error, match=name):
         status_app(**kwargs)
 
 
+def test_poll_interval_accepts_a_timedelta(registry: BreakerRegistry) -> None:
+    """The poll interval may be a timedelta; the status reports it in seconds."""
+    app = status_app(registry=registry, poll_interval=timedelta(milliseconds=250))
+    assert app.status()["poll_interval"] == 0.25
+    with pytest.raises(ValueError, match="poll_interval"):
+        status_app(poll_interval=timedelta(0))
+
+
 def test_a_single_processor_is_refused_with_a_hint(batch: BatchProcessor) -> None:
+    """A single processor is refused with a hint."""
     with pytest.raises(TypeError, match=r"batches must be an iterable.*\[processor\]"):
         status_app(batches=batch)  # type: ignore[arg-type]
 
@@ -145,6 +155,7 @@ def test_a_single_processor_is_refused_with_a_hint(batch: BatchProcessor) -> Non
 def test_status_json_matches_the_sources(
     registry: BreakerRegistry, health: HealthRegistry, batch: BatchProcessor
 ) -> None:
+    """Status json matches the sources."""
     app = status_app(registry=registry, health=health, batches=[batch], title="shop")
     registry.get("db").call(lambda: None)
     trip(registry, "api")
@@ -214,6 +225,7 @@ def test_status_json_matches_the_sources(
 
 
 def test_unknown_paths_and_methods(registry: BreakerRegistry) -> None:
+    """Unknown paths and methods."""
     with served(status_app(registry=registry)) as base, httpx.Client(timeout=5) as client:
         assert client.get(f"{base}/nope").status_code == 404
         assert client.get(f"{base}/static/../_app.py").status_code == 404
@@ -234,6 +246,7 @@ def test_unknown_paths_and_methods(registry: BreakerRegistry) -> None:
 
 
 def test_page_and_assets_are_served(registry: BreakerRegistry) -> None:
+    """Page and assets are served."""
     app = status_app(registry=registry, title="<shop & co>")
     with served(app) as base, httpx.Client(timeout=5) as client:
         page = client.get(f"{base}/")
@@ -340,6 +353,7 @@ async def open_stream(app: StatusApp) -> tuple[asyncio.Task[None], Connection, d
 
 
 async def test_stream_ends_on_lifespan_shutdown(registry: BreakerRegistry) -> None:
+    """Stream ends on lifespan shutdown."""
     app = status_app(registry=registry)
     lifespan = Connection()
     lifespan.inbox = asyncio.Queue()
@@ -358,6 +372,7 @@ async def test_stream_ends_on_lifespan_shutdown(registry: BreakerRegistry) -> No
 
 
 async def test_stream_ends_on_disconnect_and_on_cancellation(registry: BreakerRegistry) -> None:
+    """Stream ends on disconnect and on cancellation."""
     app = status_app(registry=registry)
     task, connection, _ = await open_stream(app)
     await connection.inbox.put({"type": "http.disconnect"})
@@ -375,6 +390,7 @@ async def test_stream_ends_on_disconnect_and_on_cancellation(registry: BreakerRe
 async def test_stream_sends_on_change_only_and_keeps_alive(
     registry: BreakerRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Stream sends on change only and keeps alive."""
     monkeypatch.setattr(web_stream, "HEARTBEAT", 0.6)
     monkeypatch.setattr(web_stream, "MIN_GAP", 0.0)
     trip(registry, "api")  # a countdown runs: it changes retry_after, not the status
@@ -398,6 +414,7 @@ async def test_stream_sends_on_change_only_and_keeps_alive(
 
 
 def test_rejections_are_counted_not_stored(registry: BreakerRegistry) -> None:
+    """Rejections are counted not stored."""
     app = status_app(registry=registry)
     trip(registry, "api")  # three failures, then one rejection
     breaker = registry.get("api")
@@ -421,6 +438,7 @@ def test_rejections_are_counted_not_stored(registry: BreakerRegistry) -> None:
 
 
 def test_history_is_bounded(registry: BreakerRegistry) -> None:
+    """History is bounded."""
     app = status_app(registry=registry, history=3)
     quiet = status_app(registry=registry, history=0)
     breaker = registry.get("api")
@@ -434,6 +452,7 @@ def test_history_is_bounded(registry: BreakerRegistry) -> None:
 
 
 def test_health_changes_are_listed() -> None:
+    """Health changes are listed."""
     health = HealthRegistry(default_timeout=2)
     up = [True]
     health.register("database", lambda: up[0])
@@ -450,6 +469,7 @@ def test_health_changes_are_listed() -> None:
 
 
 def test_sources_left_out_are_null() -> None:
+    """Sources left out are null."""
     status = status_app().status()
     assert status["breakers"] is None
     assert status["health"] is None
@@ -575,6 +595,7 @@ def test_page_shows_a_breaker_opening(
     batch: BatchProcessor,
     tmp_path: Path,
 ) -> None:
+    """Page shows a breaker opening."""
     from playwright.sync_api import expect  # noqa: PLC0415 - only with a browser
 
     registry.get("billing").call(lambda: None)
@@ -616,6 +637,7 @@ def test_page_falls_back_to_polling(
     browser_page: Page,  # noqa: F811 - the fixture
     registry: BreakerRegistry,
 ) -> None:
+    """Page falls back to polling."""
     from playwright.sync_api import expect  # noqa: PLC0415 - only with a browser
 
     registry.get("billing").call(lambda: None)
