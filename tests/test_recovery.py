@@ -683,9 +683,16 @@ async def test_an_unknown_component_is_named_with_what_to_do() -> None:
 async def test_durations_accept_a_timedelta() -> None:
     """Stage delays and intervals, budget periods and the timeouts take a timedelta too."""
     clock = FakeClock()
-    stages = [Stage(delay=timedelta(0), attempts=2, interval=timedelta(seconds=5))]
-    stages.append(Stage(delay=timedelta(minutes=1), attempts=1))
-    budget = RestartBudget(period=timedelta(minutes=10), reset_after=timedelta(minutes=15))
+    # model_validate: the models' static types say float (what they hold), not the input.
+    stages = [
+        Stage.model_validate(
+            {"delay": timedelta(0), "attempts": 2, "interval": timedelta(seconds=5)}
+        ),
+        Stage.model_validate({"delay": timedelta(minutes=1), "attempts": 1}),
+    ]
+    budget = RestartBudget.model_validate(
+        {"period": timedelta(minutes=10), "reset_after": timedelta(minutes=15)}
+    )
     assert (budget.period, budget.reset_after) == (600, 900)
     manager = manager_with(clock, stages=stages, budget=budget, notify_timeout=timedelta(seconds=3))
     remote = Remote(clock)
