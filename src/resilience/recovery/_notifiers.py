@@ -274,7 +274,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 async def _post(
-    url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    url: str, body: bytes, headers: Mapping[str, str], time_limit: float
 ) -> tuple[int, str | None]:
     """POST with the standard library; the status, and a redirect's Location if any.
 
@@ -285,7 +285,7 @@ async def _post(
         opener = urllib.request.build_opener(_NoRedirects)
         request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
         try:
-            with opener.open(request, timeout=timeout) as response:
+            with opener.open(request, timeout=time_limit) as response:
                 return int(response.status), None
         except urllib.error.HTTPError as exc:
             with exc:
