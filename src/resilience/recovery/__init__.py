@@ -3,7 +3,8 @@
 Register how to recover each component on a :class:`RecoveryManager`, attach it to a
 :class:`~resilience.health.HealthRegistry`, and keep the :class:`Incident` of every
 recovery in an :class:`IncidentStore` (in memory by default; in SQLite with
-:class:`resilience.stores.sqlite.SQLiteIncidentStore`). Escalations go to notifiers.
+:class:`~resilience.SQLiteIncidentStore`, one of the SQLite stores). Escalations go to
+notifiers.
 """
 
 from __future__ import annotations
