@@ -21,7 +21,6 @@ from resilience._core.clock import wall_time
 from resilience._core.options import seconds
 from resilience.batch._processor import BatchProcessor
 from resilience.health import HealthRegistry
-from resilience.web import _render as render
 from resilience.web._events import EventLog
 from resilience.web._http import (
     ASSETS,
@@ -35,6 +34,7 @@ from resilience.web._http import (
     respond,
     route_path,
 )
+from resilience.web._render import batch, breakers, components, to_json
 from resilience.web._stream import SSE_HEADERS, Streams, serve_events
 
 __all__ = ["StatusApp", "status_app"]
@@ -91,9 +91,9 @@ class StatusApp:
             "title": self._title,
             "generated_at": round(wall_time(), 3),
             "poll_interval": self._poll,
-            "breakers": render.breakers(self._registry),
-            "health": render.components(self._health),
-            "batches": [render.batch(processor) for processor in self._batches],
+            "breakers": breakers(self._registry),
+            "health": components(self._health),
+            "batches": [batch(processor) for processor in self._batches],
             "events": events,
         }
 
@@ -128,7 +128,7 @@ class StatusApp:
         head = method == "HEAD"
         host = misdirected(scope, self._allowed_hosts)
         if host is not None:
-            body = render.to_json(
+            body = to_json(
                 {
                     "error": f"misdirected request: this status page does not answer to the "
                     f"host {host!r}; add it with status_app(allowed_hosts=[...]) if it is "
@@ -144,7 +144,7 @@ class StatusApp:
             headers = [(b"content-type", ASSETS[name].encode()), (b"cache-control", b"no-cache")]
             body = self._assets[name]
         elif path == "/api/status":
-            headers, body = JSON_HEADERS, render.to_json(self.status())
+            headers, body = JSON_HEADERS, to_json(self.status())
         elif path == "/api/events":
             headers, body = SSE_HEADERS, b""
         else:
