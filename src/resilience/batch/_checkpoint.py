@@ -7,21 +7,18 @@ before it and loses only what was not yet committed.
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import Final, NamedTuple, Protocol, TypeAlias, runtime_checkable
+from collections.abc import Iterable
+from typing import Any, Final, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
-from resilience._core.clock import wall_time
 from resilience._core.errors import ResilienceError
-from resilience.stores.sqlite._connection import open_database
 
 __all__ = [
     "DEFERRED",
     "DONE",
     "FAILED",
+    "HOLDER_SPAN",
     "CheckpointError",
     "CheckpointStore",
     "ItemKey",
@@ -30,7 +27,7 @@ __all__ = [
     "JobLeases",
     "LeaseLostError",
     "MemoryCheckpointStore",
-    "SQLiteCheckpointStore",
+    "new_holder",
 ]
 
 ItemKey: TypeAlias = str | int
@@ -110,7 +107,7 @@ class JobLeases(Protocol):
     once its lease expires. Each acquisition gets a larger fencing token, and a commit
     with a token that is no longer the job's is refused. A token also names its holder:
     its last six decimal digits are a random id drawn for that acquisition (see
-    :func:`_new_holder`), kept with the lease and checked with it, so that a store
+    :func:`new_holder`), kept with the lease and checked with it, so that a store
     which forgot its counter (a Redis restarted with nothing on disk) and hands the
     same count out again still refuses the commits of the lease it lost.
     """
@@ -134,13 +131,25 @@ class JobLeases(Protocol):
         ...
 
 
-_HOLDER_SPAN: Final = 1_000_000
-"""A token is ``count * _HOLDER_SPAN + holder``: decimal, so Lua and SQL compose it exactly."""
+HOLDER_SPAN: Final = 1_000_000
+"""A fencing token is ``count * HOLDER_SPAN + holder``.
+
+Decimal, so that the Lua and SQL of the shared stores compose a token exactly.
+"""
 
 
-def _new_holder() -> int:
-    """A random holder id for one acquisition of a lease: the last digits of its token."""
-    return secrets.randbelow(_HOLDER_SPAN)
+def new_holder() -> int:
+    """A random holder id for one acquisition of a lease: the last digits of its token.
+
+    A :class:`JobLeases` store draws one per :meth:`~JobLeases.acquire` and keeps it with
+    the lease, as described there.
+    """
+    return secrets.randbelow(HOLDER_SPAN)
+
+
+# The shared stores' earlier names for the two above.
+_HOLDER_SPAN: Final = HOLDER_SPAN
+_new_holder = new_holder
 
 
 class MemoryCheckpointStore:
@@ -175,124 +184,15 @@ class MemoryCheckpointStore:
         return f"MemoryCheckpointStore({len(self._jobs)} jobs)"
 
 
-_SCHEMA = """
-CREATE TABLE resilience_checkpoints (
-    job      TEXT NOT NULL,
-    key               NOT NULL,  -- no type: str and int keys stay distinct
-    status   TEXT NOT NULL,
-    kind     TEXT,
-    reason   TEXT,
-    attempts INTEGER NOT NULL,
-    error    TEXT,
-    details  TEXT,
-    updated  REAL NOT NULL,
-    PRIMARY KEY (job, key)
-) WITHOUT ROWID;
-"""
-# A record replaces the previous one of its key. Done records, the bulk of every job,
-# bind four values instead of nine: binding is most of the cost of a checkpoint.
-_REPLACE = """
-INSERT OR REPLACE INTO resilience_checkpoints
-    (key, status, kind, reason, attempts, error, details, job, updated)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-_REPLACE_DONE = """
-INSERT OR REPLACE INTO resilience_checkpoints (key, attempts, job, updated, status)
-VALUES (?, ?, ?, ?, 'done')
-"""
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - the one name below
+    """``SQLiteCheckpointStore`` by its former path, until every import names the new one.
 
-
-class SQLiteCheckpointStore:
-    """Checkpoints in a SQLite file: the durable default for one machine.
-
-    The file is opened in WAL mode; each commit is one transaction. On open the file is
-    checked: one that is not a SQLite database, is corrupt, belongs to another
-    application, has another schema, was written by a newer version of this library or
-    cannot be written is refused with a :class:`CheckpointError` naming it, and is
-    never written to. A new file appears whole or not at all, whenever a crash comes.
-
-    Args:
-        path: The database file; created (with its schema) if it does not exist.
-        durable: Wait for each commit to reach the disk (``synchronous=FULL``), so it
-            survives a power cut too. With False, commits survive a crash of the
-            process but the last ones may be lost if the machine loses power.
+    The store now lives in :mod:`resilience.stores.sqlite._checkpoint`, a higher layer;
+    it is looked up only when this old path is asked for it.
     """
+    if name == "SQLiteCheckpointStore":
+        # A reach into a higher layer, kept only as long as the old path is imported.
+        from resilience.stores.sqlite._checkpoint import SQLiteCheckpointStore  # noqa: PLC0415
 
-    __slots__ = ("_conn", "_lock", "_path")
-
-    def __init__(self, path: str | os.PathLike[str], *, durable: bool = True) -> None:
-        self._path = Path(path)
-        self._lock = threading.Lock()
-        self._conn = open_database(
-            self._path,
-            table="resilience_checkpoints",
-            schema=_SCHEMA,
-            durable=durable,
-            refuse=self._refuse,
-        )
-
-    @property
-    def path(self) -> Path:
-        """The database file."""
-        return self._path
-
-    def _refuse(self, why: str) -> CheckpointError:
-        return CheckpointError(
-            f"checkpoint store {str(self._path)!r} is refused: {why}. It was not changed. "
-            "Pass the path of a checkpoint database made by resilience (or of a new "
-            "file), or move this file away if it is safe to start the job over."
-        )
-
-    def load(self, job: str) -> dict[ItemKey, ItemRecord]:
-        """Every record of ``job``, by key."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT key, status, kind, reason, attempts, error, details "
-                "FROM resilience_checkpoints WHERE job = ?",
-                (job,),
-            ).fetchall()
-        return {row[0]: ItemRecord(*row) for row in rows}
-
-    def commit(self, job: str, records: Iterable[ItemRecord]) -> None:
-        """Record these outcomes in one transaction."""
-        now = wall_time()
-        done: list[tuple[ItemKey, int, str, float]] = []
-        other: list[tuple[object, ...]] = []
-        for r in records:
-            if r.status == DONE and r.kind is None and r.error is None:
-                done.append((r.key, r.attempts, job, now))
-            else:
-                other.append((*r, job, now))
-        if not done and not other:
-            return
-        with self._lock:
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(_REPLACE_DONE, done)
-                conn.executemany(_REPLACE, other)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-
-    def forget(self, job: str) -> None:
-        """Drop every record of ``job``."""
-        with self._lock:
-            self._conn.execute("DELETE FROM resilience_checkpoints WHERE job = ?", (job,))
-
-    def jobs(self) -> Mapping[str, int]:
-        """Each job in the store, with its number of records."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT job, count(*) FROM resilience_checkpoints GROUP BY job"
-            ).fetchall()
-        return dict(rows)
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._conn.close()
-
-    def __repr__(self) -> str:
-        return f"SQLiteCheckpointStore({str(self._path)!r})"
+        return SQLiteCheckpointStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
