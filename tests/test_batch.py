@@ -117,9 +117,9 @@ def test_duplicate_keys_are_refused() -> None:
         BatchProcessor("dup", Recorder()).run(["a", "b", "a"])
 
 
-def test_retryable_failures_are_retried_and_attempts_recorded() -> None:
+def test_retryable_failures_are_retried_and_attempts_recorded(fake_clock: FakeClock) -> None:
     """A RETRYABLE failure goes through the retry policy; the record keeps the attempts."""
-    clock = FakeClock()
+    clock = fake_clock
     tries: dict[int, int] = {}
 
     def flaky(item: int) -> None:
@@ -159,9 +159,9 @@ def test_partial_failure_records_its_sub_items() -> None:
     assert json.loads(record.details or "{}") == failure.details
 
 
-def test_open_circuit_defers_items_and_a_rerun_takes_them() -> None:
+def test_open_circuit_defers_items_and_a_rerun_takes_them(fake_clock: FakeClock) -> None:
     """Items whose remote's circuit is open are deferred, not failed, and run later."""
-    clock = FakeClock()
+    clock = fake_clock
     registry = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=60), clock=clock)
     handler = Recorder({"s3/a": ConnectionRefusedError("down")})
     processor = BatchProcessor(
@@ -226,9 +226,11 @@ def test_redrive_processes_only_failed_and_deferred_items() -> None:
     assert processor.records() == {}
 
 
-def test_checkpoint_seconds_commits_on_time(sqlite_store: SQLiteCheckpointStore) -> None:
+def test_checkpoint_seconds_commits_on_time(
+    sqlite_store: SQLiteCheckpointStore, fake_clock: FakeClock
+) -> None:
     """checkpoint_seconds commits when that long has passed, whatever the count."""
-    clock = FakeClock()
+    clock = fake_clock
     committed: list[int] = []
 
     def slow(item: int) -> None:
@@ -465,6 +467,7 @@ def test_sqlite_store_survives_reopening_and_lists_jobs(tmp_path: Path) -> None:
 
 
 def test_snapshot_shows_the_current_run_then_how_it_ended() -> None:
+    """snapshot() is None before a run, follows the run, then tells how it ended."""
     seen: list[BatchProgress | None] = []
     processor: BatchProcessor
 
@@ -483,9 +486,9 @@ def test_snapshot_shows_the_current_run_then_how_it_ended() -> None:
 
 
 # ------------------------------------------------------- retries: time base, hostile errors
-def test_a_batch_deadline_counts_from_the_first_attempt() -> None:
+def test_a_batch_deadline_counts_from_the_first_attempt(fake_clock: FakeClock) -> None:
     """An item whose first attempt used 8 s of a 10 s deadline is not retried after 5 s more."""
-    clock = FakeClock()
+    clock = fake_clock
     calls: list[float] = []
 
     def slow(item: int) -> None:
@@ -502,9 +505,9 @@ def test_a_batch_deadline_counts_from_the_first_attempt() -> None:
     assert calls == [0.0]
 
 
-async def test_an_async_batch_deadline_counts_from_the_first_attempt() -> None:
+async def test_an_async_batch_deadline_counts_from_the_first_attempt(fake_clock: FakeClock) -> None:
     """The async processor starts the deadline at the first attempt too."""
-    clock = FakeClock()
+    clock = fake_clock
 
     async def slow(item: int) -> None:
         clock.advance(8)
@@ -532,9 +535,9 @@ class _HostileError(ConnectionResetError):
         raise RuntimeError("str exploded")
 
 
-def test_a_hostile_error_is_recorded_as_itself_after_retries() -> None:
+def test_a_hostile_error_is_recorded_as_itself_after_retries(fake_clock: FakeClock) -> None:
     """An error whose repr and str raise is retried and recorded, never replaced."""
-    clock = FakeClock()
+    clock = fake_clock
 
     def broken(item: int) -> None:
         raise _HostileError(_Unprintable(), "y" * 10_000)
