@@ -24,7 +24,7 @@ from resilience import (
     resilient,
 )
 from resilience._classify.classifier import Classifier
-from resilience._retry.policy import _Run
+from resilience._retry.run import new_run
 
 N = 200_000
 
@@ -54,7 +54,7 @@ def main() -> None:
     classifier = Classifier.default()
 
     def first_failure(exc: Exception) -> float | None:
-        return _Run(policy, None).next_delay(exc)
+        return policy.settings.after(new_run(policy.settings, None), None, exc)
 
     health = HealthRegistry()
     for i in range(5):
@@ -80,7 +80,7 @@ def main() -> None:
         ("registry.protect(fn of args)", best(lambda: protected(1))),
         ("one failure then success, retried", best(lambda: fail_once(1), N // 10)),
         ("  of which: classify(ConnectionResetError)", best(lambda: classifier.classify(error))),
-        ("  of which: _Run(...).next_delay(error)", best(lambda: first_failure(error))),
+        ("  of which: the retry's after(error)", best(lambda: first_failure(error))),
         ("health.run(): 5 no-op sync checks", best(health.run, 2_000)),
         ("health.arun(): 5 no-op async checks", best(lambda: asyncio.run(ahealth.arun()), 500)),
     ]

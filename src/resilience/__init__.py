@@ -26,8 +26,10 @@ from resilience._core.events import (
     StoreRecovered,
 )
 from resilience._core.log import log_event
+from resilience._retry.attempts import Attempt
+from resilience._retry.backoff import Backoff
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
-from resilience._retry.policy import Attempt, Backoff, RetryPolicy
+from resilience._retry.policy import RetryPolicy
 from resilience._version import __version__
 from resilience.batch._checkpoint import (
     CheckpointError,

@@ -1,4 +1,4 @@
-"""The circuit breaker: one state machine under one short lock, with thin sync and async shells.
+"""The circuit breaker: one state machine under one short lock, a strategy of the pipeline.
 
 Every call is admitted with a *generation* token: the number of state changes so far. An
 outcome is applied only if no state change happened while its call ran, so a late answer
@@ -8,21 +8,18 @@ No lock is held while the wrapped call runs.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Final, NoReturn, ParamSpec, TypeVar, cast, overload
-
-from typing_extensions import deprecated
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, cast
 
 from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.window import CountWindow, TimeWindow, Window
 from resilience._classify.classifier import Classifier, FailureKind, PartialFailure
 from resilience._core.clock import SYSTEM_CLOCK, Clock
+from resilience._core.drive import Segment
 from resilience._core.events import (
     CallRecorded,
     CallRejected,
@@ -34,25 +31,14 @@ from resilience._core.events import (
     emit,
 )
 from resilience._core.log import log_event
-from resilience._core.shells import (
-    AWAITABLES,
-    MARK,
-    BreakerHold,
-    generators,
-    is_async,
-    is_generator,
-    misused,
-    require_callable,
-)
+from resilience._core.misuse import MisusedCallError
+from resilience._core.shells import Shell
 from resilience._core.text import safe_repr
 
 if TYPE_CHECKING:
     from resilience._breaker.store import BreakerLink
 
 __all__ = ["MAX_NAME_LENGTH", "BreakerSnapshot", "CircuitBreaker"]
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 _CLOSED: Final = CircuitState.CLOSED
 _OPEN: Final = CircuitState.OPEN
@@ -69,6 +55,12 @@ _PERMANENT: Final = FailureKind.PERMANENT
 _PARTIAL: Final = FailureKind.PARTIAL
 
 _SKIP: Final = -1  # the token of a call admitted by a DISABLED breaker: record nothing
+
+Permit: TypeAlias = "int | tuple[int, float]"
+"""What admits a call: its generation, with its start time when the breaker times calls."""
+
+# Breakers with `with` blocks open somewhere, and how many: their fast lanes are closed.
+_BLOCKS: dict[CircuitBreaker, int] = {}
 
 MAX_NAME_LENGTH: Final = 1024
 """The longest breaker (remote) name, in characters: a name is a remote, not a request."""
@@ -121,7 +113,7 @@ class BreakerSnapshot:
     """Why the circuit is not CLOSED, or None when it is."""
 
 
-class CircuitBreaker:
+class CircuitBreaker(Shell):
     """Stops calling a remote that keeps failing, and tries it again after a while.
 
     Use it as a decorator (sync or async), as ``with breaker:`` / ``async with
@@ -148,12 +140,13 @@ class CircuitBreaker:
         streak: Failures in a row while CLOSED.
     """
 
+    once = True  # a function it decorates, called through it again, is admitted once
+
     __slots__ = (
         "__weakref__",
         "_classifier",
         "_clock",
         "_config",
-        "_cv",
         "_half_open_since",
         "_link",
         "_listeners",
@@ -165,6 +158,7 @@ class CircuitBreaker:
         "_permits",
         "_reason",
         "_rejected",
+        "_segment",
         "_state",
         "_timed",
         "_trial_successes",
@@ -216,7 +210,7 @@ class CircuitBreaker:
             or config.window_seconds is not None
             or bool(self._listeners)
         )
-        self._cv: contextvars.ContextVar[tuple[int, float, object]] | None = None
+        self._segment: Segment | None = None  # itself as a one-strategy pipeline
         self._state = _CLOSED
         self.epoch = 0
         self.fast_epoch: int | None = None
@@ -258,160 +252,46 @@ class CircuitBreaker:
     def __repr__(self) -> str:
         return f"CircuitBreaker({self._name!r}, state={self._state.name})"
 
-    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """Decorate ``fn`` (sync or async) so that every call goes through the breaker.
+    def _shell_label(self) -> str:
+        return f"CircuitBreaker({self._name!r})"
 
-        On a generator function (sync or async) the permit is held while the generator
-        is iterated, and the outcome recorded when the iteration ends: an exception is
-        classified as any failure is; exhaustion or ``close()`` is a success.
-        """
-        require_callable(fn, f"@CircuitBreaker({self._name!r})")
-        if is_generator(fn):
-            # The permit is held over the iteration, the outcome recorded at its end.
-            wrapped = generators(fn, hold=BreakerHold(lambda _args, _kwargs: self))
-            setattr(wrapped, MARK, self)
-            return wrapped
-        if is_async(fn):
-            afn = cast("Callable[P, Awaitable[R]]", fn)
+    # ------------------------------------------------------ the Strategy protocol
 
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-                if self._cv is not None and self._inside():
-                    return await afn(*args, **kwargs)  # the `async with` block's permit
-                return await self.acall(afn, *args, **kwargs)
-
-            setattr(async_wrapper, MARK, self)  # its own acall() runs it as it is
-            return cast("Callable[P, R]", async_wrapper)
-
-        call_slow = self._call_slow
-
-        def slow_call(
-            fn: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
-        ) -> R:
-            if self._inside():
-                return fn(*args, **kwargs)  # the enclosing `with self:` holds the permit
-            return call_slow(fn, args, kwargs)
-
-        # The fast path of call(), inlined: a wrapper frame that calls call() would
-        # double the overhead of the common case.
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            gen = self.fast_epoch
-            # A breaker entered by `with` has a context var: inside its block, the
-            # block's permit covers a call of a function it decorates.
-            if gen is None or self._cv is not None:
-                return slow_call(fn, args, kwargs)
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                self._record_error(gen, 0.0, exc)
-                raise
-            # No check for an awaitable result here: a coroutine function was sent to
-            # acall above, at decoration, where checking costs nothing.
-            if gen == self.epoch:  # a stale success must not reset a later period's count
-                self.streak = 0
-            return result
-
-        setattr(wrapper, MARK, self)  # its own call() runs it as it is: one permit
-        return wrapper
-
-    @overload
-    @deprecated("an async function passed to call() is never awaited: use acall()")
-    def call(
-        self, fn: Callable[P, Awaitable[object]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> NoReturn: ...
-    @overload
-    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
-    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run ``fn(*args, **kwargs)`` through the breaker and return its result.
-
-        Raises:
-            TypeError: ``fn`` returned an awaitable (a coroutine, a future): use
-                :meth:`acall`. Nothing is recorded.
-        """
-        gen = self.fast_epoch
-        if gen is None:
-            return self._call_slow(fn, args, kwargs)
-        # CLOSED and counting consecutive failures only: a success just resets the count.
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            # A wrapper of this breaker recorded its failure already. (Its success reset
-            # the count, as this does: doing it twice is harmless, and checking costs.)
-            if getattr(fn, MARK, None) is not self:
-                self._record_error(gen, 0.0, exc)
-            raise
-        if type(result) in AWAITABLES:
-            raise misused("CircuitBreaker", fn, result)
-        if gen == self.epoch:  # a stale success must not reset a later period's count
-            self.streak = 0
-        return result
-
-    def _call_slow(
-        self, fn: Callable[..., R], args: tuple[object, ...], kwargs: dict[str, object]
-    ) -> R:
-        if getattr(fn, MARK, None) is self:
-            return fn(*args, **kwargs)  # this breaker's own wrapper admits the call
+    def before(self, fn: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Permit:
+        """Admit a call: its token for :meth:`after`, or raise :class:`CircuitOpenError`."""
         token = self._admit()
-        start = self._clock.monotonic() if self._timed else 0.0
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            self._record_error(token, start, exc)
-            raise
-        if type(result) in AWAITABLES:
-            self._record(token, start, _IGNORED, None)  # the permit back, no outcome
-            raise misused("CircuitBreaker", fn, result)
-        self._record(token, start, _SUCCESS, None)
-        return result
+        if self._timed:
+            return token, self._clock.monotonic()
+        return token
 
-    async def acall(
-        self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> R:
-        """Await ``fn(*args, **kwargs)`` through the breaker and return its result."""
-        if getattr(fn, MARK, None) is self:
-            return await fn(*args, **kwargs)  # this breaker's own wrapper admits the call
-        token = self._admit()
-        start = self._clock.monotonic() if self._timed else 0.0
-        try:
-            result = await fn(*args, **kwargs)
-        except BaseException as exc:
-            self._record_error(token, start, exc)
-            raise
-        self._record(token, start, _SUCCESS, None)
-        return result
+    def after(self, token: Permit, value: object, error: BaseException | None) -> None:
+        """Record how the call ended (a breaker never retries nor replaces)."""
+        self.settle(token, error)
 
-    def _inside(self) -> bool:
-        """Whether this context is in a `with self:` block, whose permit covers our wrappers."""
-        cv = self._cv
-        return cv is not None and cv.get(None) is not None
-
-    def __enter__(self) -> None:
-        token = self._admit()
-        self._push(token)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        token, start = self._pop()
-        if exc is None:
-            self._record(token, start, _SUCCESS, None)
+    def settle(self, token: Permit, error: BaseException | None) -> None:
+        """Record how the call (a ``with`` block, an iteration) ended."""
+        if token.__class__ is tuple:
+            gen, start = token
         else:
-            self._record_error(token, start, exc)
+            gen, start = cast("int", token), 0.0
+        if error is None:
+            self._record(gen, start, _SUCCESS, None)
+        else:
+            self._record(gen, start, self._outcome(error), error)
 
-    async def __aenter__(self) -> None:
-        self.__enter__()
+    def block(self, delta: int) -> None:
+        """A ``with`` block of this breaker opened (+1) or closed (-1) somewhere.
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
+        While one is open the fast lane is closed: a function this breaker decorates,
+        called inside the block, is then covered by the block's permit.
+        """
+        with self._lock:
+            count = _BLOCKS.get(self, 0) + delta
+            if count:
+                _BLOCKS[self] = count
+            else:
+                _BLOCKS.pop(self, None)
+            self._refresh_fast()
 
     def snapshot(self) -> BreakerSnapshot:
         """A consistent reading of the breaker's state and counts."""
@@ -530,8 +410,8 @@ class CircuitBreaker:
 
     def _outcome(self, exc: BaseException) -> Outcome:
         """How a failed call counts, by its classification."""
-        if not isinstance(exc, Exception):
-            return _IGNORED  # a cancellation says nothing about the remote
+        if not isinstance(exc, Exception) or isinstance(exc, MisusedCallError):
+            return _IGNORED  # a cancellation, or a misuse, says nothing about the remote
         classify = self._classifier.classify
         kind = classify(exc).kind
         if kind is _PARTIAL and isinstance(exc, PartialFailure):
@@ -715,7 +595,7 @@ class CircuitBreaker:
     def _refresh_fast(self) -> None:
         # The fast path needs nothing recorded on success but the consecutive reset.
         lean = self._state is _CLOSED and self._window is None and not self._timed
-        self.fast_epoch = self.epoch if lean else None
+        self.fast_epoch = self.epoch if lean and self not in _BLOCKS else None
 
     def _retry_after(self, now: float, *, rejected: bool = False) -> float | None:
         """Seconds until a call is admitted, for a call ``rejected`` just now or the next one.
@@ -756,29 +636,3 @@ class CircuitBreaker:
         assert timeout is not None  # noqa: S101 - only called once it expired
         reason = f"no trial call finished within half_open_timeout={timeout:g} s"
         return self._to(_OPEN, reason, at=self._half_open_since + timeout)
-
-    # -------------------------------------------- per-context tokens for `with breaker:`
-
-    def _push(self, token: int) -> None:
-        cv = self._cv
-        if cv is None:
-            with self._lock:
-                if self._cv is None:
-                    self._cv = contextvars.ContextVar(f"resilience.breaker.{self._name}")
-                cv = self._cv
-        start = self._clock.monotonic() if self._timed else 0.0
-        # A linked stack, so that nested `with breaker:` blocks pair up correctly; each
-        # thread and each asyncio task sees its own.
-        cv.set((token, start, cv.get(None)))
-
-    def _pop(self) -> tuple[int, float]:
-        cv = self._cv
-        entry = cv.get(None) if cv is not None else None
-        if cv is None or entry is None:
-            raise RuntimeError(
-                f"circuit {self._name!r}: __exit__ without a matching __enter__ in this "
-                "context; use `with breaker:` or `async with breaker:` as a block"
-            )
-        token, start, previous = entry
-        cv.set(cast("tuple[int, float, object]", previous))
-        return token, start

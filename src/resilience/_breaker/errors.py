@@ -22,6 +22,13 @@ class CircuitOpenError(RejectedError):
         reason: Why the circuit opened, e.g. ``"5 consecutive failures; last: ..."``.
     """
 
+    noun = "trial call"
+
+    @property
+    def subject(self) -> str:
+        """``"circuit 'db' is OPEN"``: who refused, for messages."""
+        return f"circuit {self.name!r} is {self.state.name}"
+
     def __init__(
         self,
         name: str,

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker, check_name_length
 from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import RegistryFullError
+from resilience._breaker.remote import RemoteBreakers
 from resilience._breaker.store import BreakerStore
 from resilience._classify.classifier import Classifier
 from resilience._core.clock import SYSTEM_CLOCK, Clock
@@ -169,10 +170,8 @@ class BreakerRegistry:
                 return config
         return self._default
 
-    def protect(
-        self, remote: str | Callable[..., str]
-    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-        """Decorate a function so each call goes through the breaker of its remote.
+    def protect(self, remote: str | Callable[..., str]) -> RemoteBreakers:
+        """A decorator (and ``call()``, ``with``) sending each call through its remote's breaker.
 
         Args:
             remote: The remote's name, or a function of the call's arguments that
@@ -183,12 +182,12 @@ class BreakerRegistry:
                 f"protect() takes a remote name or a function of the call's arguments "
                 f"returning one; got {remote!r}"
             )
+        return RemoteBreakers(self, remote)
 
-        # The composed decorator, with this registry as its only layer: it runs each
-        # call through the breaker's fast path inline (see resilient()).
-        from resilience._compose import resilient  # noqa: PLC0415 - _compose imports us
-
-        return resilient(remote, breaker=self)
+    @property
+    def clock(self) -> Clock:
+        """The time source every breaker of the registry shares."""
+        return self._clock
 
     def add_listener(self, listener: Listener) -> None:
         """Deliver every later event of every breaker, existing or new, to ``listener``."""

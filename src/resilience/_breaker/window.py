@@ -29,7 +29,7 @@ class CountWindow:
         self.failures = 0
         self.slow = 0
 
-    def record(self, now: float, failed: bool, slow: bool) -> None:  # noqa: ARG002 - one protocol for both windows
+    def record(self, now: float, failed: bool, slow: bool) -> None:
         """Add one outcome, dropping the oldest when the ring is full."""
         ring = self._ring
         pos = self._pos

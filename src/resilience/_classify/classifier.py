@@ -202,6 +202,15 @@ class Classifier:
     def __repr__(self) -> str:
         return f"Classifier(rules={len(self._rules)}, unknown={self._unknown!r})"
 
+    def plain_types(self) -> Mapping[type[BaseException], Classification] | None:
+        """The verdicts of plain builtin exceptions by exact type, when no rule can change them.
+
+        For an instance with nothing added to it (an empty ``__dict__``) the verdict is
+        what :meth:`classify` would give; None when this classifier has rules of its own.
+        A retry's failure path reads it to skip a call.
+        """
+        return None if self._rules else _BY_TYPE
+
     def classify(self, exc: BaseException) -> Classification:
         """The classification of ``exc``. Never raises."""
         try:

@@ -26,8 +26,9 @@ from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.clock import SYSTEM_CLOCK
 from resilience._core.events import CallRejected, Event, RetryScheduled, StateChanged
+from resilience._retry.backoff import Backoff
 from resilience._retry.budget import RetryBudget
-from resilience._retry.policy import Backoff, RetryPolicy
+from resilience._retry.policy import RetryPolicy
 from resilience.batch._checkpoint import SQLiteCheckpointStore
 from resilience.batch._processor import BatchProcessor
 from resilience.health import ComponentChanged, HealthRegistry

@@ -26,7 +26,8 @@ from resilience._core.errors import ResilienceError
 from resilience._core.options import Options, Seconds
 from resilience._core.redact import MASK, is_secret_name, redact_text
 from resilience._core.text import one_line, safe_repr, safe_str
-from resilience._retry.policy import Backoff, RetryPolicy
+from resilience._retry.backoff import Backoff
+from resilience._retry.policy import RetryPolicy
 from resilience.health import CheckResult, ComponentStatus, HealthRegistry
 
 __all__ = ["ConfigError", "StatusConfig", "load_config", "run_status"]

@@ -18,3 +18,10 @@ class RejectedError(ResilienceError):
     """
 
     retry_after: float | None = None
+    noun = "admission"
+    """What the strategy would let through next, for messages: "a trial call", say."""
+
+    @property
+    def subject(self) -> str:
+        """Who refused, for messages: ``"circuit 'db' is OPEN"``, say."""
+        return type(self).__name__

@@ -1,76 +1,35 @@
-"""What the decorators share: the argument check, and thin shells around call/acall."""
+"""The forms every strategy and pipeline offers, as thin shells over the drivers.
+
+A decorator (sync, async, generator functions), ``call()`` / ``acall()`` and ``with`` /
+``async with``: each is a line or two over :mod:`resilience._core.drive` and
+:mod:`resilience._core.shapes`, the same for a lone strategy and for a pipeline.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import inspect
-import types
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
-from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, cast
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, NoReturn, ParamSpec, TypeVar, cast, overload
 
-from resilience._core.errors import ResilienceError
-from resilience._core.events import Outcome
-from resilience._core.text import safe_repr
+from typing_extensions import deprecated
+
+from resilience._core import blocks, drive
+from resilience._core.shapes import decorate
 
 if TYPE_CHECKING:
-    from resilience._breaker.breaker import CircuitBreaker
-    from resilience._retry.policy import RetryPolicy
+    from resilience._core.clock import Clock
+    from resilience._core.strategy import Strategy
 
-__all__ = [
-    "AWAITABLES",
-    "MARK",
-    "BreakerHold",
-    "MisusedCallError",
-    "generators",
-    "is_async",
-    "is_generator",
-    "misused",
-    "require_callable",
-    "shells",
-]
+__all__ = ["Shell", "is_async", "require_callable"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-AWAITABLES: Final[frozenset[type]] = frozenset({types.CoroutineType, asyncio.Future, asyncio.Task})
-"""What a sync ``call()`` refuses as a result: one set lookup of the result's type."""
-
-MARK: Final = "__resilience_breaker__"
-"""The attribute naming the breaker a wrapper already goes through (see CircuitBreaker.call)."""
-
-
-class MisusedCallError(ResilienceError, TypeError):
-    """A sync ``call()`` got an async function: a bug in the caller, not a failed call.
-
-    Never retried and never handed to a fallback.
-    """
-
-
-def misused(owner: str, fn: object, result: object) -> MisusedCallError:
-    """The error for a sync ``call()`` whose ``fn`` returned an awaitable; closes a coroutine.
-
-    The coroutine never ran: closing it keeps Python from warning that it was never
-    awaited, long after the call, where nothing says which call it was.
-    """
-    if isinstance(result, types.CoroutineType):
-        result.close()
-    return MisusedCallError(
-        f"{owner}.call() got {safe_repr(fn, limit=200)}, which returned "
-        f"{type(result).__name__} (an awaitable), not a result: nothing was awaited and "
-        f"nothing recorded. Use `await {owner}.acall(fn, ...)` for async functions"
-    )
-
-
 def is_async(fn: object) -> bool:
     """Whether ``fn`` is a coroutine function (without narrowing its type, as inspect does)."""
     return inspect.iscoroutinefunction(fn)
-
-
-def is_generator(fn: object) -> bool:
-    """Whether ``fn`` is a sync or an async generator function."""
-    return inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
 
 
 def require_callable(fn: object, decorator: str) -> None:
@@ -82,249 +41,115 @@ def require_callable(fn: object, decorator: str) -> None:
         )
 
 
-def shells(
-    fn: Callable[P, R],
-    call: Callable[..., Any],
-    acall: Callable[..., Awaitable[Any]],
-) -> Callable[P, R]:
-    """``fn`` run as ``call(fn, *args, **kwargs)``, or ``await acall(...)`` if a coroutine."""
-    if is_async(fn):
+class Shell:
+    """Decorator, ``call()`` / ``acall()`` and ``with`` forms over one segment of strategies.
 
-        @functools.wraps(fn)
-        async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-            return await acall(fn, *args, **kwargs)
-
-        return cast("Callable[P, R]", async_wrapper)
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        return cast("R", call(fn, *args, **kwargs))
-
-    return wrapper
-
-
-# ------------------------------------------------------------------ generator functions
-#
-# A generator's call is its whole iteration: a breaker's permit is taken at the first
-# next() and its outcome recorded when the iteration ends (exhausted or closed: a
-# success; an exception: classified as any failure). A retry can re-run a generator only
-# before it yielded its first item: the caller may have acted on an item already.
-
-_SUCCESS: Final = Outcome.SUCCESS
-
-Args = tuple[Any, ...]
-Kwargs = dict[str, Any]
-
-
-class BreakerHold:
-    """A breaker's permit held over a generator's iteration: admit, then record once."""
-
-    __slots__ = ("_pick",)
-
-    def __init__(self, pick: Callable[[Args, Kwargs], CircuitBreaker]) -> None:
-        self._pick = pick  # the breaker of a call, by its arguments (a registry's remote)
-
-    def enter(self, args: Args, kwargs: Kwargs) -> tuple[CircuitBreaker, int, float] | None:
-        """Admit the iteration (or raise CircuitOpenError); what :meth:`leave` needs."""
-        breaker = self._pick(args, kwargs)
-        if breaker._inside():
-            return None  # the enclosing `with breaker:` holds the permit and records
-        token = breaker._admit()
-        return breaker, token, breaker._clock.monotonic() if breaker._timed else 0.0
-
-    def leave(
-        self, entry: tuple[CircuitBreaker, int, float] | None, exc: BaseException | None
-    ) -> None:
-        """Record how the iteration ended; ``exc`` None for exhaustion or close()."""
-        if entry is None:
-            return
-        breaker, token, start = entry
-        if exc is None:
-            breaker._record(token, start, _SUCCESS, None)
-        else:
-            breaker._record_error(token, start, exc)
-
-
-def generators(
-    fn: Callable[P, R],
-    *,
-    hold: BreakerHold | None = None,
-    retry: RetryPolicy | None = None,
-    fallback: Callable[..., Any] | None = None,
-) -> Callable[P, R]:
-    """``fn``, a generator function, run under a breaker's hold, a retry, a fallback.
-
-    The result is a generator function again (an async one for an async ``fn``), whose
-    ``send()`` and ``throw()`` reach ``fn``'s generator. The retry and the fallback apply
-    only until the first item: ``fallback(exc, *args, **kwargs)`` then gives an iterable
-    whose items are yielded instead.
+    A strategy that is its own one-strategy pipeline has a ``_segment`` slot set to None
+    (built on first use) and a ``_clock``; a pipeline overrides :meth:`_shell`.
     """
-    if inspect.isasyncgenfunction(fn):
-        return cast("Callable[P, R]", _agenerators(fn, hold, retry, fallback))
-    gen_fn = cast("Callable[..., Generator[Any, Any, Any]]", fn)
 
-    @functools.wraps(fn)
-    def generator(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:  # noqa: ANN401
-        def first() -> tuple[Generator[Any, Any, Any] | None, Any, Any]:
-            entry = hold.enter(args, kwargs) if hold is not None else None
-            try:
-                gen = gen_fn(*args, **kwargs)
-                item = next(gen)
-            except StopIteration as stop:  # empty: a success, and its return value
-                if hold is not None:
-                    hold.leave(entry, None)
-                return None, stop.value, None
-            except BaseException as exc:
-                if hold is not None:
-                    hold.leave(entry, exc)
-                raise
-            return gen, item, entry
+    __slots__ = ()
+    _segment: drive.Segment | None
+    _clock: Clock
 
-        try:
-            if retry is None:
-                gen, item, entry = first()
-            else:
-                gen, item, entry = retry._call_as(first, (), fn, args, kwargs)
-        except Exception as exc:
-            if fallback is None or isinstance(exc, MisusedCallError):
-                raise
-            return (yield from fallback(exc, *args, **kwargs))
-        if gen is None:
-            return item
-        error: BaseException | None = None
-        try:
-            return (yield from _resume(gen, item))
-        except GeneratorExit:
-            raise  # closed by its consumer: a success
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            if hold is not None:
-                hold.leave(entry, error)
+    def _shell(self) -> drive.Segment:
+        segment = self._segment
+        if segment is None:
+            segment = drive.Segment((cast("Strategy", self),))
+            self._segment = segment  # type: ignore[misc] # a slot of the subclass
+        return segment
 
-    return cast("Callable[P, R]", generator)
+    def _shell_clock(self) -> Clock:
+        return self._clock
 
+    def _shell_name(self) -> str:
+        """The name in messages about ``call()``: the class's."""
+        return type(self).__name__
 
-def _resume(gen: Generator[Any, Any, Any], item: object) -> Generator[Any, Any, Any]:
-    """Yield ``item``, then the rest of ``gen``, passing send() and throw() through.
+    def _shell_label(self) -> str:
+        """What decorates, in messages: ``CircuitBreaker('db')``, ``RetryPolicy(...)``."""
+        return f"{type(self).__name__}(...)"
 
-    ``yield from`` with a first item already taken out: what PEP 380 does, by hand.
-    """
-    while True:
-        try:
-            sent = yield item
-        except GeneratorExit:
-            gen.close()
-            raise
-        except BaseException as exc:
-            try:
-                item = gen.throw(exc)
-            except StopIteration as stop:
-                return stop.value
-        else:
-            try:
-                item = gen.send(sent)
-            except StopIteration as stop:
-                return stop.value
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn``: sync, async, or a generator function of either.
 
+        On a generator function the strategies that hold a call (a breaker's permit)
+        hold it over the whole iteration, and learn its outcome when it ends; a retry or
+        a fallback applies only until the first item.
+        """
+        require_callable(fn, f"@{self._shell_label()}")
+        return cast("Callable[P, R]", decorate(self._shell(), fn, self._shell_clock()))
 
-def _agenerators(
-    fn: Callable[..., AsyncGenerator[Any, Any]],
-    hold: BreakerHold | None,
-    retry: RetryPolicy | None,
-    fallback: Callable[..., Any] | None,
-) -> Callable[..., AsyncGenerator[Any, Any]]:
-    @functools.wraps(fn)
-    async def agenerator(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:  # noqa: ANN401
-        agen, item, entry = await _aopen(
-            fn, args, kwargs, hold=hold, retry=retry, fallback=fallback
+    @overload
+    @deprecated("an async function passed to call() is never awaited: use acall()")
+    def call(
+        self, fn: Callable[P, Awaitable[object]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> NoReturn: ...
+    @overload
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn(*args, **kwargs)`` through the strategies; its result.
+
+        Raises:
+            TypeError: ``fn`` returned an awaitable (a coroutine, a future): use
+                :meth:`acall`. Nothing is recorded, retried or replaced.
+        """
+        return cast(
+            "R",
+            drive.call(
+                self._shell(), fn, args, kwargs, self._shell_clock().sleep, self._shell_name()
+            ),
         )
-        if agen is None:
-            return
-        error: BaseException | None = None
-        try:
-            # No `yield from` in async generators: asend() and athrow() by hand.
-            while True:
-                try:
-                    sent = yield item
-                except GeneratorExit:
-                    await agen.aclose()
-                    raise
-                except BaseException as exc:
-                    try:
-                        item = await agen.athrow(exc)
-                    except StopAsyncIteration:
-                        return
-                else:
-                    try:
-                        item = await agen.asend(sent)
-                    except StopAsyncIteration:
-                        return
-        except GeneratorExit:
-            raise  # closed by its consumer: a success
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            if hold is not None:
-                hold.leave(entry, error)
 
-    return agenerator
+    async def acall(
+        self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        """Await ``fn(*args, **kwargs)`` through the strategies; its result."""
+        return cast(
+            "R",
+            await drive.acall(self._shell(), fn, args, kwargs, self._shell_clock().asleep),
+        )
 
+    def __enter__(self) -> None:
+        for strategy in self._held():
+            try:
+                blocks.enter_block(strategy)
+            except BaseException as exc:
+                self._leave_until(strategy, exc)
+                raise
 
-async def _aopen(
-    fn: Callable[..., AsyncGenerator[Any, Any]],
-    args: Args,
-    kwargs: Kwargs,
-    *,
-    hold: BreakerHold | None,
-    retry: RetryPolicy | None,
-    fallback: Callable[..., Any] | None,
-) -> tuple[AsyncGenerator[Any, Any] | None, Any, Any]:
-    """The generator, its first item and the hold's entry; (None, ...) when it is empty.
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for strategy in reversed(self._held()):
+            blocks.exit_block(strategy, exc)
 
-    After a failure the retry runs it again; when the retrying fails, the fallback's
-    iterable stands in for it.
-    """
+    async def __aenter__(self) -> None:
+        self.__enter__()
 
-    async def first() -> tuple[AsyncGenerator[Any, Any] | None, Any, Any]:
-        entry = hold.enter(args, kwargs) if hold is not None else None
-        try:
-            agen = fn(*args, **kwargs)
-            item = await agen.__anext__()
-        except StopAsyncIteration:
-            if hold is not None:
-                hold.leave(entry, None)
-            return None, None, None
-        except BaseException as exc:
-            if hold is not None:
-                hold.leave(entry, exc)
-            raise
-        return agen, item, entry
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
 
-    try:
-        if retry is None:
-            return await first()
-        return await retry._acall_as(first, (), fn, args, kwargs)
-    except Exception as exc:
-        if fallback is None or isinstance(exc, MisusedCallError):
-            raise
-        replacement = fallback(exc, *args, **kwargs)
-        if inspect.isawaitable(replacement):
-            replacement = await replacement
-        items = _aeach(replacement)
-        try:
-            return items, await items.__anext__(), None
-        except StopAsyncIteration:
-            return None, None, None
+    def _held(self) -> tuple[Strategy, ...]:
+        """The strategies a ``with`` block enters: those that take a settled outcome."""
+        segment = self._shell()
+        if segment.wrap is not None:
+            raise TypeError(
+                f"{self._shell_name()} cannot guard a with block: {segment.wrap!r} runs a "
+                "call (a time limit, hedging), and a block is not one; decorate a function"
+            )
+        return tuple(s for s in segment.strategies if hasattr(s, "settle"))
 
-
-async def _aeach(items: Any) -> AsyncGenerator[Any, Any]:  # noqa: ANN401 - the fallback's
-    """The items of a fallback's iterable, sync or async."""
-    if hasattr(items, "__aiter__"):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
+    def _leave_until(self, refused: Strategy, error: BaseException) -> None:
+        """Settle the blocks entered before ``refused`` refused, innermost first."""
+        entered = self._held()
+        for strategy in reversed(entered[: entered.index(refused)]):
+            blocks.exit_block(strategy, error)

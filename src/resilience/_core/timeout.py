@@ -1,12 +1,27 @@
-"""A time limit on an awaitable that tells its own expiry from a TimeoutError raised inside."""
+"""Time limits: on an awaitable, and the Timeout strategy.
+
+:func:`within` tells its own expiry from a ``TimeoutError`` the awaitable raises itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
 
-__all__ = ["Overran", "within"]
+from pydantic import Field
+
+from resilience._core.clock import SYSTEM_CLOCK, Clock
+from resilience._core.drive import Segment
+from resilience._core.errors import ResilienceError
+from resilience._core.log import logger
+from resilience._core.options import Options, Seconds
+from resilience._core.options import seconds as as_seconds
+from resilience._core.shells import Shell
+from resilience._core.text import safe_repr
+
+__all__ = ["CallTimeoutError", "Overran", "Timeout", "within"]
 
 T = TypeVar("T")
 
@@ -30,3 +45,79 @@ async def within(seconds: float | None, awaitable: Awaitable[T]) -> T:
         if limit.expired():
             raise Overran from None
         raise
+
+
+class CallTimeoutError(ResilienceError, TimeoutError):
+    """A call took longer than its ``timeout``."""
+
+
+class _TimeoutOptions(Options):
+    seconds: Seconds = Field(gt=0)
+
+
+def _named(fn: Callable[..., Any] | None) -> str:
+    return safe_repr(getattr(fn, "__qualname__", fn), limit=200)
+
+
+class Timeout(Shell):
+    """A time limit on each attempt of a call (put it innermost in a pipeline).
+
+    A coroutine is cancelled at its limit and :class:`CallTimeoutError` (a
+    ``TimeoutError``, so RETRYABLE) raised; a ``TimeoutError`` the call raises itself
+    passes as it is. A sync call cannot be interrupted safely: it runs to its end, and if
+    it took longer its result is still returned, with a warning in the log (a breaker
+    counts it as slow by its own ``slow_call_duration``).
+
+    Args:
+        seconds: The limit, in seconds or as a ``timedelta``.
+        clock: Measures a sync call's duration.
+    """
+
+    __slots__ = ("_clock", "_seconds", "_segment")
+
+    def __init__(self, seconds: float | timedelta, *, clock: Clock | None = None) -> None:
+        self._seconds = _TimeoutOptions(seconds=as_seconds(seconds)).seconds
+        self._clock = clock if clock is not None else SYSTEM_CLOCK
+        self._segment: Segment | None = None
+
+    @property
+    def seconds(self) -> float:
+        """The limit, in seconds."""
+        return self._seconds
+
+    def __repr__(self) -> str:
+        return f"Timeout({self._seconds:g})"
+
+    def before(self, fn: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Nothing to admit: the limit is applied by :meth:`run` / :meth:`arun`."""
+
+    def after(self, token: object, value: object, error: BaseException | None) -> None:
+        """Nothing to decide: the outcome goes on."""
+
+    def run(self, inner: Callable[[], T], fn: Callable[..., Any] | None) -> T:
+        """Run ``inner`` to its end; log when it took longer than the limit."""
+        now = self._clock.monotonic
+        start = now()
+        result = inner()
+        took = now() - start
+        if took > self._seconds:
+            logger.warning(
+                "call to %s took %.3g s, longer than timeout=%g s; its result is returned, "
+                "as a sync call cannot be interrupted. Set a timeout on the client (socket, "
+                "HTTP) to bound the wait itself",
+                _named(fn),
+                took,
+                self._seconds,
+            )
+        return result
+
+    async def arun(self, inner: Callable[[], Awaitable[T]], fn: Callable[..., Any] | None) -> T:
+        """Await ``inner``; cancel it at the limit and raise :class:`CallTimeoutError`."""
+        try:
+            return await within(self._seconds, inner())
+        except Overran:
+            # Only our own limit: a TimeoutError the call raised itself propagates as it is.
+            raise CallTimeoutError(
+                f"call to {_named(fn)} did not finish within timeout={self._seconds:g} s and "
+                "was cancelled"
+            ) from None

@@ -11,17 +11,21 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, cast
 
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.registry import BreakerRegistry
+from resilience._breaker.remote import RemoteBreakers
 from resilience._classify.classifier import Classifier, FailureKind
+from resilience._core import drive
 from resilience._core.clock import SYSTEM_CLOCK, Clock
-from resilience._retry.policy import RetryPolicy, _Run
+from resilience._core.drive import Segment
+from resilience._core.strategy import Strategy
+from resilience._retry.policy import RetryPolicy
 from resilience.batch._checkpoint import (
     DONE,
     CheckpointStore,
@@ -153,6 +157,9 @@ class BatchProcessor:
         if classifier is None:
             classifier = retry.classifier if retry is not None else Classifier.default()
         self._classifier = classifier
+        self._segment = _item_segment(retry, breaker, remote, classifier)
+        waits = retry.clock if retry is not None else SYSTEM_CLOCK
+        self._sleep, self._asleep = waits.sleep, waits.asleep
         self._progress = make_progress(progress)
         self._pass: Pass | None = None  # the current or last run, for snapshot()
         self._clock = clock if clock is not None else SYSTEM_CLOCK
@@ -245,34 +252,22 @@ class BatchProcessor:
                 run.finish_all(in_flight)
 
     def _process(self, item: Any, key: ItemKey) -> _Outcome:  # noqa: ANN401 - items are the user's
-        """Run the handler on one item, with retries, through its breaker."""
-        retry = self._retry
-        attempt_run: _Run | None = None
-        # A deadline counts from the start of the first attempt, as in every other form.
-        start = retry._begin() if retry is not None else None
-        attempts = 0
-        while True:
-            breaker = self._breaker_for(item)
-            attempts += 1
-            try:
-                if breaker is None:
-                    self._handler(item)
-                else:
-                    breaker.call(self._handler, item)
-            except CircuitOpenError as exc:
-                return _deferred(key, attempts - 1, exc)
-            except Exception as exc:
-                verdict = self._classifier.classify(exc)
-                if verdict.kind is _RETRYABLE and retry is not None:
-                    if attempt_run is None:
-                        attempt_run = _Run(retry, start, self._handler, (item,), {})
-                    delay = attempt_run.next_delay(exc, self._classifier)
-                    if delay is not None:
-                        if delay:
-                            retry._clock.sleep(delay)
-                        continue
-                return _failed(key, attempts, exc, verdict, self._classifier)
-            return ItemRecord(key, DONE, attempts=attempts), None
+        """Run the handler on one item through the retry and the breaker: its outcome."""
+        handler = self._handler
+        calls = 0
+
+        def attempt(item: Any) -> object:  # noqa: ANN401
+            nonlocal calls
+            calls += 1
+            return handler(item)
+
+        try:
+            drive.call(self._segment, attempt, (item,), {}, self._sleep, "BatchProcessor")
+        except CircuitOpenError as exc:
+            return _deferred(key, calls, exc)
+        except Exception as exc:
+            return _failed(key, calls, exc, self._classifier.classify(exc), self._classifier)
+        return ItemRecord(key, DONE, attempts=calls), None
 
     # ----------------------------------------------------------------- async
 
@@ -323,42 +318,23 @@ class BatchProcessor:
         return run.finished()
 
     async def _aprocess(self, item: Any, key: ItemKey) -> _Outcome:  # noqa: ANN401
-        retry = self._retry
-        attempt_run: _Run | None = None
-        # A deadline counts from the start of the first attempt, as in every other form.
-        start = retry._begin() if retry is not None else None
-        attempts = 0
-        handler = self._handler
-        while True:
-            breaker = self._breaker_for(item)
-            attempts += 1
-            try:
-                if breaker is None:
-                    await handler(item)  # type: ignore[misc]
-                else:
-                    await breaker.acall(handler, item)  # type: ignore[arg-type]
-            except CircuitOpenError as exc:
-                return _deferred(key, attempts - 1, exc)
-            except Exception as exc:
-                verdict = self._classifier.classify(exc)
-                if verdict.kind is _RETRYABLE and retry is not None:
-                    if attempt_run is None:
-                        attempt_run = _Run(retry, start, self._handler, (item,), {})
-                    delay = attempt_run.next_delay(exc, self._classifier)
-                    if delay is not None:
-                        if delay:
-                            await retry._clock.asleep(delay)
-                        continue
-                return _failed(key, attempts, exc, verdict, self._classifier)
-            return ItemRecord(key, DONE, attempts=attempts), None
+        handler = cast("Callable[[Any], Awaitable[object]]", self._handler)
+        calls = 0
+
+        async def attempt(item: Any) -> object:  # noqa: ANN401
+            nonlocal calls
+            calls += 1
+            return await handler(item)
+
+        try:
+            await drive.acall(self._segment, attempt, (item,), {}, self._asleep)
+        except CircuitOpenError as exc:
+            return _deferred(key, calls, exc)
+        except Exception as exc:
+            return _failed(key, calls, exc, self._classifier.classify(exc), self._classifier)
+        return ItemRecord(key, DONE, attempts=calls), None
 
     # ---------------------------------------------------------------- shared
-
-    def _breaker_for(self, item: Any) -> CircuitBreaker | None:  # noqa: ANN401
-        breaker = self._breaker
-        if isinstance(breaker, BreakerRegistry):
-            return breaker.get(self._remote(item))  # type: ignore[misc]
-        return breaker
 
     def _key_of(self, item: Any) -> ItemKey:  # noqa: ANN401
         key = self._key(item) if self._key is not None else item
@@ -374,6 +350,25 @@ class BatchProcessor:
             f"batch job {self._job!r}: key({item!r}) returned {key!r}; keys must be str "
             "or int, stable across runs"
         )
+
+
+def _item_segment(
+    retry: RetryPolicy | None,
+    breaker: CircuitBreaker | BreakerRegistry | None,
+    remote: Callable[[Any], str] | None,
+    classifier: Classifier,
+) -> Segment:
+    """The strategies of each item: the retry (judging by the batch's classifier), the breaker."""
+    strategies: list[Strategy] = []
+    if retry is not None:
+        if classifier is not retry.classifier:
+            retry = retry.replace(classifier=classifier)
+        strategies.append(retry)
+    if isinstance(breaker, BreakerRegistry):
+        strategies.append(RemoteBreakers(breaker, cast("Callable[..., str]", remote)))
+    elif breaker is not None:
+        strategies.append(breaker)
+    return Segment(strategies)
 
 
 async def _each(items: Iterable[Any] | AsyncIterable[Any]) -> Any:  # noqa: ANN401

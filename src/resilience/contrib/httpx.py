@@ -24,7 +24,7 @@ from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.registry import BreakerRegistry
 from resilience._classify.classifier import Classification, Classifier, FailureKind
 from resilience._core.events import CircuitState
-from resilience._retry.policy import RetryPolicy, _Run
+from resilience._retry.policy import RetryPolicy
 
 __all__ = [
     "IDEMPOTENT",
@@ -125,22 +125,21 @@ def _replayable(request: httpx.Request) -> bool:
     return isinstance(request.stream, httpx.ByteStream)
 
 
-def _next_delay(
-    run: _Run, breaker: CircuitBreaker, exc: Exception, classifier: Classifier
-) -> float | None:
-    """After a failed attempt: seconds to wait before the next one, or None to give up."""
-    if isinstance(exc, CircuitOpenError):
-        # An open circuit fails fast: waiting out its open period inside a transport
-        # would block the caller past every httpx timeout.
-        return None
+def _final(breaker: CircuitBreaker, exc: Exception) -> bool:
+    """Whether a failed attempt is the last, whatever the retry policy would say.
+
+    A response the classifier judges final is returned as it came; while the host's
+    circuit rejects calls (the failure just seen may have opened it, or another request
+    holds the half-open trial) a retry is pointless.
+    """
     if isinstance(exc, ErrorResponse) and exc.verdict.kind is not _RETRYABLE:
-        return None
+        return True
     state = breaker.state
-    if state in _REJECTING:
+    if state in _REJECTING and not isinstance(exc, CircuitOpenError):
         if not isinstance(exc, ErrorResponse):
             exc.add_note(f"resilience: not retried: circuit {breaker.name!r} is {state.name}")
-        return None
-    return run.next_delay(exc, classifier)
+        return True
+    return False
 
 
 def _drainable(response: httpx.Response) -> bool:
@@ -273,30 +272,32 @@ class ResilientTransport(_Resilience, httpx.BaseTransport):
                 return breaker.call(self._attempt, request)
             except ErrorResponse as exc:
                 return exc.response
-        start = policy._begin()
-        run: _Run | None = None
-        while True:
-            try:
-                return breaker.call(self._attempt, request)
-            except Exception as exc:
-                if run is None:  # the retry state names the request, the call's argument
-                    run = _Run(policy, start, self.handle_request, (request,), {})
-                delay = _next_delay(run, breaker, exc, self._classifier)
-                failed = exc.response if isinstance(exc, ErrorResponse) else None
-                if delay is None:
-                    if failed is None:
-                        raise
-                    return failed  # untouched: the caller reads it as if sent once
-            if failed is not None:
-                try:
-                    if _drainable(failed):
-                        failed.read()
-                except httpx.HTTPError:
-                    pass  # the connection is dropped instead of reused
-                finally:
-                    failed.close()
-            if delay:
-                policy._clock.sleep(delay)
+        try:
+            # The retry state names the request, the call's argument.
+            for attempt in policy.attempts(self.handle_request, request):
+                final: Exception | None = None
+                failed: httpx.Response | None = None
+                with attempt:
+                    try:
+                        return breaker.call(self._attempt, request)
+                    except Exception as exc:
+                        if not _final(breaker, exc):
+                            failed = exc.response if isinstance(exc, ErrorResponse) else None
+                            raise  # the policy decides
+                        final = exc
+                if final is not None:
+                    raise final
+                if failed is not None:  # retried: its connection back to the pool first
+                    try:
+                        if _drainable(failed):
+                            failed.read()
+                    except httpx.HTTPError:
+                        pass  # the connection is dropped instead of reused
+                    finally:
+                        failed.close()
+        except ErrorResponse as exc:
+            return exc.response  # untouched: the caller reads it as if sent once
+        raise AssertionError("the attempts end in a return or a raise")  # pragma: no cover
 
     def _attempt(self, request: httpx.Request) -> httpx.Response:
         return _judge(self._transport.handle_request(request), self._classifier)
@@ -354,30 +355,31 @@ class AsyncResilientTransport(_Resilience, httpx.AsyncBaseTransport):
                 return await breaker.acall(self._attempt, request)
             except ErrorResponse as exc:
                 return exc.response
-        start = policy._begin()
-        run: _Run | None = None
-        while True:
-            try:
-                return await breaker.acall(self._attempt, request)
-            except Exception as exc:
-                if run is None:  # the retry state names the request, the call's argument
-                    run = _Run(policy, start, self.handle_async_request, (request,), {})
-                delay = _next_delay(run, breaker, exc, self._classifier)
-                failed = exc.response if isinstance(exc, ErrorResponse) else None
-                if delay is None:
-                    if failed is None:
-                        raise
-                    return failed  # untouched: the caller reads it as if sent once
-            if failed is not None:
-                try:
-                    if _drainable(failed):
-                        await failed.aread()
-                except httpx.HTTPError:
-                    pass  # the connection is dropped instead of reused
-                finally:
-                    await failed.aclose()
-            if delay:
-                await policy._clock.asleep(delay)
+        try:
+            async for attempt in policy.attempts(self.handle_async_request, request):
+                final: Exception | None = None
+                failed: httpx.Response | None = None
+                with attempt:
+                    try:
+                        return await breaker.acall(self._attempt, request)
+                    except Exception as exc:
+                        if not _final(breaker, exc):
+                            failed = exc.response if isinstance(exc, ErrorResponse) else None
+                            raise  # the policy decides
+                        final = exc
+                if final is not None:
+                    raise final
+                if failed is not None:  # retried: its connection back to the pool first
+                    try:
+                        if _drainable(failed):
+                            await failed.aread()
+                    except httpx.HTTPError:
+                        pass  # the connection is dropped instead of reused
+                    finally:
+                        await failed.aclose()
+        except ErrorResponse as exc:
+            return exc.response  # untouched: the caller reads it as if sent once
+        raise AssertionError("the attempts end in a return or a raise")  # pragma: no cover
 
     async def _attempt(self, request: httpx.Request) -> httpx.Response:
         return _judge(await self._transport.handle_async_request(request), self._classifier)

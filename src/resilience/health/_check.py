@@ -29,9 +29,9 @@ CheckFn: TypeAlias = Callable[[], object] | Callable[[], Awaitable[object]]
 def positive_seconds(value: float | timedelta, *, what: str) -> float:
     """``value`` as float seconds, refused unless positive; ``what`` names it in the error."""
     number = seconds(value)
-    if isinstance(number, bool) or not number > 0:  # type: ignore[operator]
+    if isinstance(number, bool) or not number > 0:
         raise ValueError(f"{what} must be a positive number, got {value!r}")
-    return float(number)  # type: ignore[arg-type]
+    return float(number)
 
 
 class CheckConfig(Options):

@@ -202,10 +202,10 @@ class WebhookNotifier:
                 f"{_shown(url)!r}; percent-encode them (%20) or remove them"
             )
         number = seconds(timeout)
-        if isinstance(number, bool) or not number > 0:  # type: ignore[operator]
+        if isinstance(number, bool) or not number > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.min_severity = _as_severity(min_severity)
-        self.timeout = float(number)  # type: ignore[arg-type]
+        self.timeout = float(number)
         self.headers = {"Content-Type": "application/json", **_checked_headers(headers)}
         self._url, self._send_headers = _with_basic_auth(url, self.headers)
         # Whatever an error quotes, none of these get through (scrub).

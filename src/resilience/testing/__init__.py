@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from resilience._retry.policy import set_testing
+from resilience._retry.testing import set_testing
 
 __all__ = ["FakeClock", "set_testing"]
 

@@ -25,8 +25,9 @@ except ImportError as _exc:  # pragma: no cover - the test extra installs it
     ) from _exc
 
 from resilience._breaker.config import BreakerConfig
+from resilience._retry.backoff import Backoff
 from resilience._retry.budget import RetryBudget
-from resilience._retry.policy import Backoff, RetryPolicy
+from resilience._retry.policy import RetryPolicy
 
 __all__ = ["backoffs", "breaker_configs", "retry_budgets", "retry_policies"]
 

@@ -1,0 +1,90 @@
+"""``with`` blocks of strategies, and the strategies a call must not apply twice.
+
+One stack per context (thread, task) holds every strategy's open ``with`` block: blocks
+pair up in order, and a decorated function called inside a block of a ``once`` strategy
+it applies is covered by the block (see :data:`MARK` for the other case: a decorated
+function called through the ``call()`` of a strategy it applies).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from typing import Final
+
+from resilience._core.strategy import Strategy
+
+__all__ = ["HELD", "MARK", "Held", "blocks", "enter_block", "exit_block", "settle", "settle_all"]
+
+logger = logging.getLogger("resilience")
+
+HELD: Final = object()
+"""The token of a strategy that an enclosing ``with`` block or the wrapper itself applies."""
+
+MARK: Final = "__resilience_once__"
+"""The attribute of a decorated function naming the ``once`` strategies it applies."""
+
+Held = tuple[object, ...]
+
+_BLOCKS: contextvars.ContextVar[tuple[tuple[Strategy, object], ...]] = contextvars.ContextVar(
+    "resilience.blocks", default=()
+)
+
+
+def enter_block(strategy: Strategy) -> None:
+    """Admit a ``with`` block (or raise the refusal); its token waits on the stack."""
+    block = getattr(strategy, "block", None)
+    if block is not None:
+        block(1)  # a fast lane closes while a block may cover calls through it
+    try:
+        token = strategy.before(None, (), {})
+    except BaseException:
+        if block is not None:
+            block(-1)
+        raise
+    _BLOCKS.set((*_BLOCKS.get(), (strategy, token)))
+
+
+def exit_block(strategy: Strategy, error: BaseException | None) -> None:
+    """Settle the innermost open block of ``strategy`` in this context."""
+    stack = _BLOCKS.get()
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i][0] is strategy:
+            token = stack[i][1]
+            _BLOCKS.set(stack[:i] + stack[i + 1 :])
+            break
+    else:
+        raise RuntimeError(
+            f"{strategy!r}: __exit__ without a matching __enter__ in this context; use "
+            "`with ...:` or `async with ...:` as a block"
+        )
+    try:
+        settle(strategy, token, error)
+    finally:
+        block = getattr(strategy, "block", None)
+        if block is not None:
+            block(-1)
+
+
+def blocks() -> Held:
+    """The strategies whose ``with`` blocks are open in this context."""
+    stack = _BLOCKS.get()
+    return tuple(s for s, _ in stack) if stack else ()
+
+
+def settle(strategy: Strategy, token: object, error: BaseException | None) -> None:
+    """Report an outcome that cannot be repeated or replaced, if the strategy takes one."""
+    method = getattr(strategy, "settle", None)
+    if method is not None and token is not HELD:
+        method(token, error)
+
+
+def settle_all(
+    strategies: tuple[Strategy, ...], tokens: list[object], error: BaseException | None
+) -> None:
+    """Settle every strategy of a generator's iteration, innermost first."""
+    for i in range(len(strategies) - 1, -1, -1):
+        try:
+            settle(strategies[i], tokens[i], error)
+        except Exception:  # the iteration's own outcome goes on; ours is logged
+            logger.exception("resilience: %r failed to settle a generator's outcome", strategies[i])

@@ -1,0 +1,246 @@
+"""Decorated functions, by the shape of their pipeline: where the fast paths live.
+
+The shape is read once, when a function is decorated. While every strategy is passive
+but at most one fast lane (a CLOSED breaker, or a registry of them), a success costs
+the wrapper's frame and nothing else: no token, no ``before``, no ``after``. The first
+failure enters the loop of :mod:`resilience._core.drive`, where it is treated exactly
+as if the attempt had been made there.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from resilience._core.blocks import MARK, blocks
+from resilience._core.clock import Clock
+from resilience._core.drive import Segment, arun, run
+from resilience._core.generators import agenerator, generator
+from resilience._core.strategy import FastLane, LaneChooser, Replace, Strategy
+
+__all__ = ["decorate"]
+
+
+def decorate(segment: Segment, fn: Callable[..., Any], clock: Clock) -> Callable[..., Any]:
+    """``fn`` (sync, async, or a generator function of either) through ``segment``."""
+    wrapper: Callable[..., Any]
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        if segment.wrap is not None:
+            raise TypeError(
+                f"{segment.wrap!r} cannot bound the iteration of the generator function "
+                f"{getattr(fn, '__qualname__', fn)!r}: a time limit (or hedging) runs one "
+                "call, and a generator's items come over many; bound the work inside it"
+            )
+        if inspect.isasyncgenfunction(fn):
+            wrapper = agenerator(segment, fn, clock.asleep)
+        else:
+            wrapper = generator(segment, fn, clock.sleep)
+    elif inspect.iscoroutinefunction(fn):
+        wrapper = _async(segment, fn, clock)
+    else:
+        wrapper = _sync(segment, fn, clock)
+    once = tuple(s for s in _all(segment) if getattr(s, "once", False))
+    if once:
+        setattr(wrapper, MARK, once)  # see drive.call: not admitted twice
+    return wrapper
+
+
+def _all(segment: Segment | None) -> list[Strategy]:
+    found: list[Strategy] = []
+    while segment is not None:
+        found.extend(segment.strategies)
+        segment = segment.inner
+    return found
+
+
+def _sync(segment: Segment, fn: Callable[..., Any], clock: Clock) -> Callable[..., Any]:
+    sleep = clock.sleep
+    strategies = segment.strategies
+    if segment.passive and len(strategies) == 1:
+        return _loop(strategies[0], fn, sleep)
+    if segment.passive:
+
+        @functools.wraps(fn)
+        def passive(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:
+                tokens = [s.before(fn, args, kwargs) for s in strategies]
+                return run(segment, fn, args, kwargs, sleep, tokens, exc, blocks())
+
+        return passive
+    lane = segment.lane
+    if lane is not None:
+        return _lane(segment, lane, fn, sleep)
+    chooser = _chooser(segment)
+    if chooser is not None:
+        return _chosen(segment, chooser, fn, sleep)
+
+    @functools.wraps(fn)
+    def engine(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        return run(segment, fn, args, kwargs, sleep, None, None, blocks())
+
+    return engine
+
+
+def _loop(
+    strategy: Strategy, fn: Callable[..., Any], sleep: Callable[[float], None]
+) -> Callable[..., Any]:
+    """A lone passive strategy (a plain retry): its loop inline, ``after`` on failures only."""
+    before, after = strategy.before, strategy.after
+
+    @functools.wraps(fn)
+    def loop(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            error = exc
+        token = before(fn, args, kwargs)
+        try:
+            while True:
+                decision = after(token, None, error)
+                if decision is None:
+                    raise error
+                if decision.__class__ is Replace:
+                    if decision.error is not None:
+                        raise decision.error
+                    return decision.value
+                if decision > 0:  # type: ignore[operator] # not None, not Replace: a wait
+                    sleep(decision)  # type: ignore[arg-type]
+                try:
+                    return fn(*args, **kwargs)
+                except Exception as exc:
+                    error = exc
+        finally:
+            del error  # the frame would hold the traceback that holds it
+
+    return loop
+
+
+def _lane(
+    segment: Segment, lane: FastLane, fn: Callable[..., Any], sleep: Callable[[float], None]
+) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def fast(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        token = lane.fast_epoch
+        if token is None:
+            return run(segment, fn, args, kwargs, sleep, None, None, blocks())
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            tokens = segment.deferred(token, fn, args, kwargs)
+            return run(segment, fn, args, kwargs, sleep, tokens, exc)
+        if token == lane.epoch:  # a stale success must not reset a later period's count
+            lane.streak = 0
+        return result
+
+    return fast
+
+
+def _chooser(segment: Segment) -> tuple[int, LaneChooser] | None:
+    """The one strategy that is not passive, when it chooses a fast lane per call."""
+    if segment.wrap is not None:
+        return None
+    active = [i for i, s in enumerate(segment.strategies) if not getattr(s, "passive", False)]
+    if len(active) == 1 and hasattr(segment.strategies[active[0]], "lanes"):
+        return active[0], cast("LaneChooser", segment.strategies[active[0]])
+    return None
+
+
+def _chosen(
+    segment: Segment,
+    chooser: tuple[int, LaneChooser],
+    fn: Callable[..., Any],
+    sleep: Callable[[float], None],
+) -> Callable[..., Any]:
+    at, strategy = chooser
+    get, remote = strategy.lanes()
+    strategies = segment.strategies
+
+    def failed(
+        lane: FastLane, token: int, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> list[object]:
+        return [
+            (lane, token) if i == at else s.before(fn, args, kwargs)
+            for i, s in enumerate(strategies)
+        ]
+
+    if isinstance(remote, str):
+        name = remote
+
+        @functools.wraps(fn)
+        def fixed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            lane = get(name)
+            token = lane.fast_epoch
+            if token is None:
+                return run(segment, fn, args, kwargs, sleep, None, None, blocks())
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                return run(segment, fn, args, kwargs, sleep, failed(lane, token, args, kwargs), exc)
+            if token == lane.epoch:
+                lane.streak = 0
+            return result
+
+        return fixed
+    pick = remote
+
+    @functools.wraps(fn)
+    def picked(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        lane = get(pick(*args, **kwargs))
+        token = lane.fast_epoch
+        if token is None:
+            return run(segment, fn, args, kwargs, sleep, None, None, blocks())
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            return run(segment, fn, args, kwargs, sleep, failed(lane, token, args, kwargs), exc)
+        if token == lane.epoch:
+            lane.streak = 0
+        return result
+
+    return picked
+
+
+def _async(segment: Segment, fn: Callable[..., Any], clock: Clock) -> Callable[..., Any]:
+    afn = cast("Callable[..., Awaitable[Any]]", fn)
+    asleep = clock.asleep
+    strategies = segment.strategies
+    lane = segment.lane
+    if segment.passive:
+
+        @functools.wraps(fn)
+        async def passive(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            try:
+                return await afn(*args, **kwargs)
+            except Exception as exc:
+                tokens = [s.before(fn, args, kwargs) for s in strategies]
+                return await arun(segment, afn, args, kwargs, asleep, tokens, exc, blocks())
+
+        return passive
+    if lane is not None:
+
+        @functools.wraps(fn)
+        async def fast(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            token = lane.fast_epoch
+            if token is None:
+                return await arun(segment, afn, args, kwargs, asleep, None, None, blocks())
+            try:
+                result = await afn(*args, **kwargs)
+            except BaseException as exc:
+                tokens = segment.deferred(token, fn, args, kwargs)
+                return await arun(segment, afn, args, kwargs, asleep, tokens, exc)
+            if token == lane.epoch:
+                lane.streak = 0
+            return result
+
+        return fast
+
+    @functools.wraps(fn)
+    async def engine(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        return await arun(segment, afn, args, kwargs, asleep, None, None, blocks())
+
+    return engine
+

@@ -1,0 +1,100 @@
+"""``for attempt in policy: with attempt: ...``: the retry strategy driven by a loop of yours."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from resilience._retry.policy import RetryPolicy
+    from resilience._retry.run import Run
+
+__all__ = ["Attempt", "Attempts"]
+
+
+class Attempt:
+    """One attempt of ``for attempt in policy: with attempt: ...``."""
+
+    __slots__ = ("_number", "_policy", "_run", "_wait")
+
+    def __init__(self, number: int, policy: RetryPolicy, run: Run) -> None:
+        self._number = number
+        self._policy = policy
+        self._run = run
+        self._wait: float | None = None
+
+    @property
+    def number(self) -> int:
+        """1 for the first attempt."""
+        return self._number
+
+    @property
+    def wait(self) -> float | None:
+        """Seconds before the next attempt, once this one failed and will be retried."""
+        return self._wait
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        self._wait = self._policy.after(self._run, None, exc)
+        # Swallowed when it will be retried; else it propagates, with its note.
+        return self._wait is not None
+
+
+class Attempts:
+    """The attempts of one operation, for ``for`` and ``async for``.
+
+    Each waits as the policy says after a failure; the loop ends at the first attempt
+    that does not fail, or with the failure the policy gives up on.
+    """
+
+    __slots__ = ("_args", "_fn", "_kwargs", "_policy")
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        fn: Callable[..., Any] | None = None,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self._policy = policy
+        self._fn = fn
+        self._args = args
+        self._kwargs = kwargs if kwargs is not None else {}
+
+    def __iter__(self) -> Iterator[Attempt]:
+        policy = self._policy
+        run = policy.before(self._fn, self._args, self._kwargs)
+        sleep = policy.clock.sleep
+        number = 1
+        while True:
+            attempt = Attempt(number, policy, run)
+            yield attempt
+            wait = attempt.wait
+            if wait is None:
+                return
+            if wait > 0:
+                sleep(wait)
+            number += 1
+
+    async def __aiter__(self) -> AsyncIterator[Attempt]:
+        policy = self._policy
+        run = policy.before(self._fn, self._args, self._kwargs)
+        asleep = policy.clock.asleep
+        number = 1
+        while True:
+            attempt = Attempt(number, policy, run)
+            yield attempt
+            wait = attempt.wait
+            if wait is None:
+                return
+            if wait > 0:
+                await asleep(wait)
+            number += 1
