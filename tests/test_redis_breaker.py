@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 import redis
@@ -360,10 +361,10 @@ def test_eviction_unlinks_and_close_detaches(fleet: Fleet) -> None:
     registry = BreakerRegistry(max_breakers=1, store=store)
     first = registry.get("first")
     registry.get("second")  # evicts first
-    assert first._link is None
+    assert first.link is None
     assert "first" not in store._links
     store.close()
-    assert registry.get("second")._link is None
+    assert registry.get("second").link is None
     with pytest.raises(RuntimeError, match="closed"):
         registry.get("third")
 
@@ -389,12 +390,13 @@ def test_repr_hides_the_password() -> None:
 
 def test_a_stale_closed_reply_cannot_undo_a_trip_not_yet_sent() -> None:
     """The fleet's CLOSED, read before this process tripped, arrives after the trip."""
-    from resilience.stores.redis._breaker import _Link  # noqa: PLC0415 - the link alone, no threads
+    from resilience.stores.redis._link import Hub, Link  # noqa: PLC0415 - the link alone, no threads
 
     store = RedisBreakerStore("redis://127.0.0.1:1/0")
     breaker = CircuitBreaker("api", BreakerConfig(failure_threshold=2))
-    link = _Link(store, breaker)
-    breaker._link = link
+    hub = Hub(store.config, request_permit=lambda _link: [], degrade=lambda _exc: None)
+    link = Link(hub, breaker)
+    breaker.link = link
     fail(breaker, 2)
     assert breaker.state is OPEN
     link.apply([b"closed", 0, 0, 0, b""])  # the reply to a flush sent before the trip
@@ -492,3 +494,18 @@ def test_a_hostile_trial_failure_through_a_shared_breaker_reaches_the_caller(
 
     wait_for(trial_made)  # the period is the fleet's, in Redis' time: a bounded real wait
     assert breaker.state is OPEN
+
+
+def test_the_store_durations_accept_a_timedelta() -> None:
+    """flush_interval, timeout, retry_interval and ttl take a timedelta as well as seconds."""
+    store = RedisBreakerStore(
+        "redis://127.0.0.1:1/0",
+        flush_interval=timedelta(milliseconds=20),
+        timeout=timedelta(milliseconds=500),
+        retry_interval=timedelta(seconds=2),
+        ttl=timedelta(hours=1),
+    )
+    config = store.config
+    assert (config.flush_interval, config.timeout) == (0.02, 0.5)
+    assert (config.retry_interval, config.ttl) == (2.0, 3600.0)
+    store.close()

@@ -71,7 +71,7 @@ class Workers:
         with client:
             subscribed = [(channel.encode(), len(self.stores))]
             wait_for(lambda: client.pubsub_numsub(channel) == subscribed)
-        wait_for(lambda: not any(store._active for store in self.stores))
+        wait_for(lambda: not any(store._hub.active for store in self.stores))
         time.sleep(0.1)  # two flush intervals: the last replies are in
 
     def all_sharing(self) -> bool:
