@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -858,3 +859,17 @@ def test_a_postgres_batch_whose_connection_broke_midway_runs_again_without_losin
     assert set(store.load("copy")) == set(range(100))
     assert set(seen) == set(range(100))
     store.close()
+
+
+def test_a_lease_ttl_may_be_a_timedelta(backend: Backend) -> None:
+    """acquire, renew and commit_leased take the lease's ttl as a timedelta too."""
+    store, other = backend.open(), backend.open()
+    ttl = timedelta(seconds=30)
+    token = store.acquire("job", owner="worker-1", ttl=ttl)
+    store.renew("job", token, ttl=ttl)
+    store.commit_leased("job", [ItemRecord(1, "done")], token=token, ttl=ttl)
+    with pytest.raises(JobBusyError):
+        other.acquire("job", owner="worker-2", ttl=ttl)
+    with pytest.raises(ValueError, match="more than 0 seconds"):
+        store.renew("job", token, ttl=timedelta(0))
+    assert set(store.load("job")) == {1}

@@ -26,7 +26,8 @@ import re
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final, LiteralString
+from datetime import timedelta
+from typing import Any, Final
 
 from resilience._core.redact import redact_conninfo
 from resilience.batch._checkpoint import (
@@ -48,101 +49,13 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
         "PostgresCheckpointStore needs psycopg 3: pip install 'resilience[postgres]'"
     ) from _exc
 
+from resilience.stores.postgres._sql import COLUMNS, CREATE, SCHEMA_LOCK, STATEMENTS
+
 __all__ = ["PostgresCheckpointStore"]
 
 # Unquoted-identifier characters only, and short enough for the longest suffix within
 # PostgreSQL's 63-byte names: the prefix can never change the meaning of a statement.
 _PREFIX: Final = re.compile(r"[a-z_][a-z0-9_]{0,49}")
-_COLUMNS: Final = {
-    "checkpoints": {
-        "job", "key", "status", "kind", "reason", "attempts", "error", "details", "updated"
-    },
-    "leases": {"job", "owner", "token", "expires_at"},
-}
-# Serializes schema creation between processes: two CREATE TABLE IF NOT EXISTS running at
-# once can both pass the check and one then fails on the catalog's unique index.
-_SCHEMA_LOCK: Final = 0x52534C43  # "RSLC"
-
-_CREATE: Final[dict[str, LiteralString]] = {
-    "checkpoints": """
-        CREATE TABLE IF NOT EXISTS {table} (
-            job      text NOT NULL,
-            key      text NOT NULL,
-            status   text NOT NULL,
-            kind     text,
-            reason   text,
-            attempts integer NOT NULL,
-            error    text,
-            details  text,
-            updated  timestamptz NOT NULL DEFAULT now(),
-            PRIMARY KEY (job, key)
-        )""",
-    "leases": """
-        CREATE TABLE IF NOT EXISTS {table} (
-            job        text PRIMARY KEY,
-            owner      text NOT NULL,
-            token      bigint NOT NULL,
-            expires_at timestamptz NOT NULL
-        )""",
-}
-
-# The lease of another owner is taken only once it has expired; the same owner may take
-# its own again. Either way the count grows by one, and the holder id is drawn anew.
-_ACQUIRE: Final = """
-    INSERT INTO {leases} AS l (job, owner, token, expires_at)
-    VALUES (%(job)s, %(owner)s, %(span)s + %(holder)s,
-            clock_timestamp() + make_interval(secs => %(ttl)s))
-    ON CONFLICT (job) DO UPDATE
-        SET owner = excluded.owner,
-            token = (l.token / %(span)s + 1) * %(span)s + %(holder)s,
-            expires_at = excluded.expires_at
-        WHERE l.expires_at <= clock_timestamp() OR l.owner = excluded.owner
-    RETURNING token
-"""
-# Seconds left is NULL for a lease that is not live (-infinity cannot be subtracted).
-_HOLDER: Final = """
-    SELECT owner, token,
-           CASE WHEN expires_at > clock_timestamp()
-                THEN extract(epoch FROM expires_at - clock_timestamp())::float8 END
-    FROM {leases} WHERE job = %s
-"""
-_RENEW: Final = """
-    UPDATE {leases} SET expires_at = clock_timestamp() + make_interval(secs => %s)
-    WHERE job = %s AND token = %s AND expires_at > clock_timestamp()
-    RETURNING token
-"""
-_LOCK_LEASE: Final = _HOLDER + " FOR UPDATE"
-_EXTEND: Final = """
-    UPDATE {leases} SET expires_at = clock_timestamp() + make_interval(secs => %s)
-    WHERE job = %s
-"""
-_RELEASE: Final = """
-    UPDATE {leases} SET expires_at = '-infinity' WHERE job = %s AND token = %s
-"""
-# forget() makes sure the job has a lease row and locks it (_LOCK_LEASE), so that no
-# worker can take the lease (and load the records) while they are being deleted.
-_FORGET_ROW: Final = """
-    INSERT INTO {leases} (job, owner, token, expires_at) VALUES (%s, '', 0, '-infinity')
-    ON CONFLICT (job) DO NOTHING
-"""
-_DELETE: Final = "DELETE FROM {checkpoints} WHERE job = %s"
-_LOAD: Final = """
-    SELECT key, status, kind, reason, attempts, error, details FROM {checkpoints}
-    WHERE job = %s
-"""
-_JOBS: Final = "SELECT job, count(*) FROM {checkpoints} GROUP BY job"
-# One statement per record (executemany pipelines them): a batch may name a key twice,
-# which a single multi-row INSERT ... ON CONFLICT refuses.
-_UPSERT: Final = """
-    INSERT INTO {checkpoints}
-        (job, key, status, kind, reason, attempts, error, details, updated)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now())
-    ON CONFLICT (job, key) DO UPDATE SET
-        status = excluded.status, kind = excluded.kind, reason = excluded.reason,
-        attempts = excluded.attempts, error = excluded.error, details = excluded.details,
-        updated = excluded.updated
-"""
-
 _Row = tuple[str, str, str, str | None, str | None, int, str | None, str | None]
 
 
@@ -210,22 +123,7 @@ class PostgresCheckpointStore:
             "checkpoints": sql.Identifier(f"{table_prefix}_checkpoints"),
             "leases": sql.Identifier(f"{table_prefix}_leases"),
         }
-        self._q = {
-            name: sql.SQL(text).format(**tables)
-            for name, text in {
-                "acquire": _ACQUIRE,
-                "holder": _HOLDER,
-                "renew": _RENEW,
-                "lock_lease": _LOCK_LEASE,
-                "extend": _EXTEND,
-                "release": _RELEASE,
-                "forget_row": _FORGET_ROW,
-                "delete": _DELETE,
-                "load": _LOAD,
-                "jobs": _JOBS,
-                "upsert": _UPSERT,
-            }.items()
-        }
+        self._q = {name: sql.SQL(text).format(**tables) for name, text in STATEMENTS.items()}
         try:
             self._create_tables(tables)
         except BaseException:
@@ -283,9 +181,9 @@ class PostgresCheckpointStore:
 
     # ----------------------------------------------------------------- leases
 
-    def acquire(self, job: str, *, owner: str, ttl: float) -> int:
+    def acquire(self, job: str, *, owner: str, ttl: float | timedelta) -> int:
         """Take the job's lease for ``ttl`` s; its token. JobBusyError if another holds it."""
-        _check_ttl(ttl)
+        ttl = _check_ttl(ttl)
         with self._cursor("taking the lease", job) as cur:
             params = {
                 "job": job,
@@ -302,9 +200,9 @@ class PostgresCheckpointStore:
             job, holder[0] if holder else None, holder[2] if holder else None, doing="run"
         )
 
-    def renew(self, job: str, token: int, *, ttl: float) -> None:
+    def renew(self, job: str, token: int, *, ttl: float | timedelta) -> None:
         """Extend the lease by ``ttl`` s from now; LeaseLostError if it is not ours."""
-        _check_ttl(ttl)
+        ttl = _check_ttl(ttl)
         with self._cursor("renewing the lease", job) as cur:
             if cur.execute(self._q["renew"], (ttl, job, token)).fetchone() is not None:
                 return
@@ -312,10 +210,10 @@ class PostgresCheckpointStore:
         raise self._lost(job, token, holder, doing="renewed")
 
     def commit_leased(
-        self, job: str, records: Iterable[ItemRecord], *, token: int, ttl: float
+        self, job: str, records: Iterable[ItemRecord], *, token: int, ttl: float | timedelta
     ) -> None:
         """Commit and renew in one transaction; LeaseLostError (nothing written) if not ours."""
-        _check_ttl(ttl)
+        ttl = _check_ttl(ttl)
         rows = _rows(job, records)
         with self._cursor("committing checkpoints", job) as cur, cur.connection.transaction():
             # The lease row stays locked to the end: no worker can take the lease meanwhile.
@@ -379,7 +277,7 @@ class PostgresCheckpointStore:
     def _create_tables(self, tables: dict[str, sql.Identifier]) -> None:
         with self._cursor("creating the tables", "*") as cur, cur.connection.transaction():
             cur.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_SCHEMA_LOCK, self._prefix)
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SCHEMA_LOCK, self._prefix)
             )
             for name, table in tables.items():
                 full = f"{self._prefix}_{name}"
@@ -392,8 +290,8 @@ class PostgresCheckpointStore:
                     ).fetchall()
                 }
                 if not columns:
-                    cur.execute(sql.SQL(_CREATE[name]).format(table=table))
-                elif missing := _COLUMNS[name] - columns:
+                    cur.execute(sql.SQL(CREATE[name]).format(table=table))
+                elif missing := COLUMNS[name] - columns:
                     raise CheckpointError(
                         f"checkpoint store {self!r}: table {full} exists but is not a "
                         f"resilience {name} table (it has no {', '.join(sorted(missing))}); "
@@ -424,9 +322,12 @@ class PostgresCheckpointStore:
         )
 
 
-def _check_ttl(ttl: float) -> None:
-    if not ttl > 0:
+def _check_ttl(ttl: float | timedelta) -> float:
+    """A lease's ttl as seconds, refused unless positive."""
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
+    if not seconds > 0:
         raise ValueError(f"a lease's ttl must be more than 0 seconds, got {ttl!r}")
+    return seconds
 
 
 def _rows(job: str, records: Iterable[ItemRecord]) -> list[_Row]:

@@ -28,12 +28,11 @@ script's first write, never midway).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from datetime import timedelta
 
 from resilience.batch._checkpoint import (
     CheckpointError,
@@ -53,81 +52,18 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
     ) from _exc
 
 from resilience._core.redact import redact_url
+from resilience.stores.redis._records import decode, encode
+from resilience.stores.redis._scripts import (
+    CHECKPOINT_ACQUIRE,
+    CHECKPOINT_COMMIT_LEASED,
+    CHECKPOINT_FORGET,
+    CHECKPOINT_RELEASE,
+    CHECKPOINT_RENEW,
+)
 
 __all__ = ["RedisCheckpointStore"]
 
 logger = logging.getLogger("resilience")
-
-# KEYS: lease, fence. ARGV: owner, ttl in ms, holder id (0 to 999999).
-_ACQUIRE: Final = """
-local holder = redis.call('HGET', KEYS[1], 'owner')
-if holder and holder ~= ARGV[1] then
-  return {0, holder, redis.call('PTTL', KEYS[1])}
-end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local count = redis.call('INCR', KEYS[2])
-if count < now then
-  count = now
-  redis.call('SET', KEYS[2], string.format('%d', count))
-end
-local token = string.format('%d%06d', count, tonumber(ARGV[3]))
-redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'token', token)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {1, token}
-"""
-# KEYS: lease. ARGV: token, ttl in ms. An expired lease is gone: it cannot be renewed.
-_RENEW: Final = """
-local current = redis.call('HMGET', KEYS[1], 'owner', 'token')
-if current[2] ~= ARGV[1] then
-  return {0, current[1], current[2]}
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {1}
-"""
-# KEYS: lease, checkpoints. ARGV: token, ttl in ms, then field, value, field, value...
-# HSET takes the pairs 500 at a time: unpack() of the whole batch could overflow Lua's stack.
-_COMMIT_LEASED: Final = """
-local current = redis.call('HMGET', KEYS[1], 'owner', 'token')
-if current[2] ~= ARGV[1] then
-  return {0, current[1], current[2]}
-end
-local kind = redis.call('TYPE', KEYS[2])['ok']
-if kind ~= 'hash' and kind ~= 'none' then
-  return {-1, kind}
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-for i = 3, #ARGV, 1000 do
-  redis.call('HSET', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
-end
-return {1}
-"""
-# KEYS: lease. ARGV: token.
-_RELEASE: Final = """
-if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
-end
-return 0
-"""
-# KEYS: lease, checkpoints.
-_FORGET: Final = """
-local holder = redis.call('HGET', KEYS[1], 'owner')
-if holder then
-  return {0, holder, redis.call('PTTL', KEYS[1])}
-end
-local kind = redis.call('TYPE', KEYS[2])['ok']
-if kind ~= 'hash' and kind ~= 'none' then
-  return {-1, kind}
-end
-redis.call('DEL', KEYS[2])
-return {1}
-"""
-
-# Most records of a job are done at the first attempt: their value is always this text.
-_DONE_ONCE: Final = '{"status":"done"}'
-_FIELDS: Final = ("kind", "reason", "error", "details")
-
 
 class RedisCheckpointStore:
     """Checkpoints in Redis, with job leases so that workers can share the store.
@@ -201,11 +137,11 @@ class RedisCheckpointStore:
                 f"{type(url_or_client).__name__}"
             )
         self._client = client
-        self._acquire = client.register_script(_ACQUIRE)
-        self._renew = client.register_script(_RENEW)
-        self._commit_leased = client.register_script(_COMMIT_LEASED)
-        self._release = client.register_script(_RELEASE)
-        self._forget = client.register_script(_FORGET)
+        self._acquire = client.register_script(CHECKPOINT_ACQUIRE)
+        self._renew = client.register_script(CHECKPOINT_RENEW)
+        self._commit_leased = client.register_script(CHECKPOINT_COMMIT_LEASED)
+        self._release = client.register_script(CHECKPOINT_RELEASE)
+        self._forget = client.register_script(CHECKPOINT_FORGET)
         self._disk_checked = False
         self._disk_lock = threading.Lock()
 
@@ -231,7 +167,7 @@ class RedisCheckpointStore:
         records: dict[ItemKey, ItemRecord] = {}
         for field, value in raw.items():
             try:
-                record = _decode(field, value)
+                record = decode(field, value)
             except (ValueError, TypeError, KeyError) as exc:
                 raise CheckpointError(
                     f"checkpoint store {self!r}: field {_text(field)!r} of {checkpoints!r} "
@@ -244,7 +180,7 @@ class RedisCheckpointStore:
 
     def commit(self, job: str, records: Iterable[ItemRecord]) -> None:
         """Record these outcomes in one HSET: atomic, no lease involved."""
-        pairs = [part for pair in _encode(job, records).items() for part in pair]
+        pairs = [part for pair in encode(job, records).items() for part in pair]
         if not pairs:
             return
         with self._trouble("committing checkpoints", job):
@@ -272,7 +208,7 @@ class RedisCheckpointStore:
 
     # ----------------------------------------------------------------- leases
 
-    def acquire(self, job: str, *, owner: str, ttl: float) -> int:
+    def acquire(self, job: str, *, owner: str, ttl: float | timedelta) -> int:
         """Take the job's lease for ``ttl`` s; its token. JobBusyError if another holds it."""
         _, lease, fence = self.keys(job)
         self._check_disk()
@@ -282,7 +218,7 @@ class RedisCheckpointStore:
             raise self._busy(job, reply[1], reply[2], doing="run")
         return int(reply[1])
 
-    def renew(self, job: str, token: int, *, ttl: float) -> None:
+    def renew(self, job: str, token: int, *, ttl: float | timedelta) -> None:
         """Extend the lease by ``ttl`` s from now; LeaseLostError if it is not ours."""
         lease = self.keys(job)[1]
         with self._trouble("renewing the lease", job):
@@ -291,12 +227,12 @@ class RedisCheckpointStore:
             raise self._lost(job, token, reply[1], reply[2], doing="renewed")
 
     def commit_leased(
-        self, job: str, records: Iterable[ItemRecord], *, token: int, ttl: float
+        self, job: str, records: Iterable[ItemRecord], *, token: int, ttl: float | timedelta
     ) -> None:
         """Commit and renew in one script; LeaseLostError (nothing written) if not ours."""
         checkpoints, lease, _ = self.keys(job)
         args: list[str | int] = [token, _ms(ttl)]
-        for pair in _encode(job, records).items():
+        for pair in encode(job, records).items():
             args.extend(pair)
         with self._trouble("committing checkpoints", job):
             reply = self._commit_leased(keys=[lease, checkpoints], args=args)
@@ -393,7 +329,10 @@ class RedisCheckpointStore:
         )
 
 
-def _ms(ttl: float) -> int:
+def _ms(ttl: float | timedelta) -> int:
+    """A lease's ttl as whole milliseconds (at least 1), refused unless positive."""
+    if isinstance(ttl, timedelta):
+        ttl = ttl.total_seconds()
     if not ttl > 0:
         raise ValueError(f"a lease's ttl must be more than 0 seconds, got {ttl!r}")
     return max(1, round(ttl * 1000))
@@ -404,59 +343,6 @@ def _text(value: object) -> str | None:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return None if value is None else str(value)
-
-
-def _encode(job: str, records: Iterable[ItemRecord]) -> dict[str, str]:
-    """Each record as (JSON of its key, JSON of the rest); later records of a key win."""
-    dumps = json.dumps
-    encoded: dict[str, str] = {}
-    for r in records:
-        key = r.key
-        if type(key) is not str and (type(key) is bool or not isinstance(key, int)):
-            raise TypeError(
-                f"batch job {job!r}: item key {key!r} is a {type(key).__name__}; "
-                "checkpoint keys must be str or int"
-            )
-        field = dumps(key)
-        if (
-            r.status == "done"
-            and r.attempts == 1
-            and r.kind is None
-            and r.reason is None
-            and r.error is None
-            and r.details is None
-        ):
-            encoded[field] = _DONE_ONCE
-            continue
-        value: dict[str, Any] = {"status": r.status}
-        for name in _FIELDS:
-            if getattr(r, name) is not None:
-                value[name] = getattr(r, name)
-        if r.attempts != 1:
-            value["attempts"] = r.attempts
-        encoded[field] = dumps(value, separators=(",", ":"))
-    return encoded
-
-
-def _decode(field: bytes | str, value: bytes | str) -> ItemRecord:
-    key = json.loads(field)
-    if type(key) is not str and type(key) is not int:
-        raise TypeError(f"its key is a {type(key).__name__}, not a str or int")
-    data = json.loads(value)
-    if not isinstance(data, dict) or not isinstance(data["status"], str):
-        raise TypeError("its value is not a JSON object with a status")
-    attempts = data.get("attempts", 1)
-    if type(attempts) is not int:
-        raise TypeError(f"its attempts is {attempts!r}, not an int")
-    return ItemRecord(
-        key,
-        data["status"],
-        kind=data.get("kind"),
-        reason=data.get("reason"),
-        attempts=attempts,
-        error=data.get("error"),
-        details=data.get("details"),
-    )
 
 
 def _keeps_nothing(save: object, aof: object) -> bool:
