@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -277,3 +278,11 @@ def test_a_budget_dropped_unclosed_is_collected_and_its_thread_ends(
     gc.collect()
     thread.join(timeout=2)
     assert not thread.is_alive()
+
+
+def test_the_budget_durations_accept_a_timedelta(make: Make) -> None:
+    """window and flush_every take a timedelta as well as seconds."""
+    budget = make(name="td", window=timedelta(seconds=5), flush_every=timedelta(milliseconds=50))
+    assert budget.config.window == 5.0
+    budget.record_call()
+    assert budget.snapshot().calls == 1

@@ -18,6 +18,8 @@ import logging
 import math
 import threading
 import weakref
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Final, Self
 
 from resilience._core.clock import Clock
@@ -102,9 +104,10 @@ class RedisRetryBudget(RetryBudget):
         name: The budget's name: budgets with the same name and namespace are one.
         ratio: Retries allowed per call, in [0, 1].
         min_per_second: Retries always allowed per second of window.
-        window: Seconds over which calls and retries are counted.
+        window: Seconds (or a timedelta) over which calls and retries are counted.
         namespace: The first part of the key.
-        flush_every: Seconds calls may wait in memory before they are sent.
+        flush_every: Seconds (or a timedelta) calls may wait in memory before they are
+            sent.
         clock: Time source for the local counts (the shared ones use the server's).
     """
 
@@ -136,11 +139,15 @@ class RedisRetryBudget(RetryBudget):
         name: str,
         ratio: float = 0.2,
         min_per_second: float = 10.0,
-        window: float = 10.0,
+        window: float | timedelta = 10.0,
         namespace: str = "resilience",
-        flush_every: float = 0.1,
+        flush_every: float | timedelta = 0.1,
         clock: Clock | None = None,
     ) -> None:
+        if isinstance(window, timedelta):
+            window = window.total_seconds()
+        if isinstance(flush_every, timedelta):
+            flush_every = flush_every.total_seconds()
         super().__init__(ratio=ratio, min_per_second=min_per_second, window=window, clock=clock)
         _check_text("name", name, braces=True)
         _check_text("namespace", namespace, braces=False)
@@ -177,7 +184,7 @@ class RedisRetryBudget(RetryBudget):
         # collected, and its thread ends at its next wake-up.
         self._thread = threading.Thread(
             target=_flusher,
-            args=(weakref.ref(self), self._stop, self._flush_every),
+            args=(weakref.WeakMethod(self._flush_due), self._stop, self._flush_every),
             name=f"resilience-budget-{name}",
             daemon=True,
         )
@@ -246,6 +253,11 @@ class RedisRetryBudget(RetryBudget):
 
     # ----------------------------------------------------------------- internals
 
+    def _flush_due(self) -> None:
+        """Send what waits in memory, or probe a Redis that was down; the flusher's tick."""
+        if self._pending or self._held or self._down is not None:
+            self._sync(take=False, flusher=True)
+
     def _sync(self, *, take: bool, flusher: bool) -> list[int] | None:
         """Send the calls in memory (and take a retry if asked); None if Redis is down."""
         now = self._clock.monotonic()
@@ -306,14 +318,15 @@ class RedisRetryBudget(RetryBudget):
         return reply
 
 
-def _flusher(ref: weakref.ref[RedisRetryBudget], stop: threading.Event, every: float) -> None:
+def _flusher(
+    ref: weakref.WeakMethod[Callable[[], None]], stop: threading.Event, every: float
+) -> None:
     while not stop.wait(every):
-        budget = ref()
-        if budget is None:
+        flush_due = ref()
+        if flush_due is None:
             return
-        if budget._pending or budget._held or budget._down is not None:
-            budget._sync(take=False, flusher=True)
-        del budget  # not kept alive while the thread waits
+        flush_due()
+        del flush_due  # the budget is not kept alive while the thread waits
 
 
 def _check_text(what: str, value: object, *, braces: bool) -> None:
