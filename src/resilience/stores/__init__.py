@@ -1,1 +1,58 @@
-"""Stores of shared and durable state: SQLite, PostgreSQL and Redis."""
+"""Stores of shared and durable state: SQLite, PostgreSQL and Redis.
+
+Every store is imported on first use: the Redis and PostgreSQL ones need their client
+libraries (the ``redis`` and ``postgres`` extras), and ``import resilience.stores``
+needs neither.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from resilience.stores.postgres._checkpoint import PostgresCheckpointStore
+    from resilience.stores.redis._breaker import RedisBreakerStore
+    from resilience.stores.redis._budget import RedisRetryBudget
+    from resilience.stores.redis._checkpoint import RedisCheckpointStore
+
+    # Being moved here from resilience.batch and resilience.recovery: until they land,
+    # these modules do not exist, and once they do the ignores are unused.
+    from resilience.stores.sqlite._checkpoint import (  # type: ignore[import-not-found, unused-ignore]
+        SQLiteCheckpointStore,
+    )
+    from resilience.stores.sqlite._incidents import (  # type: ignore[import-not-found, unused-ignore]
+        SQLiteIncidentStore,
+    )
+
+__all__ = [
+    "PostgresCheckpointStore",
+    "RedisBreakerStore",
+    "RedisCheckpointStore",
+    "RedisRetryBudget",
+    "SQLiteCheckpointStore",
+    "SQLiteIncidentStore",
+]
+
+# Where each name lives; imported on first use (see the module's docstring).
+_LAZY = {
+    "PostgresCheckpointStore": "resilience.stores.postgres._checkpoint",
+    "RedisBreakerStore": "resilience.stores.redis._breaker",
+    "RedisCheckpointStore": "resilience.stores.redis._checkpoint",
+    "RedisRetryBudget": "resilience.stores.redis._budget",
+    "SQLiteCheckpointStore": "resilience.stores.sqlite._checkpoint",
+    "SQLiteIncidentStore": "resilience.stores.sqlite._incidents",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'resilience.stores' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # imported once: later reads skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
