@@ -12,6 +12,7 @@ from resilience import (
     CircuitState,
     Outcome,
 )
+from resilience._breaker.store import SharedBreaker
 from resilience.testing import FakeClock
 
 OPEN, CLOSED, HALF_OPEN = CircuitState.OPEN, CircuitState.CLOSED, CircuitState.HALF_OPEN
@@ -162,3 +163,11 @@ def test_read_shared_sees_the_state_and_the_run_of_failures(fake_clock: FakeCloc
             breaker.call(boom)
     assert breaker.read_shared(lambda state, streak: (state, streak)) == (CLOSED, 2)
     assert link.outcomes == [True, True]
+
+
+def test_a_circuit_breaker_is_a_shared_breaker(fake_clock: FakeClock) -> None:
+    """CircuitBreaker has every member of the SharedBreaker protocol stores are typed by."""
+    breaker: SharedBreaker = CircuitBreaker("api", clock=fake_clock)  # mypy checks the rest
+    members = [n for n in vars(SharedBreaker) if not n.startswith("_")]
+    assert members
+    assert all(hasattr(breaker, name) for name in members)

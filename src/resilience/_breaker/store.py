@@ -1,8 +1,8 @@
 """What a breaker registry needs from shared state: a store, and a link per breaker.
 
 A store touches a breaker only through the public shared-state API of
-:class:`~resilience.CircuitBreaker`; each of its methods takes the breaker's own lock
-for as long as it needs it, and no longer:
+:class:`~resilience.CircuitBreaker`, typed here as :class:`SharedBreaker`; each of its
+methods takes the breaker's own lock for as long as it needs it, and no longer:
 
 ``link``
     The breaker's link; the store sets it in :meth:`BreakerStore.link` and sets it back
@@ -23,13 +23,85 @@ for as long as it needs it, and no longer:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
-    from resilience._breaker.breaker import CircuitBreaker
+    from resilience._breaker.config import BreakerConfig
+    from resilience._breaker.errors import CircuitOpenError
+    from resilience._core.clock import Clock
     from resilience._core.events import CircuitState, Outcome
 
-__all__ = ["BreakerLink", "BreakerStore"]
+__all__ = ["BreakerLink", "BreakerStore", "SharedBreaker"]
+
+R = TypeVar("R")
+
+
+class SharedBreaker(Protocol):
+    """The part of :class:`~resilience.CircuitBreaker` a store may use: nothing else.
+
+    Typed against this protocol, a store cannot reach into the breaker's private state
+    (and the store's module does not depend on the breaker's).
+    """
+
+    @property
+    def name(self) -> str:
+        """The remote the breaker protects."""
+        ...
+
+    @property
+    def config(self) -> BreakerConfig:
+        """How it trips and recovers."""
+        ...
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state."""
+        ...
+
+    @property
+    def clock(self) -> Clock:
+        """The breaker's time source."""
+        ...
+
+    @property
+    def open_until(self) -> float | None:
+        """Clock reading at which the open period ends, while OPEN; else None."""
+        ...
+
+    @property
+    def link(self) -> BreakerLink | None:
+        """The breaker's link: set by :meth:`BreakerStore.link`, cleared by ``unlink``."""
+        ...
+
+    @link.setter
+    def link(self, link: BreakerLink | None) -> None: ...
+
+    def admit_locally(self) -> int:
+        """Admit by the breaker's own state: a token, or raise CircuitOpenError."""
+        ...
+
+    def admit_unrecorded(self) -> int:
+        """The token of a call let through whose outcome is not recorded."""
+        ...
+
+    def claim_trial(self) -> int | None:
+        """Take a trial permit the fleet granted: the token, or None if not HALF_OPEN."""
+        ...
+
+    def reject(self, error: CircuitOpenError | None = None) -> CircuitOpenError:
+        """Count and report a rejection the fleet decided; the caller raises it."""
+        ...
+
+    def apply_shared(
+        self, state: CircuitState, *, remaining: float, period: float, reason: str
+    ) -> None:
+        """Take on the fleet's state: OPEN for ``remaining`` of ``period`` seconds, ..."""
+        ...
+
+    def read_shared(self, read: Callable[[CircuitState, int], R]) -> R:
+        """Call ``read(state, streak)`` atomically with the breaker's transitions."""
+        ...
 
 
 @runtime_checkable
@@ -40,11 +112,11 @@ class BreakerStore(Protocol):
     one it evicts; :class:`~resilience.RedisBreakerStore` is the implementation.
     """
 
-    def link(self, breaker: CircuitBreaker) -> BreakerLink:
+    def link(self, breaker: SharedBreaker) -> BreakerLink:
         """Start sharing ``breaker``'s state; sets ``breaker.link`` to the link it returns."""
         ...
 
-    def unlink(self, breaker: CircuitBreaker) -> None:
+    def unlink(self, breaker: SharedBreaker) -> None:
         """Stop sharing ``breaker``'s state; sets ``breaker.link`` back to None."""
         ...
 

@@ -25,8 +25,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Final, Literal, NoReturn, Self
 
-from resilience._breaker.breaker import CircuitBreaker
-from resilience._breaker.store import BreakerLink
+from resilience._breaker.store import BreakerLink, SharedBreaker
 from resilience._core.clock import SYSTEM_CLOCK
 from resilience._core.events import CircuitState, StoreDegraded, StoreRecovered, emit
 from resilience._core.log import log_event
@@ -140,7 +139,7 @@ class RedisBreakerStore:
 
     # ------------------------------------------------------------- BreakerStore
 
-    def link(self, breaker: CircuitBreaker) -> BreakerLink:
+    def link(self, breaker: SharedBreaker) -> BreakerLink:
         """Share ``breaker``'s state; called by the registry as it creates the breaker.
 
         Raises:
@@ -164,7 +163,7 @@ class RedisBreakerStore:
         self._hub.wake.set()
         return link
 
-    def unlink(self, breaker: CircuitBreaker) -> None:
+    def unlink(self, breaker: SharedBreaker) -> None:
         """Stop sharing ``breaker``'s state; called by the registry as it evicts it."""
         link = breaker.link
         with self._lock:

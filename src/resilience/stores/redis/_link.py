@@ -22,8 +22,8 @@ from resilience._core.text import safe_repr, safe_str
 from resilience.stores.redis._wire import STATES, ms, text
 
 if TYPE_CHECKING:
-    from resilience._breaker.breaker import CircuitBreaker
     from resilience._breaker.config import BreakerConfig
+    from resilience._breaker.store import SharedBreaker
     from resilience.stores.redis._options import BreakerStoreOptions
 
 __all__ = ["REDIS_ERRORS", "Hub", "Link", "check_finite", "describe", "unreachable"]
@@ -89,7 +89,7 @@ class Link:
         "trials",
     )
 
-    def __init__(self, hub: Hub, breaker: CircuitBreaker) -> None:
+    def __init__(self, hub: Hub, breaker: SharedBreaker) -> None:
         self._hub = hub
         self.breaker = breaker
         self.name = breaker.name
@@ -266,7 +266,7 @@ def _rules(config: BreakerConfig) -> tuple[object, ...]:
     )
 
 
-def check_finite(breaker: CircuitBreaker) -> None:
+def check_finite(breaker: SharedBreaker) -> None:
     """Refuse a breaker whose periods the fleet cannot carry as milliseconds."""
     config = breaker.config
     for name in ("open_for", "open_for_max", "half_open_timeout"):
