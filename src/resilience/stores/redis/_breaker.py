@@ -71,6 +71,8 @@ class RedisBreakerStore:
     after the open period are limited fleet-wide; and the fleet's outcomes together
     count towards each breaker's trip rules. See ``docs/fleet.md``.
 
+    Durations are seconds, as a number or a :class:`~datetime.timedelta`.
+
     Args:
         url_or_client: A ``redis://`` URL, or a ``redis.Redis`` client (cluster clients
             are not supported: the store subscribes to one channel).
