@@ -16,7 +16,8 @@ Two tables, created if missing:
 Lease expiry is judged by the server's clock (``clock_timestamp()``), never the workers'.
 A commit under a lease is one transaction that first locks the job's lease row: while it
 runs no other worker can take the lease, and if the lease is not the caller's any more
-the transaction is rolled back before anything is written.
+the transaction is rolled back before anything is written. The schema and every
+statement are in :mod:`._sql`.
 """
 
 from __future__ import annotations

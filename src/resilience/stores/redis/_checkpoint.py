@@ -20,10 +20,10 @@ each script compares the whole token, so a lease lost to a restart that forgot t
 counter is still refused, whatever count the next worker draws.
 
 Each lease operation, :meth:`~RedisCheckpointStore.commit_leased` and
-:meth:`~RedisCheckpointStore.forget` is one Lua script. Redis runs a script with no other
-command in between, and each script makes every check before its first write, so a
-refused call writes nothing (Redis also refuses an out-of-memory write only at a
-script's first write, never midway).
+:meth:`~RedisCheckpointStore.forget` is one Lua script (``checkpoint_*.lua``). Redis
+runs a script with no other command in between, and each script makes every check
+before its first write, so a refused call writes nothing (Redis also refuses an
+out-of-memory write only at a script's first write, never midway).
 """
 
 from __future__ import annotations
