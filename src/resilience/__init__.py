@@ -9,10 +9,12 @@ from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker
 from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import CircuitOpenError, RegistryFullError
 from resilience._breaker.registry import BreakerRegistry
-from resilience._breaker.store import BreakerStore
+from resilience._breaker.remote import RemoteBreakers
+from resilience._breaker.store import BreakerLink, BreakerStore, SharedBreaker
 from resilience._classify.classifier import Classification, Classifier, FailureKind, PartialFailure
-from resilience._compose import CallTimeoutError, Resilient, resilient
+from resilience._compose import Resilient, resilient
 from resilience._core.clock import Clock, SystemClock
+from resilience._core.errors import RejectedError, ResilienceError
 from resilience._core.events import (
     CallRecorded,
     CallRejected,
@@ -25,53 +27,63 @@ from resilience._core.events import (
     StoreDegraded,
     StoreRecovered,
 )
+from resilience._core.fallback import Fallback
 from resilience._core.log import log_event
-from resilience._retry.attempts import Attempt
+from resilience._core.misuse import MisusedCallError
+from resilience._core.pipeline import Pipeline
+from resilience._core.strategy import Replace, Strategy
+from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._retry.attempts import Attempt, Attempts
 from resilience._retry.backoff import Backoff
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
 from resilience._retry.policy import RetryPolicy
 from resilience._version import __version__
-from resilience.batch._checkpoint import (
+from resilience.batch import (
+    BatchProcessor,
+    BatchProgress,
+    BatchResult,
     CheckpointError,
     CheckpointStore,
+    ItemFailure,
     ItemKey,
     ItemRecord,
     JobBusyError,
     JobLeases,
     LeaseLostError,
     MemoryCheckpointStore,
-    SQLiteCheckpointStore,
 )
-from resilience.batch._processor import BatchProcessor, BatchProgress, BatchResult, ItemFailure
-from resilience.health._gate import FeatureChanged, FeatureGate
-from resilience.health._registry import (
+from resilience.health import (
     CheckResult,
     ComponentChanged,
     ComponentHealth,
     ComponentStatus,
+    FeatureChanged,
+    FeatureGate,
     HealthMonitor,
     HealthRegistry,
     HealthReport,
     HealthStatus,
 )
-from resilience.recovery._incidents import (
+from resilience.recovery import (
     ActionRecord,
+    CallbackNotifier,
     Incident,
     IncidentStore,
-    MemoryIncidentStore,
-    NotifierRecord,
-    Resolution,
-    Severity,
-    SQLiteIncidentStore,
-)
-from resilience.recovery._manager import RecoveryManager, RecoveryStats, RestartBudget, Stage
-from resilience.recovery._notifiers import (
-    CallbackNotifier,
     LoggingNotifier,
+    MemoryIncidentStore,
     Notifier,
+    NotifierRecord,
     NotifyError,
+    RecoveryManager,
+    RecoveryStats,
+    Resolution,
+    RestartBudget,
+    Severity,
+    Stage,
     WebhookNotifier,
 )
+from resilience.stores.sqlite._checkpoint import SQLiteCheckpointStore
+from resilience.stores.sqlite._incidents import SQLiteIncidentStore
 
 if TYPE_CHECKING:
     from resilience.stores.postgres._checkpoint import (
@@ -104,11 +116,13 @@ def __dir__() -> list[str]:
 __all__ = [
     "ActionRecord",
     "Attempt",
+    "Attempts",
     "Backoff",
     "BatchProcessor",
     "BatchProgress",
     "BatchResult",
     "BreakerConfig",
+    "BreakerLink",
     "BreakerRegistry",
     "BreakerSnapshot",
     "BreakerStore",
@@ -131,6 +145,7 @@ __all__ = [
     "ComponentStatus",
     "Event",
     "FailureKind",
+    "Fallback",
     "FeatureChanged",
     "FeatureGate",
     "HealthMonitor",
@@ -149,14 +164,20 @@ __all__ = [
     "LoggingNotifier",
     "MemoryCheckpointStore",
     "MemoryIncidentStore",
+    "MisusedCallError",
     "Notifier",
     "NotifierRecord",
     "NotifyError",
     "Outcome",
     "PartialFailure",
+    "Pipeline",
     "RecoveryManager",
     "RecoveryStats",
     "RegistryFullError",
+    "RejectedError",
+    "RemoteBreakers",
+    "Replace",
+    "ResilienceError",
     "Resilient",
     "Resolution",
     "RestartBudget",
@@ -166,11 +187,14 @@ __all__ = [
     "SQLiteCheckpointStore",
     "SQLiteIncidentStore",
     "Severity",
+    "SharedBreaker",
     "Stage",
     "StateChanged",
     "StoreDegraded",
     "StoreRecovered",
+    "Strategy",
     "SystemClock",
+    "Timeout",
     "WebhookNotifier",
     "__version__",
     "log_event",

@@ -29,9 +29,9 @@ from resilience._core.events import CallRejected, Event, RetryScheduled, StateCh
 from resilience._retry.backoff import Backoff
 from resilience._retry.budget import RetryBudget
 from resilience._retry.policy import RetryPolicy
-from resilience.batch._checkpoint import SQLiteCheckpointStore
-from resilience.batch._processor import BatchProcessor
+from resilience.batch import BatchProcessor
 from resilience.health import ComponentChanged, HealthRegistry
+from resilience.stores.sqlite._checkpoint import SQLiteCheckpointStore
 
 __all__ = ["run_demo"]
 

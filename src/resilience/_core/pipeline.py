@@ -23,8 +23,8 @@ class Pipeline(Shell):
     Args:
         strategies: Each a :class:`~resilience.Strategy` (a ``CircuitBreaker``, a
             ``RetryPolicy``, a ``Timeout``, a ``Fallback``, or one of your own).
-        clock: Sleeps the waits between attempts; by default the clock of the first
-            strategy that has one (a retry policy's).
+        clock: Sleeps the waits between attempts; by default the ``clock`` of the first
+            strategy with ``waits = True`` (a retry policy's).
     """
 
     __slots__ = ("_clock", "_segment", "_strategies")
@@ -37,8 +37,8 @@ class Pipeline(Shell):
                     f"{strategy!r} of type {type(strategy).__name__}"
                 )
         self._strategies = strategies
-        if clock is None:  # the waits are asked for by a strategy that keeps a clock
-            kept = (getattr(s, "clock", None) for s in strategies)
+        if clock is None:  # the waits are asked for by a strategy that says so
+            kept = (getattr(s, "clock", None) for s in strategies if getattr(s, "waits", False))
             clock = next((c for c in kept if isinstance(c, Clock)), SYSTEM_CLOCK)
         self._clock = clock
         self._segment: Segment | None = Segment(strategies)

@@ -78,6 +78,8 @@ class RetryPolicy(Shell):
 
     __slots__ = ("_clock", "_kwargs", "_segment", "_settings")
 
+    waits = True  # its after() asks for waits: a pipeline sleeps them on its clock
+
     def __init__(
         self,
         *,

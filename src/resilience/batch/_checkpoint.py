@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Iterable
-from typing import Any, Final, NamedTuple, Protocol, TypeAlias, runtime_checkable
+from typing import Final, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 from resilience._core.errors import ResilienceError
 
@@ -148,8 +148,6 @@ def new_holder() -> int:
 
 
 # The shared stores' earlier names for the two above.
-_HOLDER_SPAN: Final = HOLDER_SPAN
-_new_holder = new_holder
 
 
 class MemoryCheckpointStore:
@@ -182,17 +180,3 @@ class MemoryCheckpointStore:
 
     def __repr__(self) -> str:
         return f"MemoryCheckpointStore({len(self._jobs)} jobs)"
-
-
-def __getattr__(name: str) -> Any:  # noqa: ANN401 - the one name below
-    """``SQLiteCheckpointStore`` by its former path, until every import names the new one.
-
-    The store now lives in :mod:`resilience.stores.sqlite._checkpoint`, a higher layer;
-    it is looked up only when this old path is asked for it.
-    """
-    if name == "SQLiteCheckpointStore":
-        # A reach into a higher layer, kept only as long as the old path is imported.
-        from resilience.stores.sqlite._checkpoint import SQLiteCheckpointStore  # noqa: PLC0415
-
-        return SQLiteCheckpointStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,8 +23,8 @@ from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.events import CircuitState, RetryScheduled
 from resilience._retry.budget import RetryBudget
-from resilience.batch._processor import BatchProcessor
-from resilience.health._registry import ComponentStatus, HealthRegistry
+from resilience.batch import BatchProcessor
+from resilience.health import ComponentStatus, HealthRegistry
 
 __all__ = [
     "ATTRIBUTES",

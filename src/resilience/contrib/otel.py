@@ -37,7 +37,7 @@ from resilience._breaker.registry import BreakerRegistry
 from resilience._core.events import CallRecorded, CallRejected, Event, RetryScheduled, StateChanged
 from resilience._retry.budget import RetryBudget
 from resilience._version import __version__
-from resilience.batch._processor import BatchProcessor
+from resilience.batch import BatchProcessor
 from resilience.contrib._observe import (
     ATTRIBUTES,
     CALL_DURATION,
@@ -52,7 +52,7 @@ from resilience.contrib._observe import (
     report_failure,
     retry_labels,
 )
-from resilience.health._registry import HealthRegistry
+from resilience.health import HealthRegistry
 
 __all__ = ["OTelMetrics"]
 

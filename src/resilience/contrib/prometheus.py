@@ -35,7 +35,7 @@ from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.events import CallRecorded, CallRejected, Event, RetryScheduled, StateChanged
 from resilience._retry.budget import RetryBudget
-from resilience.batch._processor import BatchProcessor
+from resilience.batch import BatchProcessor
 from resilience.contrib._observe import (
     CALL_DURATION,
     CALLS,
@@ -51,7 +51,7 @@ from resilience.contrib._observe import (
     Sources,
     report_failure,
 )
-from resilience.health._registry import HealthRegistry
+from resilience.health import HealthRegistry
 
 __all__ = ["PrometheusCollector"]
 

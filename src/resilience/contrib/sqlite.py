@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from resilience._core.clock import wall_time
-from resilience.health._registry import CheckResult, ComponentStatus
+from resilience.health import CheckResult, ComponentStatus
 
 __all__ = ["sqlite_check", "sqlite_repair"]
 

@@ -7,13 +7,9 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from resilience._core.redact import redact_text
-
-if TYPE_CHECKING:
-    # Only until ``resilience/__init__`` imports it from ``resilience.stores.sqlite``.
-    from resilience.stores.sqlite._incidents import SQLiteIncidentStore
 
 __all__ = [
     "ActionRecord",
@@ -22,7 +18,6 @@ __all__ = [
     "MemoryIncidentStore",
     "NotifierRecord",
     "Resolution",
-    "SQLiteIncidentStore",
     "Severity",
 ]
 
@@ -226,13 +221,3 @@ class MemoryIncidentStore:
 
     def __repr__(self) -> str:
         return f"MemoryIncidentStore({len(self._incidents)} incidents)"
-
-
-def __getattr__(name: str) -> object:
-    # SQLiteIncidentStore moved to resilience.stores.sqlite (a higher layer); this lazy
-    # re-export keeps the old import working until ``resilience/__init__`` switches.
-    if name == "SQLiteIncidentStore":
-        from resilience.stores.sqlite._incidents import SQLiteIncidentStore  # noqa: PLC0415
-
-        return SQLiteIncidentStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

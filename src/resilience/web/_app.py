@@ -19,7 +19,7 @@ from typing import Any
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.clock import wall_time
 from resilience._core.options import seconds
-from resilience.batch._processor import BatchProcessor
+from resilience.batch import BatchProcessor
 from resilience.health import HealthRegistry
 from resilience.web._events import EventLog
 from resilience.web._http import (

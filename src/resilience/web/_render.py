@@ -8,7 +8,7 @@ from typing import Any
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.redact import redact_text
 from resilience._core.text import json_bytes
-from resilience.batch._processor import BatchProcessor
+from resilience.batch import BatchProcessor
 from resilience.health import HealthRegistry, aggregate
 
 __all__ = ["batch", "breakers", "components", "fingerprint", "finite", "to_json"]

@@ -32,13 +32,13 @@ from typing import Any, Final
 
 from resilience._core.redact import redact_conninfo
 from resilience.batch._checkpoint import (
-    _HOLDER_SPAN,
+    HOLDER_SPAN,
     CheckpointError,
     ItemKey,
     ItemRecord,
     JobBusyError,
     LeaseLostError,
-    _new_holder,
+    new_holder,
 )
 
 try:
@@ -190,8 +190,8 @@ class PostgresCheckpointStore:
                 "job": job,
                 "owner": owner,
                 "ttl": ttl,
-                "span": _HOLDER_SPAN,
-                "holder": _new_holder(),
+                "span": HOLDER_SPAN,
+                "holder": new_holder(),
             }
             row = cur.execute(self._q["acquire"], params).fetchone()
             if row is not None:

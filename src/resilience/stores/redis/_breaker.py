@@ -30,7 +30,7 @@ from resilience._core.clock import SYSTEM_CLOCK
 from resilience._core.events import CircuitState, StoreDegraded, StoreRecovered, emit
 from resilience._core.log import log_event
 from resilience._core.text import safe_repr
-from resilience.health._registry import CheckResult, ComponentStatus
+from resilience.health import CheckResult, ComponentStatus
 
 try:
     import redis

@@ -40,7 +40,7 @@ from resilience.batch._checkpoint import (
     ItemRecord,
     JobBusyError,
     LeaseLostError,
-    _new_holder,
+    new_holder,
 )
 
 try:
@@ -213,7 +213,7 @@ class RedisCheckpointStore:
         _, lease, fence = self.keys(job)
         self._check_disk()
         with self._trouble("taking the lease", job):
-            reply = self._acquire(keys=[lease, fence], args=[owner, _ms(ttl), _new_holder()])
+            reply = self._acquire(keys=[lease, fence], args=[owner, _ms(ttl), new_holder()])
         if reply[0] == 0:
             raise self._busy(job, reply[1], reply[2], doing="run")
         return int(reply[1])
