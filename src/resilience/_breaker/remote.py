@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from resilience._breaker.breaker import CircuitBreaker, Permit
+from resilience._breaker.breaker import CircuitBreaker
+from resilience._breaker.machine import Permit
 from resilience._core.clock import Clock
 from resilience._core.drive import Segment
 from resilience._core.shells import Shell
