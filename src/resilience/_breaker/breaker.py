@@ -38,6 +38,11 @@ def _default_classifier() -> Classifier:
     return Classifier.default()
 
 
+@functools.cache
+def _default_config() -> BreakerConfig:
+    return BreakerConfig()  # one for every breaker built without one: it is frozen
+
+
 def check_name_length(name: str, what: str) -> None:
     """Refuse a name longer than :data:`MAX_NAME_LENGTH`, saying what to do instead."""
     if len(name) > MAX_NAME_LENGTH:
@@ -102,6 +107,8 @@ class CircuitBreaker(SharedMachine, Shell):
         streak: Failures in a row while CLOSED.
     """
 
+    __slots__ = ()  # the machine's: a breaker is as small as the state it keeps
+
     once = True  # a function it decorates, called through it again, is admitted once
 
     def __init__(
@@ -117,7 +124,7 @@ class CircuitBreaker(SharedMachine, Shell):
             raise TypeError(f"CircuitBreaker name must be a non-empty str, got {name!r}")
         check_name_length(name, "CircuitBreaker name")
         if config is None:
-            config = BreakerConfig()
+            config = _default_config()
         elif not isinstance(config, BreakerConfig):
             raise TypeError(
                 f"CircuitBreaker config must be a BreakerConfig, got {type(config).__name__}: "
