@@ -17,7 +17,7 @@ def test_a_breaker_has_no_instance_dict() -> None:
 
 @pytest.mark.parametrize(
     "strategy",
-    [RetryPolicy(), Timeout(1), Fallback(lambda exc: None)],
+    [RetryPolicy(), Timeout(1), Fallback(lambda *_: None)],
     ids=["retry", "timeout", "fallback"],
 )
 def test_strategies_have_no_instance_dict(strategy: object) -> None:
