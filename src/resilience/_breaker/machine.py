@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import CircuitOpenError
-from resilience._breaker.window import CountWindow, TimeWindow, Window
 from resilience._classify.classifier import Classifier, FailureKind, PartialFailure
 from resilience._core.clock import Clock
 from resilience._core.drive import Segment
@@ -32,6 +31,7 @@ from resilience._core.events import (
 from resilience._core.log import log_event
 from resilience._core.misuse import MisusedCallError
 from resilience._core.text import safe_repr
+from resilience._core.window import CountWindow, TimeWindow, Window
 
 if TYPE_CHECKING:
     from resilience._breaker.store import BreakerLink

@@ -8,11 +8,11 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeAlias
 
-from resilience._breaker.errors import CircuitOpenError
 from resilience._classify.http import attribute, headers_of, retry_after, status_of
 from resilience._classify.libraries import grpc_verdict, library_verdict, wrapped
 from resilience._classify.verdict import Classification, FailureKind
 from resilience._core.clock import wall_time
+from resilience._core.errors import RejectedError
 
 __all__ = ["Classification", "Classifier", "FailureKind", "PartialFailure"]
 
@@ -277,10 +277,11 @@ class Classifier:
             )
         if isinstance(exc, PartialFailure):
             return Classification(FailureKind.PARTIAL, f"{len(exc.failed)} items failed")
-        if isinstance(exc, CircuitOpenError):
+        if isinstance(exc, RejectedError):
+            # A refusal (an open circuit) is worth another try when it says when.
             if exc.retry_after is None:
-                return Classification(_PERMANENT, f"circuit {exc.name!r} {exc.state.name}")
-            return Classification(_RETRYABLE, f"circuit {exc.name!r} open", exc.retry_after)
+                return Classification(_PERMANENT, exc.subject)
+            return Classification(_RETRYABLE, exc.subject, exc.retry_after)
         verdict = library_verdict(exc, self.classify_status)
         if verdict is not None:
             return verdict

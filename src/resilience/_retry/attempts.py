@@ -7,8 +7,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
-    from resilience._retry.policy import RetryPolicy
-    from resilience._retry.run import Run
+    from resilience._retry.run import Retrying, Run
 
 __all__ = ["Attempt", "Attempts"]
 
@@ -18,7 +17,7 @@ class Attempt:
 
     __slots__ = ("_number", "_policy", "_run", "_wait")
 
-    def __init__(self, number: int, policy: RetryPolicy, run: Run) -> None:
+    def __init__(self, number: int, policy: Retrying, run: Run) -> None:
         self._number = number
         self._policy = policy
         self._run = run
@@ -59,7 +58,7 @@ class Attempts:
 
     def __init__(
         self,
-        policy: RetryPolicy,
+        policy: Retrying,
         fn: Callable[..., Any] | None = None,
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,

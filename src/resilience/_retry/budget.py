@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from pydantic import Field
 
-from resilience._breaker.window import TimeWindow
 from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.options import Options
+from resilience._core.window import TimeWindow
 
 __all__ = ["BudgetSnapshot", "RetryBudget"]
 

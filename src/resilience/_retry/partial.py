@@ -5,13 +5,10 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 from resilience._classify.classifier import PartialFailure
-from resilience._retry.run import Run, Settings, partial_give_up, partial_items
-
-if TYPE_CHECKING:
-    from resilience._retry.policy import RetryPolicy
+from resilience._retry.run import Retrying, Run, Settings, partial_give_up, partial_items
 
 __all__ = ["partial_shells"]
 
@@ -19,7 +16,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def partial_shells(policy: RetryPolicy, fn: Callable[P, R]) -> Callable[P, R]:
+def partial_shells(policy: Retrying, fn: Callable[P, R]) -> Callable[P, R]:
     """``fn`` retried by ``policy`` item by item (see :meth:`RetryPolicy.partial`)."""
     if inspect.iscoroutinefunction(fn):
         afn = cast("Callable[..., Awaitable[Any]]", fn)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeAlias, cast
+from typing import Any, Final, Protocol, TypeAlias, cast
 
 import tenacity
 
@@ -25,7 +25,7 @@ from resilience._retry.backoff import SCHEDULE, Backoff, jittered
 from resilience._retry.budget import RetryBudget
 from resilience._retry.testing import TESTING
 
-__all__ = ["Run", "Settings", "new_run", "partial_give_up", "partial_items"]
+__all__ = ["Retrying", "Run", "Settings", "new_run", "partial_give_up", "partial_items"]
 
 _RETRYABLE: Final = FailureKind.RETRYABLE
 _PARTIAL: Final = FailureKind.PARTIAL
@@ -325,3 +325,29 @@ def _line(tried: _Try) -> str:
     reason = f" [{_describe(verdict)}]" if verdict is not None else ""
     wait = f", then waited {waited:.3g} s" if waited is not None else ""
     return f"  attempt {number}: {shown}{reason}{wait}"
+
+
+class Retrying(Protocol):
+    """What a loop of its own needs from a retry policy: its strategy's two steps."""
+
+    @property
+    def before(
+        self,
+    ) -> Callable[[Callable[..., object] | None, tuple[Any, ...], dict[str, Any]], Run]:
+        """Begin an operation: its run."""
+        ...
+
+    @property
+    def after(self) -> Callable[[Run, object, BaseException | None], float | None]:
+        """After an attempt: the wait before the next, or None."""
+        ...
+
+    @property
+    def settings(self) -> Settings:
+        """The policy's decisions."""
+        ...
+
+    @property
+    def clock(self) -> Clock:
+        """The clock its waits are slept on."""
+        ...

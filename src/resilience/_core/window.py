@@ -1,4 +1,4 @@
-"""Outcome windows for rate-based breakers: the last N calls, or the last T seconds.
+"""Outcome windows: the last N calls, or the last T seconds (breakers' rates, retry budgets).
 
 Both record in O(1) and keep running totals, so judging a rate never scans the window.
 """
