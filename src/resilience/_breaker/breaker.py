@@ -7,7 +7,7 @@ strategy has (decorator, ``call()``, ``with``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -163,6 +163,19 @@ class CircuitBreaker(SharedMachine, Shell):
     def state(self) -> CircuitState:
         """The current state. OPEN turns HALF_OPEN on the first call after ``open_for``."""
         return self._state
+
+    @property
+    def on_closed(self) -> Callable[[str], object] | None:
+        """Called with the breaker's name each time it closes (under its lock: be quick).
+
+        A :class:`BreakerRegistry` sets it on the breakers it keeps aside while they are
+        open, to take them back when they close; one hook, owned by that registry.
+        """
+        return self._on_closed
+
+    @on_closed.setter
+    def on_closed(self, hook: Callable[[str], object] | None) -> None:
+        self._on_closed = hook
 
     def __repr__(self) -> str:
         return f"CircuitBreaker({self._name!r}, state={self._state.name})"

@@ -256,7 +256,7 @@ class BreakerRegistry:
             name = closed_again.pop()
             breaker = pinned.get(name)
             if breaker is not None and breaker.state is _CLOSED:
-                breaker._on_closed = None  # the registry's own hook
+                breaker.on_closed = None  # the registry's own hook
                 del pinned[name]
                 breakers[name] = breaker
         batch = max(1, self._max // 100)
@@ -271,7 +271,7 @@ class BreakerRegistry:
                     self._store.unlink(breaker)
                 continue
             # Told when it closes from now on; and if it closed just now, noted here.
-            breaker._on_closed = closed_again.add  # the registry's own hook
+            breaker.on_closed = closed_again.add  # the registry's own hook
             pinned[name] = breaker
             if breaker.state is _CLOSED:
                 closed_again.add(name)
