@@ -39,9 +39,6 @@ class Resilient(Pipeline):
     def __repr__(self) -> str:
         return self._shown
 
-    def _shell_name(self) -> str:
-        return "Resilient"
-
     def _shell_label(self) -> str:
         return "resilient(...)"
 

@@ -192,12 +192,12 @@ class CircuitBreaker(SharedMachine, Shell):
             return token, self._clock.monotonic()
         return token
 
-    def after(self, token: Permit, value: object, error: BaseException | None) -> None:
-        """Record how the call ended (a breaker never retries nor replaces)."""
-        self.settle(token, error)
-
     def settle(self, token: Permit, error: BaseException | None) -> None:
         """Record how the call (a ``with`` block, an iteration) ended."""
+        self.after(token, None, error)
+
+    def after(self, token: Permit, value: object, error: BaseException | None) -> None:
+        """Record how the call ended (a breaker never retries nor replaces)."""
         if token.__class__ is tuple:
             gen, start = token
         else:

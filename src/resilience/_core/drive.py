@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, cast
 
 from resilience._core.blocks import HELD, MARK, Held
+from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.misuse import AWAITABLES, misused
 from resilience._core.strategy import FastLane, Replace, Strategy, Wrapping
 
@@ -52,16 +53,18 @@ class Segment:
     but one fast lane, and which.
     """
 
-    __slots__ = ("inner", "lane", "lane_at", "passive", "strategies", "wrap")
+    __slots__ = ("asleep", "inner", "lane", "lane_at", "passive", "sleep", "strategies", "wrap")
 
-    def __init__(self, strategies: Sequence[Strategy]) -> None:
+    def __init__(self, strategies: Sequence[Strategy], clock: Clock = SYSTEM_CLOCK) -> None:
+        self.sleep: Sleep = clock.sleep  # the waits the strategies ask for
+        self.asleep: ASleep = clock.asleep
         self.wrap: Wrapping | None = None
         self.inner: Segment | None = None
         for i, strategy in enumerate(strategies):
             if isinstance(strategy, Wrapping):
                 self.strategies = tuple(strategies[: i + 1])
                 self.wrap = strategy
-                self.inner = Segment(strategies[i + 1 :])
+                self.inner = Segment(strategies[i + 1 :], clock)
                 break
         else:
             self.strategies = tuple(strategies)
@@ -274,18 +277,18 @@ async def arun(  # noqa: PLR0917
 # takes the same one at its head, so that `breaker.call(fn)` costs a frame, not a loop.
 
 
-def call(  # noqa: PLR0917
+def call(
     segment: Segment,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    sleep: Sleep,
-    owner: str,
+    owner: object,
 ) -> Any:  # noqa: ANN401 - the call's own result
     """``fn(*args, **kwargs)`` through ``segment``; refuses an awaitable result.
 
     A function decorated with a ``once`` strategy of this segment is not admitted by it
-    again. ``owner`` names the caller's object in the error for an async function.
+    again. ``owner`` (its class's name, or a name) is whose ``call()`` it was, for the
+    error when ``fn`` is an async function.
     """
     lane = segment.lane
     if lane is not None:
@@ -294,16 +297,23 @@ def call(  # noqa: PLR0917
             try:
                 value = fn(*args, **kwargs)
                 if type(value) in AWAITABLES:
-                    raise misused(owner, fn, value)  # noqa: TRY301 - it is the outcome
+                    raise misused(_named(owner), fn, value)  # noqa: TRY301 - the outcome
             except BaseException as exc:
                 # A wrapper of a `once` strategy of ours applied (and recorded) it already.
                 held: Held = getattr(fn, MARK, ())
                 tokens = segment.deferred(token, fn, args, kwargs, held)
-                return run(segment, fn, args, kwargs, sleep, tokens, exc, held, owner)
+                return run(
+                    segment, fn, args, kwargs, segment.sleep, tokens, exc, held, _named(owner)
+                )
             if token == lane.epoch:  # a stale success must not reset a later period's
                 lane.streak = 0
             return value
-    return run(segment, fn, args, kwargs, sleep, None, None, getattr(fn, MARK, ()), owner)
+    held = getattr(fn, MARK, ())
+    return run(segment, fn, args, kwargs, segment.sleep, None, None, held, _named(owner))
+
+
+def _named(owner: object) -> str:
+    return owner if isinstance(owner, str) else type(owner).__name__
 
 
 async def acall(
@@ -311,7 +321,7 @@ async def acall(
     fn: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    asleep: ASleep,
 ) -> Any:  # noqa: ANN401 - the call's own result
     """``await fn(*args, **kwargs)`` through ``segment`` (see :func:`call`)."""
-    return await arun(segment, fn, args, kwargs, asleep, None, None, getattr(fn, MARK, ()))
+    held = getattr(fn, MARK, ())
+    return await arun(segment, fn, args, kwargs, segment.asleep, None, None, held)

@@ -41,7 +41,7 @@ class Pipeline(Shell):
             kept = (getattr(s, "clock", None) for s in strategies if getattr(s, "waits", False))
             clock = next((c for c in kept if isinstance(c, Clock)), SYSTEM_CLOCK)
         self._clock = clock
-        self._segment: Segment | None = Segment(strategies)
+        self._segment: Segment | None = Segment(strategies, clock)
 
     @property
     def strategies(self) -> tuple[Strategy, ...]:

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from resilience._core.blocks import MARK, blocks
-from resilience._core.clock import Clock
 from resilience._core.drive import Segment, arun, run
 from resilience._core.generators import agenerator, generator
 from resilience._core.strategy import FastLane, LaneChooser, Replace, Strategy
@@ -23,7 +22,7 @@ from resilience._core.strategy import FastLane, LaneChooser, Replace, Strategy
 __all__ = ["decorate"]
 
 
-def decorate(segment: Segment, fn: Callable[..., Any], clock: Clock) -> Callable[..., Any]:
+def decorate(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` (sync, async, or a generator function of either) through ``segment``."""
     wrapper: Callable[..., Any]
     if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
@@ -34,13 +33,13 @@ def decorate(segment: Segment, fn: Callable[..., Any], clock: Clock) -> Callable
                 "call, and a generator's items come over many; bound the work inside it"
             )
         if inspect.isasyncgenfunction(fn):
-            wrapper = agenerator(segment, fn, clock.asleep)
+            wrapper = agenerator(segment, fn, segment.asleep)
         else:
-            wrapper = generator(segment, fn, clock.sleep)
+            wrapper = generator(segment, fn, segment.sleep)
     elif inspect.iscoroutinefunction(fn):
-        wrapper = _async(segment, fn, clock)
+        wrapper = _async(segment, fn)
     else:
-        wrapper = _sync(segment, fn, clock)
+        wrapper = _sync(segment, fn)
     once = tuple(s for s in _all(segment) if getattr(s, "once", False))
     if once:
         setattr(wrapper, MARK, once)  # see drive.call: not admitted twice
@@ -55,8 +54,8 @@ def _all(segment: Segment | None) -> list[Strategy]:
     return found
 
 
-def _sync(segment: Segment, fn: Callable[..., Any], clock: Clock) -> Callable[..., Any]:
-    sleep = clock.sleep
+def _sync(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
+    sleep = segment.sleep
     strategies = segment.strategies
     if segment.passive and len(strategies) == 1:
         return _loop(strategies[0], fn, sleep)
@@ -77,12 +76,62 @@ def _sync(segment: Segment, fn: Callable[..., Any], clock: Clock) -> Callable[..
     chooser = _chooser(segment)
     if chooser is not None:
         return _chosen(segment, chooser, fn, sleep)
+    if len(strategies) == 1 and segment.wrap is None:
+        return _single(strategies[0], fn, sleep)
 
     @functools.wraps(fn)
     def engine(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         return run(segment, fn, args, kwargs, sleep, None, None, blocks())
 
     return engine
+
+
+def _single(
+    strategy: Strategy, fn: Callable[..., Any], sleep: Callable[[float], None]
+) -> Callable[..., Any]:
+    """One strategy that is not a fast lane: the loop, inline."""
+    step = _one(strategy, fn, sleep)
+
+    @functools.wraps(fn)
+    def single(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        return step(args, kwargs)
+
+    return single
+
+
+def _one(
+    strategy: Strategy, fn: Callable[..., Any], sleep: Callable[[float], None]
+) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+    """The loop of a lone strategy (a windowed breaker, one that is OPEN): no token list."""
+    before, after = strategy.before, strategy.after
+
+    def step(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # noqa: ANN401
+        held = blocks()
+        if held and strategy in held:
+            return fn(*args, **kwargs)  # the enclosing `with` block admits the call
+        token = before(fn, args, kwargs)
+        while True:
+            try:
+                value = fn(*args, **kwargs)
+                error = None
+            except BaseException as exc:
+                value, error = None, exc
+            try:
+                decision = after(token, value, error)
+                if decision is None:
+                    if error is not None:
+                        raise error
+                    return value
+                if decision.__class__ is Replace:
+                    if decision.error is not None:
+                        raise decision.error
+                    return decision.value
+                if decision > 0:  # type: ignore[operator] # a wait
+                    sleep(decision)  # type: ignore[arg-type]
+            finally:
+                del error  # the frame would hold the traceback that holds it
+
+    return step
 
 
 def _loop(
@@ -122,11 +171,18 @@ def _loop(
 def _lane(
     segment: Segment, lane: FastLane, fn: Callable[..., Any], sleep: Callable[[float], None]
 ) -> Callable[..., Any]:
+    if len(segment.strategies) == 1:
+        slow = _one(segment.strategies[0], fn, sleep)
+    else:
+
+        def slow(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # noqa: ANN401
+            return run(segment, fn, args, kwargs, sleep, None, None, blocks())
+
     @functools.wraps(fn)
     def fast(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         token = lane.fast_epoch
         if token is None:
-            return run(segment, fn, args, kwargs, sleep, None, None, blocks())
+            return slow(args, kwargs)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
@@ -204,9 +260,9 @@ def _chosen(
     return picked
 
 
-def _async(segment: Segment, fn: Callable[..., Any], clock: Clock) -> Callable[..., Any]:
+def _async(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
     afn = cast("Callable[..., Awaitable[Any]]", fn)
-    asleep = clock.asleep
+    asleep = segment.asleep
     strategies = segment.strategies
     lane = segment.lane
     if segment.passive:

@@ -55,16 +55,12 @@ class Shell:
     def _shell(self) -> drive.Segment:
         segment = self._segment
         if segment is None:
-            segment = drive.Segment((cast("Strategy", self),))
+            segment = drive.Segment((cast("Strategy", self),), self._shell_clock())
             self._segment = segment  # type: ignore[misc] # a slot of the subclass
         return segment
 
     def _shell_clock(self) -> Clock:
         return self._clock
-
-    def _shell_name(self) -> str:
-        """The name in messages about ``call()``: the class's."""
-        return type(self).__name__
 
     def _shell_label(self) -> str:
         """What decorates, in messages: ``CircuitBreaker('db')``, ``RetryPolicy(...)``."""
@@ -78,7 +74,7 @@ class Shell:
         a fallback applies only until the first item.
         """
         require_callable(fn, f"@{self._shell_label()}")
-        return cast("Callable[P, R]", decorate(self._shell(), fn, self._shell_clock()))
+        return cast("Callable[P, R]", decorate(self._shell(), fn))
 
     @overload
     @deprecated("an async function passed to call() is never awaited: use acall()")
@@ -94,21 +90,19 @@ class Shell:
             TypeError: ``fn`` returned an awaitable (a coroutine, a future): use
                 :meth:`acall`. Nothing is recorded, retried or replaced.
         """
-        return cast(
-            "R",
-            drive.call(
-                self._shell(), fn, args, kwargs, self._shell_clock().sleep, self._shell_name()
-            ),
-        )
+        segment = self._segment
+        if segment is None:
+            segment = self._shell()
+        return drive.call(segment, fn, args, kwargs, self)  # type: ignore[no-any-return]
 
     async def acall(
         self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
     ) -> R:
         """Await ``fn(*args, **kwargs)`` through the strategies; its result."""
-        return cast(
-            "R",
-            await drive.acall(self._shell(), fn, args, kwargs, self._shell_clock().asleep),
-        )
+        segment = self._segment
+        if segment is None:
+            segment = self._shell()
+        return await drive.acall(segment, fn, args, kwargs)  # type: ignore[no-any-return]
 
     def __enter__(self) -> None:
         for strategy in self._held():
@@ -143,7 +137,7 @@ class Shell:
         segment = self._shell()
         if segment.wrap is not None:
             raise TypeError(
-                f"{self._shell_name()} cannot guard a with block: {segment.wrap!r} runs a "
+                f"{type(self).__name__} cannot guard a with block: {segment.wrap!r} runs a "
                 "call (a time limit, hedging), and a block is not one; decorate a function"
             )
         return tuple(s for s in segment.strategies if hasattr(s, "settle"))

@@ -158,8 +158,6 @@ class BatchProcessor:
             classifier = retry.classifier if retry is not None else Classifier.default()
         self._classifier = classifier
         self._segment = _item_segment(retry, breaker, remote, classifier)
-        waits = retry.clock if retry is not None else SYSTEM_CLOCK
-        self._sleep, self._asleep = waits.sleep, waits.asleep
         self._progress = make_progress(progress)
         self._pass: Pass | None = None  # the current or last run, for snapshot()
         self._clock = clock if clock is not None else SYSTEM_CLOCK
@@ -262,7 +260,7 @@ class BatchProcessor:
             return handler(item)
 
         try:
-            drive.call(self._segment, attempt, (item,), {}, self._sleep, "BatchProcessor")
+            drive.call(self._segment, attempt, (item,), {}, "BatchProcessor")
         except CircuitOpenError as exc:
             return _deferred(key, calls, exc)
         except Exception as exc:
@@ -327,7 +325,7 @@ class BatchProcessor:
             return await handler(item)
 
         try:
-            await drive.acall(self._segment, attempt, (item,), {}, self._asleep)
+            await drive.acall(self._segment, attempt, (item,), {})
         except CircuitOpenError as exc:
             return _deferred(key, calls, exc)
         except Exception as exc:
@@ -368,7 +366,7 @@ def _item_segment(
         strategies.append(RemoteBreakers(breaker, cast("Callable[..., str]", remote)))
     elif breaker is not None:
         strategies.append(breaker)
-    return Segment(strategies)
+    return Segment(strategies, retry.clock if retry is not None else SYSTEM_CLOCK)
 
 
 async def _each(items: Iterable[Any] | AsyncIterable[Any]) -> Any:  # noqa: ANN401
