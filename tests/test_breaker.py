@@ -79,11 +79,6 @@ class Held:
         self.ctx.run(self.breaker.__exit__, type(error), error, None)
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(start=1000.0)
-
-
 def rejection(breaker: CircuitBreaker) -> CircuitOpenError:
     with pytest.raises(CircuitOpenError) as info:
         breaker.call(ok)
@@ -93,8 +88,8 @@ def rejection(breaker: CircuitBreaker) -> CircuitOpenError:
 # ------------------------------------------------------------------------------ the forms
 
 
-def test_decorator_keeps_name_doc_signature_and_annotations(clock: FakeClock) -> None:
-    breaker = make(clock)
+def test_decorator_keeps_name_doc_signature_and_annotations(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock)
 
     def fetch(bucket: str, key: str, *, version: int = 0) -> bytes:
         """Fetch an object."""
@@ -109,8 +104,8 @@ def test_decorator_keeps_name_doc_signature_and_annotations(clock: FakeClock) ->
     assert wrapped("b", "k", version=2) == b"b/k@2"
 
 
-def test_decorated_function_failures_count_and_open_the_circuit(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=2)
+def test_decorated_function_failures_count_and_open_the_circuit(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=2)
     calls: list[int] = []
 
     @breaker
@@ -129,9 +124,9 @@ def test_decorated_function_failures_count_and_open_the_circuit(clock: FakeClock
 
 @pytest.mark.parametrize("bad", [None, 42, "fetch", ["a"]])
 def test_decorating_a_non_callable_raises_type_error_saying_what_was_passed(
-    clock: FakeClock, bad: object
+    fake_clock: FakeClock, bad: object
 ) -> None:
-    breaker = make(clock)
+    breaker = make(fake_clock)
     with pytest.raises(TypeError) as info:
         breaker(bad)  # type: ignore[arg-type]
     message = str(info.value)
@@ -152,9 +147,9 @@ def test_breaker_config_must_be_a_breaker_config() -> None:
 
 
 def test_call_passes_positional_and_keyword_arguments_and_returns_the_result(
-    clock: FakeClock,
+    fake_clock: FakeClock,
 ) -> None:
-    breaker = make(clock)
+    breaker = make(fake_clock)
 
     def add(a: int, b: int, *, scale: int = 1) -> int:
         return (a + b) * scale
@@ -162,8 +157,8 @@ def test_call_passes_positional_and_keyword_arguments_and_returns_the_result(
     assert breaker.call(add, 1, 2, scale=10) == 30
 
 
-def test_call_reraises_the_original_failure_unchanged(clock: FakeClock) -> None:
-    breaker = make(clock)
+def test_call_reraises_the_original_failure_unchanged(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock)
     error = ConnectionRefusedError("nope")
 
     def boom() -> None:
@@ -175,8 +170,8 @@ def test_call_reraises_the_original_failure_unchanged(clock: FakeClock) -> None:
     assert breaker.snapshot().consecutive_failures == 1
 
 
-def test_with_block_records_success_and_failure_and_never_swallows(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=3)
+def test_with_block_records_success_and_failure_and_never_swallows(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=3)
     with breaker:
         pass
     for _ in range(2):
@@ -192,8 +187,8 @@ def test_with_block_records_success_and_failure_and_never_swallows(clock: FakeCl
     assert breaker.state is OPEN
 
 
-def test_with_block_on_an_open_circuit_does_not_run_its_body(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1)
+def test_with_block_on_an_open_circuit_does_not_run_its_body(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1)
     fail(breaker)
     ran = False
 
@@ -207,10 +202,10 @@ def test_with_block_on_an_open_circuit_does_not_run_its_body(clock: FakeClock) -
     assert not ran
 
 
-def test_nested_with_blocks_pair_each_exit_with_its_own_enter(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1, open_for=10)
+def test_nested_with_blocks_pair_each_exit_with_its_own_enter(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10)
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     outer = Held(breaker)  # the trial call
     assert breaker.state is HALF_OPEN
     # A nested block in the same context as the trial: rejected (one permit), and the
@@ -220,7 +215,7 @@ def test_nested_with_blocks_pair_each_exit_with_its_own_enter(clock: FakeClock) 
     outer.succeed()
     assert breaker.state is CLOSED
 
-    breaker = make(clock, failure_threshold=2)
+    breaker = make(fake_clock, failure_threshold=2)
     counts: list[int] = []
 
     def nested() -> None:
@@ -242,8 +237,8 @@ def test_nested_with_blocks_pair_each_exit_with_its_own_enter(clock: FakeClock) 
         breaker.__exit__(None, None, None)
 
 
-def test_exit_without_enter_is_a_clear_error(clock: FakeClock) -> None:
-    breaker = make(clock)
+def test_exit_without_enter_is_a_clear_error(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock)
     with pytest.raises(RuntimeError) as info:
         breaker.__exit__(None, None, None)
     assert "'db'" in str(info.value)
@@ -253,8 +248,8 @@ def test_exit_without_enter_is_a_clear_error(clock: FakeClock) -> None:
     assert breaker.snapshot().consecutive_failures == 0
 
 
-def test_exit_in_another_context_than_enter_is_a_clear_error(clock: FakeClock) -> None:
-    breaker = make(clock)
+def test_exit_in_another_context_than_enter_is_a_clear_error(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock)
     contextvars.copy_context().run(breaker.__enter__)
     with pytest.raises(RuntimeError, match="without a matching __enter__"):
         breaker.__exit__(None, None, None)
@@ -263,8 +258,8 @@ def test_exit_in_another_context_than_enter_is_a_clear_error(clock: FakeClock) -
 # ---------------------------------------------------------------------- consecutive rule
 
 
-def test_consecutive_failures_open_the_circuit_at_the_threshold(clock: FakeClock) -> None:
-    breaker = make(clock)  # default: 5
+def test_consecutive_failures_open_the_circuit_at_the_threshold(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock)  # default: 5
     fail(breaker, 4)
     assert breaker.state is CLOSED
     fail(breaker)
@@ -272,8 +267,8 @@ def test_consecutive_failures_open_the_circuit_at_the_threshold(clock: FakeClock
     assert breaker.snapshot().consecutive_failures == 5
 
 
-def test_a_success_resets_the_consecutive_count(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=3)
+def test_a_success_resets_the_consecutive_count(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=3)
     for _ in range(5):
         fail(breaker, 2)
         succeed(breaker)
@@ -283,8 +278,8 @@ def test_a_success_resets_the_consecutive_count(clock: FakeClock) -> None:
     assert breaker.state is OPEN
 
 
-def test_open_circuit_rejects_at_once_without_calling(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=2, open_for=30)
+def test_open_circuit_rejects_at_once_without_calling(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=2, open_for=30)
     fail(breaker, 2)
     called: list[int] = []
 
@@ -298,10 +293,10 @@ def test_open_circuit_rejects_at_once_without_calling(clock: FakeClock) -> None:
     assert breaker.snapshot().rejected == 3
 
 
-def test_open_error_says_which_circuit_why_and_when(clock: FakeClock) -> None:
-    breaker = make(clock, name="s3-eu", open_for=30)
+def test_open_error_says_which_circuit_why_and_when(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, name="s3-eu", open_for=30)
     fail(breaker, 5)
-    clock.advance(12)
+    fake_clock.advance(12)
     error = rejection(breaker)
     assert error.name == "s3-eu"
     assert error.state is OPEN
@@ -313,8 +308,8 @@ def test_open_error_says_which_circuit_why_and_when(clock: FakeClock) -> None:
     )
 
 
-def test_open_error_survives_pickling(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1)
+def test_open_error_survives_pickling(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1)
     fail(breaker)
     error = rejection(breaker)
     copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object
@@ -335,8 +330,8 @@ def test_open_error_says_a_trial_is_allowed_now_when_retry_after_is_zero() -> No
 # -------------------------------------------------------------------------- rate rules
 
 
-def test_failure_rate_over_a_count_window_waits_for_minimum_calls(clock: FakeClock) -> None:
-    breaker = make(clock, failure_rate=0.5, window=10, minimum_calls=4)
+def test_failure_rate_over_a_count_window_waits_for_minimum_calls(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_rate=0.5, window=10, minimum_calls=4)
     fail(breaker, 3)  # 100 % failures, but only 3 outcomes
     assert breaker.state is CLOSED
     snap = breaker.snapshot()
@@ -348,9 +343,11 @@ def test_failure_rate_over_a_count_window_waits_for_minimum_calls(clock: FakeClo
     assert reason.startswith("failure rate 75% over the last 4 calls reached failure_rate=0.5")
 
 
-def test_a_rate_breaker_with_a_short_window_and_no_minimum_calls_trips(clock: FakeClock) -> None:
+def test_a_rate_breaker_with_a_short_window_and_no_minimum_calls_trips(
+    fake_clock: FakeClock,
+) -> None:
     """A count window of 5 calls is judged once full: its default minimum_calls is 5."""
-    breaker = make(clock, failure_rate=0.5, window=5)
+    breaker = make(fake_clock, failure_rate=0.5, window=5)
     fail(breaker, 4)
     assert breaker.state is CLOSED
     fail(breaker)
@@ -361,8 +358,8 @@ def test_a_rate_breaker_with_a_short_window_and_no_minimum_calls_trips(clock: Fa
     )
 
 
-def test_failure_rate_below_the_threshold_keeps_the_circuit_closed(clock: FakeClock) -> None:
-    breaker = make(clock, failure_rate=0.5, window=10, minimum_calls=4)
+def test_failure_rate_below_the_threshold_keeps_the_circuit_closed(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_rate=0.5, window=10, minimum_calls=4)
     for _ in range(10):
         succeed(breaker, 2)
         fail(breaker)  # 1 in 3: below 0.5
@@ -372,16 +369,16 @@ def test_failure_rate_below_the_threshold_keeps_the_circuit_closed(clock: FakeCl
     assert snap.failures in {3, 4}
 
 
-def test_rate_mode_has_no_consecutive_rule(clock: FakeClock) -> None:
-    breaker = make(clock, failure_rate=1.0, window=100, minimum_calls=50)
+def test_rate_mode_has_no_consecutive_rule(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_rate=1.0, window=100, minimum_calls=50)
     succeed(breaker)
     fail(breaker, 40)
     assert breaker.state is CLOSED
     assert breaker.snapshot().consecutive_failures == 40
 
 
-def test_count_window_forgets_the_oldest_outcomes(clock: FakeClock) -> None:
-    breaker = make(clock, failure_rate=0.5, window=4, minimum_calls=4)
+def test_count_window_forgets_the_oldest_outcomes(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_rate=0.5, window=4, minimum_calls=4)
     fail(breaker)
     succeed(breaker, 3)  # [F S S S]: 25 %
     assert breaker.state is CLOSED
@@ -393,8 +390,8 @@ def test_count_window_forgets_the_oldest_outcomes(clock: FakeClock) -> None:
     assert breaker.state is OPEN
 
 
-def test_both_rules_together_trip_on_whichever_comes_first(clock: FakeClock) -> None:
-    breaker = make(clock, failure_rate=0.9, window=100, minimum_calls=100, failure_threshold=3)
+def test_both_rules_together_trip_on_whichever_comes_first(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_rate=0.9, window=100, minimum_calls=100, failure_threshold=3)
     fail(breaker, 3)
     assert breaker.state is OPEN
     reason = breaker.snapshot().reason
@@ -402,13 +399,13 @@ def test_both_rules_together_trip_on_whichever_comes_first(clock: FakeClock) -> 
     assert reason.startswith("3 consecutive failures")
 
 
-def test_time_window_outcomes_expire_as_the_clock_advances(clock: FakeClock) -> None:
-    breaker = make(clock, failure_rate=0.5, window_seconds=10, minimum_calls=4)
+def test_time_window_outcomes_expire_as_the_clock_advances(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_rate=0.5, window_seconds=10, minimum_calls=4)
     fail(breaker, 3)
     assert breaker.snapshot().calls == 3
-    clock.advance(5)
+    fake_clock.advance(5)
     assert breaker.snapshot().calls == 3
-    clock.advance(6)
+    fake_clock.advance(6)
     snap = breaker.snapshot()
     assert (snap.calls, snap.failures, snap.failure_rate) == (0, 0, None)
     succeed(breaker)  # had the failures not expired, 3 of 4 would trip it
@@ -417,14 +414,14 @@ def test_time_window_outcomes_expire_as_the_clock_advances(clock: FakeClock) -> 
 
 
 def test_time_window_rate_raised_by_ageing_is_judged_on_the_next_success(
-    clock: FakeClock,
+    fake_clock: FakeClock,
 ) -> None:
-    breaker = make(clock, failure_rate=0.5, window_seconds=10, minimum_calls=2)
+    breaker = make(fake_clock, failure_rate=0.5, window_seconds=10, minimum_calls=2)
     succeed(breaker, 2)
-    clock.advance(5)
+    fake_clock.advance(5)
     fail(breaker)  # 1 of 3
     assert breaker.state is CLOSED
-    clock.advance(5.5)  # the two successes age out: 1 of 1
+    fake_clock.advance(5.5)  # the two successes age out: 1 of 1
     assert breaker.snapshot().failure_rate == 1.0
     assert breaker.state is CLOSED  # nothing judged without a call
     succeed(breaker)  # 1 of 2: 50 %
@@ -434,15 +431,17 @@ def test_time_window_rate_raised_by_ageing_is_judged_on_the_next_success(
     assert "over the last 10 s (2 calls)" in reason
 
 
-def test_slow_calls_open_the_circuit_by_rate(clock: FakeClock) -> None:
-    breaker = make(clock, slow_call_duration=1.0, slow_call_rate=0.5, window=10, minimum_calls=4)
+def test_slow_calls_open_the_circuit_by_rate(fake_clock: FakeClock) -> None:
+    breaker = make(
+        fake_clock, slow_call_duration=1.0, slow_call_rate=0.5, window=10, minimum_calls=4
+    )
 
     def slow() -> str:
-        clock.advance(2.0)
+        fake_clock.advance(2.0)
         return "late"
 
     def fast() -> str:
-        clock.advance(0.5)
+        fake_clock.advance(0.5)
         return "quick"
 
     assert breaker.call(fast) == "quick"
@@ -458,11 +457,13 @@ def test_slow_calls_open_the_circuit_by_rate(clock: FakeClock) -> None:
     assert "slower than 1 s" in reason
 
 
-def test_a_call_exactly_at_the_slow_duration_is_not_slow(clock: FakeClock) -> None:
-    breaker = make(clock, slow_call_duration=1.0, slow_call_rate=1.0, window=5, minimum_calls=1)
+def test_a_call_exactly_at_the_slow_duration_is_not_slow(fake_clock: FakeClock) -> None:
+    breaker = make(
+        fake_clock, slow_call_duration=1.0, slow_call_rate=1.0, window=5, minimum_calls=1
+    )
 
     def exactly() -> None:
-        clock.advance(1.0)
+        fake_clock.advance(1.0)
 
     breaker.call(exactly)
     assert breaker.state is CLOSED
@@ -472,14 +473,14 @@ def test_a_call_exactly_at_the_slow_duration_is_not_slow(clock: FakeClock) -> No
 # ----------------------------------------------------------------------------- recovery
 
 
-def test_open_becomes_half_open_on_the_first_call_after_open_for(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1, open_for=10)
+def test_open_becomes_half_open_on_the_first_call_after_open_for(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10)
     fail(breaker)
-    opened_at = clock.monotonic()
+    opened_at = fake_clock.monotonic()
     assert breaker.snapshot().opened_at == opened_at
-    clock.advance(9.5)
+    fake_clock.advance(9.5)
     assert rejection(breaker).retry_after == pytest.approx(0.5)
-    clock.advance(0.5)
+    fake_clock.advance(0.5)
     assert breaker.state is OPEN  # no call yet, no background thread
     assert breaker.snapshot().retry_after == 0.0
     seen: list[CircuitState] = []
@@ -495,24 +496,24 @@ def test_open_becomes_half_open_on_the_first_call_after_open_for(clock: FakeCloc
     assert (snap.opened_at, snap.reason, snap.retry_after) == (None, None, 0.0)
 
 
-def test_failed_trial_reopens_for_another_open_period(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1, open_for=10)
+def test_failed_trial_reopens_for_another_open_period(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10)
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     fail(breaker)
     assert breaker.state is OPEN
     snap = breaker.snapshot()
-    assert snap.opened_at == clock.monotonic()
+    assert snap.opened_at == fake_clock.monotonic()
     assert snap.retry_after == 10.0
     assert snap.reason == "trial call failed: ConnectionRefusedError('refused')"
 
 
 def test_half_open_admits_exactly_max_calls_and_rejects_the_rest_at_once(
-    clock: FakeClock,
+    fake_clock: FakeClock,
 ) -> None:
-    breaker = make(clock, failure_threshold=1, open_for=10, half_open_max_calls=2)
+    breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_max_calls=2)
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     first, second = Held(breaker), Held(breaker)
     assert breaker.state is HALF_OPEN
     assert breaker.snapshot().half_open_calls == 2
@@ -528,10 +529,10 @@ def test_half_open_admits_exactly_max_calls_and_rejects_the_rest_at_once(
     assert breaker.snapshot().consecutive_failures == 0
 
 
-def test_a_released_permit_admits_the_next_trial(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1, open_for=10, success_threshold=2)
+def test_a_released_permit_admits_the_next_trial(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10, success_threshold=2)
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     trial = Held(breaker)
     with pytest.raises(CircuitOpenError):
         breaker.call(ok)
@@ -542,33 +543,33 @@ def test_a_released_permit_admits_the_next_trial(clock: FakeClock) -> None:
     assert breaker.state is CLOSED
 
 
-def test_success_threshold_needs_that_many_trial_successes(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1, open_for=10, success_threshold=3)
+def test_success_threshold_needs_that_many_trial_successes(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10, success_threshold=3)
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     succeed(breaker, 2)
     assert breaker.state is HALF_OPEN
     succeed(breaker)
     assert breaker.state is CLOSED
 
 
-def test_a_failed_trial_forgets_earlier_trial_successes(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1, open_for=10, success_threshold=2)
+def test_a_failed_trial_forgets_earlier_trial_successes(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10, success_threshold=2)
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     succeed(breaker)
     fail(breaker)
     assert breaker.state is OPEN
-    clock.advance(10)
+    fake_clock.advance(10)
     succeed(breaker)
     assert breaker.state is HALF_OPEN  # the success before the re-open does not count
     succeed(breaker)
     assert breaker.state is CLOSED
 
 
-def test_slow_trial_success_reopens(clock: FakeClock) -> None:
+def test_slow_trial_success_reopens(fake_clock: FakeClock) -> None:
     breaker = make(
-        clock,
+        fake_clock,
         failure_threshold=1,
         slow_call_duration=1.0,
         slow_call_rate=1.0,
@@ -576,10 +577,10 @@ def test_slow_trial_success_reopens(clock: FakeClock) -> None:
         open_for=10,
     )
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
 
     def slow() -> str:
-        clock.advance(3)
+        fake_clock.advance(3)
         return "late"
 
     assert breaker.call(slow) == "late"
@@ -587,17 +588,17 @@ def test_slow_trial_success_reopens(clock: FakeClock) -> None:
     assert breaker.snapshot().reason == "trial call was slow (3 s > 1 s)"
 
 
-def test_half_open_timeout_reopens_when_trials_never_finish(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1, open_for=10, half_open_timeout=5)
+def test_half_open_timeout_reopens_when_trials_never_finish(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_timeout=5)
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     hung = Held(breaker)
-    clock.advance(2)
+    fake_clock.advance(2)
     error = rejection(breaker)
     assert error.state is HALF_OPEN
     assert error.retry_after == pytest.approx(3.0 + 10.0)  # the rest, then the open period
     assert "try again when they finish, or in 13.0 s at the latest" in str(error)
-    clock.advance(3)
+    fake_clock.advance(3)
     error = rejection(breaker)  # the call that notices the timeout
     assert error.state is OPEN
     assert breaker.state is OPEN
@@ -605,37 +606,37 @@ def test_half_open_timeout_reopens_when_trials_never_finish(clock: FakeClock) ->
     assert error.retry_after == 10.0
     hung.succeed()  # stale: cannot close the re-opened circuit
     assert breaker.state is OPEN
-    clock.advance(10)
+    fake_clock.advance(10)
     succeed(breaker)
     assert breaker.state is CLOSED
 
 
 def test_open_period_doubles_on_each_reopen_up_to_open_for_max_and_resets_on_close(
-    clock: FakeClock,
+    fake_clock: FakeClock,
 ) -> None:
-    breaker = make(clock, failure_threshold=2, open_for=10, open_for_max=25)
+    breaker = make(fake_clock, failure_threshold=2, open_for=10, open_for_max=25)
     fail(breaker, 2)
     periods = [breaker.snapshot().retry_after]
     for _ in range(3):
-        clock.advance(periods[-1] or 0.0)
+        fake_clock.advance(periods[-1] or 0.0)
         fail(breaker)  # the trial fails: re-open for longer
         periods.append(breaker.snapshot().retry_after)
     assert periods == [10.0, 20.0, 25.0, 25.0]
-    clock.advance(24.5)
+    fake_clock.advance(24.5)
     with pytest.raises(CircuitOpenError):
         breaker.call(ok)
-    clock.advance(0.5)
+    fake_clock.advance(0.5)
     succeed(breaker)
     assert breaker.state is CLOSED
     fail(breaker, 2)
     assert breaker.snapshot().retry_after == 10.0  # reset on close
 
 
-def test_without_open_for_max_the_open_period_stays_fixed(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1, open_for=10)
+def test_without_open_for_max_the_open_period_stays_fixed(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10)
     fail(breaker)
     for _ in range(3):
-        clock.advance(10)
+        fake_clock.advance(10)
         fail(breaker)
         assert breaker.snapshot().retry_after == 10.0
 
@@ -644,12 +645,12 @@ def test_without_open_for_max_the_open_period_stays_fixed(clock: FakeClock) -> N
 
 
 def test_force_open_rejects_everything_with_no_retry_after_until_reset(
-    clock: FakeClock,
+    fake_clock: FakeClock,
 ) -> None:
-    breaker = make(clock, open_for=1)
+    breaker = make(fake_clock, open_for=1)
     breaker.force_open()
     assert breaker.state is FORCED_OPEN
-    clock.advance(3600)
+    fake_clock.advance(3600)
     error = rejection(breaker)
     assert error.state is FORCED_OPEN
     assert error.retry_after is None
@@ -665,8 +666,8 @@ def test_force_open_rejects_everything_with_no_retry_after_until_reset(
     assert breaker.snapshot().rejected == 0
 
 
-def test_disabled_lets_everything_through_and_records_nothing(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=2, failure_rate=0.5, window=10, minimum_calls=1)
+def test_disabled_lets_everything_through_and_records_nothing(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=2, failure_rate=0.5, window=10, minimum_calls=1)
     breaker.disable()
     fail(breaker, 10)
     succeed(breaker)
@@ -676,8 +677,8 @@ def test_disabled_lets_everything_through_and_records_nothing(clock: FakeClock) 
     assert snap.reason == "disabled by disable()"
 
 
-def test_metrics_only_records_but_never_trips(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=2, failure_rate=0.5, window=10, minimum_calls=1)
+def test_metrics_only_records_but_never_trips(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=2, failure_rate=0.5, window=10, minimum_calls=1)
     breaker.metrics_only()
     fail(breaker, 6)
     succeed(breaker, 2)
@@ -688,8 +689,8 @@ def test_metrics_only_records_but_never_trips(clock: FakeClock) -> None:
     assert snap.failure_rate == pytest.approx(7 / 9)
 
 
-def test_manual_states_are_left_only_by_a_manual_transition(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1)
+def test_manual_states_are_left_only_by_a_manual_transition(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1)
     fail(breaker)
     breaker.metrics_only()
     fail(breaker, 3)
@@ -703,8 +704,8 @@ def test_manual_states_are_left_only_by_a_manual_transition(clock: FakeClock) ->
     assert breaker.state is OPEN
 
 
-def test_reset_closes_and_forgets_every_count(clock: FakeClock) -> None:
-    breaker = make(clock, failure_rate=0.5, window=10, minimum_calls=2, open_for=10)
+def test_reset_closes_and_forgets_every_count(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_rate=0.5, window=10, minimum_calls=2, open_for=10)
     fail(breaker, 2)
     assert breaker.state is OPEN
     rejection(breaker)
@@ -728,12 +729,14 @@ def test_reset_closes_and_forgets_every_count(clock: FakeClock) -> None:
 # ------------------------------------------------------------------------------ snapshot
 
 
-def test_snapshot_of_an_open_circuit_has_every_field(clock: FakeClock) -> None:
-    breaker = make(clock, name="api", failure_rate=0.5, window=10, minimum_calls=4, open_for=20)
+def test_snapshot_of_an_open_circuit_has_every_field(fake_clock: FakeClock) -> None:
+    breaker = make(
+        fake_clock, name="api", failure_rate=0.5, window=10, minimum_calls=4, open_for=20
+    )
     succeed(breaker, 2)
     fail(breaker, 2)
-    opened = clock.monotonic()
-    clock.advance(5)
+    opened = fake_clock.monotonic()
+    fake_clock.advance(5)
     rejection(breaker)
     rejection(breaker)
     snap = breaker.snapshot()
@@ -752,8 +755,8 @@ def test_snapshot_of_an_open_circuit_has_every_field(clock: FakeClock) -> None:
         snap.state = CLOSED  # type: ignore[misc]
 
 
-def test_snapshot_of_a_fresh_breaker(clock: FakeClock) -> None:
-    snap = make(clock).snapshot()
+def test_snapshot_of_a_fresh_breaker(fake_clock: FakeClock) -> None:
+    snap = make(fake_clock).snapshot()
     assert snap.state is CLOSED
     assert (snap.calls, snap.failures, snap.failure_rate, snap.consecutive_failures) == (
         0,
@@ -764,8 +767,8 @@ def test_snapshot_of_a_fresh_breaker(clock: FakeClock) -> None:
     assert (snap.opened_at, snap.retry_after, snap.reason) == (None, 0.0, None)
 
 
-def test_repr_names_the_breaker_and_its_state(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1)
+def test_repr_names_the_breaker_and_its_state(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1)
     assert repr(breaker) == "CircuitBreaker('db', state=CLOSED)"
     fail(breaker)
     assert repr(breaker) == "CircuitBreaker('db', state=OPEN)"
@@ -776,9 +779,9 @@ def test_repr_names_the_breaker_and_its_state(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit, GeneratorExit])
 def test_ignored_outcomes_neither_count_nor_reset_the_consecutive_count(
-    clock: FakeClock, exc: type[BaseException]
+    fake_clock: FakeClock, exc: type[BaseException]
 ) -> None:
-    breaker = make(clock, failure_threshold=3)
+    breaker = make(fake_clock, failure_threshold=3)
 
     def cancelled() -> None:
         raise exc
@@ -793,8 +796,8 @@ def test_ignored_outcomes_neither_count_nor_reset_the_consecutive_count(
     assert breaker.state is OPEN
 
 
-def test_ignored_outcomes_stay_out_of_the_window(clock: FakeClock) -> None:
-    breaker = make(clock, failure_rate=0.5, window=10, minimum_calls=2)
+def test_ignored_outcomes_stay_out_of_the_window(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_rate=0.5, window=10, minimum_calls=2)
     succeed(breaker)
     for _ in range(3):
         ignore(breaker)
@@ -802,18 +805,18 @@ def test_ignored_outcomes_stay_out_of_the_window(clock: FakeClock) -> None:
     assert (snap.calls, snap.failures) == (1, 0)
 
 
-def test_ignored_outcome_of_a_with_block_is_not_counted(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=2)
+def test_ignored_outcome_of_a_with_block_is_not_counted(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=2)
     fail(breaker)
     with pytest.raises(KeyboardInterrupt), breaker:
         raise KeyboardInterrupt
     assert breaker.snapshot().consecutive_failures == 1
 
 
-def test_ignored_trial_gives_its_permit_back_without_deciding(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1, open_for=10)
+def test_ignored_trial_gives_its_permit_back_without_deciding(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10)
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     ignore(breaker)  # the trial was interrupted: says nothing about the remote
     assert breaker.state is HALF_OPEN
     assert breaker.snapshot().half_open_calls == 0
@@ -821,15 +824,15 @@ def test_ignored_trial_gives_its_permit_back_without_deciding(clock: FakeClock) 
     assert breaker.state is CLOSED
 
 
-def test_permanent_errors_are_ignored_unless_count_permanent(clock: FakeClock) -> None:
+def test_permanent_errors_are_ignored_unless_count_permanent(fake_clock: FakeClock) -> None:
     def bad_request() -> None:
         raise ValueError("bad input")
 
-    lenient = make(clock, failure_threshold=1)
+    lenient = make(fake_clock, failure_threshold=1)
     with pytest.raises(ValueError):
         lenient.call(bad_request)
     assert lenient.state is CLOSED
-    strict = make(clock, failure_threshold=1, count_permanent=True)
+    strict = make(fake_clock, failure_threshold=1, count_permanent=True)
     with pytest.raises(ValueError):
         strict.call(bad_request)
     assert strict.state is OPEN
@@ -838,12 +841,12 @@ def test_permanent_errors_are_ignored_unless_count_permanent(clock: FakeClock) -
 # --------------------------------------------------------------------------- stale outcomes
 
 
-def test_stale_failure_from_before_an_open_changes_nothing(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=2, open_for=10)
+def test_stale_failure_from_before_an_open_changes_nothing(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=2, open_for=10)
     late = Held(breaker)
     fail(breaker, 2)
     before = breaker.snapshot()
-    clock.advance(1)
+    fake_clock.advance(1)
     late.fail()
     after = breaker.snapshot()
     assert after.opened_at == before.opened_at
@@ -851,8 +854,8 @@ def test_stale_failure_from_before_an_open_changes_nothing(clock: FakeClock) -> 
     assert after.retry_after == 9.0
 
 
-def test_stale_success_cannot_close_a_circuit_that_opened_meanwhile(clock: FakeClock) -> None:
-    breaker = make(clock, failure_rate=0.5, window=4, minimum_calls=2, open_for=10)
+def test_stale_success_cannot_close_a_circuit_that_opened_meanwhile(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_rate=0.5, window=4, minimum_calls=2, open_for=10)
     late = Held(breaker)
     fail(breaker, 2)
     late.succeed()
@@ -861,11 +864,11 @@ def test_stale_success_cannot_close_a_circuit_that_opened_meanwhile(clock: FakeC
     assert (snap.calls, snap.failures) == (2, 2)
 
 
-def test_stale_failure_cannot_reopen_a_circuit_that_closed_meanwhile(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1, open_for=10)
+def test_stale_failure_cannot_reopen_a_circuit_that_closed_meanwhile(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10)
     late = Held(breaker)
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     succeed(breaker)
     assert breaker.state is CLOSED
     late.fail()
@@ -874,15 +877,15 @@ def test_stale_failure_cannot_reopen_a_circuit_that_closed_meanwhile(clock: Fake
 
 
 def test_stale_trial_cannot_take_a_permit_from_the_next_half_open_period(
-    clock: FakeClock,
+    fake_clock: FakeClock,
 ) -> None:
-    breaker = make(clock, failure_threshold=1, open_for=10, half_open_timeout=5)
+    breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_timeout=5)
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     old_trial = Held(breaker)
-    clock.advance(5)
+    fake_clock.advance(5)
     rejection(breaker)  # half-open timed out: OPEN again
-    clock.advance(10)
+    fake_clock.advance(10)
     new_trial = Held(breaker)
     old_trial.fail()  # from the previous half-open period
     assert breaker.state is HALF_OPEN
@@ -893,8 +896,8 @@ def test_stale_trial_cannot_take_a_permit_from_the_next_half_open_period(
     assert breaker.state is CLOSED
 
 
-def test_stale_outcome_after_a_manual_transition_changes_nothing(clock: FakeClock) -> None:
-    breaker = make(clock, failure_threshold=1)
+def test_stale_outcome_after_a_manual_transition_changes_nothing(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1)
     late = Held(breaker)
     breaker.metrics_only()
     late.fail()
@@ -906,11 +909,11 @@ def test_stale_outcome_after_a_manual_transition_changes_nothing(clock: FakeCloc
 
 
 def test_stale_fast_path_success_does_not_reset_the_count_of_a_later_closed_period(
-    clock: FakeClock,
+    fake_clock: FakeClock,
 ) -> None:
     # A call admitted in one CLOSED period that succeeds after the circuit opened and was
     # reset must not wipe the failures counted since the reset.
-    breaker = make(clock, failure_threshold=3)
+    breaker = make(fake_clock, failure_threshold=3)
 
     def outlives_a_reset() -> str:
         fail(breaker, 3)
@@ -926,9 +929,9 @@ def test_stale_fast_path_success_does_not_reset_the_count_of_a_later_closed_peri
 
 
 def test_stale_decorated_success_does_not_wipe_the_count_of_an_open_circuit(
-    clock: FakeClock,
+    fake_clock: FakeClock,
 ) -> None:
-    breaker = make(clock, failure_threshold=3)
+    breaker = make(fake_clock, failure_threshold=3)
 
     @breaker
     def outlives_the_open() -> str:
@@ -944,19 +947,20 @@ def test_stale_decorated_success_does_not_wipe_the_count_of_an_open_circuit(
 
 
 def test_listeners_receive_transitions_rejections_and_recorded_outcomes(
-    clock: FakeClock,
+    fake_clock: FakeClock,
 ) -> None:
+    fake_clock.advance(1000)  # away from 0.0, so the events' times are the clock's, not a default
     events: list[Event] = []
     breaker = CircuitBreaker(
         "db",
         BreakerConfig(failure_threshold=2, open_for=10),
-        clock=clock,
+        clock=fake_clock,
         listeners=[events.append],
     )
     succeed(breaker)
     fail(breaker, 2)
     rejection(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     succeed(breaker)
     ignore(breaker)
 
@@ -998,9 +1002,9 @@ def test_listeners_receive_transitions_rejections_and_recorded_outcomes(
     )
 
 
-def test_listeners_receive_manual_transitions(clock: FakeClock) -> None:
+def test_listeners_receive_manual_transitions(fake_clock: FakeClock) -> None:
     events: list[Event] = []
-    breaker = CircuitBreaker("db", clock=clock, listeners=[events.append])
+    breaker = CircuitBreaker("db", clock=fake_clock, listeners=[events.append])
     breaker.force_open()
     breaker.disable()
     breaker.metrics_only()
@@ -1014,7 +1018,7 @@ def test_listeners_receive_manual_transitions(clock: FakeClock) -> None:
 
 
 def test_a_raising_listener_is_logged_once_and_never_breaks_the_call(
-    clock: FakeClock, caplog: pytest.LogCaptureFixture
+    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     good: list[Event] = []
 
@@ -1024,7 +1028,7 @@ def test_a_raising_listener_is_logged_once_and_never_breaks_the_call(
     breaker = CircuitBreaker(
         "db",
         BreakerConfig(failure_threshold=1, open_for=10),
-        clock=clock,
+        clock=fake_clock,
         listeners=[broken, good.append],
     )
     with caplog.at_level(logging.ERROR, logger="resilience"):
@@ -1032,7 +1036,7 @@ def test_a_raising_listener_is_logged_once_and_never_breaks_the_call(
         fail(breaker)  # the original error, not the listener's
         with pytest.raises(CircuitOpenError):
             breaker.call(ok)
-        clock.advance(10)
+        fake_clock.advance(10)
         succeed(breaker)
     assert breaker.state is CLOSED
     records = [r for r in caplog.records if "listener" in r.getMessage()]
@@ -1045,7 +1049,7 @@ def test_a_raising_listener_is_logged_once_and_never_breaks_the_call(
 
 
 def test_each_raising_listener_is_logged_once_on_its_own(
-    clock: FakeClock, caplog: pytest.LogCaptureFixture
+    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     def make_broken() -> Callable[[Event], None]:
         def broken(event: Event) -> None:
@@ -1054,14 +1058,14 @@ def test_each_raising_listener_is_logged_once_on_its_own(
         return broken
 
     first, second = make_broken(), make_broken()
-    breaker = CircuitBreaker("db", clock=clock, listeners=[first, second])
+    breaker = CircuitBreaker("db", clock=fake_clock, listeners=[first, second])
     with caplog.at_level(logging.ERROR, logger="resilience"):
         succeed(breaker, 3)
     assert len([r for r in caplog.records if "listener" in r.getMessage()]) == 2
 
 
-def test_a_listener_added_later_hears_every_later_event(clock: FakeClock) -> None:
-    breaker = CircuitBreaker("api", BreakerConfig(failure_threshold=2), clock=clock)
+def test_a_listener_added_later_hears_every_later_event(fake_clock: FakeClock) -> None:
+    breaker = CircuitBreaker("api", BreakerConfig(failure_threshold=2), clock=fake_clock)
     lean_before = breaker.fast_epoch is not None
     heard: list[Event] = []
     breaker.add_listener(heard.append)
@@ -1070,32 +1074,35 @@ def test_a_listener_added_later_hears_every_later_event(clock: FakeClock) -> Non
     breaker.call(lambda: None)
     fail(breaker, 2)
     assert [type(e).__name__ for e in heard] == [
-        "CallRecorded", "CallRecorded", "CallRecorded", "StateChanged"
+        "CallRecorded",
+        "CallRecorded",
+        "CallRecorded",
+        "StateChanged",
     ]
 
 
 # ------------------------------------------------- half-open semantics, counts, manual
 
 
-def test_a_failed_half_open_trial_adds_to_consecutive_failures(clock: FakeClock) -> None:
+def test_a_failed_half_open_trial_adds_to_consecutive_failures(fake_clock: FakeClock) -> None:
     """Three failures trip the circuit; a failed trial after them makes four."""
-    breaker = make(clock, failure_threshold=3, open_for=10)
+    breaker = make(fake_clock, failure_threshold=3, open_for=10)
     fail(breaker, 3)
     assert breaker.snapshot().consecutive_failures == 3
-    clock.advance(10)
+    fake_clock.advance(10)
     fail(breaker)
     assert breaker.state is OPEN
     assert breaker.snapshot().consecutive_failures == 4
-    clock.advance(10)
+    fake_clock.advance(10)
     fail(breaker)
     assert breaker.snapshot().consecutive_failures == 5
 
 
-def test_a_successful_half_open_trial_resets_consecutive_failures(clock: FakeClock) -> None:
+def test_a_successful_half_open_trial_resets_consecutive_failures(fake_clock: FakeClock) -> None:
     """A trial success counts as any success does: the run of failures is over."""
-    breaker = make(clock, failure_threshold=2, open_for=10, success_threshold=2)
+    breaker = make(fake_clock, failure_threshold=2, open_for=10, success_threshold=2)
     fail(breaker, 2)
-    clock.advance(10)
+    fake_clock.advance(10)
     succeed(breaker)
     assert breaker.state is HALF_OPEN
     assert breaker.snapshot().consecutive_failures == 0
@@ -1103,14 +1110,18 @@ def test_a_successful_half_open_trial_resets_consecutive_failures(clock: FakeClo
 
 @pytest.mark.parametrize("timeout", [None, 5.0])
 def test_retry_after_is_zero_in_half_open_while_a_trial_permit_is_free(
-    clock: FakeClock, timeout: float | None
+    fake_clock: FakeClock, timeout: float | None
 ) -> None:
     """The next call would be a trial, so there is nothing to wait for."""
     breaker = make(
-        clock, failure_threshold=1, open_for=10, half_open_max_calls=2, half_open_timeout=timeout
+        fake_clock,
+        failure_threshold=1,
+        open_for=10,
+        half_open_max_calls=2,
+        half_open_timeout=timeout,
     )
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     first = Held(breaker)
     snap = breaker.snapshot()
     assert (snap.state, snap.half_open_calls, snap.retry_after) == (HALF_OPEN, 1, 0.0)
@@ -1123,16 +1134,16 @@ def test_retry_after_is_zero_in_half_open_while_a_trial_permit_is_free(
 
 @pytest.mark.parametrize(("open_for_max", "next_period"), [(None, 10.0), (40.0, 20.0)])
 def test_a_caller_rejected_in_half_open_is_not_rejected_again_after_its_retry_after(
-    clock: FakeClock, open_for_max: float | None, next_period: float
+    fake_clock: FakeClock, open_for_max: float | None, next_period: float
 ) -> None:
     """retry_after covers the rest of the half-open period and the open period after it."""
     breaker = make(
-        clock, failure_threshold=1, open_for=10, open_for_max=open_for_max, half_open_timeout=5
+        fake_clock, failure_threshold=1, open_for=10, open_for_max=open_for_max, half_open_timeout=5
     )
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     hung = Held(breaker)  # a trial that never answers
-    clock.advance(2)
+    fake_clock.advance(2)
     error = rejection(breaker)
     assert error.state is HALF_OPEN
     assert error.retry_after == pytest.approx(3 + next_period)
@@ -1140,24 +1151,24 @@ def test_a_caller_rejected_in_half_open_is_not_rejected_again_after_its_retry_af
         "circuit 'db' is HALF_OPEN: trial calls are in flight to decide whether 'db' has "
         f"recovered; try again when they finish, or in {3 + next_period:.1f} s at the latest"
     )
-    clock.advance(3 + next_period - 0.5)
+    fake_clock.advance(3 + next_period - 0.5)
     assert rejection(breaker).retry_after == pytest.approx(0.5)
-    clock.advance(0.5)
+    fake_clock.advance(0.5)
     succeed(breaker)  # the trial of the next half-open period
     assert breaker.state is CLOSED
     hung.succeed()
 
 
 def test_a_trial_that_succeeds_after_the_half_open_timeout_does_not_close_the_circuit(
-    clock: FakeClock,
+    fake_clock: FakeClock,
 ) -> None:
     """A late answer is stale: the circuit has been OPEN since the half-open period ended."""
-    breaker = make(clock, failure_threshold=1, open_for=10, half_open_timeout=5)
+    breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_timeout=5)
     fail(breaker)
-    clock.advance(10)
-    expiry = clock.monotonic() + 5
+    fake_clock.advance(10)
+    expiry = fake_clock.monotonic() + 5
     late = Held(breaker)
-    clock.advance(7)
+    fake_clock.advance(7)
     late.succeed()
     snap = breaker.snapshot()
     assert snap.state is OPEN
@@ -1168,15 +1179,17 @@ def test_a_trial_that_succeeds_after_the_half_open_timeout_does_not_close_the_ci
 
 
 def test_a_trial_that_fails_after_the_half_open_timeout_does_not_reopen_the_circuit(
-    clock: FakeClock,
+    fake_clock: FakeClock,
 ) -> None:
     """A late failure neither counts nor starts another (longer) open period."""
-    breaker = make(clock, failure_threshold=1, open_for=10, open_for_max=80, half_open_timeout=5)
+    breaker = make(
+        fake_clock, failure_threshold=1, open_for=10, open_for_max=80, half_open_timeout=5
+    )
     fail(breaker)
-    clock.advance(10)
-    expiry = clock.monotonic() + 5
+    fake_clock.advance(10)
+    expiry = fake_clock.monotonic() + 5
     late = Held(breaker)
-    clock.advance(6)
+    fake_clock.advance(6)
     late.fail()
     snap = breaker.snapshot()
     assert (snap.state, snap.opened_at, snap.consecutive_failures) == (OPEN, expiry, 1)
@@ -1185,51 +1198,51 @@ def test_a_trial_that_fails_after_the_half_open_timeout_does_not_reopen_the_circ
 
 
 def test_the_open_period_after_a_half_open_timeout_is_dated_from_the_expiry(
-    clock: FakeClock,
+    fake_clock: FakeClock,
 ) -> None:
     """Noticing the timeout late does not lengthen the open period that follows it."""
-    breaker = make(clock, failure_threshold=1, open_for=10, half_open_timeout=5)
+    breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_timeout=5)
     fail(breaker)
-    clock.advance(10)
-    expiry = clock.monotonic() + 5
+    fake_clock.advance(10)
+    expiry = fake_clock.monotonic() + 5
     hung = Held(breaker)
-    clock.advance(12)  # expired 7 s ago, and nobody called since
+    fake_clock.advance(12)  # expired 7 s ago, and nobody called since
     assert breaker.snapshot().retry_after == pytest.approx(3.0)
     error = rejection(breaker)
     assert error.state is OPEN
     assert error.retry_after == pytest.approx(3.0)
     assert breaker.snapshot().opened_at == expiry
-    clock.advance(3)
+    fake_clock.advance(3)
     succeed(breaker)
     assert breaker.state is CLOSED
     hung.succeed()
     assert breaker.state is CLOSED
 
 
-def test_a_call_long_after_a_half_open_timeout_is_the_next_trial(clock: FakeClock) -> None:
+def test_a_call_long_after_a_half_open_timeout_is_the_next_trial(fake_clock: FakeClock) -> None:
     """Expired half-open period and elapsed open period after it: the call is a trial."""
     events: list[Event] = []
     breaker = CircuitBreaker(
         "db",
         BreakerConfig(failure_threshold=1, open_for=10, half_open_timeout=5),
-        clock=clock,
+        clock=fake_clock,
         listeners=[events.append],
     )
     fail(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     hung = Held(breaker)
-    clock.advance(100)
+    fake_clock.advance(100)
     events.clear()
     seen: list[CircuitState] = []
     breaker.call(lambda: seen.append(breaker.state))
     assert seen == [HALF_OPEN]
     assert breaker.state is CLOSED
     moves = [(e.old, e.new, e.at) for e in events if isinstance(e, StateChanged)]
-    start = clock.monotonic() - 100
+    start = fake_clock.monotonic() - 100
     assert moves == [
         (HALF_OPEN, OPEN, start + 5),
-        (OPEN, HALF_OPEN, clock.monotonic()),
-        (HALF_OPEN, CLOSED, clock.monotonic()),
+        (OPEN, HALF_OPEN, fake_clock.monotonic()),
+        (HALF_OPEN, CLOSED, fake_clock.monotonic()),
     ]
     hung.fail()
     assert breaker.state is CLOSED
@@ -1240,11 +1253,11 @@ def test_a_call_long_after_a_half_open_timeout_is_the_next_trial(clock: FakeCloc
     [("force_open", FORCED_OPEN), ("disable", DISABLED), ("metrics_only", METRICS_ONLY)],
 )
 def test_a_manual_transition_to_the_current_state_emits_no_state_changed(
-    clock: FakeClock, control: str, state: CircuitState, caplog: pytest.LogCaptureFixture
+    fake_clock: FakeClock, control: str, state: CircuitState, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Calling force_open(), disable() or metrics_only() twice moves once."""
     events: list[Event] = []
-    breaker = CircuitBreaker("db", clock=clock, listeners=[events.append])
+    breaker = CircuitBreaker("db", clock=fake_clock, listeners=[events.append])
     with caplog.at_level(logging.INFO, logger="resilience"):
         getattr(breaker, control)()
         getattr(breaker, control)()
@@ -1259,18 +1272,18 @@ def test_a_manual_transition_to_the_current_state_emits_no_state_changed(
     assert logged == [f"circuit 'db' CLOSED -> {name}", f"circuit 'db' {name} -> CLOSED"]
 
 
-def test_reset_on_a_closed_breaker_still_forgets_its_counts(clock: FakeClock) -> None:
+def test_reset_on_a_closed_breaker_still_forgets_its_counts(fake_clock: FakeClock) -> None:
     """reset() of a CLOSED breaker clears its counts without reporting a transition."""
     events: list[Event] = []
     breaker = CircuitBreaker(
         "db",
         BreakerConfig(failure_threshold=3, failure_rate=0.9, window=10, open_for=10),
-        clock=clock,
+        clock=fake_clock,
         listeners=[events.append],
     )
     fail(breaker, 3)
     rejection(breaker)
-    clock.advance(10)
+    fake_clock.advance(10)
     succeed(breaker)
     fail(breaker, 2)
     in_flight = Held(breaker)
@@ -1342,17 +1355,16 @@ class RaisingListener:
         raise RuntimeError("listener repr bug")
 
 
-
 @pytest.mark.parametrize("how", HOW)
 @pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("form", ["decorator", "call", "with"])
 def test_a_hostile_exception_reaches_the_caller_as_itself(
-    clock: FakeClock, caplog: pytest.LogCaptureFixture, how: str, state: str, form: str
+    fake_clock: FakeClock, caplog: pytest.LogCaptureFixture, how: str, state: str, form: str
 ) -> None:
     """Whatever its repr does, the caller's own error comes back and the circuit trips."""
     heard: list[Event] = []
     listener = RaisingListener()  # a new one: each raising listener is logged once
-    breaker = hostile_breaker(clock, state, [listener, heard.append])
+    breaker = hostile_breaker(fake_clock, state, [listener, heard.append])
     error = HostileError(how)
 
     def remote() -> None:

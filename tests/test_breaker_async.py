@@ -111,10 +111,11 @@ async def test_async_with_records_success_and_failure() -> None:
             pytest.fail("the body of a rejected block must not run")
 
 
-async def test_async_with_in_concurrent_tasks_pairs_each_exit_with_its_own_enter() -> None:
-    clock = FakeClock()
-    breaker = make(clock, failure_threshold=1, open_for=10, half_open_max_calls=2)
-    await open_then_wait(breaker, clock)
+async def test_async_with_in_concurrent_tasks_pairs_each_exit_with_its_own_enter(
+    fake_clock: FakeClock,
+) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_max_calls=2)
+    await open_then_wait(breaker, fake_clock)
     first_in, release_first = asyncio.Event(), asyncio.Event()
     second_in, release_second = asyncio.Event(), asyncio.Event()
 
@@ -189,10 +190,11 @@ async def test_cancellation_is_not_recorded_in_the_window() -> None:
 
 
 @pytest.mark.parametrize("form", ["acall", "decorator", "async with"])
-async def test_cancelled_trial_call_is_ignored_and_gives_its_permit_back(form: str) -> None:
-    clock = FakeClock()
-    breaker = make(clock, failure_threshold=1, open_for=10)
-    await open_then_wait(breaker, clock)
+async def test_cancelled_trial_call_is_ignored_and_gives_its_permit_back(
+    form: str, fake_clock: FakeClock
+) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10)
+    await open_then_wait(breaker, fake_clock)
     started = asyncio.Event()
 
     async def hangs() -> None:
@@ -223,11 +225,12 @@ async def test_cancelled_trial_call_is_ignored_and_gives_its_permit_back(form: s
     assert breaker.state is CLOSED
 
 
-async def test_concurrent_tasks_in_half_open_never_exceed_half_open_max_calls() -> None:
-    clock = FakeClock()
+async def test_concurrent_tasks_in_half_open_never_exceed_half_open_max_calls(
+    fake_clock: FakeClock,
+) -> None:
     limit, tasks_n = 3, 20
-    breaker = make(clock, failure_threshold=1, open_for=10, half_open_max_calls=limit)
-    await open_then_wait(breaker, clock)
+    breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_max_calls=limit)
+    await open_then_wait(breaker, fake_clock)
     gate = asyncio.Event()
     all_settled = asyncio.Event()
     running = peak = settled = 0
@@ -270,12 +273,11 @@ async def test_concurrent_tasks_in_half_open_never_exceed_half_open_max_calls() 
     assert breaker.state is CLOSED
 
 
-async def test_success_threshold_counts_concurrent_trial_successes() -> None:
-    clock = FakeClock()
+async def test_success_threshold_counts_concurrent_trial_successes(fake_clock: FakeClock) -> None:
     breaker = make(
-        clock, failure_threshold=1, open_for=10, half_open_max_calls=2, success_threshold=2
+        fake_clock, failure_threshold=1, open_for=10, half_open_max_calls=2, success_threshold=2
     )
-    await open_then_wait(breaker, clock)
+    await open_then_wait(breaker, fake_clock)
     gates = [asyncio.Event(), asyncio.Event()]
     entered = [asyncio.Event(), asyncio.Event()]
 
@@ -295,10 +297,11 @@ async def test_success_threshold_counts_concurrent_trial_successes() -> None:
     assert breaker.state is CLOSED
 
 
-async def test_a_failing_concurrent_trial_reopens_and_the_others_become_stale() -> None:
-    clock = FakeClock()
-    breaker = make(clock, failure_threshold=1, open_for=10, half_open_max_calls=2)
-    await open_then_wait(breaker, clock)
+async def test_a_failing_concurrent_trial_reopens_and_the_others_become_stale(
+    fake_clock: FakeClock,
+) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_max_calls=2)
+    await open_then_wait(breaker, fake_clock)
     started = [asyncio.Event(), asyncio.Event()]
     release_ok = asyncio.Event()
 
@@ -317,21 +320,20 @@ async def test_a_failing_concurrent_trial_reopens_and_the_others_become_stale() 
         await breaker.acall(failing)
     assert breaker.state is OPEN
     opened_at = breaker.snapshot().opened_at
-    clock.advance(1)
+    fake_clock.advance(1)
     release_ok.set()
     assert await slow == "late"
     assert breaker.state is OPEN  # the late success is stale: it cannot close
     assert breaker.snapshot().opened_at == opened_at
 
 
-async def test_asleep_of_the_fake_clock_drives_the_open_period() -> None:
-    clock = FakeClock()
-    breaker = make(clock, failure_threshold=1, open_for=5)
+async def test_asleep_of_the_fake_clock_drives_the_open_period(fake_clock: FakeClock) -> None:
+    breaker = make(fake_clock, failure_threshold=1, open_for=5)
     await fail(breaker)
     with pytest.raises(CircuitOpenError) as info:
         await breaker.acall(ok)
     assert info.value.retry_after == 5.0
-    await clock.asleep(info.value.retry_after or 0.0)
+    await fake_clock.asleep(info.value.retry_after or 0.0)
     assert await breaker.acall(ok) == "ok"
     assert breaker.state is CLOSED
 
@@ -349,13 +351,12 @@ class HostileError(ConnectionError):
 @pytest.mark.parametrize("state", ["closed", "half_open"])
 @pytest.mark.parametrize("form", ["decorator", "acall", "async with"])
 async def test_a_hostile_exception_reaches_the_awaiting_caller_as_itself(
-    state: str, form: str
+    state: str, form: str, fake_clock: FakeClock
 ) -> None:
     """An exception whose repr raises is re-raised as itself, and still trips the circuit."""
-    clock = FakeClock()
-    breaker = make(clock, failure_threshold=1, open_for=5)
+    breaker = make(fake_clock, failure_threshold=1, open_for=5)
     if state == "half_open":
-        await open_then_wait(breaker, clock)
+        await open_then_wait(breaker, fake_clock)
     error = HostileError()
 
     async def remote() -> None:

@@ -94,13 +94,14 @@ def _reading(breaker: CircuitBreaker) -> tuple[int, CircuitState]:
         return breaker.epoch, breaker._state
 
 
-def test_eight_threads_on_a_flapping_dependency_keep_trials_exact_and_counts_whole() -> None:  # noqa: PLR0915 - one scenario, many checks
-    clock = FakeClock()
+def test_eight_threads_on_a_flapping_dependency_keep_trials_exact_and_counts_whole(  # noqa: PLR0915 - one scenario, many checks
+    fake_clock: FakeClock,
+) -> None:
     events = Events()
     breaker = CircuitBreaker(
         "flapping",
         BreakerConfig(failure_threshold=3, open_for=0.05, half_open_max_calls=MAX_TRIALS),
-        clock=clock,
+        clock=fake_clock,
         listeners=[events],
     )
     trials = Trials()
@@ -114,7 +115,7 @@ def test_eight_threads_on_a_flapping_dependency_keep_trials_exact_and_counts_who
         with calls_lock:
             calls += 1
             n = calls
-        clock.advance(0.001)
+        fake_clock.advance(0.001)
         gen, state = _reading(breaker)
         # Admitted between `before` and now, with the state OPEN/HALF_OPEN throughout and
         # HALF_OPEN now: an OPEN breaker admits only by turning HALF_OPEN, so this is
@@ -147,7 +148,7 @@ def test_eight_threads_on_a_flapping_dependency_keep_trials_exact_and_counts_who
                     breaker.call(dependency, _reading(breaker))
                 except CircuitOpenError:
                     tally.rejections += 1
-                    clock.advance(0.001)  # time passes for rejected callers too
+                    fake_clock.advance(0.001)  # time passes for rejected callers too
                 except ConnectionRefusedError:
                     tally.failures += 1
                 except KeyboardInterrupt:
@@ -273,18 +274,17 @@ def _race_into_half_open(breaker: CircuitBreaker) -> tuple[int, int]:
     return len(admitted), len(rejected)
 
 
-def test_many_threads_racing_into_half_open_get_exactly_the_permits() -> None:
-    clock = FakeClock()
+def test_many_threads_racing_into_half_open_get_exactly_the_permits(fake_clock: FakeClock) -> None:
     breaker = CircuitBreaker(
         "db",
         BreakerConfig(failure_threshold=1, open_for=1, half_open_max_calls=MAX_TRIALS),
-        clock=clock,
+        clock=fake_clock,
     )
     for _ in range(50):
         with pytest.raises(ConnectionRefusedError):
             breaker.call(_refuse)
         assert breaker.snapshot().state is CircuitState.OPEN
-        clock.advance(1)
+        fake_clock.advance(1)
         assert _race_into_half_open(breaker) == (MAX_TRIALS, THREADS - MAX_TRIALS)
         assert breaker.snapshot().state is CircuitState.CLOSED
 

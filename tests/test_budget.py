@@ -14,10 +14,9 @@ from resilience import BudgetSnapshot, RetryBudget
 from resilience.testing import FakeClock
 
 
-def test_retries_are_limited_to_the_ratio_plus_the_floor() -> None:
+def test_retries_are_limited_to_the_ratio_plus_the_floor(fake_clock: FakeClock) -> None:
     """With 100 calls, ratio 0.2 and a floor of 1/s over 10 s, 30 retries are allowed."""
-    clock = FakeClock()
-    budget = RetryBudget(ratio=0.2, min_per_second=1, window=10, clock=clock)
+    budget = RetryBudget(ratio=0.2, min_per_second=1, window=10, clock=fake_clock)
     for _ in range(100):
         budget.record_call()
     granted = sum(budget.try_retry() for _ in range(100))
@@ -25,14 +24,13 @@ def test_retries_are_limited_to_the_ratio_plus_the_floor() -> None:
     assert budget.snapshot() == BudgetSnapshot(calls=100, retries=30, allowed=30.0, rejected=70)
 
 
-def test_the_window_slides() -> None:
+def test_the_window_slides(fake_clock: FakeClock) -> None:
     """Calls and retries older than the window no longer count."""
-    clock = FakeClock()
-    budget = RetryBudget(ratio=0.5, min_per_second=0, window=10, clock=clock)
+    budget = RetryBudget(ratio=0.5, min_per_second=0, window=10, clock=fake_clock)
     for _ in range(10):
         budget.record_call()
     assert sum(budget.try_retry() for _ in range(10)) == 5
-    clock.advance(10)
+    fake_clock.advance(10)
     # Refusals are counted for as long as the budget lives, not over the window.
     assert budget.snapshot() == BudgetSnapshot(calls=0, retries=0, allowed=0.0, rejected=5)
     assert not budget.try_retry()

@@ -39,28 +39,28 @@ class Remote:
         return f"value of {key}"
 
 
-def test_success_passes_through() -> None:
+def test_success_passes_through(fake_clock: FakeClock) -> None:
     """A healthy call returns its value through every layer."""
-    clock = FakeClock()
     remote = Remote()
     policy = resilient(
-        retry=RetryPolicy(clock=clock),
-        breaker=CircuitBreaker("r", clock=clock),
+        retry=RetryPolicy(clock=fake_clock),
+        breaker=CircuitBreaker("r", clock=fake_clock),
         timeout=5,
         fallback=lambda _exc, _key: "fallback",
-        clock=clock,
+        clock=fake_clock,
     )
     assert policy.call(remote.get, "a") == "value of a"
     assert remote.calls == 1
 
 
-def test_retry_wraps_breaker_so_each_attempt_is_counted() -> None:
+def test_retry_wraps_breaker_so_each_attempt_is_counted(fake_clock: FakeClock) -> None:
     """Each retry attempt passes through the breaker, which opens on the threshold."""
-    clock = FakeClock()
     remote = Remote(up=False)
-    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=3, open_for=600), clock=clock)
+    breaker = CircuitBreaker(
+        "r", BreakerConfig(failure_threshold=3, open_for=600), clock=fake_clock
+    )
     policy = resilient(
-        retry=RetryPolicy(attempts=5, backoff=NO_WAIT, clock=clock), breaker=breaker
+        retry=RetryPolicy(attempts=5, backoff=NO_WAIT, clock=fake_clock), breaker=breaker
     )
     with pytest.raises(CircuitOpenError):
         policy.call(remote.get)
@@ -69,11 +69,10 @@ def test_retry_wraps_breaker_so_each_attempt_is_counted() -> None:
     assert breaker.state is CircuitState.OPEN
 
 
-def test_open_circuit_goes_to_fallback_when_retry_after_does_not_fit() -> None:
+def test_open_circuit_goes_to_fallback_when_retry_after_does_not_fit(fake_clock: FakeClock) -> None:
     """An open circuit whose retry_after exceeds the deadline falls back at once."""
-    clock = FakeClock()
     remote = Remote(up=False)
-    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1, open_for=60), clock=clock)
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1, open_for=60), clock=fake_clock)
     seen: list[BaseException] = []
 
     def fallback(exc: BaseException, key: str) -> str:
@@ -81,46 +80,44 @@ def test_open_circuit_goes_to_fallback_when_retry_after_does_not_fit() -> None:
         return f"cached {key}"
 
     policy = resilient(
-        retry=RetryPolicy(attempts=3, deadline=10, backoff=NO_WAIT, clock=clock),
+        retry=RetryPolicy(attempts=3, deadline=10, backoff=NO_WAIT, clock=fake_clock),
         breaker=breaker,
         fallback=fallback,
     )
     assert policy.call(remote.get, "a") == "cached a"
     assert remote.calls == 1
     assert isinstance(seen[0], CircuitOpenError)
-    assert clock.monotonic() == 0.0  # it did not wait for a circuit it could not use
+    assert fake_clock.monotonic() == 0.0  # it did not wait for a circuit it could not use
 
 
-def test_open_circuit_is_waited_for_when_it_fits() -> None:
+def test_open_circuit_is_waited_for_when_it_fits(fake_clock: FakeClock) -> None:
     """With wait_for_open_circuit, an open circuit that fits is waited for; the trial passes."""
-    clock = FakeClock()
     remote = Remote(up=False)
-    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1, open_for=5), clock=clock)
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1, open_for=5), clock=fake_clock)
 
     def heal() -> str:
-        if clock.monotonic() >= 5:
+        if fake_clock.monotonic() >= 5:
             remote.up = True
         return remote.get()
 
     policy = resilient(
         retry=RetryPolicy(
-            attempts=3, deadline=30, backoff=NO_WAIT, wait_for_open_circuit=5, clock=clock
+            attempts=3, deadline=30, backoff=NO_WAIT, wait_for_open_circuit=5, clock=fake_clock
         ),
         breaker=breaker,
     )
     assert policy.call(heal) == "value of k"
-    assert clock.monotonic() == 5.0
+    assert fake_clock.monotonic() == 5.0
     assert breaker.state is CircuitState.CLOSED
 
 
-def test_registry_picks_the_breaker_from_the_arguments() -> None:
+def test_registry_picks_the_breaker_from_the_arguments(fake_clock: FakeClock) -> None:
     """With a registry, remote= picks each call's breaker from its arguments."""
-    clock = FakeClock()
-    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=clock)
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=fake_clock)
     remotes = {"a": Remote(up=False), "b": Remote()}
     policy = resilient(
         lambda name, _key: name,
-        retry=RetryPolicy(attempts=1, clock=clock),
+        retry=RetryPolicy(attempts=1, clock=fake_clock),
         breaker=registry,
     )
 
@@ -134,9 +131,8 @@ def test_registry_picks_the_breaker_from_the_arguments() -> None:
     assert registry.get("b").state is CircuitState.CLOSED
 
 
-def test_fallback_only_on_final_failure() -> None:
+def test_fallback_only_on_final_failure(fake_clock: FakeClock) -> None:
     """The fallback runs once, after the last attempt, with the call's arguments."""
-    clock = FakeClock()
     remote = Remote(up=False)
     calls: list[tuple[type[BaseException], str]] = []
 
@@ -145,7 +141,7 @@ def test_fallback_only_on_final_failure() -> None:
         return "stale"
 
     @resilient(
-        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock),
+        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=fake_clock),
         fallback=fallback,
     )
     def get(key: str) -> str:
@@ -164,27 +160,27 @@ def test_no_fallback_reraises() -> None:
 
 def test_a_late_sync_result_is_returned_not_discarded_and_retried(
     caplog: pytest.LogCaptureFixture,
+    fake_clock: FakeClock,
 ) -> None:
     """A sync call past its timeout returns its late result once; the overrun is logged."""
-    clock = FakeClock()
     breaker = CircuitBreaker(
         "r",
         BreakerConfig(failure_rate=0.5, slow_call_rate=0.5, slow_call_duration=2, minimum_calls=2),
-        clock=clock,
+        clock=fake_clock,
     )
     calls = 0
 
     def slow() -> str:
         nonlocal calls
         calls += 1
-        clock.advance(3)
+        fake_clock.advance(3)
         return "late"
 
     policy = resilient(
-        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock),
+        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=fake_clock),
         breaker=breaker,
         timeout=2,
-        clock=clock,
+        clock=fake_clock,
     )
     assert policy.call(slow) == "late"
     assert calls == 1
@@ -195,15 +191,14 @@ def test_a_late_sync_result_is_returned_not_discarded_and_retried(
     assert isinstance(CallTimeoutError("x"), TimeoutError)
 
 
-def test_sync_timeout_not_reached() -> None:
+def test_sync_timeout_not_reached(fake_clock: FakeClock) -> None:
     """A call within its timeout returns normally."""
-    clock = FakeClock()
 
     def quick() -> str:
-        clock.advance(1)
+        fake_clock.advance(1)
         return "done"
 
-    assert resilient(timeout=2, clock=clock).call(quick) == "done"
+    assert resilient(timeout=2, clock=fake_clock).call(quick) == "done"
 
 
 async def test_async_timeout_cancels_the_coroutine() -> None:
@@ -229,12 +224,11 @@ async def test_async_timeout_cancels_the_coroutine() -> None:
     assert attempts == 2
 
 
-async def test_async_decorator_with_registry() -> None:
+async def test_async_decorator_with_registry(fake_clock: FakeClock) -> None:
     """The async decorator goes through the registry's breaker and keeps the signature."""
-    clock = FakeClock()
-    registry = BreakerRegistry(clock=clock)
+    registry = BreakerRegistry(clock=fake_clock)
 
-    @resilient("api", retry=RetryPolicy(clock=clock), breaker=registry)
+    @resilient("api", retry=RetryPolicy(clock=fake_clock), breaker=registry)
     async def fetch(path: str) -> str:
         """Fetch a path."""
         return f"got {path}"
@@ -286,14 +280,13 @@ def test_bad_arguments() -> None:
 # ------------------------------------------ the fused decorator (breaker fast path inline)
 
 
-def test_fused_decorator_retries_through_the_breaker_then_falls_back() -> None:
+def test_fused_decorator_retries_through_the_breaker_then_falls_back(fake_clock: FakeClock) -> None:
     """The decorator's inline first attempt counts for the breaker like every attempt."""
-    clock = FakeClock()
     remote = Remote(up=False)
-    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=5), clock=clock)
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=5), clock=fake_clock)
 
     @resilient(
-        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock),
+        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=fake_clock),
         breaker=breaker,
         fallback=lambda exc, key: f"fallback for {key} after {type(exc).__name__}",
     )
@@ -338,12 +331,15 @@ def test_fused_decorator_lets_cancellation_through_uncounted() -> None:
     assert breaker.state is CircuitState.CLOSED
 
 
-def test_fused_decorator_takes_the_layered_path_when_not_closed_or_budgeted() -> None:
+def test_fused_decorator_takes_the_layered_path_when_not_closed_or_budgeted(
+    fake_clock: FakeClock,
+) -> None:
     """An open breaker, or a policy with a budget, is served by the general path."""
     from resilience import RetryBudget  # noqa: PLC0415
 
-    clock = FakeClock()
-    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1, open_for=600), clock=clock)
+    breaker = CircuitBreaker(
+        "r", BreakerConfig(failure_threshold=1, open_for=600), clock=fake_clock
+    )
     breaker.force_open()
     seen: list[BaseException] = []
 
@@ -354,17 +350,16 @@ def test_fused_decorator_takes_the_layered_path_when_not_closed_or_budgeted() ->
     assert resilient(breaker=breaker, fallback=fallback)(lambda: "live")() == "fallback"
     assert isinstance(seen[0], CircuitOpenError)
 
-    budget = RetryBudget(clock=clock)
+    budget = RetryBudget(clock=fake_clock)
     breaker.reset()
-    policy = RetryPolicy(budget=budget, backoff=NO_WAIT, clock=clock)
+    policy = RetryPolicy(budget=budget, backoff=NO_WAIT, clock=fake_clock)
     assert resilient(retry=policy, breaker=breaker)(lambda: "live")() == "live"
     assert budget.snapshot().calls == 1  # the first attempt was counted by the budget
 
 
-def test_fused_decorator_with_a_registry_picks_the_remote() -> None:
+def test_fused_decorator_with_a_registry_picks_the_remote(fake_clock: FakeClock) -> None:
     """The fused path looks the breaker up per call."""
-    clock = FakeClock()
-    registry = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=600), clock=clock)
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=600), clock=fake_clock)
     remotes = {"a": Remote(up=False), "b": Remote()}
 
     @resilient(lambda name, _key: name, breaker=registry)
@@ -378,14 +373,13 @@ def test_fused_decorator_with_a_registry_picks_the_remote() -> None:
     assert get("b", "x") == "value of x"
 
 
-async def test_fused_async_decorator_retries_then_succeeds() -> None:
+async def test_fused_async_decorator_retries_then_succeeds(fake_clock: FakeClock) -> None:
     """The async fused path counts the inline attempt and retries through the breaker."""
-    clock = FakeClock()
-    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=5), clock=clock)
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=5), clock=fake_clock)
     answers: list[BaseException | str] = [TimeoutError(), TimeoutError(), "ok"]
     failures_seen: list[int] = []
 
-    @resilient(retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock), breaker=breaker)
+    @resilient(retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=fake_clock), breaker=breaker)
     async def fetch() -> str:
         failures_seen.append(breaker.snapshot().consecutive_failures)
         answer = answers.pop(0)
@@ -399,16 +393,15 @@ async def test_fused_async_decorator_retries_then_succeeds() -> None:
     assert breaker.snapshot().consecutive_failures == 0
 
 
-async def test_fused_async_decorator_falls_back_on_final_failure() -> None:
+async def test_fused_async_decorator_falls_back_on_final_failure(fake_clock: FakeClock) -> None:
     """The async fused path ends in the (async) fallback."""
-    clock = FakeClock()
-    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=2), clock=clock)
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=2), clock=fake_clock)
 
     async def fallback(exc: BaseException) -> str:
         return f"cached ({type(exc).__name__})"
 
     @resilient(
-        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock),
+        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=fake_clock),
         breaker=breaker,
         fallback=fallback,
     )
@@ -452,11 +445,12 @@ async def test_an_async_calls_own_timeout_error_is_not_reported_as_the_time_limi
     assert not isinstance(info.value, CallTimeoutError)
 
 
-def test_an_open_circuit_goes_to_the_fallback_at_once_with_the_readme_config() -> None:
+def test_an_open_circuit_goes_to_the_fallback_at_once_with_the_readme_config(
+    fake_clock: FakeClock,
+) -> None:
     """With a 30 s deadline and 60 s open period, a rejected call falls back without waiting."""
-    clock = FakeClock()
     registry = BreakerRegistry(
-        BreakerConfig(failure_threshold=5, open_for=60, success_threshold=3), clock=clock
+        BreakerConfig(failure_threshold=5, open_for=60, success_threshold=3), clock=fake_clock
     )
     seen: list[BaseException] = []
 
@@ -464,15 +458,17 @@ def test_an_open_circuit_goes_to_the_fallback_at_once_with_the_readme_config() -
         seen.append(exc)
         return "cached"
 
-    retry = RetryPolicy(attempts=3, backoff=Backoff(initial=0.2, max=5), deadline=30, clock=clock)
+    retry = RetryPolicy(
+        attempts=3, backoff=Backoff(initial=0.2, max=5), deadline=30, clock=fake_clock
+    )
     policy = resilient(lambda remote: remote, retry=retry, breaker=registry, fallback=fallback)
     breaker = registry.get("s3")
     for _ in range(5):
         with pytest.raises(ConnectionError):
             breaker.call(Remote(up=False).get)
-    clock.advance(30)  # a trial call is 30 s away: within the deadline, and yet
+    fake_clock.advance(30)  # a trial call is 30 s away: within the deadline, and yet
     assert policy.call(Remote().get, "s3") == "cached"
-    assert clock.monotonic() == 30.0
+    assert fake_clock.monotonic() == 30.0
     assert isinstance(seen[0], CircuitOpenError)
     assert seen[0].retry_after == 30.0
 
@@ -484,15 +480,14 @@ class _UnprintableArgument:
         raise RuntimeError("repr exploded")
 
 
-def test_a_hostile_error_passes_through_resilient_as_itself() -> None:
+def test_a_hostile_error_passes_through_resilient_as_itself(fake_clock: FakeClock) -> None:
     """An error whose argument's repr raises reaches the fallback, and the caller, as itself."""
-    clock = FakeClock()
     error = ConnectionResetError(_UnprintableArgument())
 
     def down() -> str:
         raise error
 
-    retry = RetryPolicy(attempts=2, backoff=NO_WAIT, clock=clock)
+    retry = RetryPolicy(attempts=2, backoff=NO_WAIT, clock=fake_clock)
     seen: list[BaseException] = []
 
     def fallback(exc: BaseException) -> str:
@@ -506,9 +501,10 @@ def test_a_hostile_error_passes_through_resilient_as_itself() -> None:
     assert info.value is error
 
 
-def test_the_tenacity_state_of_a_composed_call_names_the_callers_function() -> None:
+def test_the_tenacity_state_of_a_composed_call_names_the_callers_function(
+    fake_clock: FakeClock,
+) -> None:
     """Through resilient(), a tenacity wait sees the caller's fn and arguments, from the start."""
-    clock = FakeClock()
     seen: list[tuple[object, ...]] = []
 
     class Recording(tenacity.wait.wait_base):
@@ -518,12 +514,12 @@ def test_the_tenacity_state_of_a_composed_call_names_the_callers_function() -> N
             return 0.0
 
     def slow(key: str) -> str:
-        clock.advance(2)
+        fake_clock.advance(2)
         raise ConnectionResetError(key)
 
     policy = resilient(
-        retry=RetryPolicy(attempts=2, wait=Recording(), clock=clock),
-        breaker=CircuitBreaker("r", clock=clock),
+        retry=RetryPolicy(attempts=2, wait=Recording(), clock=fake_clock),
+        breaker=CircuitBreaker("r", clock=fake_clock),
     )
     with pytest.raises(ConnectionResetError):
         policy.call(slow, "k")

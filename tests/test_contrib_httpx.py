@@ -206,13 +206,8 @@ def refused_port() -> Iterator[int]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def breakers(clock: FakeClock) -> BreakerRegistry:
-    return BreakerRegistry(BreakerConfig(failure_threshold=5, open_for=60), clock=clock)
+def breakers(fake_clock: FakeClock) -> BreakerRegistry:
+    return BreakerRegistry(BreakerConfig(failure_threshold=5, open_for=60), clock=fake_clock)
 
 
 def policy(clock: FakeClock, **kwargs: object) -> RetryPolicy:
@@ -220,15 +215,17 @@ def policy(clock: FakeClock, **kwargs: object) -> RetryPolicy:
 
 
 @pytest.fixture
-def client(clock: FakeClock, breakers: BreakerRegistry) -> Iterator[httpx.Client]:
-    transport = ResilientTransport(retry=policy(clock), breakers=breakers)
+def client(fake_clock: FakeClock, breakers: BreakerRegistry) -> Iterator[httpx.Client]:
+    transport = ResilientTransport(retry=policy(fake_clock), breakers=breakers)
     with httpx.Client(transport=transport, timeout=5) as client:
         yield client
 
 
 @pytest.fixture
-async def aclient(clock: FakeClock, breakers: BreakerRegistry) -> AsyncIterator[httpx.AsyncClient]:
-    transport = AsyncResilientTransport(retry=policy(clock), breakers=breakers)
+async def aclient(
+    fake_clock: FakeClock, breakers: BreakerRegistry
+) -> AsyncIterator[httpx.AsyncClient]:
+    transport = AsyncResilientTransport(retry=policy(fake_clock), breakers=breakers)
     async with httpx.AsyncClient(transport=transport, timeout=5) as client:
         yield client
 
@@ -253,14 +250,14 @@ def test_retries_503s_until_200(server: ScriptedServer, client: httpx.Client) ->
     assert len(server.seen("/a")) == 3
 
 
-def test_retry_after_is_honoured(server: ScriptedServer, clock: FakeClock) -> None:
+def test_retry_after_is_honoured(server: ScriptedServer, fake_clock: FakeClock) -> None:
     server.script("/a", Reply(429, b"slow down", (("Retry-After", "1"),)), Reply())
-    retry = policy(clock, backoff=Backoff(initial=0.01))
+    retry = policy(fake_clock, backoff=Backoff(initial=0.01))
     with httpx.Client(transport=ResilientTransport(retry=retry), timeout=5) as client:
         response = client.get(server.url("/a"))
 
     assert response.status_code == 200
-    assert clock.monotonic() >= 1.0  # waited as long as the server asked, on the fake clock
+    assert fake_clock.monotonic() >= 1.0  # waited as long as the server asked, on the fake clock
     assert len(server.seen("/a")) == 2
 
 
@@ -297,11 +294,11 @@ def test_permanent_response_is_returned_at_once_and_does_not_count(
 
 
 def test_permanent_response_counts_with_count_permanent(
-    server: ScriptedServer, clock: FakeClock
+    server: ScriptedServer, fake_clock: FakeClock
 ) -> None:
     server.script("/missing", Reply(404))
-    breakers = BreakerRegistry(BreakerConfig(count_permanent=True), clock=clock)
-    transport = ResilientTransport(retry=policy(clock), breakers=breakers)
+    breakers = BreakerRegistry(BreakerConfig(count_permanent=True), clock=fake_clock)
+    transport = ResilientTransport(retry=policy(fake_clock), breakers=breakers)
     with httpx.Client(transport=transport) as client:
         assert client.get(server.url("/missing")).status_code == 404
     assert len(server.seen("/missing")) == 1  # still not retried
@@ -334,9 +331,9 @@ def test_post_with_an_idempotency_key_is_retried(
     assert first.body == second.body == b'{"item":1}'  # the body was sent again
 
 
-def test_post_in_retry_methods_is_retried(server: ScriptedServer, clock: FakeClock) -> None:
+def test_post_in_retry_methods_is_retried(server: ScriptedServer, fake_clock: FakeClock) -> None:
     server.script("/orders", UNAVAILABLE, Reply(201))
-    transport = ResilientTransport(retry=policy(clock), retry_methods=IDEMPOTENT | {"post"})
+    transport = ResilientTransport(retry=policy(fake_clock), retry_methods=IDEMPOTENT | {"post"})
     with httpx.Client(transport=transport) as client:
         assert client.post(server.url("/orders"), content=b"x").status_code == 201
     assert len(server.seen("/orders")) == 2
@@ -352,11 +349,11 @@ def test_streaming_body_is_not_retried(server: ScriptedServer, client: httpx.Cli
     assert seen.body == b"part 1, part 2"
 
 
-def test_breakers_are_per_host(serve: Callable[[], ScriptedServer], clock: FakeClock) -> None:
+def test_breakers_are_per_host(serve: Callable[[], ScriptedServer], fake_clock: FakeClock) -> None:
     down, up = serve(), serve()
     down.script("/", *[UNAVAILABLE] * 5)
-    breakers = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=60), clock=clock)
-    transport = ResilientTransport(retry=policy(clock), breakers=breakers)
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=60), clock=fake_clock)
+    transport = ResilientTransport(retry=policy(fake_clock), breakers=breakers)
     with httpx.Client(transport=transport) as client:
         # The second 503 opens the circuit: no third attempt, the last response returned.
         assert client.get(down.url()).status_code == 503
@@ -374,11 +371,11 @@ def test_breakers_are_per_host(serve: Callable[[], ScriptedServer], clock: FakeC
 
 
 def test_connection_refused_is_retried_then_raised(
-    refused_port: int, clock: FakeClock, breakers: BreakerRegistry
+    refused_port: int, fake_clock: FakeClock, breakers: BreakerRegistry
 ) -> None:
     retries: list[RetryScheduled] = []
     transport = ResilientTransport(
-        retry=policy(clock, on_retry=retries.append), breakers=breakers
+        retry=policy(fake_clock, on_retry=retries.append), breakers=breakers
     )
     with httpx.Client(transport=transport) as client, pytest.raises(httpx.ConnectError) as caught:
         client.get(f"http://127.0.0.1:{refused_port}/")
@@ -389,7 +386,7 @@ def test_connection_refused_is_retried_then_raised(
 
 
 def test_retried_responses_are_closed_and_connections_reused(
-    server: ScriptedServer, clock: FakeClock
+    server: ScriptedServer, fake_clock: FakeClock
 ) -> None:
     server.script("/a", UNAVAILABLE, UNAVAILABLE, Reply())
     retried: list[httpx.Response] = []
@@ -399,7 +396,7 @@ def test_retried_responses_are_closed_and_connections_reused(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
-        transport = ResilientTransport(retry=policy(clock, on_retry=keep))
+        transport = ResilientTransport(retry=policy(fake_clock, on_retry=keep))
         with httpx.Client(transport=transport) as client:
             assert client.get(server.url("/a")).status_code == 200
         gc.collect()
@@ -412,7 +409,9 @@ def test_retried_responses_are_closed_and_connections_reused(
     server.wait_all_closed()
 
 
-def test_large_error_bodies_are_closed_unread(server: ScriptedServer, clock: FakeClock) -> None:
+def test_large_error_bodies_are_closed_unread(
+    server: ScriptedServer, fake_clock: FakeClock
+) -> None:
     server.script("/a", Reply(503, b"x" * 200_000), Reply())
     retried: list[httpx.Response] = []
 
@@ -421,7 +420,7 @@ def test_large_error_bodies_are_closed_unread(server: ScriptedServer, clock: Fak
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
-        transport = ResilientTransport(retry=policy(clock, on_retry=keep))
+        transport = ResilientTransport(retry=policy(fake_clock, on_retry=keep))
         with httpx.Client(transport=transport) as client:
             assert client.get(server.url("/a")).status_code == 200
             [first_response] = retried
@@ -441,9 +440,11 @@ def test_no_retry_policy_sends_once(server: ScriptedServer) -> None:
     assert len(server.seen("/a")) == 1
 
 
-def test_custom_key_groups_hosts(serve: Callable[[], ScriptedServer], clock: FakeClock) -> None:
+def test_custom_key_groups_hosts(
+    serve: Callable[[], ScriptedServer], fake_clock: FakeClock
+) -> None:
     one, two = serve(), serve()
-    breakers = BreakerRegistry(clock=clock)
+    breakers = BreakerRegistry(clock=fake_clock)
     transport = ResilientTransport(retry=None, breakers=breakers, key=lambda _request: "backend")
     with httpx.Client(transport=transport) as client:
         client.get(one.url())
@@ -493,12 +494,12 @@ async def test_async_retries_503s_until_200(
     assert len(server.seen("/a")) == 3
 
 
-async def test_async_retry_after_is_honoured(server: ScriptedServer, clock: FakeClock) -> None:
+async def test_async_retry_after_is_honoured(server: ScriptedServer, fake_clock: FakeClock) -> None:
     server.script("/a", Reply(503, b"", (("Retry-After", "2"),)), Reply())
-    transport = AsyncResilientTransport(retry=policy(clock))
+    transport = AsyncResilientTransport(retry=policy(fake_clock))
     async with httpx.AsyncClient(transport=transport) as client:
         assert (await client.get(server.url("/a"))).status_code == 200
-    assert clock.monotonic() >= 2.0
+    assert fake_clock.monotonic() >= 2.0
 
 
 async def test_async_gives_up_returning_the_final_response_untouched(
@@ -527,9 +528,9 @@ async def test_async_post_is_retried_only_when_safe(
     assert len(server.seen("/keyed")) == 2
 
 
-async def test_async_retry_methods(server: ScriptedServer, clock: FakeClock) -> None:
+async def test_async_retry_methods(server: ScriptedServer, fake_clock: FakeClock) -> None:
     server.script("/orders", UNAVAILABLE, Reply(201))
-    transport = AsyncResilientTransport(retry=policy(clock), retry_methods={"GET", "POST"})
+    transport = AsyncResilientTransport(retry=policy(fake_clock), retry_methods={"GET", "POST"})
     async with httpx.AsyncClient(transport=transport) as client:
         assert (await client.post(server.url("/orders"), content=b"x")).status_code == 201
     assert len(server.seen("/orders")) == 2
@@ -552,12 +553,12 @@ async def test_async_streaming_body_is_not_retried(
 
 
 async def test_async_breakers_are_per_host(
-    serve: Callable[[], ScriptedServer], clock: FakeClock
+    serve: Callable[[], ScriptedServer], fake_clock: FakeClock
 ) -> None:
     down, up = serve(), serve()
     down.script("/", *[UNAVAILABLE] * 5)
-    breakers = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=60), clock=clock)
-    transport = AsyncResilientTransport(retry=policy(clock), breakers=breakers)
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=60), clock=fake_clock)
+    transport = AsyncResilientTransport(retry=policy(fake_clock), breakers=breakers)
     async with httpx.AsyncClient(transport=transport) as client:
         assert (await client.get(down.url())).status_code == 503
         assert len(down.seen()) == 2
@@ -577,7 +578,7 @@ async def test_async_connection_refused_is_retried_then_raised(
 
 
 async def test_async_retried_responses_are_closed(
-    server: ScriptedServer, clock: FakeClock
+    server: ScriptedServer, fake_clock: FakeClock
 ) -> None:
     server.script("/a", UNAVAILABLE, Reply(503, b"x" * 200_000), Reply())
     retried: list[httpx.Response] = []
@@ -587,7 +588,7 @@ async def test_async_retried_responses_are_closed(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
-        transport = AsyncResilientTransport(retry=policy(clock, on_retry=keep))
+        transport = AsyncResilientTransport(retry=policy(fake_clock, on_retry=keep))
         async with httpx.AsyncClient(transport=transport) as client:
             assert (await client.get(server.url("/a"))).status_code == 200
             assert len(retried) == 2
@@ -600,12 +601,12 @@ async def test_async_retried_responses_are_closed(
 
 
 def test_a_rejection_by_an_open_circuit_is_an_httpx_transport_error(
-    server: ScriptedServer, clock: FakeClock
+    server: ScriptedServer, fake_clock: FakeClock
 ) -> None:
     """`except httpx.TransportError` catches an open circuit's rejection, a CircuitOpenError."""
     server.script("/", *[UNAVAILABLE] * 2)
-    breakers = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=60), clock=clock)
-    transport = ResilientTransport(retry=policy(clock), breakers=breakers)
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=60), clock=fake_clock)
+    transport = ResilientTransport(retry=policy(fake_clock), breakers=breakers)
     with httpx.Client(transport=transport) as client:
         assert client.get(server.url()).status_code == 503
         with pytest.raises(httpx.TransportError) as caught:
@@ -620,11 +621,11 @@ def test_a_rejection_by_an_open_circuit_is_an_httpx_transport_error(
 
 
 async def test_an_async_rejection_by_an_open_circuit_is_an_httpx_transport_error(
-    server: ScriptedServer, clock: FakeClock
+    server: ScriptedServer, fake_clock: FakeClock
 ) -> None:
     """The async transport's rejection is an httpx.TransportError and a CircuitOpenError."""
     server.script("/", *[UNAVAILABLE] * 2)
-    breakers = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=60), clock=clock)
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=60), clock=fake_clock)
     transport = AsyncResilientTransport(retry=None, breakers=breakers)
     async with httpx.AsyncClient(transport=transport) as client:
         assert (await client.get(server.url())).status_code == 503

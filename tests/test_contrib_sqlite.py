@@ -201,14 +201,13 @@ def test_a_failing_init_propagates_and_keeps_the_backup(tmp_path: Path) -> None:
 
 
 def test_recovery_repairs_a_corrupted_database_through_its_health_check(
-    tmp_path: Path,
+    tmp_path: Path, fake_clock: FakeClock,
 ) -> None:
     db = filled(tmp_path / "app.db")
     damaged = corrupt(db, 0, 100)
-    clock = FakeClock()
-    health = HealthRegistry(clock=clock)
+    health = HealthRegistry(clock=fake_clock)
     health.register("database", sqlite_check(db, schema_version=7, tables=["notes"]))
-    manager = RecoveryManager(clock=clock)
+    manager = RecoveryManager(clock=fake_clock)
     manager.register("database", actions=[sqlite_repair(db, init)])
     manager.attach(health)
 

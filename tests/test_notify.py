@@ -313,7 +313,7 @@ async def test_a_relative_redirect_is_shown_on_the_webhooks_host(serve: Serve) -
 
 
 async def test_escalation_reaches_each_notifier_once_and_failures_are_recorded(
-    serve: Serve, caplog: pytest.LogCaptureFixture
+    serve: Serve, caplog: pytest.LogCaptureFixture, fake_clock: FakeClock
 ) -> None:
     """Escalation reaches each notifier once and failures are recorded."""
     caplog.set_level(logging.INFO, logger="resilience")
@@ -322,9 +322,8 @@ async def test_escalation_reaches_each_notifier_once_and_failures_are_recorded(
     webhook_500 = WebhookNotifier(error_server.url(), timeout=5)
     webhook_timeout = WebhookNotifier(hang_server.url(), timeout=0.3)
     told: list[Incident] = []
-    clock = FakeClock()
     manager = RecoveryManager(
-        clock=clock,
+        clock=fake_clock,
         stages=[Stage(delay=0, attempts=1), Stage(delay=60, attempts=1)],
         notifiers=[webhook_ok, webhook_500, webhook_timeout, CallbackNotifier(told.append)],
         notify_timeout=10,
@@ -332,7 +331,7 @@ async def test_escalation_reaches_each_notifier_once_and_failures_are_recorded(
     runs: list[float] = []
 
     def restart() -> None:
-        runs.append(clock.monotonic())
+        runs.append(fake_clock.monotonic())
         always_fails()
 
     manager.register("payments-db", actions=[restart], severity="P1")

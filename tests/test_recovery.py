@@ -62,11 +62,10 @@ def manager_with(
 # ------------------------------------------------------------------------- stages
 
 
-async def test_default_stages_run_at_once_then_after_1_and_5_minutes() -> None:
+async def test_default_stages_run_at_once_then_after_1_and_5_minutes(fake_clock: FakeClock) -> None:
     """Default stages run at once then after 1 and 5 minutes."""
-    clock = FakeClock()
-    remote = Remote(clock)
-    manager = manager_with(clock)
+    remote = Remote(fake_clock)
+    manager = manager_with(fake_clock)
     manager.register("api", actions=[remote.restart])
 
     incident = await manager.recover("api", reason="api down")
@@ -84,17 +83,16 @@ async def test_default_stages_run_at_once_then_after_1_and_5_minutes() -> None:
     assert incident.severity is Severity.P1
 
 
-async def test_stage_delays_count_from_the_end_of_the_previous_stage() -> None:
+async def test_stage_delays_count_from_the_end_of_the_previous_stage(fake_clock: FakeClock) -> None:
     """Stage delays count from the end of the previous stage."""
-    clock = FakeClock()
     manager = manager_with(
-        clock, stages=[Stage(delay=0, attempts=2, interval=5), Stage(delay=30, attempts=2)]
+        fake_clock, stages=[Stage(delay=0, attempts=2, interval=5), Stage(delay=30, attempts=2)]
     )
     starts: list[float] = []
 
     def slow_restart() -> None:
-        starts.append(clock.monotonic())
-        clock.advance(10)  # the action itself takes 10 s
+        starts.append(fake_clock.monotonic())
+        fake_clock.advance(10)  # the action itself takes 10 s
         raise TimeoutError
 
     manager.register("api", actions=[slow_restart])
@@ -104,12 +102,13 @@ async def test_stage_delays_count_from_the_end_of_the_previous_stage() -> None:
     assert starts == [0, 15, 55, 65]
 
 
-async def test_success_ends_the_incident_and_later_actions_do_not_run() -> None:
+async def test_success_ends_the_incident_and_later_actions_do_not_run(
+    fake_clock: FakeClock,
+) -> None:
     """Success ends the incident and later actions do not run."""
-    clock = FakeClock()
-    remote = Remote(clock, heals_at=2)
+    remote = Remote(fake_clock, heals_at=2)
     cleared: list[str] = []
-    manager = manager_with(clock)
+    manager = manager_with(fake_clock)
     manager.register("api", actions=[remote.restart, lambda: cleared.append("cache")])
 
     incident = await manager.recover("api")
@@ -121,16 +120,15 @@ async def test_success_ends_the_incident_and_later_actions_do_not_run() -> None:
     assert cleared == ["cache"]
 
 
-async def test_verify_decides_success_like_a_health_check() -> None:
+async def test_verify_decides_success_like_a_health_check(fake_clock: FakeClock) -> None:
     """Verify decides success like a health check."""
-    clock = FakeClock()
     answers: list[object] = [
         False,
         CheckResult(ComponentStatus.ERROR, "still corrupt"),
         "yes",
         CheckResult(ComponentStatus.WARNING, "slow but serving"),
     ]
-    manager = manager_with(clock, stages=[Stage(attempts=5)])
+    manager = manager_with(fake_clock, stages=[Stage(attempts=5)])
     manager.register("db", actions=[lambda: None], verify=lambda: answers.pop(0))
 
     incident = await manager.recover("db")
@@ -144,11 +142,12 @@ async def test_verify_decides_success_like_a_health_check() -> None:
     assert incident.resolution is RECOVERED
 
 
-async def test_an_action_returning_false_or_raising_fails_without_verification() -> None:
+async def test_an_action_returning_false_or_raising_fails_without_verification(
+    fake_clock: FakeClock,
+) -> None:
     """An action returning false or raising fails without verification."""
-    clock = FakeClock()
     verified: list[int] = []
-    manager = manager_with(clock, stages=[Stage(attempts=1)])
+    manager = manager_with(fake_clock, stages=[Stage(attempts=1)])
     manager.register(
         "db", actions=[lambda: False, _raise_os_error], verify=lambda: verified.append(1)
     )
@@ -164,9 +163,8 @@ def _raise_os_error() -> None:
     raise OSError(28, "No space left on device")
 
 
-async def test_async_actions_and_verify_are_awaited() -> None:
+async def test_async_actions_and_verify_are_awaited(fake_clock: FakeClock) -> None:
     """Async actions and verify are awaited."""
-    clock = FakeClock()
     calls: list[str] = []
 
     async def reconnect() -> None:
@@ -177,7 +175,7 @@ async def test_async_actions_and_verify_are_awaited() -> None:
         calls.append("ping")
         return True
 
-    manager = manager_with(clock)
+    manager = manager_with(fake_clock)
     manager.register("queue", actions=[reconnect], verify=ping)
     assert (await manager.recover("queue")).resolution is RECOVERED
     assert calls == ["reconnect", "ping"]
@@ -211,12 +209,13 @@ async def test_a_timeout_error_of_the_action_itself_is_reported_as_its_own() -> 
 # ------------------------------------------------------------------ escalation
 
 
-async def test_escalation_tells_the_notifiers_exactly_once_with_the_actions() -> None:
+async def test_escalation_tells_the_notifiers_exactly_once_with_the_actions(
+    fake_clock: FakeClock,
+) -> None:
     """Escalation tells the notifiers exactly once with the actions."""
-    clock = FakeClock()
     told: list[Incident] = []
-    manager = manager_with(clock, told=told)
-    manager.register("db", actions=[Remote(clock).restart], severity="P0")
+    manager = manager_with(fake_clock, told=told)
+    manager.register("db", actions=[Remote(fake_clock).restart], severity="P0")
 
     incident = await manager.recover("db", reason="connection refused")
 
@@ -227,12 +226,11 @@ async def test_escalation_tells_the_notifiers_exactly_once_with_the_actions() ->
     assert [n.ok for n in incident.notifications] == [True]
 
 
-async def test_a_recovery_that_works_tells_no_one() -> None:
+async def test_a_recovery_that_works_tells_no_one(fake_clock: FakeClock) -> None:
     """A recovery that works tells no one."""
-    clock = FakeClock()
     told: list[Incident] = []
-    manager = manager_with(clock, told=told)
-    manager.register("db", actions=[Remote(clock, heals_at=3).restart])
+    manager = manager_with(fake_clock, told=told)
+    manager.register("db", actions=[Remote(fake_clock, heals_at=3).restart])
     incident = await manager.recover("db")
     assert incident.resolution is RECOVERED
     assert incident.duration == 60  # the third restart: stage 2, attempt 2
@@ -243,9 +241,8 @@ async def test_a_recovery_that_works_tells_no_one() -> None:
 # --------------------------------------------------------------- one at a time
 
 
-async def test_duplicate_triggers_join_the_running_recovery() -> None:
+async def test_duplicate_triggers_join_the_running_recovery(fake_clock: FakeClock) -> None:
     """Duplicate triggers join the running recovery."""
-    clock = FakeClock()
     release = asyncio.Event()
     runs: list[int] = []
 
@@ -253,7 +250,7 @@ async def test_duplicate_triggers_join_the_running_recovery() -> None:
         runs.append(1)
         await release.wait()
 
-    manager = manager_with(clock)
+    manager = manager_with(fake_clock)
     manager.register("api", actions=[restart])
 
     first = asyncio.ensure_future(manager.recover("api", reason="first"))
@@ -273,29 +270,26 @@ async def test_duplicate_triggers_join_the_running_recovery() -> None:
     assert (await manager.recover("api")).id != incident.id
 
 
-async def test_trigger_in_a_loop_runs_as_a_task() -> None:
+async def test_trigger_in_a_loop_runs_as_a_task(fake_clock: FakeClock) -> None:
     """Trigger in a loop runs as a task."""
-    clock = FakeClock()
-    manager = manager_with(clock)
-    manager.register("api", actions=[Remote(clock, heals_at=1).restart])
+    manager = manager_with(fake_clock)
+    manager.register("api", actions=[Remote(fake_clock, heals_at=1).restart])
     future = manager.trigger("api")
     incident = await asyncio.wrap_future(future)
     assert incident.resolution is RECOVERED
 
 
-def test_trigger_outside_a_loop_runs_on_a_thread() -> None:
+def test_trigger_outside_a_loop_runs_on_a_thread(fake_clock: FakeClock) -> None:
     """Trigger outside a loop runs on a thread."""
-    clock = FakeClock()
-    manager = manager_with(clock)
-    manager.register("api", actions=[Remote(clock, heals_at=4).restart])
+    manager = manager_with(fake_clock)
+    manager.register("api", actions=[Remote(fake_clock, heals_at=4).restart])
     incident = manager.trigger("api").result(timeout=10)
     assert incident.resolution is RECOVERED
     assert [a.ok for a in incident.actions] == [False, False, False, True]
 
 
-def test_triggers_from_many_threads_join_one_recovery() -> None:
+def test_triggers_from_many_threads_join_one_recovery(fake_clock: FakeClock) -> None:
     """Triggers from many threads join one recovery."""
-    clock = FakeClock()
     release = threading.Event()
     runs: list[int] = []
 
@@ -303,7 +297,7 @@ def test_triggers_from_many_threads_join_one_recovery() -> None:
         runs.append(1)
         assert release.wait(timeout=10)
 
-    manager = manager_with(clock)
+    manager = manager_with(fake_clock)
     manager.register("db", actions=[restart])
     futures: list[Future[Incident]] = []
     lock = threading.Lock()
@@ -327,9 +321,10 @@ def test_triggers_from_many_threads_join_one_recovery() -> None:
     assert len(manager.incidents()) == 1
 
 
-async def test_concurrent_recover_calls_in_one_loop_join_one_recovery() -> None:
+async def test_concurrent_recover_calls_in_one_loop_join_one_recovery(
+    fake_clock: FakeClock,
+) -> None:
     """Concurrent recover calls in one loop join one recovery."""
-    clock = FakeClock()
     release = asyncio.Event()
     runs: list[int] = []
 
@@ -337,7 +332,7 @@ async def test_concurrent_recover_calls_in_one_loop_join_one_recovery() -> None:
         runs.append(1)
         await release.wait()
 
-    manager = manager_with(clock)
+    manager = manager_with(fake_clock)
     manager.register("db", actions=[restart])
     tasks = [asyncio.ensure_future(manager.recover("db")) for _ in range(200)]
     await asyncio.sleep(0)
@@ -347,16 +342,15 @@ async def test_concurrent_recover_calls_in_one_loop_join_one_recovery() -> None:
     assert runs == [1]
 
 
-async def test_a_cancelled_recovery_is_kept_and_its_joiners_get_it() -> None:
+async def test_a_cancelled_recovery_is_kept_and_its_joiners_get_it(fake_clock: FakeClock) -> None:
     """A cancelled recovery is kept and its joiners get it."""
-    clock = FakeClock()
     started = asyncio.Event()
 
     async def hang() -> None:
         started.set()
         await asyncio.Event().wait()
 
-    manager = manager_with(clock)
+    manager = manager_with(fake_clock)
     manager.register("db", actions=[hang])
     owner = asyncio.ensure_future(manager.recover("db"))
     await started.wait()
@@ -374,12 +368,11 @@ async def test_a_cancelled_recovery_is_kept_and_its_joiners_get_it() -> None:
 # ------------------------------------------------------------ manual override
 
 
-async def test_suspend_before_a_trigger_records_it_without_acting() -> None:
+async def test_suspend_before_a_trigger_records_it_without_acting(fake_clock: FakeClock) -> None:
     """Suspend before a trigger records it without acting."""
-    clock = FakeClock()
-    remote = Remote(clock)
+    remote = Remote(fake_clock)
     told: list[Incident] = []
-    manager = manager_with(clock, told=told)
+    manager = manager_with(fake_clock, told=told)
     manager.register("db", actions=[remote.restart])
     manager.suspend("db")
     assert manager.suspended("db")
@@ -397,14 +390,15 @@ async def test_suspend_before_a_trigger_records_it_without_acting() -> None:
     assert len(remote.restarts) == 6
 
 
-async def test_suspend_during_a_recovery_stops_it_after_the_current_action() -> None:
+async def test_suspend_during_a_recovery_stops_it_after_the_current_action(
+    fake_clock: FakeClock,
+) -> None:
     """Suspend during a recovery stops it after the current action."""
-    clock = FakeClock()
-    manager = manager_with(clock)
+    manager = manager_with(fake_clock)
     restarts: list[float] = []
 
     def restart() -> None:
-        restarts.append(clock.monotonic())
+        restarts.append(fake_clock.monotonic())
         if len(restarts) == 2:
             manager.suspend("db")  # an operator steps in while stage 2 runs
         raise ConnectionRefusedError
@@ -437,19 +431,18 @@ def test_suspend_cuts_a_real_stage_delay_short() -> None:
 # ------------------------------------------------------------- restart budget
 
 
-async def test_the_restart_budget_stops_recovery_and_escalates_once() -> None:
+async def test_the_restart_budget_stops_recovery_and_escalates_once(fake_clock: FakeClock) -> None:
     """The restart budget stops recovery and escalates once."""
-    clock = FakeClock()
     told: list[Incident] = []
     budget = RestartBudget(max_recoveries=3, period=600, reset_after=900)
-    manager = manager_with(clock, told=told, budget=budget)
-    remote = Remote(clock, heals_at=1)
+    manager = manager_with(fake_clock, told=told, budget=budget)
+    remote = Remote(fake_clock, heals_at=1)
     manager.register("worker", actions=[remote.restart])
 
     for _ in range(3):  # three crashes, each recovered at once, a minute apart
         remote.restarts.clear()
         assert (await manager.recover("worker")).resolution is RECOVERED
-        clock.advance(60)
+        fake_clock.advance(60)
     fourth = await manager.recover("worker", reason="crashed again")
     fifth = await manager.recover("worker")
 
@@ -459,31 +452,29 @@ async def test_the_restart_budget_stops_recovery_and_escalates_once() -> None:
     assert [i.id for i in told] == [fourth.id]  # escalated once, not on every trigger
 
     # Still failing well after the period: the budget does not refill by itself...
-    clock.advance(700)
+    fake_clock.advance(700)
     assert (await manager.recover("worker")).resolution is EXHAUSTED
     # ...only after reset_after seconds without an incident.
-    clock.advance(900)
+    fake_clock.advance(900)
     remote.restarts.clear()
     assert (await manager.recover("worker")).resolution is RECOVERED
 
 
-async def test_recoveries_older_than_the_period_do_not_count() -> None:
+async def test_recoveries_older_than_the_period_do_not_count(fake_clock: FakeClock) -> None:
     """Recoveries older than the period do not count."""
-    clock = FakeClock()
     manager = manager_with(
-        clock, budget=RestartBudget(max_recoveries=2, period=100, reset_after=1_000)
+        fake_clock, budget=RestartBudget(max_recoveries=2, period=100, reset_after=1_000)
     )
     manager.register("worker", actions=[lambda: None])
     for _ in range(6):  # one recovery every 60 s: never 3 within 100 s
         assert (await manager.recover("worker")).resolution is RECOVERED
-        clock.advance(60)
+        fake_clock.advance(60)
 
 
-async def test_resume_restores_an_exhausted_budget() -> None:
+async def test_resume_restores_an_exhausted_budget(fake_clock: FakeClock) -> None:
     """Resume restores an exhausted budget."""
-    clock = FakeClock()
     manager = manager_with(
-        clock, budget=RestartBudget(max_recoveries=1, period=600, reset_after=600)
+        fake_clock, budget=RestartBudget(max_recoveries=1, period=600, reset_after=600)
     )
     manager.register("worker", actions=[lambda: None])
     await manager.recover("worker")
@@ -495,17 +486,16 @@ async def test_resume_restores_an_exhausted_budget() -> None:
 # --------------------------------------------------------- health integration
 
 
-def test_attach_recovers_a_component_whose_check_turns_error() -> None:
+def test_attach_recovers_a_component_whose_check_turns_error(fake_clock: FakeClock) -> None:
     """Attach recovers a component whose check turns error."""
-    clock = FakeClock()
-    health = HealthRegistry(clock=clock)
+    health = HealthRegistry(clock=fake_clock)
     state = {"ok": False}
     health.register("cache", lambda: state["ok"])
 
     def rebuild() -> None:
         state["ok"] = True
 
-    manager = manager_with(clock)
+    manager = manager_with(fake_clock)
     manager.register("cache", actions=[rebuild])  # verified by the health check
     manager.attach(health)
 
@@ -517,13 +507,14 @@ def test_attach_recovers_a_component_whose_check_turns_error() -> None:
     assert health.latest()["cache"].status is ComponentStatus.OK
 
 
-def test_attach_ignores_components_without_a_recovery_and_other_statuses() -> None:
+def test_attach_ignores_components_without_a_recovery_and_other_statuses(
+    fake_clock: FakeClock,
+) -> None:
     """Attach ignores components without a recovery and other statuses."""
-    clock = FakeClock()
-    health = HealthRegistry(clock=clock)
+    health = HealthRegistry(clock=fake_clock)
     health.register("backend", lambda: False)
     health.register("cache", lambda: CheckResult(ComponentStatus.WARNING, "cold"))
-    manager = manager_with(clock)
+    manager = manager_with(fake_clock)
     manager.register("cache", actions=[lambda: None])
     manager.attach(health)
     health.run()
@@ -539,12 +530,11 @@ def _wait_for_incidents(manager: RecoveryManager, count: int) -> list[Incident]:
     return incidents
 
 
-async def test_health_verification_failing_keeps_trying() -> None:
+async def test_health_verification_failing_keeps_trying(fake_clock: FakeClock) -> None:
     """Health verification failing keeps trying."""
-    clock = FakeClock()
-    health = HealthRegistry(clock=clock)
+    health = HealthRegistry(clock=fake_clock)
     health.register("db", lambda: CheckResult(ComponentStatus.ERROR, "malformed"))
-    manager = manager_with(clock, stages=[Stage(attempts=2)])
+    manager = manager_with(fake_clock, stages=[Stage(attempts=2)])
     manager.register("db", actions=[lambda: None])
     manager.attach(health)
     incident = await manager.recover("db")
@@ -555,19 +545,18 @@ async def test_health_verification_failing_keeps_trying() -> None:
 # ------------------------------------------------------------------- history
 
 
-async def test_stats_give_success_rate_mttr_and_mtbf() -> None:
+async def test_stats_give_success_rate_mttr_and_mtbf(fake_clock: FakeClock) -> None:
     """Stats give success rate mttr and mtbf."""
-    clock = FakeClock()
-    manager = manager_with(clock)
-    remote = Remote(clock, heals_at=2)  # recovers on stage 2: 60 s after the trigger
+    manager = manager_with(fake_clock)
+    remote = Remote(fake_clock, heals_at=2)  # recovers on stage 2: 60 s after the trigger
     manager.register("api", actions=[remote.restart])
     manager.register("idle", actions=[lambda: None])
 
     await manager.recover("api")  # 0 -> 60, recovered
-    clock.advance(940)
+    fake_clock.advance(940)
     remote.restarts.clear()
     await manager.recover("api")  # 1000 -> 1060, recovered
-    clock.advance(1940)
+    fake_clock.advance(1940)
     remote.heals_at = None
     await manager.recover("api")  # 3000 -> 3360, escalated
 
@@ -581,19 +570,20 @@ async def test_stats_give_success_rate_mttr_and_mtbf() -> None:
     assert stats["idle"].success_rate is None
 
 
-async def test_sqlite_store_keeps_incidents_across_managers(tmp_path: Path) -> None:
+async def test_sqlite_store_keeps_incidents_across_managers(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
     """Sqlite store keeps incidents across managers."""
     path = tmp_path / "app.db"
     SQLiteCheckpointStore(path).close()  # one file may hold checkpoints and incidents
-    clock = FakeClock()
     store = SQLiteIncidentStore(path)
-    manager = manager_with(clock, store=store)
-    manager.register("api", actions=[Remote(clock, heals_at=2).restart], severity=Severity.P2)
+    manager = manager_with(fake_clock, store=store)
+    manager.register("api", actions=[Remote(fake_clock, heals_at=2).restart], severity=Severity.P2)
     first = await manager.recover("api", reason="refused")
     store.close()
 
     store = SQLiteIncidentStore(path)
-    later = manager_with(clock, store=store)
+    later = manager_with(fake_clock, store=store)
     later.register("api", actions=[lambda: None])
     assert later.incidents() == [first]
     assert later.stats()["api"].recovered == 1
@@ -680,9 +670,8 @@ async def test_an_unknown_component_is_named_with_what_to_do() -> None:
 # ---------------------------------------------------------------------- durations
 
 
-async def test_durations_accept_a_timedelta() -> None:
+async def test_durations_accept_a_timedelta(fake_clock: FakeClock) -> None:
     """Stage delays and intervals, budget periods and the timeouts take a timedelta too."""
-    clock = FakeClock()
     # model_validate: the models' static types say float (what they hold), not the input.
     stages = [
         Stage.model_validate(
@@ -694,8 +683,10 @@ async def test_durations_accept_a_timedelta() -> None:
         {"period": timedelta(minutes=10), "reset_after": timedelta(minutes=15)}
     )
     assert (budget.period, budget.reset_after) == (600, 900)
-    manager = manager_with(clock, stages=stages, budget=budget, notify_timeout=timedelta(seconds=3))
-    remote = Remote(clock)
+    manager = manager_with(
+        fake_clock, stages=stages, budget=budget, notify_timeout=timedelta(seconds=3)
+    )
+    remote = Remote(fake_clock)
     manager.register("api", actions=[remote.restart], timeout=timedelta(seconds=2))
     incident = await manager.recover("api")
     assert remote.restarts == [0, 5, 65]

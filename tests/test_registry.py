@@ -34,9 +34,8 @@ def trip(breaker: CircuitBreaker) -> None:
     assert breaker.state is OPEN
 
 
-def test_get_creates_breakers_lazily_and_returns_the_same_one() -> None:
-    clock = FakeClock()
-    registry = BreakerRegistry(clock=clock)
+def test_get_creates_breakers_lazily_and_returns_the_same_one(fake_clock: FakeClock) -> None:
+    registry = BreakerRegistry(clock=fake_clock)
     assert len(registry) == 0
     assert "s3" not in registry
     s3 = registry.get("s3")
@@ -50,12 +49,13 @@ def test_get_creates_breakers_lazily_and_returns_the_same_one() -> None:
     assert s3.config == BreakerConfig()
 
 
-def test_breakers_of_different_remotes_are_independent_and_share_the_clock() -> None:
-    clock = FakeClock()
-    registry = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=10), clock=clock)
+def test_breakers_of_different_remotes_are_independent_and_share_the_clock(
+    fake_clock: FakeClock,
+) -> None:
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=10), clock=fake_clock)
     trip(registry.get("down"))
     assert registry.get("up").call(lambda: "ok") == "ok"
-    clock.advance(10)
+    fake_clock.advance(10)
     # The shared clock moved both: the open one lets a trial through.
     assert registry.get("down").call(lambda: "back") == "back"
     assert registry.get("down").state is CircuitState.CLOSED
@@ -105,16 +105,17 @@ def test_a_full_registry_evicts_the_least_recently_used_closed_breaker() -> None
     "hold",
     ["open", "half_open", "force_open", "disable", "metrics_only"],
 )
-def test_eviction_never_drops_an_open_half_open_or_manually_set_breaker(hold: str) -> None:
-    clock = FakeClock()
+def test_eviction_never_drops_an_open_half_open_or_manually_set_breaker(
+    hold: str, fake_clock: FakeClock
+) -> None:
     registry = BreakerRegistry(
-        BreakerConfig(failure_threshold=1, open_for=10), max_breakers=2, clock=clock
+        BreakerConfig(failure_threshold=1, open_for=10), max_breakers=2, clock=fake_clock
     )
     held = registry.get("held")
     if hold in {"open", "half_open"}:
         trip(held)
     if hold == "half_open":
-        clock.advance(10)
+        fake_clock.advance(10)
         held.__enter__()  # a trial call in flight
         assert held.state is CircuitState.HALF_OPEN
     if hold == "force_open":
@@ -492,11 +493,10 @@ def test_breakers_that_stay_open_are_examined_once_while_making_room(
     assert len(registry) <= 1_000
 
 
-def test_a_set_aside_breaker_that_closes_can_be_evicted_again() -> None:
+def test_a_set_aside_breaker_that_closes_can_be_evicted_again(fake_clock: FakeClock) -> None:
     """An open breaker kept while making room goes back to the LRU order once it closes."""
-    clock = FakeClock()
     registry = BreakerRegistry(
-        BreakerConfig(failure_threshold=1, open_for=10), max_breakers=3, clock=clock
+        BreakerConfig(failure_threshold=1, open_for=10), max_breakers=3, clock=fake_clock
     )
     down = registry.get("down")
     trip(down)
@@ -506,7 +506,7 @@ def test_a_set_aside_breaker_that_closes_can_be_evicted_again() -> None:
     assert "down" in registry
     assert "b" not in registry
     assert registry.get("down") is down
-    clock.advance(10)
+    fake_clock.advance(10)
     assert registry.get("down").call(lambda: "up") == "up"
     assert down.state is CircuitState.CLOSED
     registry.get("e")  # closed by a trial just now: recently used, so "c" goes first

@@ -64,10 +64,11 @@ async def arefuse() -> str:
 # ------------------------------------------------------------ nesting the same breaker
 
 
-def test_a_decorated_function_called_through_its_breakers_call_counts_one_failure() -> None:
+def test_a_decorated_function_called_through_its_breakers_call_counts_one_failure(
+    fake_clock: FakeClock,
+) -> None:
     """breaker.call(breaker(fn)) takes one permit and records one failure, not two."""
-    clock = FakeClock()
-    breaker = make(clock, failure_threshold=2)
+    breaker = make(fake_clock, failure_threshold=2)
     decorated = breaker(refuse)
     with pytest.raises(ConnectionError):
         breaker.call(decorated)
@@ -75,10 +76,9 @@ def test_a_decorated_function_called_through_its_breakers_call_counts_one_failur
     assert breaker.state is CLOSED
 
 
-def test_a_windowed_breaker_counts_one_outcome_for_a_nested_call() -> None:
+def test_a_windowed_breaker_counts_one_outcome_for_a_nested_call(fake_clock: FakeClock) -> None:
     """On the slow path too (a window), call() of a decorated function records one outcome."""
-    clock = FakeClock()
-    breaker = make(clock, failure_rate=0.5, window=10, minimum_calls=10)
+    breaker = make(fake_clock, failure_rate=0.5, window=10, minimum_calls=10)
     with pytest.raises(ConnectionError):
         breaker.call(breaker(refuse))
     assert breaker.call(breaker(answer)) == "ok"
@@ -86,18 +86,18 @@ def test_a_windowed_breaker_counts_one_outcome_for_a_nested_call() -> None:
     assert (snapshot.calls, snapshot.failures) == (2, 1)
 
 
-def test_a_half_open_trial_through_call_of_a_decorated_function_closes_the_circuit() -> None:
+def test_a_half_open_trial_through_call_of_a_decorated_function_closes_the_circuit(
+    fake_clock: FakeClock,
+) -> None:
     """With one trial permit, call() of a decorated function is that trial, and closes."""
-    clock = FakeClock()
-    breaker = half_open(clock)
+    breaker = half_open(fake_clock)
     assert breaker.call(breaker(answer)) == "ok"
     assert breaker.state is CLOSED
 
 
-def test_a_with_block_around_a_decorated_call_takes_one_permit() -> None:
+def test_a_with_block_around_a_decorated_call_takes_one_permit(fake_clock: FakeClock) -> None:
     """`with breaker:` around a call of a function it decorates is one trial call."""
-    clock = FakeClock()
-    breaker = half_open(clock)
+    breaker = half_open(fake_clock)
     decorated = breaker(answer)
     with breaker:
         assert decorated() == "ok"
@@ -105,28 +105,31 @@ def test_a_with_block_around_a_decorated_call_takes_one_permit() -> None:
     assert breaker.state is CLOSED
 
 
-def test_a_resilient_wrapper_through_its_breakers_call_counts_one_failure() -> None:
+def test_a_resilient_wrapper_through_its_breakers_call_counts_one_failure(
+    fake_clock: FakeClock,
+) -> None:
     """resilient(breaker=b) wrappers called through b.call() are counted once."""
-    clock = FakeClock()
-    breaker = make(clock, failure_threshold=2)
+    breaker = make(fake_clock, failure_threshold=2)
     with pytest.raises(ConnectionError):
         breaker.call(resilient(breaker=breaker)(refuse))
     assert breaker.snapshot().consecutive_failures == 1
 
 
-async def test_an_async_decorated_function_through_acall_counts_one_failure() -> None:
+async def test_an_async_decorated_function_through_acall_counts_one_failure(
+    fake_clock: FakeClock,
+) -> None:
     """breaker.acall(breaker(async_fn)) records one failure."""
-    clock = FakeClock()
-    breaker = make(clock, failure_threshold=2)
+    breaker = make(fake_clock, failure_threshold=2)
     with pytest.raises(ConnectionError):
         await breaker.acall(breaker(arefuse))
     assert breaker.snapshot().consecutive_failures == 1
 
 
-async def test_an_async_with_block_around_a_decorated_call_takes_one_permit() -> None:
+async def test_an_async_with_block_around_a_decorated_call_takes_one_permit(
+    fake_clock: FakeClock,
+) -> None:
     """`async with breaker:` around an awaited decorated call is one trial call."""
-    clock = FakeClock()
-    breaker = half_open(clock)
+    breaker = half_open(fake_clock)
     async with breaker:
         assert await breaker(aanswer)() == "ok"
     assert breaker.state is CLOSED
@@ -135,10 +138,9 @@ async def test_an_async_with_block_around_a_decorated_call_takes_one_permit() ->
 # ------------------------------------------------------- async functions given to call()
 
 
-def test_breaker_call_refuses_an_async_function_and_names_acall() -> None:
+def test_breaker_call_refuses_an_async_function_and_names_acall(fake_clock: FakeClock) -> None:
     """call() of a coroutine function raises TypeError naming acall, and records nothing."""
-    clock = FakeClock()
-    breaker = make(clock, failure_threshold=1)
+    breaker = make(fake_clock, failure_threshold=1)
     with pytest.raises(TypeError, match=r"acall"):
         breaker.call(aanswer)
     with pytest.raises(TypeError, match=r"returned coroutine"):
@@ -146,10 +148,11 @@ def test_breaker_call_refuses_an_async_function_and_names_acall() -> None:
     assert breaker.snapshot().consecutive_failures == 0
 
 
-def test_an_async_function_given_to_call_is_not_a_half_open_trial_success() -> None:
+def test_an_async_function_given_to_call_is_not_a_half_open_trial_success(
+    fake_clock: FakeClock,
+) -> None:
     """In HALF_OPEN, an awaitable result does not close the circuit and gives its permit back."""
-    clock = FakeClock()
-    breaker = half_open(clock)
+    breaker = half_open(fake_clock)
     with pytest.raises(TypeError, match="acall"):
         breaker.call(aanswer)
     assert breaker.state is HALF_OPEN
@@ -171,12 +174,13 @@ def test_retry_call_refuses_an_async_function_without_retrying() -> None:
     assert calls == 0  # the coroutine was closed before it ran, and not made again
 
 
-def test_resilient_call_refuses_an_async_function_and_skips_the_fallback() -> None:
+def test_resilient_call_refuses_an_async_function_and_skips_the_fallback(
+    fake_clock: FakeClock,
+) -> None:
     """resilient().call() of a coroutine function raises TypeError, never the fallback."""
-    clock = FakeClock()
-    breaker = make(clock, failure_threshold=1)
+    breaker = make(fake_clock, failure_threshold=1)
     policy = resilient(
-        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock),
+        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=fake_clock),
         breaker=breaker,
         fallback=lambda _exc: "fallback",
     )
@@ -253,9 +257,8 @@ class Feed:
             raise ConnectionError("after the items")
 
 
-def test_decorated_generator_functions_stay_generator_functions() -> None:
+def test_decorated_generator_functions_stay_generator_functions(fake_clock: FakeClock) -> None:
     """Every decorator keeps a sync or async generator function one."""
-    clock = FakeClock()
 
     def numbers() -> Iterator[int]:
         yield 1
@@ -263,45 +266,42 @@ def test_decorated_generator_functions_stay_generator_functions() -> None:
     async def anumbers() -> AsyncIterator[int]:
         yield 1
 
-    registry = BreakerRegistry(clock=clock)
+    registry = BreakerRegistry(clock=fake_clock)
     for decorate in (
-        make(clock),
-        RetryPolicy(clock=clock),
-        resilient(retry=RetryPolicy(clock=clock), breaker=make(clock)),
+        make(fake_clock),
+        RetryPolicy(clock=fake_clock),
+        resilient(retry=RetryPolicy(clock=fake_clock), breaker=make(fake_clock)),
         registry.protect("feed"),
     ):
         assert inspect.isgeneratorfunction(decorate(numbers))
         assert inspect.isasyncgenfunction(decorate(anumbers))
 
 
-def test_an_exception_while_iterating_counts_as_a_breaker_failure() -> None:
+def test_an_exception_while_iterating_counts_as_a_breaker_failure(fake_clock: FakeClock) -> None:
     """A generator that raises mid-iteration is a failure: the breaker opens."""
-    clock = FakeClock()
-    breaker = make(clock, failure_threshold=1)
+    breaker = make(fake_clock, failure_threshold=1)
     feed = breaker(Feed(late=True).__call__)
     with pytest.raises(ConnectionError, match="after the items"):
         list(feed(2))
     assert breaker.state is OPEN
 
 
-def test_exhaustion_and_close_are_breaker_successes() -> None:
+def test_exhaustion_and_close_are_breaker_successes(fake_clock: FakeClock) -> None:
     """A trial generator run to its end, or closed early, closes the circuit."""
-    clock = FakeClock()
-    breaker = half_open(clock)
+    breaker = half_open(fake_clock)
     assert list(breaker(Feed().__call__)(3)) == [0, 1, 2]
     assert breaker.state is CLOSED
 
-    breaker = half_open(clock)
+    breaker = half_open(fake_clock)
     numbers = breaker(Feed().__call__)(3)
     assert next(numbers) == 0
     numbers.close()
     assert breaker.state is CLOSED
 
 
-def test_the_permit_is_held_while_the_generator_is_iterated() -> None:
+def test_the_permit_is_held_while_the_generator_is_iterated(fake_clock: FakeClock) -> None:
     """While a trial generator is suspended, its permit is taken: other calls are rejected."""
-    clock = FakeClock()
-    breaker = half_open(clock)
+    breaker = half_open(fake_clock)
     numbers = breaker(Feed().__call__)(2)
     assert next(numbers) == 0
     with pytest.raises(CircuitOpenError):
@@ -310,9 +310,8 @@ def test_the_permit_is_held_while_the_generator_is_iterated() -> None:
     assert breaker.state is CLOSED
 
 
-def test_send_and_throw_reach_the_decorated_generator() -> None:
+def test_send_and_throw_reach_the_decorated_generator(fake_clock: FakeClock) -> None:
     """send() and throw() pass through the wrapper to the generator itself."""
-    clock = FakeClock()
 
     def echo() -> Generator[str, str, str]:
         received = "start"
@@ -323,7 +322,11 @@ def test_send_and_throw_reach_the_decorated_generator() -> None:
                 received = f"caught {exc.args[0]}"
         return "done"
 
-    for decorate in (make(clock), RetryPolicy(clock=clock), resilient(breaker=make(clock))):
+    for decorate in (
+        make(fake_clock),
+        RetryPolicy(clock=fake_clock),
+        resilient(breaker=make(fake_clock)),
+    ):
         gen = decorate(echo)()
         assert next(gen) == "got start"
         assert gen.send("a") == "got a"
@@ -352,13 +355,14 @@ def test_a_retry_does_not_rerun_a_generator_after_its_first_item() -> None:
     assert feed.started == 1
 
 
-def test_resilient_generator_retries_through_the_breaker_then_falls_back() -> None:
+def test_resilient_generator_retries_through_the_breaker_then_falls_back(
+    fake_clock: FakeClock,
+) -> None:
     """Each attempt before the first item is counted; the fallback's items stand in."""
-    clock = FakeClock()
-    breaker = make(clock, failure_threshold=5)
+    breaker = make(fake_clock, failure_threshold=5)
     feed = Feed(early=5)
     policy = resilient(
-        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=clock),
+        retry=RetryPolicy(attempts=3, backoff=NO_WAIT, clock=fake_clock),
         breaker=breaker,
         fallback=lambda _exc, count: iter([-1] * count),
     )
@@ -367,10 +371,9 @@ def test_resilient_generator_retries_through_the_breaker_then_falls_back() -> No
     assert breaker.snapshot().consecutive_failures == 3
 
 
-def test_registry_protect_records_a_generators_outcome_on_its_remote() -> None:
+def test_registry_protect_records_a_generators_outcome_on_its_remote(fake_clock: FakeClock) -> None:
     """registry.protect on a generator counts a mid-iteration failure against the remote."""
-    clock = FakeClock()
-    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=clock)
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=fake_clock)
 
     @registry.protect(lambda remote, _count: remote)
     def rows(remote: str, count: int) -> Iterator[int]:
@@ -411,22 +414,24 @@ class AFeed:
             raise ConnectionError("after the items")
 
 
-async def test_an_async_generator_failure_while_iterating_opens_the_breaker() -> None:
+async def test_an_async_generator_failure_while_iterating_opens_the_breaker(
+    fake_clock: FakeClock,
+) -> None:
     """An async generator raising mid-iteration is a failure; exhaustion is a success."""
-    clock = FakeClock()
-    breaker = half_open(clock)
+    breaker = half_open(fake_clock)
     assert [n async for n in breaker(AFeed().__call__)(2)] == [0, 1]
     assert breaker.state is CLOSED
-    breaker = make(clock, failure_threshold=1)
+    breaker = make(fake_clock, failure_threshold=1)
     with pytest.raises(ConnectionError, match="after the items"):
         [n async for n in breaker(AFeed(late=True).__call__)(2)]
     assert breaker.state is OPEN
 
 
-async def test_an_async_generator_holds_its_permit_and_passes_asend_and_athrow() -> None:
+async def test_an_async_generator_holds_its_permit_and_passes_asend_and_athrow(
+    fake_clock: FakeClock,
+) -> None:
     """While suspended it holds the trial permit; asend() and athrow() reach it."""
-    clock = FakeClock()
-    breaker = half_open(clock)
+    breaker = half_open(fake_clock)
 
     @breaker
     async def echo() -> AsyncGenerator[str, str]:
@@ -459,21 +464,22 @@ async def test_an_async_generator_is_retried_only_before_its_first_item() -> Non
     assert late.started == 1
 
 
-async def test_an_async_resilient_generator_falls_back_and_protect_counts_failures() -> None:
+async def test_an_async_resilient_generator_falls_back_and_protect_counts_failures(
+    fake_clock: FakeClock,
+) -> None:
     """resilient() and registry.protect() on async generators: fallback, and counting."""
-    clock = FakeClock()
 
     async def cached(_exc: BaseException, count: int) -> list[int]:
         return [-1] * count
 
     policy = resilient(
-        retry=RetryPolicy(attempts=2, backoff=NO_WAIT, clock=clock),
-        breaker=make(clock),
+        retry=RetryPolicy(attempts=2, backoff=NO_WAIT, clock=fake_clock),
+        breaker=make(fake_clock),
         fallback=cached,
     )
     assert [n async for n in policy(AFeed(early=9).__call__)(2)] == [-1, -1]
 
-    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=clock)
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=fake_clock)
     rows = registry.protect("db")(AFeed(late=True).__call__)
     with pytest.raises(ConnectionError):
         [n async for n in rows(1)]
