@@ -1,0 +1,315 @@
+"""The public surface: each public namespace's ``__all__``, pinned name by name.
+
+A name added to or dropped from a namespace changes this file too, so that a change of
+the public API is always a deliberate one. The stores backed by optional extras (Redis,
+PostgreSQL) are imported on first use; ``import resilience`` must not import their
+client libraries.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+from types import ModuleType
+
+import pytest
+
+RESILIENCE = [
+    "ActionRecord",
+    "Attempt",
+    "Attempts",
+    "Backoff",
+    "BatchProcessor",
+    "BatchProgress",
+    "BatchResult",
+    "BreakerConfig",
+    "BreakerLink",
+    "BreakerRegistry",
+    "BreakerSnapshot",
+    "BreakerStore",
+    "BudgetSnapshot",
+    "CallRecorded",
+    "CallRejected",
+    "CallTimeoutError",
+    "CallbackNotifier",
+    "CheckResult",
+    "CheckpointError",
+    "CheckpointStore",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "CircuitState",
+    "Classification",
+    "Classifier",
+    "Clock",
+    "ComponentChanged",
+    "ComponentHealth",
+    "ComponentStatus",
+    "Event",
+    "FailureKind",
+    "Fallback",
+    "FeatureChanged",
+    "FeatureGate",
+    "HealthMonitor",
+    "HealthRegistry",
+    "HealthReport",
+    "HealthStatus",
+    "Incident",
+    "IncidentStore",
+    "ItemFailure",
+    "ItemKey",
+    "ItemRecord",
+    "JobBusyError",
+    "JobLeases",
+    "LeaseLostError",
+    "Listener",
+    "LoggingNotifier",
+    "MemoryCheckpointStore",
+    "MemoryIncidentStore",
+    "MisusedCallError",
+    "Notifier",
+    "NotifierRecord",
+    "NotifyError",
+    "Outcome",
+    "PartialFailure",
+    "Pipeline",
+    "RecoveryManager",
+    "RecoveryStats",
+    "RegistryFullError",
+    "RejectedError",
+    "RemoteBreakers",
+    "Replace",
+    "ResilienceError",
+    "Resilient",
+    "Resolution",
+    "RestartBudget",
+    "RetryBudget",
+    "RetryPolicy",
+    "RetryScheduled",
+    "SQLiteCheckpointStore",
+    "SQLiteIncidentStore",
+    "Severity",
+    "SharedBreaker",
+    "Stage",
+    "StateChanged",
+    "StoreDegraded",
+    "StoreRecovered",
+    "Strategy",
+    "SystemClock",
+    "Timeout",
+    "WebhookNotifier",
+    "__version__",
+    "log_event",
+    "resilient",
+]
+
+BATCH = [
+    "BatchProcessor",
+    "BatchProgress",
+    "BatchResult",
+    "CheckpointError",
+    "CheckpointStore",
+    "ItemFailure",
+    "ItemKey",
+    "ItemRecord",
+    "JobBusyError",
+    "JobLeases",
+    "LeaseLostError",
+    "MemoryCheckpointStore",
+]
+
+HEALTH = [
+    "CheckResult",
+    "ComponentChanged",
+    "ComponentHealth",
+    "ComponentStatus",
+    "FeatureChanged",
+    "FeatureGate",
+    "HealthMonitor",
+    "HealthRegistry",
+    "HealthReport",
+    "HealthStatus",
+    "aggregate",
+]
+
+RECOVERY = [
+    "DEFAULT_STAGES",
+    "ActionRecord",
+    "CallbackNotifier",
+    "Incident",
+    "IncidentStore",
+    "LoggingNotifier",
+    "MemoryIncidentStore",
+    "Notifier",
+    "NotifierRecord",
+    "NotifyError",
+    "RecoveryManager",
+    "RecoveryStats",
+    "Resolution",
+    "RestartBudget",
+    "Severity",
+    "Stage",
+    "WebhookNotifier",
+]
+
+STORES = [
+    "PostgresCheckpointStore",
+    "RedisBreakerStore",
+    "RedisCheckpointStore",
+    "RedisRetryBudget",
+    "SQLiteCheckpointStore",
+    "SQLiteIncidentStore",
+]
+
+TESTING = [
+    "FakeClock",
+    "set_testing",
+]
+
+# Exported by ``resilience`` on first use (not in its ``__all__``): their client libraries
+# are optional extras.
+RESILIENCE_LAZY = [
+    "PostgresCheckpointStore",
+    "RedisBreakerStore",
+    "RedisCheckpointStore",
+    "RedisRetryBudget",
+]
+
+PINS = {
+    "resilience": RESILIENCE,
+    "resilience.batch": BATCH,
+    "resilience.health": HEALTH,
+    "resilience.recovery": RECOVERY,
+    "resilience.stores": STORES,
+    "resilience.testing": TESTING,
+}
+
+# Namespaces that may not exist yet: checked for order and importability once they do.
+UPCOMING = ["resilience.events"]
+
+OPTIONAL_CLIENTS = ("redis", "psycopg", "psycopg2", "asyncpg")
+
+
+def isort_key(name: str) -> tuple[int, str]:
+    """ruff's RUF022 order: SCREAMING_SNAKE_CASE, then CamelCase, then everything else."""
+    if re.fullmatch(r"[A-Z][A-Z0-9_]*", name) and len(name) > 1:
+        return (0, name)
+    if name[:1].isupper():
+        return (1, name)
+    return (2, name)
+
+
+def test_the_pins_are_sorted_as_ruff_sorts_all() -> None:
+    """Every pinned list is in the order ruff keeps ``__all__`` in."""
+    for pin in [*PINS.values(), RESILIENCE_LAZY]:
+        assert pin == sorted(pin, key=isort_key)
+
+
+@pytest.mark.parametrize("module", sorted(PINS))
+def test_all_is_pinned(module: str) -> None:
+    """A public namespace's ``__all__`` is exactly its pinned list, in that order."""
+    assert importlib.import_module(module).__all__ == PINS[module]
+
+
+@pytest.mark.parametrize("module", sorted(PINS))
+def test_every_name_in_all_is_importable(module: str) -> None:
+    """``from <namespace> import <name>`` works for every name in ``__all__``."""
+    namespace = importlib.import_module(module)
+    for name in namespace.__all__:
+        assert getattr(namespace, name) is not None, name
+
+
+@pytest.mark.parametrize("module", sorted(PINS))
+def test_dir_lists_every_exported_name(module: str) -> None:
+    """``dir()`` of a namespace shows every name of its ``__all__``."""
+    namespace = importlib.import_module(module)
+    assert set(namespace.__all__) <= set(dir(namespace))
+
+
+def test_the_lazy_stores_are_importable_from_resilience_and_are_the_stores() -> None:
+    """The Redis and PostgreSQL stores import from ``resilience`` as the same objects."""
+    import resilience  # noqa: PLC0415
+    import resilience.stores  # noqa: PLC0415
+
+    for name in RESILIENCE_LAZY:
+        assert getattr(resilience, name) is getattr(resilience.stores, name)
+    assert sorted(dir(resilience)) == sorted([*RESILIENCE, *RESILIENCE_LAZY])
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    """A name neither exported nor lazy raises AttributeError naming the module."""
+    import resilience  # noqa: PLC0415
+    import resilience.stores  # noqa: PLC0415
+
+    # The modules' __getattr__ types every attribute as object: mypy lets these through.
+    with pytest.raises(AttributeError, match=re.escape("'resilience' has no attribute 'Nope'")):
+        _ = resilience.Nope
+    with pytest.raises(AttributeError, match=re.escape("'resilience.stores' has no attribute")):
+        _ = resilience.stores.Nope
+
+
+def test_the_subpackages_export_the_objects_resilience_exports() -> None:
+    """A name exported by both ``resilience`` and a subpackage is one object."""
+    import resilience  # noqa: PLC0415
+
+    for module in sorted(PINS):
+        namespace = importlib.import_module(module)
+        for name in set(namespace.__all__) & set(resilience.__all__):
+            assert getattr(namespace, name) is getattr(resilience, name), (module, name)
+
+
+@pytest.mark.parametrize("module", UPCOMING)
+def test_an_upcoming_namespace_has_a_sorted_importable_all(module: str) -> None:
+    """A namespace being written, once it exists, has a sorted ``__all__`` of real names."""
+    namespace: ModuleType = pytest.importorskip(module)
+    names: list[str] = namespace.__all__
+    assert names == sorted(names, key=isort_key)
+    for name in names:
+        assert getattr(namespace, name) is not None, name
+
+
+def test_importing_the_public_namespaces_imports_no_optional_client() -> None:
+    """``import resilience`` and its public namespaces load neither redis nor psycopg."""
+    code = "\n".join(
+        [
+            "import sys",
+            "import resilience, resilience.batch, resilience.health",
+            "import resilience.recovery, resilience.stores, resilience.testing",
+            "from resilience import SQLiteCheckpointStore, SQLiteIncidentStore",
+            "from resilience.stores import SQLiteCheckpointStore, SQLiteIncidentStore",
+            f"loaded = sorted(m for m in {OPTIONAL_CLIENTS!r} if m in sys.modules)",
+            "print(','.join(loaded))",
+        ]
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "client"),
+    [
+        ("PostgresCheckpointStore", "psycopg"),
+        ("RedisBreakerStore", "redis"),
+        ("RedisCheckpointStore", "redis"),
+        ("RedisRetryBudget", "redis"),
+    ],
+)
+def test_a_lazy_store_imports_its_client_on_first_use(name: str, client: str) -> None:
+    """Reading a Redis or PostgreSQL store from ``resilience`` is what imports its client."""
+    code = "\n".join(
+        [
+            "import sys",
+            "import resilience",
+            f"assert {client!r} not in sys.modules",
+            f"getattr(resilience, {name!r})",
+            f"assert {client!r} in sys.modules",
+        ]
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
