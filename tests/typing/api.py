@@ -1,0 +1,468 @@
+"""The public API as a user writes it, for the type checker only: never run, never collected.
+
+``mypy --strict src tests`` checks this file. ``assert_type`` proves what a form returns
+(decorators keep the decorated function's signature); each ``# type: ignore[code]`` marks
+a misuse the annotations forbid, and ``warn_unused_ignores`` (part of ``--strict``) fails
+the check if mypy ever stops reporting it.
+"""
+
+# ``deprecated`` is off by default; on here, so that the overload that marks
+# ``call(async_fn)`` as a misuse is proven to be reported.
+# mypy: enable-error-code="deprecated"
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from datetime import timedelta
+from pathlib import Path
+from typing import assert_type
+
+import httpx
+
+import resilience
+from resilience import (
+    Attempt,
+    Attempts,
+    Backoff,
+    BatchProcessor,
+    BatchResult,
+    BreakerConfig,
+    BreakerRegistry,
+    BreakerSnapshot,
+    CircuitBreaker,
+    CircuitOpenError,
+    CircuitState,
+    Classification,
+    Classifier,
+    Event,
+    FailureKind,
+    Fallback,
+    Pipeline,
+    RemoteBreakers,
+    Resilient,
+    RetryBudget,
+    RetryPolicy,
+    RetryScheduled,
+    Timeout,
+    resilient,
+)
+from resilience.batch import CheckpointStore, ItemKey, ItemRecord, MemoryCheckpointStore
+from resilience.contrib.httpx import AsyncResilientTransport, ResilientTransport
+from resilience.health import (
+    CheckResult,
+    ComponentStatus,
+    FeatureGate,
+    HealthMonitor,
+    HealthRegistry,
+    HealthReport,
+    HealthStatus,
+)
+from resilience.recovery import (
+    CallbackNotifier,
+    Incident,
+    LoggingNotifier,
+    RecoveryManager,
+    RecoveryStats,
+    RestartBudget,
+    Severity,
+    Stage,
+    WebhookNotifier,
+)
+from resilience.stores import (
+    PostgresCheckpointStore,
+    RedisBreakerStore,
+    RedisCheckpointStore,
+    RedisRetryBudget,
+    SQLiteCheckpointStore,
+    SQLiteIncidentStore,
+)
+from resilience.testing import FakeClock, set_testing
+
+# ------------------------------------------------------------------ the calls we protect
+
+
+def fetch(bucket: str, key: str, *, version: int = 0) -> bytes:
+    """A sync call to a remote."""
+    return f"{bucket}/{key}@{version}".encode()
+
+
+async def afetch(bucket: str, key: str, *, version: int = 0) -> bytes:
+    """The same call, async."""
+    await asyncio.sleep(0)
+    return f"{bucket}/{key}@{version}".encode()
+
+
+def cached(exc: BaseException, bucket: str, key: str, *, version: int = 0) -> bytes:
+    """A fallback: called with the final error and the call's arguments."""
+    return b""
+
+
+clock = FakeClock(start=10.0)
+
+# ---------------------------------------------------------------------- circuit breaker
+
+
+def breaker_forms() -> None:
+    """Decorator, call(), with-block and snapshot of a breaker."""
+    breaker = CircuitBreaker("s3", BreakerConfig(failure_threshold=3, open_for=30), clock=clock)
+    protected = breaker(fetch)
+    assert_type(protected("b", "k", version=2), bytes)
+    assert_type(breaker.call(fetch, "b", "k", version=1), bytes)
+    with breaker:
+        fetch("b", "k")
+    assert_type(breaker.state, CircuitState)
+    assert_type(breaker.snapshot(), BreakerSnapshot)
+    breaker.add_listener(print)
+    try:
+        breaker.call(fetch, "b", "k")
+    except CircuitOpenError as exc:
+        assert_type(exc.retry_after, float | None)
+
+
+async def async_breaker_forms() -> None:
+    """The async forms of a breaker: decorator, acall() and async with."""
+    breaker = CircuitBreaker("s3")
+    protected = breaker(afetch)
+    assert_type(await protected("b", "k", version=2), bytes)
+    assert_type(await breaker.acall(afetch, "b", "k"), bytes)
+    async with breaker:
+        await afetch("b", "k")
+
+
+def registry_forms() -> None:
+    """A registry of breakers per remote, and protect() by name or from the arguments."""
+    registry = BreakerRegistry(
+        BreakerConfig(failure_rate=0.5, window=20),
+        overrides={"s3-*": BreakerConfig(open_for=60)},
+        clock=clock,
+        max_breakers=100,
+    )
+    assert_type(registry.get("s3-eu"), CircuitBreaker)
+    by_name = registry.protect("s3-eu")
+    assert_type(by_name, RemoteBreakers)
+    assert_type(by_name(fetch)("b", "k"), bytes)
+    by_bucket = registry.protect(lambda bucket, *_, **__: bucket)
+    assert_type(by_bucket.call(fetch, "b", "k"), bytes)
+    for breaker in registry:
+        assert_type(breaker, CircuitBreaker)
+    assert_type(registry.snapshot(), dict[str, BreakerSnapshot])
+
+
+# ------------------------------------------------------------------------------ retries
+
+
+def retry_forms() -> bytes:
+    """Decorator, call() and iteration of a retry policy; timedelta durations."""
+    policy = RetryPolicy(
+        attempts=4,
+        backoff=Backoff(initial=0.2, max=5, jitter="equal"),
+        deadline=timedelta(seconds=30),
+        max_retry_after=timedelta(minutes=1),
+        wait_for_open_circuit=timedelta(seconds=2),
+        budget=RetryBudget(ratio=0.1, clock=clock),
+        clock=clock,
+        on_retry=lambda event: assert_type(event, RetryScheduled),
+    )
+    assert_type(policy.replace(attempts=5), RetryPolicy)
+    assert_type(policy(fetch)("b", "k"), bytes)
+    assert_type(policy.call(fetch, "b", "k", version=3), bytes)
+    assert_type(policy.attempts(fetch, "b", "k"), Attempts)
+    for attempt in policy:
+        assert_type(attempt, Attempt)
+        assert_type(attempt.number, int)
+        with attempt:
+            return fetch("b", "k")
+    raise AssertionError  # the last failure propagates out of the loop
+
+
+async def async_retry_forms() -> bytes:
+    """The async forms of a retry policy: decorator, acall() and async for."""
+    policy = RetryPolicy(attempts=3)
+    assert_type(await policy(afetch)("b", "k"), bytes)
+    assert_type(await policy.acall(afetch, "b", "k"), bytes)
+    async for attempt in policy:
+        with attempt:
+            return await afetch("b", "k")
+    raise AssertionError
+
+
+def partial_retries() -> None:
+    """partial(): a multi-item call whose failed items alone are retried."""
+
+    def upload(paths: list[str], *, bucket: str) -> dict[str, int]:
+        return dict.fromkeys(paths, 0)
+
+    assert_type(RetryPolicy().partial(upload)(["a", "b"], bucket="x"), dict[str, int])
+
+
+# -------------------------------------------------------------------------- composition
+
+
+def composition() -> None:
+    """resilient(...) and Pipeline(...) keep the signature of what they wrap."""
+    registry = BreakerRegistry(clock=clock)
+    policy = resilient(
+        lambda bucket, *_, **__: bucket,
+        retry=RetryPolicy(attempts=3, clock=clock),
+        breaker=registry,
+        timeout=timedelta(seconds=2),
+        fallback=cached,
+        classifier=Classifier.default(),
+        clock=clock,
+    )
+    assert_type(policy, Resilient)
+    assert_type(policy(fetch)("b", "k"), bytes)
+    assert_type(policy.call(fetch, "b", "k"), bytes)
+    pipeline = Pipeline(
+        Fallback(cached),
+        RetryPolicy(attempts=2, clock=clock),
+        CircuitBreaker("db", clock=clock),
+        Timeout(timedelta(milliseconds=500), clock=clock),
+    )
+    assert_type(pipeline(fetch)("b", "k", version=1), bytes)
+    assert_type(pipeline.call(fetch, "b", "k"), bytes)
+    with pipeline:
+        fetch("b", "k")
+
+
+async def async_composition() -> None:
+    """The async forms of resilient(...) and Pipeline(...)."""
+    policy = resilient(retry=RetryPolicy(), breaker=CircuitBreaker("db"), timeout=1.5)
+    assert_type(await policy(afetch)("b", "k"), bytes)
+    assert_type(await policy.acall(afetch, "b", "k"), bytes)
+    pipeline = Pipeline(RetryPolicy(), Timeout(2))
+    assert_type(await pipeline.acall(afetch, "b", "k"), bytes)
+    async with pipeline:
+        await afetch("b", "k")
+
+
+def classification() -> None:
+    """A classifier tells retryable failures from permanent ones."""
+    classifier = Classifier.default().with_rule(KeyError, FailureKind.PERMANENT)
+    verdict = classifier.classify(ConnectionError())
+    assert_type(verdict, Classification)
+    assert_type(verdict.kind, FailureKind)
+    assert_type(classifier.classify_status(503), Classification)
+
+
+# ------------------------------------------------------------------------------ batches
+
+
+def batches(path: Path) -> None:
+    """A checkpointed batch over a durable store, with timedelta durations."""
+
+    def copy(item: str) -> None:
+        fetch("b", item)
+
+    processor = BatchProcessor(
+        "copy-objects",
+        copy,
+        store=SQLiteCheckpointStore(path / "jobs.db"),
+        checkpoint_every=50,
+        checkpoint_seconds=timedelta(seconds=5),
+        retry=RetryPolicy(attempts=3),
+        breaker=BreakerRegistry(),
+        remote=lambda _item: "s3",
+        lease=timedelta(minutes=2),
+        clock=clock,
+    )
+    result = processor.run(["a", "b"])
+    assert_type(result, BatchResult)
+    assert_type(result.summary(), str)
+    assert_type(processor.records(), dict[ItemKey, ItemRecord])
+    store: CheckpointStore = MemoryCheckpointStore()
+    BatchProcessor("in-memory", copy, store=store, key=lambda item: item["id"])
+
+
+async def async_batches() -> None:
+    """An async batch run."""
+
+    async def copy(item: str) -> None:
+        await afetch("b", item)
+
+    assert_type(await BatchProcessor("copy", copy).arun(["a"]), BatchResult)
+
+
+# --------------------------------------------------------------------- health, recovery
+
+
+def health_checks() -> HealthReport:
+    """Checks registered on a health registry, run into one report; a monitor and a gate."""
+    health = HealthRegistry(clock=clock, default_timeout=timedelta(seconds=3))
+
+    @health.check("db", ttl=timedelta(seconds=10), failure_ttl=2)
+    def database() -> bool:
+        return True
+
+    async def cache() -> CheckResult:
+        return CheckResult(status=ComponentStatus.WARNING, message="slow")
+
+    health.register("cache", cache, critical=False, timeout=timedelta(milliseconds=300))
+    health.add_breakers(BreakerRegistry())
+    monitor = health.monitor(interval=timedelta(seconds=30), critical_interval=5)
+    assert_type(monitor, HealthMonitor)
+    gate = FeatureGate(health)
+    gate.feature("search", requires=["db"])
+    assert_type(gate.enabled("search"), bool)
+    guarded = gate.requires("db", fallback=cached)(fetch)
+    assert_type(guarded("b", "k"), bytes)
+    report = health.run()
+    assert_type(report.status, HealthStatus)
+    assert_type(report.http_status, int)
+    return report
+
+
+async def async_health_checks(health: HealthRegistry) -> HealthReport:
+    """The async run of a health registry."""
+    return await health.arun("readiness", critical_only=True)
+
+
+async def recovery(path: Path, health: HealthRegistry) -> Incident:
+    """Staged recovery with a restart budget, notifiers and an incident store."""
+    manager = RecoveryManager(
+        stages=[Stage(delay=0, attempts=2, interval=5), Stage(delay=60)],
+        budget=RestartBudget(max_recoveries=3, period=600),
+        notifiers=[
+            LoggingNotifier(logging.getLogger("ops")),
+            CallbackNotifier(print, min_severity=Severity.P2),
+            WebhookNotifier("https://ops.example/hook", timeout=timedelta(seconds=5)),
+        ],
+        store=SQLiteIncidentStore(path / "incidents.db"),
+        clock=clock,
+        notify_timeout=timedelta(seconds=10),
+    )
+
+    def restart() -> None:
+        """Restart the component."""
+
+    manager.register("api", actions=[restart], severity="P1", timeout=timedelta(minutes=2))
+    manager.attach(health)
+    assert_type(manager.trigger("api"), Future[Incident])
+    assert_type(manager.stats(), Mapping[str, RecoveryStats])
+    return await manager.recover("api", reason="health check failed")
+
+
+# ------------------------------------------------------------------------------- stores
+
+
+def stores() -> Iterable[object]:
+    """The stores' constructors, from resilience.stores and from resilience."""
+    breakers = RedisBreakerStore(
+        "redis://127.0.0.1:6379/0",
+        namespace="app",
+        on_error="closed",
+        flush_interval=timedelta(milliseconds=50),
+        timeout=timedelta(milliseconds=250),
+        retry_interval=timedelta(seconds=1),
+        ttl=timedelta(days=1),
+    )
+    BreakerRegistry(store=breakers)
+    budget = RedisRetryBudget(
+        "redis://127.0.0.1:6379/0",
+        name="s3",
+        window=timedelta(seconds=10),
+        flush_every=timedelta(milliseconds=100),
+    )
+    RetryPolicy(budget=budget)  # a shared budget is a RetryBudget
+    return [
+        breakers,
+        RedisCheckpointStore("redis://127.0.0.1:6379/0", namespace="jobs"),
+        PostgresCheckpointStore("dbname=test host=127.0.0.1", table_prefix="app"),
+        SQLiteCheckpointStore("jobs.db", durable=False),
+        resilience.RedisCheckpointStore("redis://127.0.0.1:6379/0"),
+        resilience.PostgresCheckpointStore("dbname=test"),
+    ]
+
+
+# ------------------------------------------------------------------------ integrations
+
+
+def http_clients(registry: BreakerRegistry) -> None:
+    """httpx clients whose transports retry and break per host."""
+    transport = ResilientTransport(retry=RetryPolicy(attempts=3), breakers=registry)
+    with httpx.Client(transport=transport) as client:
+        assert_type(client.get("https://example.org/"), httpx.Response)
+    AsyncResilientTransport(httpx.AsyncHTTPTransport(), retry=None, key=lambda _request: "x")
+
+
+def testing_helpers(on_event: Callable[[Event], object]) -> None:
+    """A fake clock and the testing mode, as a user's tests use them."""
+    fake = FakeClock()
+    fake.advance(timedelta(seconds=1).total_seconds())
+    assert_type(fake.monotonic(), float)
+    CircuitBreaker("db", clock=fake, listeners=[on_event])
+    with set_testing(attempts=1):
+        RetryPolicy(clock=fake).call(fetch, "b", "k")
+
+
+# ------------------------------------------------------- misuse the annotations forbid
+# One misuse a function, and each the last statement: mypy checks no statement after a
+# call it judges never to return.
+
+
+def misuse_breaker_call_of_an_async_function() -> None:
+    """call() of an async function never awaits it: the overload marks it deprecated."""
+    CircuitBreaker("s3").call(afetch, "b", "k")  # type: ignore[deprecated]
+
+
+def misuse_retry_call_of_an_async_function() -> None:
+    """A retry policy's call() refuses an async function too."""
+    RetryPolicy().call(afetch, "b", "k")  # type: ignore[deprecated]
+
+
+def misuse_pipeline_call_of_an_async_function() -> None:
+    """So does the call() of a pipeline."""
+    Pipeline(RetryPolicy()).call(afetch, "b", "k")  # type: ignore[deprecated]
+
+
+def misuse_acall_of_a_sync_function() -> None:
+    """acall() takes a function returning an awaitable."""
+    asyncio.run(CircuitBreaker("s3").acall(fetch, "b", "k"))  # type: ignore[arg-type]
+
+
+def misuse_decorated_argument_types() -> None:
+    """A decorated function keeps its parameter types."""
+    CircuitBreaker("s3")(fetch)(1, "k")  # type: ignore[arg-type]
+
+
+def misuse_decorated_keyword() -> None:
+    """A decorated function keeps its parameter names."""
+    RetryPolicy()(fetch)("b", "k", revision=2)  # type: ignore[call-arg]
+
+
+def misuse_call_arguments() -> None:
+    """call() checks the arguments against the function it calls."""
+    resilient()(fetch)("b")  # type: ignore[call-arg]
+
+
+def misuse_retry_argument() -> None:
+    """resilient(retry=...) takes a RetryPolicy, not a number of attempts."""
+    resilient(retry=3)  # type: ignore[arg-type]
+
+
+def misuse_pipeline_strategy() -> None:
+    """A pipeline takes strategies."""
+    Pipeline(3)  # type: ignore[arg-type]
+
+
+def misuse_batch_store() -> None:
+    """A batch's store implements CheckpointStore."""
+    BatchProcessor("bad", print, store=object())  # type: ignore[arg-type]
+
+
+def misuse_recovery_actions(manager: RecoveryManager) -> None:
+    """A component's actions are a list of functions, not one."""
+    manager.register("db", actions=print)  # type: ignore[arg-type]
+
+
+def misuse_redis_on_error() -> None:
+    """A Redis breaker store's on_error is one of local, closed or open."""
+    RedisBreakerStore("redis://127.0.0.1:6379/0", on_error="ignore")  # type: ignore[arg-type]
+
+
+def misuse_async_transport() -> None:
+    """The sync transport wraps a sync httpx transport."""
+    ResilientTransport(httpx.AsyncHTTPTransport())  # type: ignore[arg-type]
