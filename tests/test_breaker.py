@@ -89,6 +89,7 @@ def rejection(breaker: CircuitBreaker) -> CircuitOpenError:
 
 
 def test_decorator_keeps_name_doc_signature_and_annotations(fake_clock: FakeClock) -> None:
+    """A decorated function keeps its name, docstring, signature and annotations."""
     breaker = make(fake_clock)
 
     def fetch(bucket: str, key: str, *, version: int = 0) -> bytes:
@@ -105,6 +106,7 @@ def test_decorator_keeps_name_doc_signature_and_annotations(fake_clock: FakeCloc
 
 
 def test_decorated_function_failures_count_and_open_the_circuit(fake_clock: FakeClock) -> None:
+    """Failures of a decorated function open the circuit, and then it is not called at all."""
     breaker = make(fake_clock, failure_threshold=2)
     calls: list[int] = []
 
@@ -126,6 +128,7 @@ def test_decorated_function_failures_count_and_open_the_circuit(fake_clock: Fake
 def test_decorating_a_non_callable_raises_type_error_saying_what_was_passed(
     fake_clock: FakeClock, bad: object
 ) -> None:
+    """Decorating a non-callable raises TypeError naming the breaker and what was passed."""
     breaker = make(fake_clock)
     with pytest.raises(TypeError) as info:
         breaker(bad)  # type: ignore[arg-type]
@@ -137,11 +140,13 @@ def test_decorating_a_non_callable_raises_type_error_saying_what_was_passed(
 
 @pytest.mark.parametrize("bad", ["", None, 3])
 def test_breaker_name_must_be_a_non_empty_string(bad: object) -> None:
+    """A breaker's name must be a non-empty str."""
     with pytest.raises(TypeError, match="name must be a non-empty str"):
         CircuitBreaker(bad)  # type: ignore[arg-type]
 
 
 def test_breaker_config_must_be_a_breaker_config() -> None:
+    """A dict for the config is refused with a hint to build a BreakerConfig."""
     with pytest.raises(TypeError, match=r"must be a BreakerConfig, got dict.*BreakerConfig\("):
         CircuitBreaker("db", {"failure_threshold": 3})  # type: ignore[arg-type]
 
@@ -149,6 +154,7 @@ def test_breaker_config_must_be_a_breaker_config() -> None:
 def test_call_passes_positional_and_keyword_arguments_and_returns_the_result(
     fake_clock: FakeClock,
 ) -> None:
+    """call() passes positional and keyword arguments through and returns the result."""
     breaker = make(fake_clock)
 
     def add(a: int, b: int, *, scale: int = 1) -> int:
@@ -158,6 +164,7 @@ def test_call_passes_positional_and_keyword_arguments_and_returns_the_result(
 
 
 def test_call_reraises_the_original_failure_unchanged(fake_clock: FakeClock) -> None:
+    """call() re-raises the very exception the function raised, and counts it."""
     breaker = make(fake_clock)
     error = ConnectionRefusedError("nope")
 
@@ -171,6 +178,7 @@ def test_call_reraises_the_original_failure_unchanged(fake_clock: FakeClock) -> 
 
 
 def test_with_block_records_success_and_failure_and_never_swallows(fake_clock: FakeClock) -> None:
+    """A with block records its success or failure, never swallows the error, and can trip."""
     breaker = make(fake_clock, failure_threshold=3)
     with breaker:
         pass
@@ -188,6 +196,7 @@ def test_with_block_records_success_and_failure_and_never_swallows(fake_clock: F
 
 
 def test_with_block_on_an_open_circuit_does_not_run_its_body(fake_clock: FakeClock) -> None:
+    """On an open circuit, entering a with block raises CircuitOpenError before its body runs."""
     breaker = make(fake_clock, failure_threshold=1)
     fail(breaker)
     ran = False
@@ -203,6 +212,7 @@ def test_with_block_on_an_open_circuit_does_not_run_its_body(fake_clock: FakeClo
 
 
 def test_nested_with_blocks_pair_each_exit_with_its_own_enter(fake_clock: FakeClock) -> None:
+    """Nested with blocks pair each exit with its own enter, half-open and closed alike."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10)
     fail(breaker)
     fake_clock.advance(10)
@@ -238,6 +248,7 @@ def test_nested_with_blocks_pair_each_exit_with_its_own_enter(fake_clock: FakeCl
 
 
 def test_exit_without_enter_is_a_clear_error(fake_clock: FakeClock) -> None:
+    """An exit without an enter raises a RuntimeError naming the breaker, and harms nothing."""
     breaker = make(fake_clock)
     with pytest.raises(RuntimeError) as info:
         breaker.__exit__(None, None, None)
@@ -249,6 +260,7 @@ def test_exit_without_enter_is_a_clear_error(fake_clock: FakeClock) -> None:
 
 
 def test_exit_in_another_context_than_enter_is_a_clear_error(fake_clock: FakeClock) -> None:
+    """An exit in another context than its enter is a RuntimeError, not a stolen permit."""
     breaker = make(fake_clock)
     contextvars.copy_context().run(breaker.__enter__)
     with pytest.raises(RuntimeError, match="without a matching __enter__"):
@@ -259,6 +271,7 @@ def test_exit_in_another_context_than_enter_is_a_clear_error(fake_clock: FakeClo
 
 
 def test_consecutive_failures_open_the_circuit_at_the_threshold(fake_clock: FakeClock) -> None:
+    """The fifth consecutive failure, the default threshold, opens the circuit."""
     breaker = make(fake_clock)  # default: 5
     fail(breaker, 4)
     assert breaker.state is CLOSED
@@ -268,6 +281,7 @@ def test_consecutive_failures_open_the_circuit_at_the_threshold(fake_clock: Fake
 
 
 def test_a_success_resets_the_consecutive_count(fake_clock: FakeClock) -> None:
+    """A success resets the consecutive failure count, so only an unbroken run trips."""
     breaker = make(fake_clock, failure_threshold=3)
     for _ in range(5):
         fail(breaker, 2)
@@ -279,6 +293,7 @@ def test_a_success_resets_the_consecutive_count(fake_clock: FakeClock) -> None:
 
 
 def test_open_circuit_rejects_at_once_without_calling(fake_clock: FakeClock) -> None:
+    """An open circuit rejects calls at once without calling the function, and counts them."""
     breaker = make(fake_clock, failure_threshold=2, open_for=30)
     fail(breaker, 2)
     called: list[int] = []
@@ -294,6 +309,7 @@ def test_open_circuit_rejects_at_once_without_calling(fake_clock: FakeClock) -> 
 
 
 def test_open_error_says_which_circuit_why_and_when(fake_clock: FakeClock) -> None:
+    """CircuitOpenError names the circuit, its state, why it opened and when a trial is allowed."""
     breaker = make(fake_clock, name="s3-eu", open_for=30)
     fail(breaker, 5)
     fake_clock.advance(12)
@@ -309,6 +325,7 @@ def test_open_error_says_which_circuit_why_and_when(fake_clock: FakeClock) -> No
 
 
 def test_open_error_survives_pickling(fake_clock: FakeClock) -> None:
+    """A CircuitOpenError pickled and unpickled keeps its fields and its message."""
     breaker = make(fake_clock, failure_threshold=1)
     fail(breaker)
     error = rejection(breaker)
@@ -323,6 +340,7 @@ def test_open_error_survives_pickling(fake_clock: FakeClock) -> None:
 
 
 def test_open_error_says_a_trial_is_allowed_now_when_retry_after_is_zero() -> None:
+    """With retry_after 0, the message says a trial call is allowed now."""
     error = CircuitOpenError("db", OPEN, 0.0, "3 consecutive failures")
     assert str(error) == "circuit 'db' is OPEN: 3 consecutive failures; a trial call is allowed now"
 
@@ -331,6 +349,7 @@ def test_open_error_says_a_trial_is_allowed_now_when_retry_after_is_zero() -> No
 
 
 def test_failure_rate_over_a_count_window_waits_for_minimum_calls(fake_clock: FakeClock) -> None:
+    """The failure rate is judged only once the window holds minimum_calls outcomes."""
     breaker = make(fake_clock, failure_rate=0.5, window=10, minimum_calls=4)
     fail(breaker, 3)  # 100 % failures, but only 3 outcomes
     assert breaker.state is CLOSED
@@ -359,6 +378,7 @@ def test_a_rate_breaker_with_a_short_window_and_no_minimum_calls_trips(
 
 
 def test_failure_rate_below_the_threshold_keeps_the_circuit_closed(fake_clock: FakeClock) -> None:
+    """A failure rate below failure_rate keeps the circuit closed however long it runs."""
     breaker = make(fake_clock, failure_rate=0.5, window=10, minimum_calls=4)
     for _ in range(10):
         succeed(breaker, 2)
@@ -370,6 +390,7 @@ def test_failure_rate_below_the_threshold_keeps_the_circuit_closed(fake_clock: F
 
 
 def test_rate_mode_has_no_consecutive_rule(fake_clock: FakeClock) -> None:
+    """Setting failure_rate alone turns the consecutive-failure rule off."""
     breaker = make(fake_clock, failure_rate=1.0, window=100, minimum_calls=50)
     succeed(breaker)
     fail(breaker, 40)
@@ -378,6 +399,7 @@ def test_rate_mode_has_no_consecutive_rule(fake_clock: FakeClock) -> None:
 
 
 def test_count_window_forgets_the_oldest_outcomes(fake_clock: FakeClock) -> None:
+    """A count window forgets its oldest outcome as each new one arrives."""
     breaker = make(fake_clock, failure_rate=0.5, window=4, minimum_calls=4)
     fail(breaker)
     succeed(breaker, 3)  # [F S S S]: 25 %
@@ -391,6 +413,7 @@ def test_count_window_forgets_the_oldest_outcomes(fake_clock: FakeClock) -> None
 
 
 def test_both_rules_together_trip_on_whichever_comes_first(fake_clock: FakeClock) -> None:
+    """With both rules set, the consecutive rule trips before the rate rule has enough calls."""
     breaker = make(fake_clock, failure_rate=0.9, window=100, minimum_calls=100, failure_threshold=3)
     fail(breaker, 3)
     assert breaker.state is OPEN
@@ -400,6 +423,7 @@ def test_both_rules_together_trip_on_whichever_comes_first(fake_clock: FakeClock
 
 
 def test_time_window_outcomes_expire_as_the_clock_advances(fake_clock: FakeClock) -> None:
+    """Outcomes in a time window expire as the clock moves past it."""
     breaker = make(fake_clock, failure_rate=0.5, window_seconds=10, minimum_calls=4)
     fail(breaker, 3)
     assert breaker.snapshot().calls == 3
@@ -416,6 +440,7 @@ def test_time_window_outcomes_expire_as_the_clock_advances(fake_clock: FakeClock
 def test_time_window_rate_raised_by_ageing_is_judged_on_the_next_success(
     fake_clock: FakeClock,
 ) -> None:
+    """A rate raised by successes ageing out of a time window is judged on the next call."""
     breaker = make(fake_clock, failure_rate=0.5, window_seconds=10, minimum_calls=2)
     succeed(breaker, 2)
     fake_clock.advance(5)
@@ -432,6 +457,7 @@ def test_time_window_rate_raised_by_ageing_is_judged_on_the_next_success(
 
 
 def test_slow_calls_open_the_circuit_by_rate(fake_clock: FakeClock) -> None:
+    """Calls slower than slow_call_duration open the circuit once their rate is reached."""
     breaker = make(
         fake_clock, slow_call_duration=1.0, slow_call_rate=0.5, window=10, minimum_calls=4
     )
@@ -458,6 +484,7 @@ def test_slow_calls_open_the_circuit_by_rate(fake_clock: FakeClock) -> None:
 
 
 def test_a_call_exactly_at_the_slow_duration_is_not_slow(fake_clock: FakeClock) -> None:
+    """A call that takes exactly slow_call_duration is not slow."""
     breaker = make(
         fake_clock, slow_call_duration=1.0, slow_call_rate=1.0, window=5, minimum_calls=1
     )
@@ -474,6 +501,7 @@ def test_a_call_exactly_at_the_slow_duration_is_not_slow(fake_clock: FakeClock) 
 
 
 def test_open_becomes_half_open_on_the_first_call_after_open_for(fake_clock: FakeClock) -> None:
+    """After open_for, the first call is a half-open trial, and its success closes the circuit."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10)
     fail(breaker)
     opened_at = fake_clock.monotonic()
@@ -497,6 +525,7 @@ def test_open_becomes_half_open_on_the_first_call_after_open_for(fake_clock: Fak
 
 
 def test_failed_trial_reopens_for_another_open_period(fake_clock: FakeClock) -> None:
+    """A failed half-open trial re-opens the circuit for another open period."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10)
     fail(breaker)
     fake_clock.advance(10)
@@ -511,6 +540,7 @@ def test_failed_trial_reopens_for_another_open_period(fake_clock: FakeClock) -> 
 def test_half_open_admits_exactly_max_calls_and_rejects_the_rest_at_once(
     fake_clock: FakeClock,
 ) -> None:
+    """Half-open admits exactly half_open_max_calls trials and rejects the others at once."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_max_calls=2)
     fail(breaker)
     fake_clock.advance(10)
@@ -530,6 +560,7 @@ def test_half_open_admits_exactly_max_calls_and_rejects_the_rest_at_once(
 
 
 def test_a_released_permit_admits_the_next_trial(fake_clock: FakeClock) -> None:
+    """A trial that succeeds short of success_threshold gives its permit to the next trial."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10, success_threshold=2)
     fail(breaker)
     fake_clock.advance(10)
@@ -544,6 +575,7 @@ def test_a_released_permit_admits_the_next_trial(fake_clock: FakeClock) -> None:
 
 
 def test_success_threshold_needs_that_many_trial_successes(fake_clock: FakeClock) -> None:
+    """The circuit closes only after success_threshold successful trials."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10, success_threshold=3)
     fail(breaker)
     fake_clock.advance(10)
@@ -554,6 +586,7 @@ def test_success_threshold_needs_that_many_trial_successes(fake_clock: FakeClock
 
 
 def test_a_failed_trial_forgets_earlier_trial_successes(fake_clock: FakeClock) -> None:
+    """A failed trial forgets the trial successes before it."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10, success_threshold=2)
     fail(breaker)
     fake_clock.advance(10)
@@ -568,6 +601,7 @@ def test_a_failed_trial_forgets_earlier_trial_successes(fake_clock: FakeClock) -
 
 
 def test_slow_trial_success_reopens(fake_clock: FakeClock) -> None:
+    """A successful but slow trial re-opens the circuit."""
     breaker = make(
         fake_clock,
         failure_threshold=1,
@@ -589,6 +623,7 @@ def test_slow_trial_success_reopens(fake_clock: FakeClock) -> None:
 
 
 def test_half_open_timeout_reopens_when_trials_never_finish(fake_clock: FakeClock) -> None:
+    """Trials unfinished after half_open_timeout re-open the circuit; their outcome is stale."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_timeout=5)
     fail(breaker)
     fake_clock.advance(10)
@@ -614,6 +649,7 @@ def test_half_open_timeout_reopens_when_trials_never_finish(fake_clock: FakeCloc
 def test_open_period_doubles_on_each_reopen_up_to_open_for_max_and_resets_on_close(
     fake_clock: FakeClock,
 ) -> None:
+    """Each re-open doubles the open period up to open_for_max; closing resets it."""
     breaker = make(fake_clock, failure_threshold=2, open_for=10, open_for_max=25)
     fail(breaker, 2)
     periods = [breaker.snapshot().retry_after]
@@ -633,6 +669,7 @@ def test_open_period_doubles_on_each_reopen_up_to_open_for_max_and_resets_on_clo
 
 
 def test_without_open_for_max_the_open_period_stays_fixed(fake_clock: FakeClock) -> None:
+    """Without open_for_max, every re-open lasts open_for."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10)
     fail(breaker)
     for _ in range(3):
@@ -647,6 +684,7 @@ def test_without_open_for_max_the_open_period_stays_fixed(fake_clock: FakeClock)
 def test_force_open_rejects_everything_with_no_retry_after_until_reset(
     fake_clock: FakeClock,
 ) -> None:
+    """force_open() rejects every call, with no retry_after, until reset()."""
     breaker = make(fake_clock, open_for=1)
     breaker.force_open()
     assert breaker.state is FORCED_OPEN
@@ -667,6 +705,7 @@ def test_force_open_rejects_everything_with_no_retry_after_until_reset(
 
 
 def test_disabled_lets_everything_through_and_records_nothing(fake_clock: FakeClock) -> None:
+    """A disabled breaker lets every call through and records nothing."""
     breaker = make(fake_clock, failure_threshold=2, failure_rate=0.5, window=10, minimum_calls=1)
     breaker.disable()
     fail(breaker, 10)
@@ -678,6 +717,7 @@ def test_disabled_lets_everything_through_and_records_nothing(fake_clock: FakeCl
 
 
 def test_metrics_only_records_but_never_trips(fake_clock: FakeClock) -> None:
+    """A metrics-only breaker records every outcome but never trips."""
     breaker = make(fake_clock, failure_threshold=2, failure_rate=0.5, window=10, minimum_calls=1)
     breaker.metrics_only()
     fail(breaker, 6)
@@ -690,6 +730,7 @@ def test_metrics_only_records_but_never_trips(fake_clock: FakeClock) -> None:
 
 
 def test_manual_states_are_left_only_by_a_manual_transition(fake_clock: FakeClock) -> None:
+    """A manual state is left only by another manual transition, not by outcomes."""
     breaker = make(fake_clock, failure_threshold=1)
     fail(breaker)
     breaker.metrics_only()
@@ -705,6 +746,7 @@ def test_manual_states_are_left_only_by_a_manual_transition(fake_clock: FakeCloc
 
 
 def test_reset_closes_and_forgets_every_count(fake_clock: FakeClock) -> None:
+    """reset() closes the circuit and forgets every count."""
     breaker = make(fake_clock, failure_rate=0.5, window=10, minimum_calls=2, open_for=10)
     fail(breaker, 2)
     assert breaker.state is OPEN
@@ -730,6 +772,7 @@ def test_reset_closes_and_forgets_every_count(fake_clock: FakeClock) -> None:
 
 
 def test_snapshot_of_an_open_circuit_has_every_field(fake_clock: FakeClock) -> None:
+    """The frozen snapshot of an open circuit reports every field."""
     breaker = make(
         fake_clock, name="api", failure_rate=0.5, window=10, minimum_calls=4, open_for=20
     )
@@ -756,6 +799,7 @@ def test_snapshot_of_an_open_circuit_has_every_field(fake_clock: FakeClock) -> N
 
 
 def test_snapshot_of_a_fresh_breaker(fake_clock: FakeClock) -> None:
+    """A fresh breaker's snapshot is closed, with no calls and nothing to wait for."""
     snap = make(fake_clock).snapshot()
     assert snap.state is CLOSED
     assert (snap.calls, snap.failures, snap.failure_rate, snap.consecutive_failures) == (
@@ -768,6 +812,7 @@ def test_snapshot_of_a_fresh_breaker(fake_clock: FakeClock) -> None:
 
 
 def test_repr_names_the_breaker_and_its_state(fake_clock: FakeClock) -> None:
+    """The repr names the breaker and its current state."""
     breaker = make(fake_clock, failure_threshold=1)
     assert repr(breaker) == "CircuitBreaker('db', state=CLOSED)"
     fail(breaker)
@@ -781,6 +826,7 @@ def test_repr_names_the_breaker_and_its_state(fake_clock: FakeClock) -> None:
 def test_ignored_outcomes_neither_count_nor_reset_the_consecutive_count(
     fake_clock: FakeClock, exc: type[BaseException]
 ) -> None:
+    """Interruptions such as KeyboardInterrupt neither count as failures nor reset the count."""
     breaker = make(fake_clock, failure_threshold=3)
 
     def cancelled() -> None:
@@ -797,6 +843,7 @@ def test_ignored_outcomes_neither_count_nor_reset_the_consecutive_count(
 
 
 def test_ignored_outcomes_stay_out_of_the_window(fake_clock: FakeClock) -> None:
+    """Ignored outcomes stay out of the rate window."""
     breaker = make(fake_clock, failure_rate=0.5, window=10, minimum_calls=2)
     succeed(breaker)
     for _ in range(3):
@@ -806,6 +853,7 @@ def test_ignored_outcomes_stay_out_of_the_window(fake_clock: FakeClock) -> None:
 
 
 def test_ignored_outcome_of_a_with_block_is_not_counted(fake_clock: FakeClock) -> None:
+    """An interrupted with block is not counted."""
     breaker = make(fake_clock, failure_threshold=2)
     fail(breaker)
     with pytest.raises(KeyboardInterrupt), breaker:
@@ -814,6 +862,7 @@ def test_ignored_outcome_of_a_with_block_is_not_counted(fake_clock: FakeClock) -
 
 
 def test_ignored_trial_gives_its_permit_back_without_deciding(fake_clock: FakeClock) -> None:
+    """An interrupted trial gives its permit back and decides nothing."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10)
     fail(breaker)
     fake_clock.advance(10)
@@ -825,6 +874,7 @@ def test_ignored_trial_gives_its_permit_back_without_deciding(fake_clock: FakeCl
 
 
 def test_permanent_errors_are_ignored_unless_count_permanent(fake_clock: FakeClock) -> None:
+    """PERMANENT errors do not count as failures unless count_permanent is set."""
     def bad_request() -> None:
         raise ValueError("bad input")
 
@@ -842,6 +892,7 @@ def test_permanent_errors_are_ignored_unless_count_permanent(fake_clock: FakeClo
 
 
 def test_stale_failure_from_before_an_open_changes_nothing(fake_clock: FakeClock) -> None:
+    """A failure admitted before the circuit opened changes nothing when it lands late."""
     breaker = make(fake_clock, failure_threshold=2, open_for=10)
     late = Held(breaker)
     fail(breaker, 2)
@@ -855,6 +906,7 @@ def test_stale_failure_from_before_an_open_changes_nothing(fake_clock: FakeClock
 
 
 def test_stale_success_cannot_close_a_circuit_that_opened_meanwhile(fake_clock: FakeClock) -> None:
+    """A late success cannot close a circuit that opened while it ran."""
     breaker = make(fake_clock, failure_rate=0.5, window=4, minimum_calls=2, open_for=10)
     late = Held(breaker)
     fail(breaker, 2)
@@ -865,6 +917,7 @@ def test_stale_success_cannot_close_a_circuit_that_opened_meanwhile(fake_clock: 
 
 
 def test_stale_failure_cannot_reopen_a_circuit_that_closed_meanwhile(fake_clock: FakeClock) -> None:
+    """A late failure cannot re-open a circuit that closed while it ran."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10)
     late = Held(breaker)
     fail(breaker)
@@ -879,6 +932,7 @@ def test_stale_failure_cannot_reopen_a_circuit_that_closed_meanwhile(fake_clock:
 def test_stale_trial_cannot_take_a_permit_from_the_next_half_open_period(
     fake_clock: FakeClock,
 ) -> None:
+    """A trial from an earlier half-open period cannot free a permit of the next one."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_timeout=5)
     fail(breaker)
     fake_clock.advance(10)
@@ -897,6 +951,7 @@ def test_stale_trial_cannot_take_a_permit_from_the_next_half_open_period(
 
 
 def test_stale_outcome_after_a_manual_transition_changes_nothing(fake_clock: FakeClock) -> None:
+    """An outcome admitted before a manual transition changes nothing after it."""
     breaker = make(fake_clock, failure_threshold=1)
     late = Held(breaker)
     breaker.metrics_only()
@@ -911,6 +966,7 @@ def test_stale_outcome_after_a_manual_transition_changes_nothing(fake_clock: Fak
 def test_stale_fast_path_success_does_not_reset_the_count_of_a_later_closed_period(
     fake_clock: FakeClock,
 ) -> None:
+    """A late success from an earlier closed period keeps the failures counted since a reset."""
     # A call admitted in one CLOSED period that succeeds after the circuit opened and was
     # reset must not wipe the failures counted since the reset.
     breaker = make(fake_clock, failure_threshold=3)
@@ -931,6 +987,7 @@ def test_stale_fast_path_success_does_not_reset_the_count_of_a_later_closed_peri
 def test_stale_decorated_success_does_not_wipe_the_count_of_an_open_circuit(
     fake_clock: FakeClock,
 ) -> None:
+    """A decorated call's late success leaves a circuit that opened meanwhile open."""
     breaker = make(fake_clock, failure_threshold=3)
 
     @breaker
@@ -949,6 +1006,7 @@ def test_stale_decorated_success_does_not_wipe_the_count_of_an_open_circuit(
 def test_listeners_receive_transitions_rejections_and_recorded_outcomes(
     fake_clock: FakeClock,
 ) -> None:
+    """Listeners hear every recorded outcome, rejection and transition, with the clock's times."""
     fake_clock.advance(1000)  # away from 0.0, so the events' times are the clock's, not a default
     events: list[Event] = []
     breaker = CircuitBreaker(
@@ -1003,6 +1061,7 @@ def test_listeners_receive_transitions_rejections_and_recorded_outcomes(
 
 
 def test_listeners_receive_manual_transitions(fake_clock: FakeClock) -> None:
+    """Listeners hear each manual transition."""
     events: list[Event] = []
     breaker = CircuitBreaker("db", clock=fake_clock, listeners=[events.append])
     breaker.force_open()
@@ -1020,6 +1079,7 @@ def test_listeners_receive_manual_transitions(fake_clock: FakeClock) -> None:
 def test_a_raising_listener_is_logged_once_and_never_breaks_the_call(
     fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A raising listener is logged once and breaks neither the call nor the other listeners."""
     good: list[Event] = []
 
     def broken(event: Event) -> None:
@@ -1051,6 +1111,7 @@ def test_a_raising_listener_is_logged_once_and_never_breaks_the_call(
 def test_each_raising_listener_is_logged_once_on_its_own(
     fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Each raising listener is logged once, on its own."""
     def make_broken() -> Callable[[Event], None]:
         def broken(event: Event) -> None:
             raise RuntimeError("listener bug")
@@ -1065,6 +1126,7 @@ def test_each_raising_listener_is_logged_once_on_its_own(
 
 
 def test_a_listener_added_later_hears_every_later_event(fake_clock: FakeClock) -> None:
+    """A listener added later leaves the lean fast path and hears every later event."""
     breaker = CircuitBreaker("api", BreakerConfig(failure_threshold=2), clock=fake_clock)
     lean_before = breaker.fast_epoch is not None
     heard: list[Event] = []
