@@ -241,6 +241,7 @@ UNAVAILABLE = Reply(503, b"down")
 
 
 def test_retries_503s_until_200(server: ScriptedServer, client: httpx.Client) -> None:
+    """A GET answered 503 is retried until the server answers 200."""
     server.script("/a", UNAVAILABLE, UNAVAILABLE, Reply(200, b"fine"))
 
     response = client.get(server.url("/a"))
@@ -251,6 +252,7 @@ def test_retries_503s_until_200(server: ScriptedServer, client: httpx.Client) ->
 
 
 def test_retry_after_is_honoured(server: ScriptedServer, fake_clock: FakeClock) -> None:
+    """A 429's Retry-After is waited out, on the policy's clock, before the retry."""
     server.script("/a", Reply(429, b"slow down", (("Retry-After", "1"),)), Reply())
     retry = policy(fake_clock, backoff=Backoff(initial=0.01))
     with httpx.Client(transport=ResilientTransport(retry=retry), timeout=5) as client:
@@ -264,6 +266,7 @@ def test_retry_after_is_honoured(server: ScriptedServer, fake_clock: FakeClock) 
 def test_gives_up_returning_the_final_response_untouched(
     server: ScriptedServer, client: httpx.Client, breakers: BreakerRegistry
 ) -> None:
+    """After the last attempt the final response is returned unread, every attempt counted."""
     server.script(
         "/a", *(Reply(503, f"down {n}".encode(), (("X-Attempt", str(n)),)) for n in (1, 2, 3))
     )
@@ -280,6 +283,7 @@ def test_gives_up_returning_the_final_response_untouched(
 def test_permanent_response_is_returned_at_once_and_does_not_count(
     server: ScriptedServer, client: httpx.Client, breakers: BreakerRegistry
 ) -> None:
+    """A 404 is returned at once and counts neither as a failure nor as a success."""
     server.script("/post", UNAVAILABLE)
     server.script("/missing", Reply(404, b"no such thing"))
     client.post(server.url("/post"))
@@ -296,6 +300,7 @@ def test_permanent_response_is_returned_at_once_and_does_not_count(
 def test_permanent_response_counts_with_count_permanent(
     server: ScriptedServer, fake_clock: FakeClock
 ) -> None:
+    """With count_permanent, a 404 counts as a failure, and still is not retried."""
     server.script("/missing", Reply(404))
     breakers = BreakerRegistry(BreakerConfig(count_permanent=True), clock=fake_clock)
     transport = ResilientTransport(retry=policy(fake_clock), breakers=breakers)
@@ -308,6 +313,7 @@ def test_permanent_response_counts_with_count_permanent(
 def test_post_is_not_retried(
     server: ScriptedServer, client: httpx.Client, breakers: BreakerRegistry
 ) -> None:
+    """A POST is sent once, not retried, but still goes through the breaker."""
     server.script("/orders", UNAVAILABLE, Reply(201))
 
     response = client.post(server.url("/orders"), json={"item": 1})
@@ -320,6 +326,7 @@ def test_post_is_not_retried(
 def test_post_with_an_idempotency_key_is_retried(
     server: ScriptedServer, client: httpx.Client
 ) -> None:
+    """A POST with an Idempotency-Key is retried with the same body."""
     server.script("/orders", UNAVAILABLE, Reply(201))
 
     response = client.post(
@@ -332,6 +339,7 @@ def test_post_with_an_idempotency_key_is_retried(
 
 
 def test_post_in_retry_methods_is_retried(server: ScriptedServer, fake_clock: FakeClock) -> None:
+    """A POST is retried when retry_methods names it."""
     server.script("/orders", UNAVAILABLE, Reply(201))
     transport = ResilientTransport(retry=policy(fake_clock), retry_methods=IDEMPOTENT | {"post"})
     with httpx.Client(transport=transport) as client:
@@ -340,6 +348,7 @@ def test_post_in_retry_methods_is_retried(server: ScriptedServer, fake_clock: Fa
 
 
 def test_streaming_body_is_not_retried(server: ScriptedServer, client: httpx.Client) -> None:
+    """A request whose body is a generator is sent once: it cannot be replayed."""
     server.script("/upload", UNAVAILABLE, Reply())
 
     response = client.put(server.url("/upload"), content=iter([b"part 1, ", b"part 2"]))
@@ -350,6 +359,7 @@ def test_streaming_body_is_not_retried(server: ScriptedServer, client: httpx.Cli
 
 
 def test_breakers_are_per_host(serve: Callable[[], ScriptedServer], fake_clock: FakeClock) -> None:
+    """Each host has its own breaker; an open one rejects without a request."""
     down, up = serve(), serve()
     down.script("/", *[UNAVAILABLE] * 5)
     breakers = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=60), clock=fake_clock)
@@ -373,6 +383,7 @@ def test_breakers_are_per_host(serve: Callable[[], ScriptedServer], fake_clock: 
 def test_connection_refused_is_retried_then_raised(
     refused_port: int, fake_clock: FakeClock, breakers: BreakerRegistry
 ) -> None:
+    """A refused connection is retried, then raised with a note, each attempt a failure."""
     retries: list[RetryScheduled] = []
     transport = ResilientTransport(
         retry=policy(fake_clock, on_retry=retries.append), breakers=breakers
@@ -388,6 +399,7 @@ def test_connection_refused_is_retried_then_raised(
 def test_retried_responses_are_closed_and_connections_reused(
     server: ScriptedServer, fake_clock: FakeClock
 ) -> None:
+    """Retried responses are closed, and their small bodies read so the connection is reused."""
     server.script("/a", UNAVAILABLE, UNAVAILABLE, Reply())
     retried: list[httpx.Response] = []
 
@@ -412,6 +424,7 @@ def test_retried_responses_are_closed_and_connections_reused(
 def test_large_error_bodies_are_closed_unread(
     server: ScriptedServer, fake_clock: FakeClock
 ) -> None:
+    """A large error body is closed unread before the retry, dropping its connection."""
     server.script("/a", Reply(503, b"x" * 200_000), Reply())
     retried: list[httpx.Response] = []
 
@@ -434,6 +447,7 @@ def test_large_error_bodies_are_closed_unread(
 
 
 def test_no_retry_policy_sends_once(server: ScriptedServer) -> None:
+    """With retry=None the request is sent once."""
     server.script("/a", UNAVAILABLE, Reply())
     with httpx.Client(transport=ResilientTransport(retry=None)) as client:
         assert client.get(server.url("/a")).status_code == 503
@@ -443,6 +457,7 @@ def test_no_retry_policy_sends_once(server: ScriptedServer) -> None:
 def test_custom_key_groups_hosts(
     serve: Callable[[], ScriptedServer], fake_clock: FakeClock
 ) -> None:
+    """A custom key puts requests to different hosts under one breaker."""
     one, two = serve(), serve()
     breakers = BreakerRegistry(clock=fake_clock)
     transport = ResilientTransport(retry=None, breakers=breakers, key=lambda _request: "backend")
@@ -453,12 +468,14 @@ def test_custom_key_groups_hosts(
 
 
 def test_host_key() -> None:
+    """The default key is the lower-case host, with the port unless it is the scheme's own."""
     assert host_key(httpx.Request("GET", "https://API.example.com:443/x")) == "api.example.com"
     assert host_key(httpx.Request("GET", "http://example.com:8080/")) == "example.com:8080"
     assert host_key(httpx.Request("GET", "http://[::1]:99/")) == "[::1]:99"
 
 
 def test_default_breakers_are_reachable(server: ScriptedServer) -> None:
+    """A transport built without breakers makes its own registry, reachable as breakers."""
     transport = ResilientTransport(retry=None)
     with httpx.Client(transport=transport) as client:
         client.get(server.url())
@@ -467,6 +484,7 @@ def test_default_breakers_are_reachable(server: ScriptedServer) -> None:
 
 
 def test_arguments_are_checked() -> None:
+    """Wrong transports, retry_methods, breakers or retry are refused with TypeError."""
     with pytest.raises(TypeError, match="AsyncResilientTransport"):
         ResilientTransport(httpx.AsyncHTTPTransport())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="ResilientTransport"):
@@ -485,6 +503,7 @@ def test_arguments_are_checked() -> None:
 async def test_async_retries_503s_until_200(
     server: ScriptedServer, aclient: httpx.AsyncClient
 ) -> None:
+    """The async transport retries a 503 until the server answers 200."""
     server.script("/a", UNAVAILABLE, UNAVAILABLE, Reply(200, b"fine"))
 
     response = await aclient.get(server.url("/a"))
@@ -495,6 +514,7 @@ async def test_async_retries_503s_until_200(
 
 
 async def test_async_retry_after_is_honoured(server: ScriptedServer, fake_clock: FakeClock) -> None:
+    """The async transport waits out a 503's Retry-After on the policy's clock."""
     server.script("/a", Reply(503, b"", (("Retry-After", "2"),)), Reply())
     transport = AsyncResilientTransport(retry=policy(fake_clock))
     async with httpx.AsyncClient(transport=transport) as client:
@@ -505,6 +525,7 @@ async def test_async_retry_after_is_honoured(server: ScriptedServer, fake_clock:
 async def test_async_gives_up_returning_the_final_response_untouched(
     server: ScriptedServer, aclient: httpx.AsyncClient
 ) -> None:
+    """The async transport returns the final response unread after the last attempt."""
     server.script("/a", *(Reply(503, f"down {n}".encode()) for n in (1, 2, 3)))
 
     async with aclient.stream("GET", server.url("/a")) as response:
@@ -517,6 +538,7 @@ async def test_async_gives_up_returning_the_final_response_untouched(
 async def test_async_post_is_retried_only_when_safe(
     server: ScriptedServer, aclient: httpx.AsyncClient, breakers: BreakerRegistry
 ) -> None:
+    """The async transport retries a POST only when it has an Idempotency-Key."""
     server.script("/plain", UNAVAILABLE, Reply(201))
     server.script("/keyed", UNAVAILABLE, Reply(201))
 
@@ -529,6 +551,7 @@ async def test_async_post_is_retried_only_when_safe(
 
 
 async def test_async_retry_methods(server: ScriptedServer, fake_clock: FakeClock) -> None:
+    """The async transport retries a POST when retry_methods names it."""
     server.script("/orders", UNAVAILABLE, Reply(201))
     transport = AsyncResilientTransport(retry=policy(fake_clock), retry_methods={"GET", "POST"})
     async with httpx.AsyncClient(transport=transport) as client:
@@ -539,6 +562,7 @@ async def test_async_retry_methods(server: ScriptedServer, fake_clock: FakeClock
 async def test_async_streaming_body_is_not_retried(
     server: ScriptedServer, aclient: httpx.AsyncClient
 ) -> None:
+    """The async transport sends a request with an async generator body once."""
     server.script("/upload", UNAVAILABLE, Reply())
 
     async def body() -> AsyncIterator[bytes]:
@@ -555,6 +579,7 @@ async def test_async_streaming_body_is_not_retried(
 async def test_async_breakers_are_per_host(
     serve: Callable[[], ScriptedServer], fake_clock: FakeClock
 ) -> None:
+    """The async transport keeps one breaker per host; an open one rejects without a request."""
     down, up = serve(), serve()
     down.script("/", *[UNAVAILABLE] * 5)
     breakers = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=60), clock=fake_clock)
@@ -572,6 +597,7 @@ async def test_async_breakers_are_per_host(
 async def test_async_connection_refused_is_retried_then_raised(
     refused_port: int, aclient: httpx.AsyncClient, breakers: BreakerRegistry
 ) -> None:
+    """The async transport retries a refused connection, then raises it, each attempt counted."""
     with pytest.raises(httpx.ConnectError):
         await aclient.get(f"http://127.0.0.1:{refused_port}/")
     assert breakers.get(f"127.0.0.1:{refused_port}").snapshot().consecutive_failures == 3
@@ -580,6 +606,7 @@ async def test_async_connection_refused_is_retried_then_raised(
 async def test_async_retried_responses_are_closed(
     server: ScriptedServer, fake_clock: FakeClock
 ) -> None:
+    """The async transport closes retried responses, dropping the connection of a large body."""
     server.script("/a", UNAVAILABLE, Reply(503, b"x" * 200_000), Reply())
     retried: list[httpx.Response] = []
 

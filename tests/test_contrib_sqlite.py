@@ -96,6 +96,7 @@ def stamps_from_now(seconds: int) -> list[str]:
 
 
 def test_a_healthy_database_is_ok_with_its_details(tmp_path: Path) -> None:
+    """A healthy database is OK, with its schema version, table count and path as details."""
     db = filled(tmp_path / "app.db")
     result = sqlite_check(db, schema_version=7, tables=["notes", "tags"])()
     assert (result.status, result.message) == (OK, "schema version 7, 2 tables")
@@ -103,6 +104,7 @@ def test_a_healthy_database_is_ok_with_its_details(tmp_path: Path) -> None:
 
 
 def test_a_missing_file_is_an_error_and_is_not_created(tmp_path: Path) -> None:
+    """A missing database file is an ERROR, and the check does not create it."""
     db = tmp_path / "gone.db"
     check = sqlite_check(db)
     result = check()
@@ -113,6 +115,7 @@ def test_a_missing_file_is_an_error_and_is_not_created(tmp_path: Path) -> None:
 
 
 def test_overwritten_pages_are_found_by_quick_check(tmp_path: Path) -> None:
+    """Overwritten pages are found by the quick check and reported as damage."""
     db = filled(tmp_path / "app.db")
     corrupt(db, 4096 * 2, 4096 * 2)
     result = sqlite_check(db)()
@@ -121,6 +124,7 @@ def test_overwritten_pages_are_found_by_quick_check(tmp_path: Path) -> None:
 
 
 def test_an_overwritten_header_is_not_a_database(tmp_path: Path) -> None:
+    """An overwritten header is an ERROR saying it is not a database, and the file is unchanged."""
     db = filled(tmp_path / "app.db")
     before = corrupt(db, 0, 100)
     result = sqlite_check(db)()
@@ -130,6 +134,7 @@ def test_an_overwritten_header_is_not_a_database(tmp_path: Path) -> None:
 
 
 def test_wrong_schema_version_and_missing_tables(tmp_path: Path) -> None:
+    """A wrong schema version or missing tables are an ERROR naming what was expected."""
     db = filled(tmp_path / "app.db")
     assert sqlite_check(db, schema_version=8)().message == "schema version 7, expected 8"
     missing = sqlite_check(db, tables=["notes", "cache", "keys"])()
@@ -140,6 +145,7 @@ def test_wrong_schema_version_and_missing_tables(tmp_path: Path) -> None:
 
 
 def test_repair_backs_up_the_damaged_bytes_then_reinitialises(tmp_path: Path) -> None:
+    """A repair backs up the damaged bytes, then re-initialises; a second keeps the first backup."""
     db = filled(tmp_path / "app.db")
     damaged = corrupt(db, 4096 * 2, 4096 * 2)
     check = sqlite_check(db, schema_version=7, tables=["notes", "tags"])
@@ -168,6 +174,7 @@ def test_repair_backs_up_the_damaged_bytes_then_reinitialises(tmp_path: Path) ->
 
 
 def test_repair_backs_up_and_removes_the_wal(tmp_path: Path) -> None:
+    """A repair backs up the WAL beside the database, and removes the WAL and the shm file."""
     db = filled(tmp_path / "app.db")
     wal = Path(f"{db}-wal")
     wal.write_bytes(b"not really a WAL, but its bytes must survive")
@@ -182,12 +189,14 @@ def test_repair_backs_up_and_removes_the_wal(tmp_path: Path) -> None:
 
 
 def test_repair_without_a_file_only_initialises(tmp_path: Path) -> None:
+    """A repair with no file to back up only initialises it, and returns None."""
     db = tmp_path / "new.db"
     assert sqlite_repair(db, init)() is None
     assert sqlite_check(db, tables=["notes"])().status is OK
 
 
 def test_a_failing_init_propagates_and_keeps_the_backup(tmp_path: Path) -> None:
+    """A failing init propagates its error, and the backup is kept."""
     db = filled(tmp_path / "app.db")
     original = db.read_bytes()
 
@@ -203,6 +212,7 @@ def test_a_failing_init_propagates_and_keeps_the_backup(tmp_path: Path) -> None:
 def test_recovery_repairs_a_corrupted_database_through_its_health_check(
     tmp_path: Path, fake_clock: FakeClock,
 ) -> None:
+    """A recovery manager attached to the health check repairs a corrupted database."""
     db = filled(tmp_path / "app.db")
     damaged = corrupt(db, 0, 100)
     health = HealthRegistry(clock=fake_clock)
@@ -222,6 +232,7 @@ def test_recovery_repairs_a_corrupted_database_through_its_health_check(
 
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
+    """Bad schema versions, table names and init functions are refused at once."""
     with pytest.raises(ValueError, match="schema_version"):
         sqlite_check(tmp_path / "a.db", schema_version=-1)
     with pytest.raises(TypeError, match="schema_version"):
@@ -237,6 +248,7 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
 
 
 def test_one_table_name_as_a_str_is_one_table(tmp_path: Path) -> None:
+    """A single table name given as a str is one table, not its letters."""
     db = filled(tmp_path / "app.db")
     assert sqlite_check(db, tables="notes")().status is OK
     assert sqlite_check(db, tables="cache")().message == (
@@ -245,6 +257,7 @@ def test_one_table_name_as_a_str_is_one_table(tmp_path: Path) -> None:
 
 
 def test_the_check_reads_the_wal_and_never_checkpoints_it(tmp_path: Path) -> None:
+    """The check reads the WAL a crashed writer left, and leaves it and the file as they were."""
     # Closed by the last connection, a read-write check would merge the WAL into the
     # file and delete it: the check must leave both as the crashed writer left them.
     db = crashed_wal_writer(tmp_path)
@@ -256,6 +269,7 @@ def test_the_check_reads_the_wal_and_never_checkpoints_it(tmp_path: Path) -> Non
 
 
 def test_a_hot_journal_is_a_warning_and_is_not_rolled_back(tmp_path: Path) -> None:
+    """A hot journal is a WARNING, and the check leaves it for the application to roll back."""
     db = crashed_mid_transaction(tmp_path)
     before = files(db)
     assert before["-journal"]
@@ -276,6 +290,7 @@ def test_a_hot_journal_is_a_warning_and_is_not_rolled_back(tmp_path: Path) -> No
 def test_a_damaged_wal_database_is_backed_up_as_it_was_then_recreated(
     tmp_path: Path,
 ) -> None:
+    """A damaged WAL database is backed up with its WAL, as it was, and then recreated."""
     db = crashed_wal_writer(tmp_path)
     # Pages 3-4 of the notes: the WAL holds newer copies of page 1, not of these.
     damaged = corrupt(db, 4096 * 2, 4096 * 2)
@@ -295,6 +310,7 @@ def test_a_damaged_wal_database_is_backed_up_as_it_was_then_recreated(
 
 
 def test_the_journal_is_backed_up_and_removed(tmp_path: Path) -> None:
+    """A repair backs up the rollback journal beside the database, then removes it."""
     db = crashed_mid_transaction(tmp_path)
     journal = Path(f"{db}-journal").read_bytes()
     backup = sqlite_repair(db, init)()
@@ -304,6 +320,7 @@ def test_the_journal_is_backed_up_and_removed(tmp_path: Path) -> None:
 
 
 def test_an_existing_backup_name_is_never_overwritten(tmp_path: Path) -> None:
+    """A repair never overwrites an existing backup: it takes the next free name."""
     db = filled(tmp_path / "app.db")
     original = db.read_bytes()
     # Earlier backups under every name the repair may pick in the next seconds.
@@ -322,6 +339,7 @@ def test_an_existing_backup_name_is_never_overwritten(tmp_path: Path) -> None:
 
 
 def test_a_stray_sidecar_backup_skips_its_name(tmp_path: Path) -> None:
+    """A stray backup of a sidecar file makes the repair skip that backup name."""
     db = filled(tmp_path / "app.db")
     Path(f"{db}-wal").write_bytes(b"wal")
     strays = {

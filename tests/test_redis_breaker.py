@@ -90,6 +90,7 @@ def fleet(redis_server: RedisServer) -> Iterator[Fleet]:
 
 
 def test_a_trip_in_one_process_opens_the_breaker_in_every_other(fleet: Fleet) -> None:
+    """A trip in one process opens the remote's breaker in every other, with the same reason."""
     a, b, c = (fleet.registry().get("api") for _ in range(3))
     fail(a, 5)
     assert a.state is OPEN
@@ -102,6 +103,7 @@ def test_a_trip_in_one_process_opens_the_breaker_in_every_other(fleet: Fleet) ->
 
 
 def test_failures_spread_over_processes_count_together(fleet: Fleet) -> None:
+    """Consecutive failures in different processes add up to one fleet-wide run."""
     a, b = fleet.registry().get("api"), fleet.registry().get("api")
     fail(a, 3)
     fail(b, 2)  # neither reached 5 on its own
@@ -110,6 +112,7 @@ def test_failures_spread_over_processes_count_together(fleet: Fleet) -> None:
 
 
 def test_a_success_ends_only_its_own_processes_run(fleet: Fleet) -> None:
+    """A success resets only its own process's run; the others' failures still count."""
     a, b = fleet.registry().get("api"), fleet.registry().get("api")
     fail(a, 4)
     wait_for(lambda: fleet_runs(fleet, "api") == 4)
@@ -125,6 +128,7 @@ def fleet_runs(fleet: Fleet, name: str) -> int:
 
 
 def test_a_rate_over_a_count_window_is_judged_on_the_fleets_outcomes(fleet: Fleet) -> None:
+    """A failure rate over a count window is judged on the outcomes of the whole fleet."""
     config = BreakerConfig(failure_rate=0.5, window=20, minimum_calls=10)
     a, b = fleet.registry(config).get("api"), fleet.registry(config).get("api")
     for breaker in (a, b):
@@ -144,6 +148,7 @@ def fleet_calls(fleet: Fleet, name: str) -> int:
 
 
 def test_a_rate_over_a_time_window_is_judged_on_the_fleets_outcomes(fleet: Fleet) -> None:
+    """A failure rate over a time window is judged on the outcomes of the whole fleet."""
     config = BreakerConfig(failure_rate=0.5, window_seconds=10, minimum_calls=6)
     a, b = fleet.registry(config).get("api"), fleet.registry(config).get("api")
     a.call(ok)
@@ -157,6 +162,7 @@ def test_a_rate_over_a_time_window_is_judged_on_the_fleets_outcomes(fleet: Fleet
 def test_trial_permits_are_fleet_wide_and_a_trial_success_closes_everywhere(
     fleet: Fleet,
 ) -> None:
+    """Trial permits are counted across the fleet, and a trial success closes everywhere."""
     config = BreakerConfig(failure_threshold=1, open_for=0.2, half_open_max_calls=2)
     breakers = [fleet.registry(config).get("api") for _ in range(4)]
     fail(breakers[0])
@@ -182,6 +188,7 @@ def test_trial_permits_are_fleet_wide_and_a_trial_success_closes_everywhere(
 
 
 def test_a_trial_failure_reopens_everywhere_for_a_doubled_period(fleet: Fleet) -> None:
+    """A failed trial in one process re-opens every process's breaker for a doubled period."""
     config = BreakerConfig(failure_threshold=1, open_for=0.2, open_for_max=10)
     a, b = fleet.registry(config).get("api"), fleet.registry(config).get("api")
     fail(a)
@@ -196,6 +203,7 @@ def test_a_trial_failure_reopens_everywhere_for_a_doubled_period(fleet: Fleet) -
 def test_a_trial_lost_with_its_process_is_given_up_after_the_open_period(
     fleet: Fleet,
 ) -> None:
+    """A trial lost with its process is given up after the open period; another gets through."""
     config = BreakerConfig(failure_threshold=1, open_for=0.2)
     a, b = fleet.registry(config).get("api"), fleet.registry(config).get("api")
     fail(a)
@@ -216,6 +224,7 @@ def try_call(breaker: CircuitBreaker) -> str | None:
 
 
 def test_manual_states_stay_local(fleet: Fleet) -> None:
+    """Manual states stay in their own process: the fleet's trip does not change them."""
     a, b = fleet.registry().get("api"), fleet.registry().get("api")
     a.force_open()
     b.disable()
@@ -232,6 +241,7 @@ def fleet_state(fleet: Fleet, name: str) -> bytes | None:
 
 
 def test_a_new_process_takes_on_the_fleets_open_state(fleet: Fleet) -> None:
+    """A process that joins later takes on the fleet's open state."""
     fail(fleet.registry().get("api"), 5)
     wait_for(lambda: fleet_state(fleet, "api") == b"open")
     late = fleet.registry().get("api")
@@ -239,6 +249,7 @@ def test_a_new_process_takes_on_the_fleets_open_state(fleet: Fleet) -> None:
 
 
 def test_keys_are_namespaced_and_expire(fleet: Fleet, redis_server: RedisServer) -> None:
+    """The store's keys live under its namespace and expire after its ttl."""
     breaker = fleet.registry(namespace="billing", ttl=60).get("api")
     fail(breaker, 5)
     wait_for(lambda: breaker.state is OPEN)
@@ -251,6 +262,7 @@ def test_keys_are_namespaced_and_expire(fleet: Fleet, redis_server: RedisServer)
 def test_local_mode_carries_on_without_redis_and_resynchronises(
     fleet: Fleet, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """With on_error='local', breakers carry on alone while Redis is away, then share again."""
     health = HealthRegistry()
     a_registry, b_registry = fleet.registry(), fleet.registry()
     a, b = a_registry.get("api"), b_registry.get("api")
@@ -295,6 +307,7 @@ def test_local_mode_carries_on_without_redis_and_resynchronises(
 def test_a_trip_closed_again_while_redis_was_away_is_not_sent(
     fleet: Fleet, redis_server: RedisServer
 ) -> None:
+    """A trip that closed again while Redis was away is not sent when it comes back."""
     config = BreakerConfig(failure_threshold=2, open_for=0.1)
     a, b = fleet.registry(config).get("api"), fleet.registry(config).get("api")
     redis_server.kill()
@@ -315,6 +328,7 @@ def test_a_trip_closed_again_while_redis_was_away_is_not_sent(
 def test_closed_mode_lets_every_call_through_while_redis_is_away(
     fleet: Fleet, redis_server: RedisServer
 ) -> None:
+    """With on_error='closed', every call is let through while Redis is away."""
     a = fleet.registry(BreakerConfig(failure_threshold=2), on_error="closed").get("api")
     fail(a, 2)
     wait_for(lambda: fleet_state(fleet, "api") == b"open")
@@ -328,6 +342,7 @@ def test_closed_mode_lets_every_call_through_while_redis_is_away(
 def test_open_mode_rejects_every_call_while_redis_is_away(
     fleet: Fleet, redis_server: RedisServer
 ) -> None:
+    """With on_error='open', every call is rejected while Redis is away, new breakers too."""
     registry = fleet.registry(on_error="open")
     a = registry.get("api")
     assert a.call(ok) == "ok"
@@ -345,6 +360,7 @@ def test_open_mode_rejects_every_call_while_redis_is_away(
 def test_a_restarted_empty_server_is_taken_as_the_fleets_state(
     fleet: Fleet, redis_server: RedisServer
 ) -> None:
+    """A server restarted empty is the fleet's state: its breakers close again."""
     a, b = fleet.registry().get("api"), fleet.registry().get("api")
     fail(a, 5)
     wait_for(lambda: b.state is OPEN)
@@ -356,6 +372,7 @@ def test_a_restarted_empty_server_is_taken_as_the_fleets_state(
 
 
 def test_eviction_unlinks_and_close_detaches(fleet: Fleet) -> None:
+    """An evicted breaker is unlinked from the store, and closing the store detaches the rest."""
     store = RedisBreakerStore(fleet.url)
     fleet.stores.append(store)
     registry = BreakerRegistry(max_breakers=1, store=store)
@@ -370,6 +387,7 @@ def test_eviction_unlinks_and_close_detaches(fleet: Fleet) -> None:
 
 
 def test_configuration_is_validated_with_the_field_named() -> None:
+    """Bad store settings and a store that is not a BreakerStore are refused, naming the field."""
     with pytest.raises(ValueError, match="on_error"):
         RedisBreakerStore("redis://127.0.0.1:1/0", on_error="ignore")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="namespace"):
@@ -383,6 +401,7 @@ def test_configuration_is_validated_with_the_field_named() -> None:
 
 
 def test_repr_hides_the_password() -> None:
+    """The store's repr hides the password of its URL."""
     store = RedisBreakerStore("redis://user:s3cret@127.0.0.1:1/0")
     assert "s3cret" not in repr(store)
     assert "***" in repr(store)

@@ -35,6 +35,7 @@ def trip(breaker: CircuitBreaker) -> None:
 
 
 def test_get_creates_breakers_lazily_and_returns_the_same_one(fake_clock: FakeClock) -> None:
+    """get() makes a remote's breaker on first use and returns that same breaker after."""
     registry = BreakerRegistry(clock=fake_clock)
     assert len(registry) == 0
     assert "s3" not in registry
@@ -52,6 +53,7 @@ def test_get_creates_breakers_lazily_and_returns_the_same_one(fake_clock: FakeCl
 def test_breakers_of_different_remotes_are_independent_and_share_the_clock(
     fake_clock: FakeClock,
 ) -> None:
+    """Breakers of different remotes trip on their own and share the registry's clock."""
     registry = BreakerRegistry(BreakerConfig(failure_threshold=2, open_for=10), clock=fake_clock)
     trip(registry.get("down"))
     assert registry.get("up").call(lambda: "ok") == "ok"
@@ -62,6 +64,7 @@ def test_breakers_of_different_remotes_are_independent_and_share_the_clock(
 
 
 def test_exact_override_beats_globs_and_the_first_matching_glob_wins() -> None:
+    """An exact override beats a glob, and of two matching globs the first wins."""
     default = BreakerConfig(failure_threshold=7)
     any_s3 = BreakerConfig(failure_threshold=2)
     s3_eu = BreakerConfig(failure_threshold=3)
@@ -80,6 +83,7 @@ def test_exact_override_beats_globs_and_the_first_matching_glob_wins() -> None:
 
 
 def test_glob_patterns_support_character_classes_and_are_case_sensitive() -> None:
+    """Override globs take character classes and match case-sensitively."""
     special = BreakerConfig(failure_threshold=1)
     registry = BreakerRegistry(overrides={"db-[0-9]": special}, clock=FakeClock())
     assert registry.config_for("db-7") == special
@@ -88,6 +92,7 @@ def test_glob_patterns_support_character_classes_and_are_case_sensitive() -> Non
 
 
 def test_a_full_registry_evicts_the_least_recently_used_closed_breaker() -> None:
+    """A full registry evicts the least recently used CLOSED breaker to make room."""
     registry = BreakerRegistry(max_breakers=3, clock=FakeClock())
     a, b, c = registry.get("a"), registry.get("b"), registry.get("c")
     registry.get("a")  # used recently: now c is the least recently used
@@ -108,6 +113,7 @@ def test_a_full_registry_evicts_the_least_recently_used_closed_breaker() -> None
 def test_eviction_never_drops_an_open_half_open_or_manually_set_breaker(
     hold: str, fake_clock: FakeClock
 ) -> None:
+    """Eviction never drops a breaker that is open, half-open or in a manual state."""
     registry = BreakerRegistry(
         BreakerConfig(failure_threshold=1, open_for=10), max_breakers=2, clock=fake_clock
     )
@@ -136,6 +142,7 @@ def test_eviction_never_drops_an_open_half_open_or_manually_set_breaker(
 
 
 def test_a_full_registry_with_nothing_closed_raises_saying_what_to_do() -> None:
+    """A full registry with no CLOSED breaker raises RegistryFullError saying what to do."""
     registry = BreakerRegistry(
         BreakerConfig(failure_threshold=1), max_breakers=2, clock=FakeClock()
     )
@@ -157,6 +164,7 @@ def test_a_full_registry_with_nothing_closed_raises_saying_what_to_do() -> None:
 
 
 def test_eviction_frees_about_one_percent_at_once() -> None:
+    """Eviction frees about one percent of the room at once, oldest first."""
     registry = BreakerRegistry(max_breakers=200, clock=FakeClock())
     for i in range(200):
         registry.get(f"r{i}")
@@ -168,6 +176,7 @@ def test_eviction_frees_about_one_percent_at_once() -> None:
 
 
 def test_protect_with_a_fixed_remote_name_guards_a_sync_function() -> None:
+    """protect(name) guards a sync function, keeps its signature and makes the breaker lazily."""
     registry = BreakerRegistry(BreakerConfig(failure_threshold=2), clock=FakeClock())
     calls: list[str] = []
 
@@ -196,6 +205,7 @@ def test_protect_with_a_fixed_remote_name_guards_a_sync_function() -> None:
 
 
 def test_protect_picks_the_remote_from_the_call_arguments() -> None:
+    """protect(fn) picks each call's remote from its arguments."""
     registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
 
     @registry.protect(lambda bucket, *_: bucket)
@@ -216,6 +226,7 @@ def test_protect_picks_the_remote_from_the_call_arguments() -> None:
 
 
 async def test_protect_guards_coroutine_functions_by_name_and_by_arguments() -> None:
+    """protect() guards coroutine functions, by a fixed name or from the arguments."""
     registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
 
     @registry.protect("api")
@@ -245,6 +256,7 @@ async def test_protect_guards_coroutine_functions_by_name_and_by_arguments() -> 
 
 
 def test_snapshot_reads_every_breaker_by_remote() -> None:
+    """snapshot() maps every remote to its breaker's snapshot."""
     registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
     assert registry.snapshot() == {}
     trip(registry.get("down"))
@@ -257,6 +269,7 @@ def test_snapshot_reads_every_breaker_by_remote() -> None:
 
 
 def test_len_iter_contains_and_repr() -> None:
+    """A registry has a length, iterates its breakers, answers in and has a readable repr."""
     registry = BreakerRegistry(max_breakers=5, clock=FakeClock())
     for name in ["a", "b", "c"]:
         registry.get(name)
@@ -270,6 +283,7 @@ def test_len_iter_contains_and_repr() -> None:
 
 
 def test_listeners_of_the_registry_hear_every_breaker() -> None:
+    """A registry's listeners hear the events of every breaker in it."""
     heard: list[str] = []
     registry = BreakerRegistry(
         BreakerConfig(failure_threshold=1),
@@ -284,12 +298,14 @@ def test_listeners_of_the_registry_hear_every_breaker() -> None:
 
 @pytest.mark.parametrize("bad", [0, -1, True, 1.5, "10", None])
 def test_max_breakers_must_be_a_positive_int(bad: object) -> None:
+    """max_breakers must be a positive int; the error shows what was passed."""
     with pytest.raises(ValueError, match="max_breakers must be a positive int") as info:
         BreakerRegistry(max_breakers=bad)  # type: ignore[arg-type]
     assert repr(bad) in str(info.value)
 
 
 def test_an_override_must_be_a_breaker_config() -> None:
+    """An override that is not a BreakerConfig is refused, naming its key."""
     with pytest.raises(TypeError) as info:
         BreakerRegistry(overrides={"s3-*": {"failure_threshold": 3}})  # type: ignore[dict-item]
     assert "overrides['s3-*'] must be a BreakerConfig, got dict" in str(info.value)
@@ -297,6 +313,7 @@ def test_an_override_must_be_a_breaker_config() -> None:
 
 @pytest.mark.parametrize("bad", [42, None, ["s3"]])
 def test_protect_rejects_what_cannot_name_a_remote(bad: object) -> None:
+    """protect() refuses what is neither a remote name nor a function."""
     registry = BreakerRegistry(clock=FakeClock())
     with pytest.raises(TypeError) as info:
         registry.protect(bad)  # type: ignore[arg-type]
@@ -304,12 +321,14 @@ def test_protect_rejects_what_cannot_name_a_remote(bad: object) -> None:
 
 
 def test_protect_rejects_an_empty_remote_name() -> None:
+    """protect() refuses an empty remote name."""
     with pytest.raises((TypeError, ValueError), match="non-empty remote name"):
         BreakerRegistry(clock=FakeClock()).protect("")
 
 
 @pytest.mark.parametrize("bad", [42, "fetch", None])
 def test_protect_rejects_decorating_a_non_callable_saying_what_was_passed(bad: object) -> None:
+    """A protect() decorator refuses a non-callable, saying what was passed."""
     decorate = BreakerRegistry(clock=FakeClock()).protect("s3")
     with pytest.raises(TypeError) as info:
         decorate(bad)  # type: ignore[arg-type]
@@ -319,6 +338,7 @@ def test_protect_rejects_decorating_a_non_callable_saying_what_was_passed(bad: o
 
 @pytest.mark.parametrize("bad", ["", 42, None])
 def test_remote_names_must_be_non_empty_strings(bad: object) -> None:
+    """get() refuses a remote name that is not a non-empty str, and adds nothing."""
     registry = BreakerRegistry(clock=FakeClock())
     with pytest.raises(TypeError, match="non-empty str"):
         registry.get(bad)  # type: ignore[arg-type]
@@ -326,6 +346,7 @@ def test_remote_names_must_be_non_empty_strings(bad: object) -> None:
 
 
 def test_protect_with_a_remote_function_returning_a_non_string_says_so() -> None:
+    """A remote function returning a non-str makes the call raise TypeError."""
     registry = BreakerRegistry(clock=FakeClock())
 
     @registry.protect(lambda n: n)
@@ -337,6 +358,7 @@ def test_protect_with_a_remote_function_returning_a_non_string_says_so() -> None
 
 
 def test_a_listener_added_later_hears_existing_and_new_breakers() -> None:
+    """A listener added later hears the breakers that exist and those made after."""
     registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
     before = registry.get("before")
     assert before.call(lambda: 1) == 1

@@ -142,6 +142,7 @@ RECORDS = [
 
 
 def test_round_trip_keeps_every_field_and_key_type(store: Store) -> None:
+    """Committed records load back whole, each key with its own type (1 and "1" are two items)."""
     assert isinstance(store, CheckpointStore)
     assert isinstance(store, JobLeases)
     assert store.load("job") == {}
@@ -155,6 +156,7 @@ def test_round_trip_keeps_every_field_and_key_type(store: Store) -> None:
 
 
 def test_a_later_record_of_a_key_replaces_the_earlier(backend: Backend) -> None:
+    """A later record of a key replaces the earlier one, across stores and within one commit."""
     store, other = backend.open(), backend.open()
     store.commit("job", [ItemRecord("a", "failed", kind="retryable", error="E", attempts=2)])
     other.commit("job", [ItemRecord("a", "done", attempts=3), ItemRecord("b", "done")])
@@ -168,6 +170,7 @@ def test_a_later_record_of_a_key_replaces_the_earlier(backend: Backend) -> None:
 
 
 def test_jobs_are_independent(store: Store) -> None:
+    """Jobs keep their own records, and forgetting one leaves the others."""
     store.commit("one", [ItemRecord(1, "done")])
     store.commit("two", [ItemRecord(1, "failed", kind="permanent", error="E")])
     store.commit("one:two", [ItemRecord(2, "done")])  # a job name that looks like a path
@@ -181,6 +184,7 @@ def test_jobs_are_independent(store: Store) -> None:
 
 
 def test_keys_must_be_str_or_int(store: Store) -> None:
+    """A key that is neither str nor int (a bool, a float) is refused and nothing is written."""
     with pytest.raises(TypeError, match=r"'job'.*str or int"):
         store.commit("job", [ItemRecord(True, "done")])
     with pytest.raises(TypeError, match="str or int"):
@@ -192,6 +196,7 @@ def test_keys_must_be_str_or_int(store: Store) -> None:
 
 
 def test_a_lease_is_exclusive_and_the_busy_error_names_the_holder(backend: Backend) -> None:
+    """A job's lease is exclusive; JobBusyError names the holder and how long it has left."""
     store, other = backend.open(), backend.open()
     token = store.acquire("job", owner="worker-1", ttl=30)
     assert isinstance(token, int)
@@ -208,6 +213,7 @@ def test_a_lease_is_exclusive_and_the_busy_error_names_the_holder(backend: Backe
 
 
 def test_the_same_owner_takes_its_lease_again_with_a_new_token(store: Store) -> None:
+    """An owner taking its lease again gets a new token, which fences out the old one."""
     first = store.acquire("job", owner="w", ttl=30)
     second = store.acquire("job", owner="w", ttl=30)
     assert second > first
@@ -218,6 +224,7 @@ def test_the_same_owner_takes_its_lease_again_with_a_new_token(store: Store) -> 
 
 
 def test_an_expired_lease_is_taken_over_and_its_old_holder_is_fenced(backend: Backend) -> None:
+    """An expired lease is taken over, and its old holder can neither commit nor renew."""
     old, new = backend.open(), backend.open()
     stale = old.acquire("job", owner="old", ttl=0.3)
     old.commit_leased("job", [ItemRecord("before", "done")], token=stale, ttl=0.3)
@@ -250,6 +257,7 @@ def test_an_expired_lease_is_taken_over_and_its_old_holder_is_fenced(backend: Ba
 
 
 def test_an_expired_lease_cannot_be_renewed_even_if_nobody_took_it(store: Store) -> None:
+    """A lease that expired cannot be renewed or committed under, even if nobody took it."""
     token = store.acquire("job", owner="w", ttl=0.2)
 
     def lapsed() -> bool:
@@ -267,6 +275,7 @@ def test_an_expired_lease_cannot_be_renewed_even_if_nobody_took_it(store: Store)
 
 
 def test_renewing_and_committing_keep_the_lease(backend: Backend) -> None:
+    """Renewals and commits, even empty ones, keep the lease for as long as they come."""
     store, other = backend.open(), backend.open()
     token = store.acquire("job", owner="w", ttl=0.3)
     deadline = time.monotonic() + 1.0  # over three ttls
@@ -284,6 +293,7 @@ def test_renewing_and_committing_keep_the_lease(backend: Backend) -> None:
 
 
 def test_release_frees_the_job_at_once_and_tokens_never_repeat(backend: Backend) -> None:
+    """release() frees the job at once, and fencing tokens only grow, even across forget()."""
     store, other = backend.open(), backend.open()
     tokens = []
     for round_ in range(6):
@@ -299,6 +309,7 @@ def test_release_frees_the_job_at_once_and_tokens_never_repeat(backend: Backend)
 
 
 def test_forget_refuses_while_a_worker_holds_the_lease(store: Store) -> None:
+    """forget() refuses while a worker holds the job's lease, and works once it is released."""
     token = store.acquire("job", owner="w", ttl=30)
     store.commit_leased("job", [ItemRecord(1, "done")], token=token, ttl=30)
     with pytest.raises(JobBusyError, match=r"'job' cannot be forgotten.*'w'"):
@@ -311,6 +322,7 @@ def test_forget_refuses_while_a_worker_holds_the_lease(store: Store) -> None:
 
 
 def test_a_lease_needs_a_positive_ttl(store: Store) -> None:
+    """A lease with a ttl of zero is refused."""
     with pytest.raises(ValueError, match="ttl"):
         store.acquire("job", owner="w", ttl=0)
 
@@ -319,6 +331,7 @@ def test_a_lease_needs_a_positive_ttl(store: Store) -> None:
 
 
 def test_a_batch_runs_end_to_end_on_the_shared_store(backend: Backend) -> None:
+    """A batch runs to the end on a shared store, records every item and releases its lease."""
     seen: list[int] = []
     processor = BatchProcessor(
         "copy", seen.append, store=backend.open(), checkpoint_every=25, lease=5
@@ -336,6 +349,7 @@ def test_a_batch_runs_end_to_end_on_the_shared_store(backend: Backend) -> None:
 
 @pytest.mark.parametrize("concurrency", [1, 4])
 def test_an_interrupted_batch_resumes(backend: Backend, concurrency: int) -> None:
+    """An interrupted batch commits what it finished, and the next run does only the rest."""
     seen: list[int] = []
 
     def interrupted(item: int) -> None:
@@ -365,6 +379,7 @@ def test_an_interrupted_batch_resumes(backend: Backend, concurrency: int) -> Non
 
 
 def test_a_second_worker_on_a_running_job_is_told_it_is_busy(backend: Backend) -> None:
+    """A second worker on a running job gets JobBusyError naming the holder."""
     busy: list[JobBusyError] = []
     other = BatchProcessor("copy", lambda _: None, store=backend.open(), lease=5)
 
@@ -383,6 +398,7 @@ def test_a_second_worker_on_a_running_job_is_told_it_is_busy(backend: Backend) -
 
 
 def test_the_lease_is_renewed_while_a_long_item_runs(backend: Backend) -> None:
+    """The lease is renewed while an item runs longer than the lease."""
     outcomes: list[str] = []
     other = BatchProcessor("copy", lambda _: None, store=backend.open(), lease=0.3)
 
@@ -403,6 +419,7 @@ def test_the_lease_is_renewed_while_a_long_item_runs(backend: Backend) -> None:
 def test_a_worker_whose_lease_was_taken_over_stops_and_commits_nothing_more(
     redis_server: RedisServer,
 ) -> None:
+    """A worker whose lease a peer took over stops, and commits nothing after the takeover."""
     import redis  # noqa: PLC0415
 
     raw = redis.Redis.from_url(redis_server.url)
@@ -431,6 +448,7 @@ def test_a_worker_whose_lease_was_taken_over_stops_and_commits_nothing_more(
 
 
 def test_a_failing_load_releases_the_lease(redis_server: RedisServer) -> None:
+    """A run whose load fails releases its lease at once."""
     import redis  # noqa: PLC0415
 
     raw = redis.Redis.from_url(redis_server.url)
@@ -448,6 +466,7 @@ def test_a_failing_load_releases_the_lease(redis_server: RedisServer) -> None:
 
 
 def test_redis_repr_and_errors_hide_the_password(redis_server: RedisServer) -> None:
+    """The Redis store's repr and errors hide the password of its URL."""
     url = redis_server.url.replace("redis://", "redis://user:s3cret@")
     store = _redis_store(url)
     assert "s3cret" not in repr(store)
@@ -460,6 +479,7 @@ def test_redis_repr_and_errors_hide_the_password(redis_server: RedisServer) -> N
 
 
 def test_postgres_repr_and_errors_hide_the_password(pg_dsn: str, pg_prefix: str) -> None:
+    """The PostgreSQL store's repr and errors hide the password of its conninfo."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: PLC0415
 
     params = conninfo_to_dict(pg_dsn)
@@ -476,6 +496,7 @@ def test_postgres_repr_and_errors_hide_the_password(pg_dsn: str, pg_prefix: str)
 
 
 def test_redis_key_layout(redis_server: RedisServer) -> None:
+    """The Redis store keeps a job in three keys of one hash slot, records as JSON."""
     import redis  # noqa: PLC0415
 
     store = _redis_store(redis_server.url, namespace="app")
@@ -500,6 +521,7 @@ def test_redis_key_layout(redis_server: RedisServer) -> None:
 
 
 def test_redis_commit_leased_is_one_atomic_script(redis_server: RedisServer) -> None:
+    """A leased Redis commit is one script: readers see it all, lease renewed, or nothing."""
     import redis  # noqa: PLC0415
 
     store = _redis_store(redis_server.url)
@@ -552,6 +574,7 @@ def test_redis_commit_leased_is_one_atomic_script(redis_server: RedisServer) -> 
 
 
 def test_redis_refuses_a_key_of_another_program_and_leaves_it(redis_server: RedisServer) -> None:
+    """The Redis store refuses a key of another program, renews nothing and leaves the key."""
     import redis  # noqa: PLC0415
 
     store = _redis_store(redis_server.url)
@@ -577,6 +600,7 @@ def test_redis_refuses_a_key_of_another_program_and_leaves_it(redis_server: Redi
 
 
 def test_redis_store_survives_a_server_restart(redis_server: RedisServer) -> None:
+    """The Redis store raises CheckpointError while the server is down and works once it is back."""
     store = _redis_store(redis_server.url)
     store.commit("job", [ItemRecord(1, "done")])
     redis_server.kill()
@@ -590,6 +614,7 @@ def test_redis_store_survives_a_server_restart(redis_server: RedisServer) -> Non
 
 
 def test_redis_namespace_is_checked(redis_server: RedisServer) -> None:
+    """A Redis namespace must be non-empty and free of braces."""
     with pytest.raises(ValueError, match="braces"):
         _redis_store(redis_server.url, namespace="a{b}")
     with pytest.raises(ValueError, match="namespace"):
@@ -605,11 +630,13 @@ def test_redis_namespace_is_checked(redis_server: RedisServer) -> None:
 def test_postgres_refuses_a_prefix_that_is_not_a_plain_identifier(
     pg_dsn: str, prefix: str
 ) -> None:
+    """A table prefix that is not a plain lower-case identifier is refused."""
     with pytest.raises(ValueError, match="plain identifier"):
         _pg_store(pg_dsn, table_prefix=prefix)
 
 
 def test_postgres_refuses_a_table_of_another_program(pg_dsn: str, pg_prefix: str) -> None:
+    """The PostgreSQL store refuses a table of another program, and creates nothing."""
     import psycopg  # noqa: PLC0415
     from psycopg import sql  # noqa: PLC0415
 
@@ -625,6 +652,7 @@ def test_postgres_refuses_a_table_of_another_program(pg_dsn: str, pg_prefix: str
 
 
 def test_postgres_commit_leased_is_one_transaction(pg_dsn: str, pg_prefix: str) -> None:
+    """A failed leased PostgreSQL commit rolls back whole, the lease's renewal too."""
     import psycopg  # noqa: PLC0415
     from psycopg import sql  # noqa: PLC0415
 
@@ -649,6 +677,7 @@ def test_postgres_commit_leased_is_one_transaction(pg_dsn: str, pg_prefix: str) 
 def test_postgres_tables_are_created_once_by_concurrent_stores(
     pg_dsn: str, pg_prefix: str
 ) -> None:
+    """Four stores opened at once on new tables all open without an error."""
     start = threading.Barrier(4)
     errors: list[BaseException] = []
 
@@ -670,6 +699,7 @@ def test_postgres_tables_are_created_once_by_concurrent_stores(
 def test_postgres_takes_an_autocommit_connection_and_leaves_it_open(
     pg_dsn: str, pg_prefix: str
 ) -> None:
+    """The PostgreSQL store takes an autocommit connection of yours and leaves it open on close."""
     import psycopg  # noqa: PLC0415
     from psycopg.rows import dict_row  # noqa: PLC0415
 
@@ -688,6 +718,7 @@ def test_postgres_takes_an_autocommit_connection_and_leaves_it_open(
 def test_postgres_store_reconnects_after_its_connection_broke(
     pg_dsn: str, pg_prefix: str
 ) -> None:
+    """A broken PostgreSQL connection fails one call, and the store reconnects for the next."""
     import psycopg  # noqa: PLC0415
 
     store = _pg_store(pg_dsn, table_prefix=pg_prefix)
