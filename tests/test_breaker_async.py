@@ -47,6 +47,7 @@ async def open_then_wait(breaker: CircuitBreaker, clock: FakeClock) -> None:
 
 
 async def test_async_decorator_keeps_a_coroutine_function_name_doc_and_signature() -> None:
+    """A decorated coroutine function stays one, with its name, docstring and signature."""
     breaker = make(FakeClock())
 
     async def fetch(bucket: str, *, key: str = "k") -> str:
@@ -62,6 +63,7 @@ async def test_async_decorator_keeps_a_coroutine_function_name_doc_and_signature
 
 
 async def test_async_decorated_failures_open_and_rejections_never_start_the_coroutine() -> None:
+    """Failures of a decorated coroutine open the circuit, and a rejected call never starts it."""
     breaker = make(FakeClock(), failure_threshold=2)
     started: list[int] = []
 
@@ -81,6 +83,7 @@ async def test_async_decorated_failures_open_and_rejections_never_start_the_coro
 
 
 async def test_acall_passes_arguments_and_returns_the_result() -> None:
+    """acall() passes positional and keyword arguments through and returns the awaited result."""
     breaker = make(FakeClock())
 
     async def add(a: int, b: int, *, scale: int = 1) -> int:
@@ -91,6 +94,7 @@ async def test_acall_passes_arguments_and_returns_the_result() -> None:
 
 
 async def test_async_with_records_success_and_failure() -> None:
+    """An async with block records its success or failure, and a rejected block never runs."""
     breaker = make(FakeClock(), failure_threshold=2)
     async with breaker:
         pass
@@ -114,6 +118,7 @@ async def test_async_with_records_success_and_failure() -> None:
 async def test_async_with_in_concurrent_tasks_pairs_each_exit_with_its_own_enter(
     fake_clock: FakeClock,
 ) -> None:
+    """Concurrent tasks' async with blocks each exit with their own token, in any order."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_max_calls=2)
     await open_then_wait(breaker, fake_clock)
     first_in, release_first = asyncio.Event(), asyncio.Event()
@@ -143,6 +148,7 @@ async def test_async_with_in_concurrent_tasks_pairs_each_exit_with_its_own_enter
 
 
 async def test_cancellation_mid_call_neither_counts_nor_resets_the_count() -> None:
+    """A cancelled call neither counts as a failure nor resets the consecutive count."""
     breaker = make(FakeClock(), failure_threshold=3)
     await fail(breaker, 2)
     started = asyncio.Event()
@@ -163,6 +169,7 @@ async def test_cancellation_mid_call_neither_counts_nor_resets_the_count() -> No
 
 
 async def test_cancellation_is_not_recorded_in_the_window() -> None:
+    """A cancelled call stays out of the window and is reported as IGNORED."""
     events: list[Event] = []
     breaker = CircuitBreaker(
         "db",
@@ -193,6 +200,7 @@ async def test_cancellation_is_not_recorded_in_the_window() -> None:
 async def test_cancelled_trial_call_is_ignored_and_gives_its_permit_back(
     form: str, fake_clock: FakeClock
 ) -> None:
+    """A cancelled trial, in any async form, decides nothing and gives its permit back."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10)
     await open_then_wait(breaker, fake_clock)
     started = asyncio.Event()
@@ -228,6 +236,7 @@ async def test_cancelled_trial_call_is_ignored_and_gives_its_permit_back(
 async def test_concurrent_tasks_in_half_open_never_exceed_half_open_max_calls(
     fake_clock: FakeClock,
 ) -> None:
+    """Concurrent tasks in half-open never run more than half_open_max_calls trials at once."""
     limit, tasks_n = 3, 20
     breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_max_calls=limit)
     await open_then_wait(breaker, fake_clock)
@@ -274,6 +283,7 @@ async def test_concurrent_tasks_in_half_open_never_exceed_half_open_max_calls(
 
 
 async def test_success_threshold_counts_concurrent_trial_successes(fake_clock: FakeClock) -> None:
+    """Concurrent trial successes add up to success_threshold."""
     breaker = make(
         fake_clock, failure_threshold=1, open_for=10, half_open_max_calls=2, success_threshold=2
     )
@@ -300,6 +310,7 @@ async def test_success_threshold_counts_concurrent_trial_successes(fake_clock: F
 async def test_a_failing_concurrent_trial_reopens_and_the_others_become_stale(
     fake_clock: FakeClock,
 ) -> None:
+    """A failing concurrent trial re-opens the circuit; a later success of another is stale."""
     breaker = make(fake_clock, failure_threshold=1, open_for=10, half_open_max_calls=2)
     await open_then_wait(breaker, fake_clock)
     started = [asyncio.Event(), asyncio.Event()]
@@ -328,6 +339,7 @@ async def test_a_failing_concurrent_trial_reopens_and_the_others_become_stale(
 
 
 async def test_asleep_of_the_fake_clock_drives_the_open_period(fake_clock: FakeClock) -> None:
+    """Awaiting the fake clock's asleep for retry_after lets the next call be a trial."""
     breaker = make(fake_clock, failure_threshold=1, open_for=5)
     await fail(breaker)
     with pytest.raises(CircuitOpenError) as info:

@@ -435,6 +435,7 @@ TestBothRules.settings = _SETTINGS
 
 
 def test_the_machines_run_the_profile_examples_with_50_steps() -> None:
+    """The state machines run as many examples as the profile, 50 steps each."""
     assert _SETTINGS.stateful_step_count == 50
     assert _SETTINGS.max_examples == settings().max_examples
     assert settings.get_profile("ci").max_examples >= 200

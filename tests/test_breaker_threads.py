@@ -97,6 +97,7 @@ def _reading(breaker: CircuitBreaker) -> tuple[int, CircuitState]:
 def test_eight_threads_on_a_flapping_dependency_keep_trials_exact_and_counts_whole(  # noqa: PLR0915 - one scenario, many checks
     fake_clock: FakeClock,
 ) -> None:
+    """Eight threads on a flapping remote never exceed the trial permits, and lose no outcome."""
     events = Events()
     breaker = CircuitBreaker(
         "flapping",
@@ -233,6 +234,7 @@ def _all_inside_at_once(breaker: CircuitBreaker) -> list[int]:
 def test_calls_run_concurrently_because_no_lock_is_held_while_they_run(
     config: BreakerConfig,
 ) -> None:
+    """Calls through one breaker run at the same time: no lock is held around them."""
     breaker = CircuitBreaker("db", config, clock=FakeClock())
     assert _all_inside_at_once(breaker) == list(range(THREADS))
 
@@ -275,6 +277,7 @@ def _race_into_half_open(breaker: CircuitBreaker) -> tuple[int, int]:
 
 
 def test_many_threads_racing_into_half_open_get_exactly_the_permits(fake_clock: FakeClock) -> None:
+    """Threads racing into half-open get exactly half_open_max_calls permits, again and again."""
     breaker = CircuitBreaker(
         "db",
         BreakerConfig(failure_threshold=1, open_for=1, half_open_max_calls=MAX_TRIALS),

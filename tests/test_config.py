@@ -48,6 +48,7 @@ def _locs(error: ValidationError) -> list[tuple[int | str, ...]]:
 @pytest.mark.parametrize("bad", [0, -1, -0.5])
 @pytest.mark.parametrize("field", POSITIVE_FIELDS)
 def test_zero_or_negative_values_are_rejected_naming_the_field(field: str, bad: float) -> None:
+    """A zero or negative count or duration is refused, naming its field."""
     if bad == -0.5 and field in INT_FIELDS:
         bad = -2  # int fields: a fractional value would fail as "not an int" instead
     with pytest.raises(ValidationError) as info:
@@ -59,6 +60,7 @@ def test_zero_or_negative_values_are_rejected_naming_the_field(field: str, bad: 
 @pytest.mark.parametrize("field", ["failure_rate", "slow_call_rate"])
 @pytest.mark.parametrize("bad", [0, -0.1, 1.0001, 2, math.nan])
 def test_rates_outside_zero_to_one_are_rejected_naming_the_field(field: str, bad: float) -> None:
+    """A rate outside (0, 1], or NaN, is refused, naming its field."""
     fields: dict[str, Any] = {field: bad}
     if field == "slow_call_rate":
         fields["slow_call_duration"] = 1.0
@@ -70,6 +72,7 @@ def test_rates_outside_zero_to_one_are_rejected_naming_the_field(field: str, bad
 @pytest.mark.parametrize("field", ["failure_rate", "slow_call_rate"])
 @pytest.mark.parametrize("good", [1e-9, 0.5, 1.0])
 def test_rates_inside_zero_to_one_inclusive_are_accepted(field: str, good: float) -> None:
+    """A rate in (0, 1], 1 included, is accepted as given."""
     fields: dict[str, Any] = {field: good}
     if field == "slow_call_rate":
         fields["slow_call_duration"] = 1.0
@@ -113,6 +116,7 @@ def test_rates_inside_zero_to_one_inclusive_are_accepted(field: str, good: float
 def test_inconsistent_configs_are_rejected_naming_the_field(
     fields: dict[str, Any], loc: str, message: str
 ) -> None:
+    """Inconsistent, unknown or mistyped settings are refused with one error naming the field."""
     with pytest.raises(ValidationError) as info:
         BreakerConfig(**fields)
     assert _locs(info.value) == [(loc,)]
@@ -120,12 +124,14 @@ def test_inconsistent_configs_are_rejected_naming_the_field(
 
 
 def test_one_mistake_gives_exactly_one_error() -> None:
+    """One mistake gives exactly one error, not a cascade."""
     with pytest.raises(ValidationError) as info:
         BreakerConfig(slow_call_duration=-1, slow_call_rate=0.5)
     assert _locs(info.value) == [("slow_call_duration",)]
 
 
 def test_defaults_use_five_consecutive_failures_and_no_window() -> None:
+    """By default a breaker opens on five consecutive failures and keeps no window."""
     config = BreakerConfig()
     assert config.failure_threshold == 5
     assert config.failure_rate is None
@@ -142,6 +148,7 @@ def test_defaults_use_five_consecutive_failures_and_no_window() -> None:
 
 
 def test_a_failure_rate_alone_turns_the_consecutive_rule_off_with_a_100_call_window() -> None:
+    """A failure rate alone turns the consecutive rule off and judges the last 100 calls."""
     config = BreakerConfig(failure_rate=0.5)
     assert config.failure_threshold is None
     assert config.uses_window is True
@@ -149,32 +156,38 @@ def test_a_failure_rate_alone_turns_the_consecutive_rule_off_with_a_100_call_win
 
 
 def test_a_slow_call_rate_alone_turns_the_consecutive_rule_off() -> None:
+    """A slow call rate alone turns the consecutive rule off and keeps a window."""
     config = BreakerConfig(slow_call_rate=0.5, slow_call_duration=1.0)
     assert config.failure_threshold is None
     assert config.uses_window is True
 
 
 def test_a_rate_and_a_threshold_can_be_set_together() -> None:
+    """A failure rate and a failure threshold can be set together."""
     config = BreakerConfig(failure_rate=0.5, failure_threshold=3, window=20)
     assert config.failure_threshold == 3
     assert config.window_size == 20
 
 
 def test_an_explicit_none_rate_keeps_the_default_threshold() -> None:
+    """failure_rate=None keeps the default threshold of five."""
     assert BreakerConfig(failure_rate=None).failure_threshold == 5
 
 
 def test_time_window_alone_is_accepted() -> None:
+    """A time window alone is accepted, with no count window."""
     config = BreakerConfig(failure_rate=0.5, window_seconds=60)
     assert config.window_seconds == 60.0
     assert config.window is None
 
 
 def test_open_for_max_equal_to_open_for_is_accepted() -> None:
+    """open_for_max equal to open_for is accepted."""
     assert BreakerConfig(open_for=5, open_for_max=5).open_for_max == 5.0
 
 
 def test_config_is_frozen() -> None:
+    """A config cannot be changed after it is built."""
     config = BreakerConfig()
     with pytest.raises(ValidationError) as info:
         config.failure_threshold = 1
@@ -183,6 +196,7 @@ def test_config_is_frozen() -> None:
 
 
 def test_config_is_hashable_and_compares_by_value() -> None:
+    """Configs compare and hash by value."""
     assert BreakerConfig(open_for=3) == BreakerConfig(open_for=3)
     assert hash(BreakerConfig(open_for=3)) == hash(BreakerConfig(open_for=3))
     assert BreakerConfig(open_for=3) != BreakerConfig(open_for=4)

@@ -148,6 +148,7 @@ def results(workers: list[subprocess.Popen[str]]) -> list[dict[str, object]]:
 def test_an_open_breaker_reaches_every_process_within_200_ms(
     redis_server: RedisServer, remote: Remote
 ) -> None:
+    """A fleet's trip reaches every process within 200 ms, and the dead remote gets few calls."""
     done = results(start_workers(redis_server.url, remote, "trip"))
     state = redis.Redis.from_url(redis_server.url).hgetall("resilience:breaker:{remote}")
     assert state[b"state"] == b"open"
@@ -169,6 +170,7 @@ def test_an_open_breaker_reaches_every_process_within_200_ms(
 def test_trial_permits_hold_across_processes(
     redis_server: RedisServer, remote: Remote
 ) -> None:
+    """Half-open trial permits hold across processes: at most two trials at once in the fleet."""
     workers = start_workers(redis_server.url, remote, "trial")
     client = redis.Redis.from_url(redis_server.url)
     deadline = time.monotonic() + 10

@@ -100,6 +100,7 @@ class FleetMachine(RuleBasedStateMachine):
 
 
 def test_the_fleet_agrees_with_the_model(redis_server: RedisServer) -> None:
+    """Breakers sharing state through Redis agree with the plain-Python model at every step."""
     FleetMachine.url = redis_server.url
     # Older hypothesis releases leave this function unannotated.
     run = cast("Callable[..., None]", run_state_machine_as_test)
@@ -109,6 +110,7 @@ def test_the_fleet_agrees_with_the_model(redis_server: RedisServer) -> None:
 def test_threads_hammering_a_shared_breaker_see_only_the_remotes_errors(
     redis_server: RedisServer,
 ) -> None:
+    """Threads on breakers sharing one Redis state see only the remote's errors or rejections."""
     stores = [RedisBreakerStore(redis_server.url, flush_interval=0.005) for _ in range(2)]
     config = BreakerConfig(failure_threshold=50, open_for=60)
     breakers = [BreakerRegistry(config, store=store).get("api") for store in stores]
@@ -144,6 +146,7 @@ def test_threads_hammering_a_shared_breaker_see_only_the_remotes_errors(
 
 
 def test_tasks_share_a_breaker_with_another_process(redis_server: RedisServer) -> None:
+    """Many tasks trip a shared breaker, and the trip reaches another process's breaker."""
     store, other = (RedisBreakerStore(redis_server.url, flush_interval=0.005) for _ in "ab")
     config = BreakerConfig(failure_threshold=20, open_for=60)
     mine = BreakerRegistry(config, store=store).get("api")

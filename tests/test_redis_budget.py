@@ -207,6 +207,7 @@ def test_an_outage_falls_back_to_this_process_then_sharing_resumes(
 def test_bad_arguments_are_named(
     redis_server: RedisServer, kwargs: dict[str, Any], error: type[Exception], match: str
 ) -> None:
+    """Bad names, namespaces and flush intervals are refused, naming the argument."""
     with pytest.raises(error, match=match):
         _budget(redis_server.url, **kwargs)
 
@@ -215,12 +216,14 @@ def test_bad_arguments_are_named(
 def test_bad_budget_fields_name_the_field(
     redis_server: RedisServer, field: str, value: float
 ) -> None:
+    """A bad ratio or window is a ValidationError naming that field alone."""
     with pytest.raises(ValidationError) as info:
         _budget(redis_server.url, name="x", **{field: value})
     assert {e["loc"][0] for e in info.value.errors()} == {field}
 
 
 def test_a_url_or_a_client_only(redis_server: RedisServer) -> None:
+    """The budget takes a redis:// URL or a client, and refuses anything else."""
     with pytest.raises(TypeError, match="needs a redis:// URL"):
         _budget(42, name="x")
     with pytest.raises(ValueError, match="cannot use the URL"):
@@ -228,6 +231,7 @@ def test_a_url_or_a_client_only(redis_server: RedisServer) -> None:
 
 
 def test_repr_hides_the_password(redis_server: RedisServer) -> None:
+    """The repr hides the URL's password, and a client passed in is left open."""
     import redis  # noqa: PLC0415
 
     url = f"redis://app:s3cret@127.0.0.1:{redis_server.port}/0"
@@ -272,6 +276,7 @@ def test_a_retry_policy_stops_when_the_fleet_budget_is_spent(make: Make) -> None
 def test_a_budget_dropped_unclosed_is_collected_and_its_thread_ends(
     redis_server: RedisServer,
 ) -> None:
+    """A budget dropped without close() is collected, and its flusher thread ends."""
     budget = _budget(redis_server.url, name="dropped", flush_every=0.01)
     thread = budget._thread
     del budget

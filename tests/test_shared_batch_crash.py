@@ -121,6 +121,7 @@ def workers(tmp_path: Path) -> Iterator[list[Workers]]:
 def test_two_workers_sigkilled_again_and_again_lose_nothing(
     request: pytest.FixtureRequest, tmp_path: Path, workers: list[Workers], backend: str
 ) -> None:
+    """Workers killed with SIGKILL again and again on a shared store lose no item."""
     if backend == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
         target, prefix = server.url, "-"

@@ -18,11 +18,13 @@ from resilience.testing.strategies import (
 
 @given(breaker_configs())
 def test_every_breaker_config_makes_a_working_breaker(config: BreakerConfig) -> None:
+    """Every generated breaker config makes a breaker that lets a call through."""
     breaker = CircuitBreaker("api", config, clock=FakeClock())
     assert breaker.call(lambda: "ok") == "ok"
 
 
 def test_every_kind_of_breaker_config_is_reachable() -> None:
+    """The breaker config strategy reaches every kind of config."""
     kinds: list[Callable[[BreakerConfig], bool]] = [
         lambda c: c.failure_rate is None and c.slow_call_rate is None,
         lambda c: c.failure_threshold is None and c.failure_rate is not None,
@@ -39,6 +41,7 @@ def test_every_kind_of_breaker_config_is_reachable() -> None:
 
 @given(retry_policies(budgets=True))
 def test_every_retry_policy_retries_a_flaky_call(policy: RetryPolicy) -> None:
+    """Every generated policy retries a call that failed once, or gives up; never a wrong answer."""
     calls = 0
 
     def flaky() -> str:
@@ -58,6 +61,7 @@ def test_every_retry_policy_retries_a_flaky_call(policy: RetryPolicy) -> None:
 
 @given(backoffs())
 def test_every_backoff_gives_bounded_delays(backoff: object) -> None:
+    """Every generated backoff gives delays between zero and its max."""
     from resilience import Backoff  # noqa: PLC0415
 
     assert isinstance(backoff, Backoff)
@@ -66,5 +70,6 @@ def test_every_backoff_gives_bounded_delays(backoff: object) -> None:
 
 @given(retry_budgets())
 def test_every_budget_allows_its_floor(budget: RetryBudget) -> None:
+    """Every generated budget allows its floor of retries before any call."""
     snapshot = budget.snapshot()
     assert snapshot.allowed == budget.config.min_per_second * budget.config.window
