@@ -90,8 +90,8 @@ class Events:
 
 def _reading(breaker: CircuitBreaker) -> tuple[int, CircuitState]:
     """The breaker's generation and state, read together."""
-    with breaker._lock:
-        return breaker.epoch, breaker._state
+    # read_shared calls its function under the breaker's lock: no transition in between.
+    return breaker.read_shared(lambda state, _streak: (breaker.epoch, state))
 
 
 def test_eight_threads_on_a_flapping_dependency_keep_trials_exact_and_counts_whole(  # noqa: PLR0915 - one scenario, many checks

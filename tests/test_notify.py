@@ -322,10 +322,11 @@ async def test_escalation_reaches_each_notifier_once_and_failures_are_recorded(
     webhook_500 = WebhookNotifier(error_server.url(), timeout=5)
     webhook_timeout = WebhookNotifier(hang_server.url(), timeout=0.3)
     told: list[Incident] = []
+    callback = CallbackNotifier(told.append)
     manager = RecoveryManager(
         clock=fake_clock,
         stages=[Stage(delay=0, attempts=1), Stage(delay=60, attempts=1)],
-        notifiers=[webhook_ok, webhook_500, webhook_timeout, CallbackNotifier(told.append)],
+        notifiers=[webhook_ok, webhook_500, webhook_timeout, callback],
         notify_timeout=10,
     )
     runs: list[float] = []
@@ -348,7 +349,7 @@ async def test_escalation_reaches_each_notifier_once_and_failures_are_recorded(
         repr(webhook_ok),
         repr(webhook_500),
         repr(webhook_timeout),
-        repr(manager._notifiers[3]),
+        repr(callback),
     ]
     assert [r.ok for r in records] == [True, False, False, True]
     assert records[0].error is None

@@ -379,7 +379,7 @@ def test_eviction_unlinks_and_close_detaches(fleet: Fleet) -> None:
     first = registry.get("first")
     registry.get("second")  # evicts first
     assert first.link is None
-    assert "first" not in store._links
+    assert store.check().message == "sharing 1 breakers"  # second's alone
     store.close()
     assert registry.get("second").link is None
     with pytest.raises(RuntimeError, match="closed"):
@@ -440,7 +440,7 @@ def test_a_breaker_with_a_non_finite_period_is_refused_when_linked(
     registry = BreakerRegistry(config, store=store)
     with pytest.raises(ValueError, match=rf"breaker 'api': its {field} is {value!r}.*finite"):
         registry.get("api")
-    assert store._links == {}
+    assert store.check().message == "sharing 0 breakers"
     store.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -278,7 +279,7 @@ def test_a_budget_dropped_unclosed_is_collected_and_its_thread_ends(
 ) -> None:
     """A budget dropped without close() is collected, and its flusher thread ends."""
     budget = _budget(redis_server.url, name="dropped", flush_every=0.01)
-    thread = budget._thread
+    [thread] = [t for t in threading.enumerate() if t.name == "resilience-budget-dropped"]
     del budget
     gc.collect()
     thread.join(timeout=2)

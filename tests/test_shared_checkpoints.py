@@ -45,6 +45,25 @@ def _pg_store(conninfo: Any, **kwargs: Any) -> PostgresCheckpointStore:
     return PostgresCheckpointStore(conninfo, **kwargs)
 
 
+def _pg_named(dsn: str) -> tuple[str, str]:
+    """``dsn`` with an application name of its own, and that name: to find its backend."""
+    from psycopg.conninfo import make_conninfo  # noqa: PLC0415
+
+    name = f"resilience-test-{uuid.uuid4().hex[:12]}"
+    return make_conninfo(dsn, application_name=name), name
+
+
+def _pg_terminate(dsn: str, application_name: str) -> None:
+    """End the server backends of the connections opened under ``application_name``."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+            (application_name,),
+        )
+
+
 def table(prefix: str, name: str) -> Any:
     """The identifier of one of a store's tables, for SQL composed in the tests."""
     from psycopg import sql  # noqa: PLC0415
@@ -719,12 +738,10 @@ def test_postgres_store_reconnects_after_its_connection_broke(
     pg_dsn: str, pg_prefix: str
 ) -> None:
     """A broken PostgreSQL connection fails one call, and the store reconnects for the next."""
-    import psycopg  # noqa: PLC0415
-
-    store = _pg_store(pg_dsn, table_prefix=pg_prefix)
+    conninfo, name = _pg_named(pg_dsn)
+    store = _pg_store(conninfo, table_prefix=pg_prefix)
     store.commit("job", [ItemRecord(1, "done")])
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (store._conn.info.backend_pid,))
+    _pg_terminate(pg_dsn, name)
     with pytest.raises(CheckpointError, match=r"'job'.*failed"):
         store.load("job")
     assert store.load("job") == {1: ItemRecord(1, "done")}
@@ -866,17 +883,13 @@ def test_a_postgres_batch_whose_connection_broke_midway_runs_again_without_losin
     pg_dsn: str, pg_prefix: str
 ) -> None:
     """As after a server restart: the run that lost its connection raises, the next resumes."""
-    import psycopg  # noqa: PLC0415
-
-    store = _pg_store(pg_dsn, table_prefix=pg_prefix)
+    conninfo, name = _pg_named(pg_dsn)
+    store = _pg_store(conninfo, table_prefix=pg_prefix)
     seen: list[int] = []
 
     def handle(item: int) -> None:
         if item == 50 and 50 not in seen:
-            with psycopg.connect(pg_dsn, autocommit=True) as admin:
-                admin.execute(
-                    "SELECT pg_terminate_backend(%s)", (store._conn.info.backend_pid,)
-                )
+            _pg_terminate(pg_dsn, name)
         seen.append(item)
 
     processor = BatchProcessor("copy", handle, store=store, checkpoint_every=10, lease=5)
