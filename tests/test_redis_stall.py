@@ -73,7 +73,7 @@ class Workers:
             subscribed = [(channel.encode(), len(self.stores))]
             wait_for(lambda: client.pubsub_numsub(channel) == subscribed)
         # Nothing public says that a store has nothing left to send: its flusher's list.
-        wait_for(lambda: not any(store._hub.active for store in self.stores))  # noqa: SLF001
+        wait_for(lambda: not any(store._hub.active for store in self.stores))  # noqa: SLF001, RUF100
         time.sleep(0.1)  # two flush intervals: the last replies are in
 
     def all_sharing(self) -> bool:
@@ -180,9 +180,9 @@ def test_a_retry_budget_stalled_by_a_paused_server_shares_again_and_keeps_its_ca
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """While Redis is paused the budget decides locally; once it answers, its calls are sent."""
-    caplog.set_level(logging.INFO, logger="resilience")
     from resilience.stores.redis._budget import RedisRetryBudget  # noqa: PLC0415
 
+    caplog.set_level(logging.INFO, logger="resilience")
     kwargs = {"name": "api", "ratio": 0.5, "min_per_second": 0.0, "window": 30.0}
     stalled = RedisRetryBudget(redis_server.url, **kwargs)  # type: ignore[arg-type]
     other = RedisRetryBudget(redis_server.url, **kwargs)  # type: ignore[arg-type]
@@ -212,9 +212,9 @@ def test_a_retry_budget_shares_again_after_one_slow_command(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A retry that timed out behind DEBUG SLEEP falls back once, then the fleet decides again."""
-    caplog.set_level(logging.INFO, logger="resilience")
     from resilience.stores.redis._budget import RedisRetryBudget  # noqa: PLC0415
 
+    caplog.set_level(logging.INFO, logger="resilience")
     kwargs = {"name": "api", "ratio": 0.5, "min_per_second": 0.0, "window": 30.0}
     budget = RedisRetryBudget(redis_server.url, **kwargs)  # type: ignore[arg-type]
     other = RedisRetryBudget(redis_server.url, **kwargs)  # type: ignore[arg-type]
