@@ -46,9 +46,11 @@ async def open_then_wait(breaker: CircuitBreaker, clock: FakeClock) -> None:
     clock.advance(breaker.config.open_for)
 
 
-async def test_async_decorator_keeps_a_coroutine_function_name_doc_and_signature() -> None:
+async def test_async_decorator_keeps_a_coroutine_function_name_doc_and_signature(
+    fake_clock: FakeClock,
+) -> None:
     """A decorated coroutine function stays one, with its name, docstring and signature."""
-    breaker = make(FakeClock())
+    breaker = make(fake_clock)
 
     async def fetch(bucket: str, *, key: str = "k") -> str:
         """Fetch an object."""
@@ -62,9 +64,11 @@ async def test_async_decorator_keeps_a_coroutine_function_name_doc_and_signature
     assert await wrapped("b", key="x") == "b/x"
 
 
-async def test_async_decorated_failures_open_and_rejections_never_start_the_coroutine() -> None:
+async def test_async_decorated_failures_open_and_rejections_never_start_the_coroutine(
+    fake_clock: FakeClock,
+) -> None:
     """Failures of a decorated coroutine open the circuit, and a rejected call never starts it."""
-    breaker = make(FakeClock(), failure_threshold=2)
+    breaker = make(fake_clock, failure_threshold=2)
     started: list[int] = []
 
     @breaker
@@ -82,9 +86,9 @@ async def test_async_decorated_failures_open_and_rejections_never_start_the_coro
     assert started == [0, 1]
 
 
-async def test_acall_passes_arguments_and_returns_the_result() -> None:
+async def test_acall_passes_arguments_and_returns_the_result(fake_clock: FakeClock) -> None:
     """acall() passes positional and keyword arguments through and returns the awaited result."""
-    breaker = make(FakeClock())
+    breaker = make(fake_clock)
 
     async def add(a: int, b: int, *, scale: int = 1) -> int:
         await asyncio.sleep(0)
@@ -93,9 +97,9 @@ async def test_acall_passes_arguments_and_returns_the_result() -> None:
     assert await breaker.acall(add, 2, 3, scale=4) == 20
 
 
-async def test_async_with_records_success_and_failure() -> None:
+async def test_async_with_records_success_and_failure(fake_clock: FakeClock) -> None:
     """An async with block records its success or failure, and a rejected block never runs."""
-    breaker = make(FakeClock(), failure_threshold=2)
+    breaker = make(fake_clock, failure_threshold=2)
     async with breaker:
         pass
     with pytest.raises(ConnectionError):
@@ -147,9 +151,11 @@ async def test_async_with_in_concurrent_tasks_pairs_each_exit_with_its_own_enter
     assert breaker.snapshot().consecutive_failures == 0
 
 
-async def test_cancellation_mid_call_neither_counts_nor_resets_the_count() -> None:
+async def test_cancellation_mid_call_neither_counts_nor_resets_the_count(
+    fake_clock: FakeClock,
+) -> None:
     """A cancelled call neither counts as a failure nor resets the consecutive count."""
-    breaker = make(FakeClock(), failure_threshold=3)
+    breaker = make(fake_clock, failure_threshold=3)
     await fail(breaker, 2)
     started = asyncio.Event()
 
@@ -168,13 +174,13 @@ async def test_cancellation_mid_call_neither_counts_nor_resets_the_count() -> No
     assert breaker.state is OPEN
 
 
-async def test_cancellation_is_not_recorded_in_the_window() -> None:
+async def test_cancellation_is_not_recorded_in_the_window(fake_clock: FakeClock) -> None:
     """A cancelled call stays out of the window and is reported as IGNORED."""
     events: list[Event] = []
     breaker = CircuitBreaker(
         "db",
         BreakerConfig(failure_rate=0.5, window=10, minimum_calls=1),
-        clock=FakeClock(),
+        clock=fake_clock,
         listeners=[events.append],
     )
     started = asyncio.Event()

@@ -39,15 +39,15 @@ def test_the_window_slides(fake_clock: FakeClock) -> None:
     assert budget.try_retry()
 
 
-def test_a_quiet_service_can_still_retry() -> None:
+def test_a_quiet_service_can_still_retry(fake_clock: FakeClock) -> None:
     """The floor allows min_per_second * window retries with no calls at all."""
-    budget = RetryBudget(ratio=0.2, min_per_second=0.5, window=10, clock=FakeClock())
+    budget = RetryBudget(ratio=0.2, min_per_second=0.5, window=10, clock=fake_clock)
     assert sum(budget.try_retry() for _ in range(10)) == 5
 
 
-def test_threads_never_take_more_than_the_budget() -> None:
+def test_threads_never_take_more_than_the_budget(fake_clock: FakeClock) -> None:
     """Concurrent try_retry calls grant exactly the allowance, never more."""
-    budget = RetryBudget(ratio=0.1, min_per_second=0, window=10, clock=FakeClock())
+    budget = RetryBudget(ratio=0.1, min_per_second=0, window=10, clock=fake_clock)
     for _ in range(1000):
         budget.record_call()
     granted: list[bool] = []

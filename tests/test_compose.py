@@ -201,7 +201,7 @@ def test_sync_timeout_not_reached(fake_clock: FakeClock) -> None:
     assert resilient(timeout=2, clock=fake_clock).call(quick) == "done"
 
 
-async def test_async_timeout_cancels_the_coroutine() -> None:
+async def test_async_timeout_cancels_the_coroutine(fake_clock: FakeClock) -> None:
     """An async call past its timeout is cancelled and retried; the fallback answers."""
     attempts = 0
 
@@ -216,7 +216,7 @@ async def test_async_timeout_cancels_the_coroutine() -> None:
         return "fallback"
 
     policy = resilient(
-        retry=RetryPolicy(attempts=2, backoff=NO_WAIT, clock=FakeClock()),
+        retry=RetryPolicy(attempts=2, backoff=NO_WAIT, clock=fake_clock),
         timeout=1e-9,  # expires at the first await: nothing waits for real
         fallback=fallback,
     )
@@ -301,9 +301,11 @@ def test_fused_decorator_retries_through_the_breaker_then_falls_back(fake_clock:
     assert breaker.snapshot().consecutive_failures == 0
 
 
-def test_fused_decorator_without_retry_or_fallback_raises_the_original() -> None:
+def test_fused_decorator_without_retry_or_fallback_raises_the_original(
+    fake_clock: FakeClock,
+) -> None:
     """With only a breaker, a failure propagates untouched, without a note."""
-    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1), clock=FakeClock())
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1), clock=fake_clock)
     remote = Remote(up=False)
     get = resilient(breaker=breaker)(remote.get)
     with pytest.raises(ConnectionRefusedError) as info:
@@ -314,9 +316,9 @@ def test_fused_decorator_without_retry_or_fallback_raises_the_original() -> None
     assert remote.calls == 1
 
 
-def test_fused_decorator_lets_cancellation_through_uncounted() -> None:
+def test_fused_decorator_lets_cancellation_through_uncounted(fake_clock: FakeClock) -> None:
     """A KeyboardInterrupt in the inline attempt is neither retried nor counted."""
-    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1), clock=FakeClock())
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=1), clock=fake_clock)
     calls = 0
 
     @resilient(retry=RetryPolicy(attempts=3, backoff=NO_WAIT), breaker=breaker)
@@ -412,9 +414,9 @@ async def test_fused_async_decorator_falls_back_on_final_failure(fake_clock: Fak
     assert breaker.state is CircuitState.OPEN
 
 
-def test_fused_decorator_stale_success_leaves_a_later_count_alone() -> None:
+def test_fused_decorator_stale_success_leaves_a_later_count_alone(fake_clock: FakeClock) -> None:
     """A success admitted before a reset does not wipe the failures counted after it."""
-    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=3), clock=FakeClock())
+    breaker = CircuitBreaker("r", BreakerConfig(failure_threshold=3), clock=fake_clock)
     down = Remote(up=False)
     fail = resilient(breaker=breaker)(down.get)
 

@@ -128,9 +128,9 @@ def test_a_hung_critical_check_still_fails_probes_at_its_timeout_under_a_storm()
     assert calls == 1  # not started again while it still hangs
 
 
-def test_concurrent_sync_runs_share_the_run_in_flight() -> None:
+def test_concurrent_sync_runs_share_the_run_in_flight(fake_clock: FakeClock) -> None:
     """Threads calling run() while a check runs wait for that run and get its result."""
-    health = HealthRegistry(clock=FakeClock(), default_timeout=10)
+    health = HealthRegistry(clock=fake_clock, default_timeout=10)
     entered = threading.Semaphore(0)
     release = threading.Event()
     calls = 0
@@ -341,10 +341,10 @@ def test_the_monitor_thread_survives_checks_raising_base_exceptions(
 
 
 def test_an_async_check_that_swallows_cancellation_cannot_hold_arun(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, fake_clock: FakeClock,
 ) -> None:
     """arun() returns at the timeout with the check UNKNOWN, and logs that it still runs."""
-    health = HealthRegistry(clock=FakeClock(), default_timeout=5)
+    health = HealthRegistry(clock=fake_clock, default_timeout=5)
     stop = threading.Event()
     cancelled = 0
 

@@ -388,13 +388,13 @@ async def test_escalation_reaches_each_notifier_once_and_failures_are_recorded(
 
 
 async def test_a_recovered_component_notifies_nobody(
-    serve: Serve,
+    serve: Serve, fake_clock: FakeClock,
 ) -> None:
     """A recovered component notifies nobody."""
     server = serve("ok")
     told: list[Incident] = []
     manager = RecoveryManager(
-        clock=FakeClock(),
+        clock=fake_clock,
         stages=[Stage(delay=0, attempts=1), Stage(delay=60, attempts=1)],
         notifiers=[WebhookNotifier(server.url(), timeout=5), CallbackNotifier(told.append)],
     )
@@ -409,7 +409,7 @@ async def test_a_recovered_component_notifies_nobody(
 
 
 async def test_a_notifier_beyond_notify_timeout_fails_and_recovery_returns(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, fake_clock: FakeClock,
 ) -> None:
     """A notifier beyond notify timeout fails and recovery returns."""
     caplog.set_level(logging.INFO, logger="resilience")
@@ -421,7 +421,7 @@ async def test_a_notifier_beyond_notify_timeout_fails_and_recovery_returns(
 
     hanging = CallbackNotifier(hangs)
     manager = RecoveryManager(
-        clock=FakeClock(),
+        clock=fake_clock,
         stages=[Stage(delay=0, attempts=1)],
         notifiers=[hanging, CallbackNotifier(told.append)],
         notify_timeout=0.2,
@@ -446,7 +446,7 @@ async def test_a_notifier_beyond_notify_timeout_fails_and_recovery_returns(
 # ------------------------------------------------------------------ routing by severity
 
 
-async def test_notifiers_are_routed_by_severity() -> None:
+async def test_notifiers_are_routed_by_severity(fake_clock: FakeClock) -> None:
     """Notifiers are routed by severity."""
     told: dict[str, list[str]] = {"P0": [], "P1": [], "P3": []}
 
@@ -455,7 +455,7 @@ async def test_notifiers_are_routed_by_severity() -> None:
         return CallbackNotifier(lambda i: told[key].append(i.component), min_severity=level)
 
     manager = RecoveryManager(
-        clock=FakeClock(),
+        clock=fake_clock,
         stages=[Stage(delay=0, attempts=1)],
         notifiers=[collector("P0"), collector("P1"), collector(Severity.P3)],
     )

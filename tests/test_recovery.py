@@ -181,9 +181,9 @@ async def test_async_actions_and_verify_are_awaited(fake_clock: FakeClock) -> No
     assert calls == ["reconnect", "ping"]
 
 
-async def test_an_action_that_overruns_its_timeout_fails() -> None:
+async def test_an_action_that_overruns_its_timeout_fails(fake_clock: FakeClock) -> None:
     """An action that overruns its timeout fails."""
-    manager = manager_with(FakeClock(), stages=[Stage(attempts=1)])
+    manager = manager_with(fake_clock, stages=[Stage(attempts=1)])
     never = asyncio.Event()
 
     async def hang() -> None:
@@ -194,9 +194,11 @@ async def test_an_action_that_overruns_its_timeout_fails() -> None:
     assert incident.actions[0].outcome == "no result within timeout=0.05 s"
 
 
-async def test_a_timeout_error_of_the_action_itself_is_reported_as_its_own() -> None:
+async def test_a_timeout_error_of_the_action_itself_is_reported_as_its_own(
+    fake_clock: FakeClock,
+) -> None:
     """A timeout error of the action itself is reported as its own."""
-    manager = manager_with(FakeClock(), stages=[Stage(attempts=1)])
+    manager = manager_with(fake_clock, stages=[Stage(attempts=1)])
 
     def connect() -> None:
         raise TimeoutError("db.internal:5432 did not answer within 5 s")
@@ -603,6 +605,7 @@ def test_sqlite_store_refuses_another_applications_database(tmp_path: Path) -> N
 
 async def test_a_store_that_fails_does_not_lose_the_incident(
     caplog: pytest.LogCaptureFixture,
+    fake_clock: FakeClock,
 ) -> None:
     """A store that fails does not lose the incident."""
 
@@ -616,7 +619,7 @@ async def test_a_store_that_fails_does_not_lose_the_incident(
         def close(self) -> None:
             pass
 
-    manager = manager_with(FakeClock(), store=Broken())
+    manager = manager_with(fake_clock, store=Broken())
     manager.register("api", actions=[lambda: None])
     with caplog.at_level(logging.ERROR, logger="resilience"):
         incident = await manager.recover("api")

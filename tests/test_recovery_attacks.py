@@ -138,7 +138,9 @@ async def test_hostile_errors_of_actions_are_recorded_with_safe_outcomes(
         assert "\n" not in record.getMessage()
 
 
-async def test_a_verification_or_notifier_raising_a_hostile_error_is_recorded() -> None:
+async def test_a_verification_or_notifier_raising_a_hostile_error_is_recorded(
+    fake_clock: FakeClock,
+) -> None:
     """A hostile error from verify() or a notifier is recorded, not raised."""
 
     def verify() -> None:
@@ -148,7 +150,7 @@ async def test_a_verification_or_notifier_raising_a_hostile_error_is_recorded() 
         raise StrRaisesError
 
     manager = RecoveryManager(
-        clock=FakeClock(), notifiers=[CallbackNotifier(page)], stages=[Stage(attempts=1)]
+        clock=fake_clock, notifiers=[CallbackNotifier(page)], stages=[Stage(attempts=1)]
     )
     manager.register("db", actions=[lambda: None], verify=verify)
     incident = await manager.recover("db")

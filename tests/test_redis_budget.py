@@ -251,14 +251,16 @@ def test_repr_hides_the_password(redis_server: RedisServer) -> None:
     client.close()
 
 
-def test_a_retry_policy_stops_when_the_fleet_budget_is_spent(make: Make) -> None:
+def test_a_retry_policy_stops_when_the_fleet_budget_is_spent(
+    make: Make, fake_clock: FakeClock,
+) -> None:
     """A policy on one process retries only as far as the fleet's calls allow."""
     mine = make(name="remote", ratio=0.5, min_per_second=0)
     theirs = make(name="remote", ratio=0.5, min_per_second=0)
     for _ in range(4):
         theirs.record_call()
     theirs.snapshot()  # sent: 4 calls fleet-wide
-    policy = RetryPolicy(attempts=10, backoff=Backoff(initial=0), budget=mine, clock=FakeClock())
+    policy = RetryPolicy(attempts=10, backoff=Backoff(initial=0), budget=mine, clock=fake_clock)
     attempts = 0
 
     def down() -> None:

@@ -63,7 +63,7 @@ def test_breakers_of_different_remotes_are_independent_and_share_the_clock(
     assert registry.get("down").state is CircuitState.CLOSED
 
 
-def test_exact_override_beats_globs_and_the_first_matching_glob_wins() -> None:
+def test_exact_override_beats_globs_and_the_first_matching_glob_wins(fake_clock: FakeClock) -> None:
     """An exact override beats a glob, and of two matching globs the first wins."""
     default = BreakerConfig(failure_threshold=7)
     any_s3 = BreakerConfig(failure_threshold=2)
@@ -72,7 +72,7 @@ def test_exact_override_beats_globs_and_the_first_matching_glob_wins() -> None:
     registry = BreakerRegistry(
         default,
         overrides={"s3-*": any_s3, "s3-eu": s3_eu, "s3-e?": s3_e},
-        clock=FakeClock(),
+        clock=fake_clock,
     )
     assert registry.get("s3-eu").config == s3_eu  # exact, though two globs match too
     assert registry.get("s3-us").config == any_s3
@@ -82,18 +82,22 @@ def test_exact_override_beats_globs_and_the_first_matching_glob_wins() -> None:
     assert "s3-never-created" not in registry
 
 
-def test_glob_patterns_support_character_classes_and_are_case_sensitive() -> None:
+def test_glob_patterns_support_character_classes_and_are_case_sensitive(
+    fake_clock: FakeClock,
+) -> None:
     """Override globs take character classes and match case-sensitively."""
     special = BreakerConfig(failure_threshold=1)
-    registry = BreakerRegistry(overrides={"db-[0-9]": special}, clock=FakeClock())
+    registry = BreakerRegistry(overrides={"db-[0-9]": special}, clock=fake_clock)
     assert registry.config_for("db-7") == special
     assert registry.config_for("db-x") != special
     assert registry.config_for("DB-7") != special
 
 
-def test_a_full_registry_evicts_the_least_recently_used_closed_breaker() -> None:
+def test_a_full_registry_evicts_the_least_recently_used_closed_breaker(
+    fake_clock: FakeClock,
+) -> None:
     """A full registry evicts the least recently used CLOSED breaker to make room."""
-    registry = BreakerRegistry(max_breakers=3, clock=FakeClock())
+    registry = BreakerRegistry(max_breakers=3, clock=fake_clock)
     a, b, c = registry.get("a"), registry.get("b"), registry.get("c")
     registry.get("a")  # used recently: now c is the least recently used
     registry.get("b")
@@ -141,11 +145,11 @@ def test_eviction_never_drops_an_open_half_open_or_manually_set_breaker(
     assert len(registry) == 2
 
 
-def test_a_full_registry_with_nothing_closed_raises_saying_what_to_do() -> None:
+def test_a_full_registry_with_nothing_closed_raises_saying_what_to_do(
+    fake_clock: FakeClock,
+) -> None:
     """A full registry with no CLOSED breaker raises RegistryFullError saying what to do."""
-    registry = BreakerRegistry(
-        BreakerConfig(failure_threshold=1), max_breakers=2, clock=FakeClock()
-    )
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), max_breakers=2, clock=fake_clock)
     trip(registry.get("a"))
     registry.get("b").force_open()
     with pytest.raises(RegistryFullError) as info:
@@ -163,9 +167,9 @@ def test_a_full_registry_with_nothing_closed_raises_saying_what_to_do() -> None:
     assert "b" not in registry
 
 
-def test_eviction_frees_about_one_percent_at_once() -> None:
+def test_eviction_frees_about_one_percent_at_once(fake_clock: FakeClock) -> None:
     """Eviction frees about one percent of the room at once, oldest first."""
-    registry = BreakerRegistry(max_breakers=200, clock=FakeClock())
+    registry = BreakerRegistry(max_breakers=200, clock=fake_clock)
     for i in range(200):
         registry.get(f"r{i}")
     registry.get("new")
@@ -175,9 +179,9 @@ def test_eviction_frees_about_one_percent_at_once() -> None:
     assert "r2" in registry
 
 
-def test_protect_with_a_fixed_remote_name_guards_a_sync_function() -> None:
+def test_protect_with_a_fixed_remote_name_guards_a_sync_function(fake_clock: FakeClock) -> None:
     """protect(name) guards a sync function, keeps its signature and makes the breaker lazily."""
-    registry = BreakerRegistry(BreakerConfig(failure_threshold=2), clock=FakeClock())
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=2), clock=fake_clock)
     calls: list[str] = []
 
     @registry.protect("s3")
@@ -204,9 +208,9 @@ def test_protect_with_a_fixed_remote_name_guards_a_sync_function() -> None:
     assert calls == ["a", "bad", "bad"]
 
 
-def test_protect_picks_the_remote_from_the_call_arguments() -> None:
+def test_protect_picks_the_remote_from_the_call_arguments(fake_clock: FakeClock) -> None:
     """protect(fn) picks each call's remote from its arguments."""
-    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=fake_clock)
 
     @registry.protect(lambda bucket, *_: bucket)
     def fetch(bucket: str, key: str) -> str:
@@ -225,9 +229,11 @@ def test_protect_picks_the_remote_from_the_call_arguments() -> None:
     assert registry.get("photos").state is CircuitState.CLOSED
 
 
-async def test_protect_guards_coroutine_functions_by_name_and_by_arguments() -> None:
+async def test_protect_guards_coroutine_functions_by_name_and_by_arguments(
+    fake_clock: FakeClock,
+) -> None:
     """protect() guards coroutine functions, by a fixed name or from the arguments."""
-    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=fake_clock)
 
     @registry.protect("api")
     async def ping() -> str:
@@ -255,9 +261,9 @@ async def test_protect_guards_coroutine_functions_by_name_and_by_arguments() -> 
     assert registry.get("api").state is OPEN
 
 
-def test_snapshot_reads_every_breaker_by_remote() -> None:
+def test_snapshot_reads_every_breaker_by_remote(fake_clock: FakeClock) -> None:
     """snapshot() maps every remote to its breaker's snapshot."""
-    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=fake_clock)
     assert registry.snapshot() == {}
     trip(registry.get("down"))
     registry.get("up")
@@ -268,9 +274,9 @@ def test_snapshot_reads_every_breaker_by_remote() -> None:
     assert snap["up"].state is CircuitState.CLOSED
 
 
-def test_len_iter_contains_and_repr() -> None:
+def test_len_iter_contains_and_repr(fake_clock: FakeClock) -> None:
     """A registry has a length, iterates its breakers, answers in and has a readable repr."""
-    registry = BreakerRegistry(max_breakers=5, clock=FakeClock())
+    registry = BreakerRegistry(max_breakers=5, clock=fake_clock)
     for name in ["a", "b", "c"]:
         registry.get(name)
     assert len(registry) == 3
@@ -282,12 +288,12 @@ def test_len_iter_contains_and_repr() -> None:
     assert repr(registry) == "BreakerRegistry(3 breakers, max_breakers=5)"
 
 
-def test_listeners_of_the_registry_hear_every_breaker() -> None:
+def test_listeners_of_the_registry_hear_every_breaker(fake_clock: FakeClock) -> None:
     """A registry's listeners hear the events of every breaker in it."""
     heard: list[str] = []
     registry = BreakerRegistry(
         BreakerConfig(failure_threshold=1),
-        clock=FakeClock(),
+        clock=fake_clock,
         listeners=[lambda event: heard.append(event.name)],
     )
     trip(registry.get("a"))
@@ -312,24 +318,26 @@ def test_an_override_must_be_a_breaker_config() -> None:
 
 
 @pytest.mark.parametrize("bad", [42, None, ["s3"]])
-def test_protect_rejects_what_cannot_name_a_remote(bad: object) -> None:
+def test_protect_rejects_what_cannot_name_a_remote(bad: object, fake_clock: FakeClock) -> None:
     """protect() refuses what is neither a remote name nor a function."""
-    registry = BreakerRegistry(clock=FakeClock())
+    registry = BreakerRegistry(clock=fake_clock)
     with pytest.raises(TypeError) as info:
         registry.protect(bad)  # type: ignore[arg-type]
     assert repr(bad) in str(info.value)
 
 
-def test_protect_rejects_an_empty_remote_name() -> None:
+def test_protect_rejects_an_empty_remote_name(fake_clock: FakeClock) -> None:
     """protect() refuses an empty remote name."""
     with pytest.raises((TypeError, ValueError), match="non-empty remote name"):
-        BreakerRegistry(clock=FakeClock()).protect("")
+        BreakerRegistry(clock=fake_clock).protect("")
 
 
 @pytest.mark.parametrize("bad", [42, "fetch", None])
-def test_protect_rejects_decorating_a_non_callable_saying_what_was_passed(bad: object) -> None:
+def test_protect_rejects_decorating_a_non_callable_saying_what_was_passed(
+    bad: object, fake_clock: FakeClock
+) -> None:
     """A protect() decorator refuses a non-callable, saying what was passed."""
-    decorate = BreakerRegistry(clock=FakeClock()).protect("s3")
+    decorate = BreakerRegistry(clock=fake_clock).protect("s3")
     with pytest.raises(TypeError) as info:
         decorate(bad)  # type: ignore[arg-type]
     assert repr(bad) in str(info.value)
@@ -337,17 +345,19 @@ def test_protect_rejects_decorating_a_non_callable_saying_what_was_passed(bad: o
 
 
 @pytest.mark.parametrize("bad", ["", 42, None])
-def test_remote_names_must_be_non_empty_strings(bad: object) -> None:
+def test_remote_names_must_be_non_empty_strings(bad: object, fake_clock: FakeClock) -> None:
     """get() refuses a remote name that is not a non-empty str, and adds nothing."""
-    registry = BreakerRegistry(clock=FakeClock())
+    registry = BreakerRegistry(clock=fake_clock)
     with pytest.raises(TypeError, match="non-empty str"):
         registry.get(bad)  # type: ignore[arg-type]
     assert len(registry) == 0
 
 
-def test_protect_with_a_remote_function_returning_a_non_string_says_so() -> None:
+def test_protect_with_a_remote_function_returning_a_non_string_says_so(
+    fake_clock: FakeClock,
+) -> None:
     """A remote function returning a non-str makes the call raise TypeError."""
-    registry = BreakerRegistry(clock=FakeClock())
+    registry = BreakerRegistry(clock=fake_clock)
 
     @registry.protect(lambda n: n)
     def work(n: int) -> int:
@@ -357,9 +367,9 @@ def test_protect_with_a_remote_function_returning_a_non_string_says_so() -> None
         work(7)
 
 
-def test_a_listener_added_later_hears_existing_and_new_breakers() -> None:
+def test_a_listener_added_later_hears_existing_and_new_breakers(fake_clock: FakeClock) -> None:
     """A listener added later hears the breakers that exist and those made after."""
-    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=fake_clock)
     before = registry.get("before")
     assert before.call(lambda: 1) == 1
     heard: list[tuple[str, str]] = []
@@ -378,10 +388,12 @@ def test_a_listener_added_later_hears_existing_and_new_breakers() -> None:
 README_DEFAULT = BreakerConfig(failure_threshold=5, open_for=60, success_threshold=3)
 
 
-def test_an_override_inherits_every_field_it_does_not_set_from_the_default() -> None:
+def test_an_override_inherits_every_field_it_does_not_set_from_the_default(
+    fake_clock: FakeClock,
+) -> None:
     """The README's s3-* override keeps the default's open_for and success_threshold."""
     override = BreakerConfig(failure_rate=0.5, window=100)
-    registry = BreakerRegistry(README_DEFAULT, overrides={"s3-*": override}, clock=FakeClock())
+    registry = BreakerRegistry(README_DEFAULT, overrides={"s3-*": override}, clock=fake_clock)
     config = registry.get("s3-eu").config
     assert (config.open_for, config.success_threshold) == (60.0, 3)
     assert (config.failure_rate, config.window, config.minimum_calls) == (0.5, 100, 10)
@@ -390,12 +402,14 @@ def test_an_override_inherits_every_field_it_does_not_set_from_the_default() -> 
     assert registry.get("gcs").config is README_DEFAULT
 
 
-def test_an_override_that_chooses_a_trip_rule_replaces_the_defaults_rule() -> None:
+def test_an_override_that_chooses_a_trip_rule_replaces_the_defaults_rule(
+    fake_clock: FakeClock,
+) -> None:
     """An override with only failure_rate trips by that rate, not by 5 consecutive failures."""
     registry = BreakerRegistry(
         README_DEFAULT,
         overrides={"s3-*": BreakerConfig(failure_rate=0.5, window=100)},
-        clock=FakeClock(),
+        clock=fake_clock,
     )
     s3 = registry.get("s3-eu")
     assert s3.config.failure_threshold is None
@@ -408,33 +422,37 @@ def test_an_override_that_chooses_a_trip_rule_replaces_the_defaults_rule() -> No
     assert s3.state is OPEN
 
 
-def test_an_override_without_a_trip_rule_keeps_the_defaults_rule() -> None:
+def test_an_override_without_a_trip_rule_keeps_the_defaults_rule(fake_clock: FakeClock) -> None:
     """An override of open_for alone trips as the default does."""
     default = BreakerConfig(failure_rate=0.5, window=20, minimum_calls=4, open_for=30)
     registry = BreakerRegistry(
-        default, overrides={"batch": BreakerConfig(open_for=5)}, clock=FakeClock()
+        default, overrides={"batch": BreakerConfig(open_for=5)}, clock=fake_clock
     )
     config = registry.config_for("batch")
     assert config == default.model_copy(update={"open_for": 5.0})
     assert config.failure_threshold is None
 
 
-def test_an_override_choosing_a_window_replaces_the_defaults_window_and_minimum_calls() -> None:
+def test_an_override_choosing_a_window_replaces_the_defaults_window_and_minimum_calls(
+    fake_clock: FakeClock,
+) -> None:
     """A count window in the override replaces a time window and the default's minimum_calls."""
     default = BreakerConfig(failure_rate=0.5, window_seconds=60, minimum_calls=50)
     registry = BreakerRegistry(
-        default, overrides={"small-*": BreakerConfig(window=20)}, clock=FakeClock()
+        default, overrides={"small-*": BreakerConfig(window=20)}, clock=fake_clock
     )
     config = registry.config_for("small-1")
     assert (config.window, config.window_seconds, config.minimum_calls) == (20, None, 10)
     assert (config.failure_rate, config.failure_threshold) == (0.5, None)
 
 
-def test_an_override_of_minimum_calls_alone_keeps_the_defaults_window() -> None:
+def test_an_override_of_minimum_calls_alone_keeps_the_defaults_window(
+    fake_clock: FakeClock,
+) -> None:
     """minimum_calls is judged against the window the override inherits."""
     default = BreakerConfig(failure_rate=0.5, window=50)
     registry = BreakerRegistry(
-        default, overrides={"x": BreakerConfig(minimum_calls=30)}, clock=FakeClock()
+        default, overrides={"x": BreakerConfig(minimum_calls=30)}, clock=fake_clock
     )
     config = registry.config_for("x")
     assert (config.window, config.minimum_calls, config.failure_rate) == (50, 30, 0.5)
@@ -452,11 +470,11 @@ def test_an_override_of_minimum_calls_alone_keeps_the_defaults_window() -> None:
     ],
 )
 def test_a_merge_that_produces_an_invalid_config_is_an_error_naming_the_override_and_field(
-    default: BreakerConfig, override: BreakerConfig, field: str
+    default: BreakerConfig, override: BreakerConfig, field: str, fake_clock: FakeClock
 ) -> None:
     """Valid on its own, invalid with what it inherits: refused when the registry is built."""
     with pytest.raises(ValueError, match=r"overrides\['slow-\*'\]") as info:
-        BreakerRegistry(default, overrides={"slow-*": override}, clock=FakeClock())
+        BreakerRegistry(default, overrides={"slow-*": override}, clock=fake_clock)
     assert f"{field}: " in str(info.value)
     assert "Set the conflicting field in the override too" in str(info.value)
     assert isinstance(info.value.__cause__, ValidationError)
@@ -482,10 +500,10 @@ def state_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 @pytest.mark.parametrize("size", [200, 20_000])
 def test_a_full_registry_admits_a_new_remote_in_constant_time_however_large(
-    state_reads: list[int], size: int
+    state_reads: list[int], size: int, fake_clock: FakeClock
 ) -> None:
     """Making room examines about one breaker per new remote, not the whole registry."""
-    registry = BreakerRegistry(max_breakers=size, clock=FakeClock())
+    registry = BreakerRegistry(max_breakers=size, clock=fake_clock)
     for i in range(size):
         registry.get(f"old-{i}")
     state_reads[0] = 0
@@ -497,10 +515,11 @@ def test_a_full_registry_admits_a_new_remote_in_constant_time_however_large(
 
 def test_breakers_that_stay_open_are_examined_once_while_making_room(
     state_reads: list[int],
+    fake_clock: FakeClock,
 ) -> None:
     """Open breakers are set aside once, not scanned again on every admission."""
     registry = BreakerRegistry(
-        BreakerConfig(failure_threshold=1), max_breakers=1_000, clock=FakeClock()
+        BreakerConfig(failure_threshold=1), max_breakers=1_000, clock=fake_clock
     )
     for i in range(500):
         trip(registry.get(f"down-{i}"))
@@ -538,9 +557,11 @@ def test_a_set_aside_breaker_that_closes_can_be_evicted_again(fake_clock: FakeCl
     assert [b.name for b in registry] == ["e", "f", "g"]
 
 
-def test_a_remote_name_longer_than_1024_characters_is_a_clear_value_error() -> None:
+def test_a_remote_name_longer_than_1024_characters_is_a_clear_value_error(
+    fake_clock: FakeClock,
+) -> None:
     """A name is a remote, not a request: past 1,024 characters it is refused at once."""
-    registry = BreakerRegistry(clock=FakeClock())
+    registry = BreakerRegistry(clock=fake_clock)
     assert registry.get("r" * 1024).name == "r" * 1024
     for name in ["r" * 1025, "https://example.com/" + "q" * 100_000]:
         with pytest.raises(ValueError, match="more than the 1,024 allowed") as info:

@@ -336,18 +336,18 @@ def test_send_and_throw_reach_the_decorated_generator(fake_clock: FakeClock) -> 
         assert stop.value.value == "done"
 
 
-def test_a_retry_reruns_a_generator_that_fails_before_its_first_item() -> None:
+def test_a_retry_reruns_a_generator_that_fails_before_its_first_item(fake_clock: FakeClock) -> None:
     """A generator failing before it yields is run again, as a failed call would be."""
     feed = Feed(early=2)
-    numbers = RetryPolicy(attempts=3, backoff=NO_WAIT, clock=FakeClock())(feed.__call__)
+    numbers = RetryPolicy(attempts=3, backoff=NO_WAIT, clock=fake_clock)(feed.__call__)
     assert list(numbers(2)) == [0, 1]
     assert feed.started == 3
 
 
-def test_a_retry_does_not_rerun_a_generator_after_its_first_item() -> None:
+def test_a_retry_does_not_rerun_a_generator_after_its_first_item(fake_clock: FakeClock) -> None:
     """A generator failing after an item propagates: its consumer saw items already."""
     feed = Feed(late=True)
-    numbers = RetryPolicy(attempts=3, backoff=NO_WAIT, clock=FakeClock())(feed.__call__)
+    numbers = RetryPolicy(attempts=3, backoff=NO_WAIT, clock=fake_clock)(feed.__call__)
     seen: list[int] = []
     with pytest.raises(ConnectionError, match="after the items"):
         seen.extend(numbers(2))
@@ -452,9 +452,11 @@ async def test_an_async_generator_holds_its_permit_and_passes_asend_and_athrow(
     assert breaker.state is CLOSED
 
 
-async def test_an_async_generator_is_retried_only_before_its_first_item() -> None:
+async def test_an_async_generator_is_retried_only_before_its_first_item(
+    fake_clock: FakeClock,
+) -> None:
     """The retry re-runs an async generator that failed early, never one that yielded."""
-    policy = RetryPolicy(attempts=3, backoff=NO_WAIT, clock=FakeClock())
+    policy = RetryPolicy(attempts=3, backoff=NO_WAIT, clock=fake_clock)
     early = AFeed(early=2)
     assert [n async for n in policy(early.__call__)(2)] == [0, 1]
     assert early.started == 3
