@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from datetime import timedelta
 from pathlib import Path
-from typing import assert_type
+from typing import Any, assert_type
 
 import httpx
 
@@ -41,11 +41,14 @@ from resilience import (
     FailureKind,
     Fallback,
     Pipeline,
+    RejectedError,
     RemoteBreakers,
+    Replace,
     Resilient,
     RetryBudget,
     RetryPolicy,
     RetryScheduled,
+    Strategy,
     Timeout,
     resilient,
 )
@@ -237,6 +240,33 @@ async def async_composition() -> None:
     assert_type(await pipeline.acall(afetch, "b", "k"), bytes)
     async with pipeline:
         await afetch("b", "k")
+
+
+class Deny:
+    """A strategy of the user's own: refuses every other attempt, replaces a failure."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def before(
+        self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> int:
+        self.attempts += 1
+        if self.attempts % 2 == 0:
+            raise RejectedError("every other attempt is refused")
+        return self.attempts
+
+    def after(self, token: int, value: object, error: BaseException | None) -> Replace | None:
+        return Replace(b"") if error is not None else None
+
+
+def custom_strategy() -> None:
+    """A strategy of one's own is a Strategy, and composes like the built-in ones."""
+    deny = Deny()
+    assert_type(isinstance(deny, Strategy), bool)
+    pipeline = Pipeline(RetryPolicy(attempts=2), deny)
+    assert_type(pipeline.strategies, tuple[Strategy, ...])
+    assert_type(pipeline(fetch)("b", "k"), bytes)
 
 
 def classification() -> None:
