@@ -304,7 +304,7 @@ def batches(path: Path) -> None:
     assert_type(result.summary(), str)
     assert_type(processor.records(), dict[ItemKey, ItemRecord])
     store: CheckpointStore = MemoryCheckpointStore()
-    BatchProcessor("in-memory", copy, store=store, key=lambda item: item["id"])
+    BatchProcessor("in-memory", copy, store=store, key=str.casefold)
 
 
 async def async_batches() -> None:
