@@ -155,7 +155,7 @@ def test_processes_never_take_more_than_the_fleet_allows(
 def test_an_outage_falls_back_to_this_process_then_sharing_resumes(
     make: Make, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Redis killed: a local budget, one WARNING. Back: shared again, one INFO."""
+    """Without Redis the budget decides alone, warning once; back, it shares again, telling once."""
     caplog.set_level(logging.INFO, logger="resilience")
     kwargs: dict[str, Any] = {"ratio": 0.5, "min_per_second": 0, "window": 30}
     budget = make(name="outage", **kwargs)
