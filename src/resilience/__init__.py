@@ -8,6 +8,14 @@ from typing import TYPE_CHECKING
 from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker
 from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import CircuitOpenError, RegistryFullError
+from resilience._breaker.events import (
+    CallRecorded,
+    CallRejected,
+    CircuitState,
+    Listener,
+    Outcome,
+    StateChanged,
+)
 from resilience._breaker.registry import BreakerRegistry
 from resilience._breaker.remote import RemoteBreakers
 from resilience._breaker.store import BreakerLink, BreakerStore, SharedBreaker
@@ -15,18 +23,7 @@ from resilience._classify.classifier import Classification, Classifier, FailureK
 from resilience._compose import Resilient, resilient
 from resilience._core.clock import Clock, SystemClock
 from resilience._core.errors import RejectedError, ResilienceError
-from resilience._core.events import (
-    CallRecorded,
-    CallRejected,
-    CircuitState,
-    Event,
-    Listener,
-    Outcome,
-    RetryScheduled,
-    StateChanged,
-    StoreDegraded,
-    StoreRecovered,
-)
+from resilience._core.events import Event
 from resilience._core.fallback import Fallback
 from resilience._core.log import log_event
 from resilience._core.misuse import MisusedCallError
@@ -36,6 +33,7 @@ from resilience._core.timeout import CallTimeoutError, Timeout
 from resilience._retry.attempts import Attempt, Attempts
 from resilience._retry.backoff import Backoff
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
+from resilience._retry.events import RetryScheduled
 from resilience._retry.policy import RetryPolicy
 from resilience._version import __version__
 from resilience.batch import (
@@ -82,6 +80,7 @@ from resilience.recovery import (
     Stage,
     WebhookNotifier,
 )
+from resilience.stores._events import StoreDegraded, StoreRecovered
 from resilience.stores.sqlite._checkpoint import SQLiteCheckpointStore
 from resilience.stores.sqlite._incidents import SQLiteIncidentStore
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from resilience._breaker.events import CircuitState
 from resilience._core.errors import RejectedError, ResilienceError
-from resilience._core.events import CircuitState
 
 __all__ = ["CircuitOpenError", "RegistryFullError"]
 

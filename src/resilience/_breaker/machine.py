@@ -18,16 +18,16 @@ from resilience._breaker.errors import CircuitOpenError
 from resilience._classify.classifier import Classifier, FailureKind, PartialFailure
 from resilience._core.clock import Clock
 from resilience._core.drive import Segment
-from resilience._core.events import (
+from resilience._breaker.events import BreakerEvent as Event
+from resilience._breaker.events import (
     CallRecorded,
     CallRejected,
     CircuitState,
-    Event,
     Listener,
     Outcome,
     StateChanged,
-    emit,
 )
+from resilience._core.events import emit
 from resilience._core.log import log_event
 from resilience._core.misuse import MisusedCallError
 from resilience._core.text import safe_repr

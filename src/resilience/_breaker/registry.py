@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker, check_name_length
 from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import RegistryFullError
+from resilience._breaker.events import CircuitState, Listener
 from resilience._breaker.remote import RemoteBreakers
 from resilience._breaker.store import BreakerStore
 from resilience._classify.classifier import Classifier
 from resilience._core.clock import SYSTEM_CLOCK, Clock
-from resilience._core.events import CircuitState, Listener
 
 __all__ = ["BreakerRegistry"]
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, TypeVar
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.machine import SKIP, BreakerMachine
 from resilience._core.clock import Clock
-from resilience._core.events import CircuitState, Event
+from resilience._breaker.events import BreakerEvent as Event
+from resilience._breaker.events import CircuitState
 
 if TYPE_CHECKING:
     from resilience._breaker.store import BreakerLink

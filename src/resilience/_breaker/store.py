@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 if TYPE_CHECKING:
     from resilience._breaker.config import BreakerConfig
     from resilience._breaker.errors import CircuitOpenError
+    from resilience._breaker.events import CircuitState, Outcome
     from resilience._core.clock import Clock
-    from resilience._core.events import CircuitState, Outcome
 
 __all__ = ["BreakerLink", "BreakerStore", "SharedBreaker"]
 

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -23,11 +23,13 @@ from typing import TextIO
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import CircuitOpenError
+from resilience._breaker.events import TRANSITION_NAMES
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.clock import SYSTEM_CLOCK
-from resilience._core.events import CallRejected, Event, RetryScheduled, StateChanged
+from resilience._core.events import Event
 from resilience._retry.backoff import Backoff
 from resilience._retry.budget import RetryBudget
+from resilience._retry.events import RetryScheduled
 from resilience._retry.policy import RetryPolicy
 from resilience.batch import BatchProcessor
 from resilience.health import ComponentChanged, HealthRegistry
@@ -69,6 +71,11 @@ class View:
         self.rejections: Counter[str] = Counter()  # by remote: each line speaks of one
         self.retries = 0
         self._lock = threading.Lock()
+        # What the view shows of a breaker's events, by event name; calls are passed over.
+        self._shown: dict[str, Callable[[dict[str, object]], None]] = dict.fromkeys(
+            TRANSITION_NAMES.values(), self._transition
+        )
+        self._shown["breaker.rejected"] = self._rejected
 
     def section(self, title: str) -> None:
         self.write(f"\n{self._bold(title)}")
@@ -81,11 +88,16 @@ class View:
             print(text, file=self.out, flush=True)
 
     def breaker_event(self, event: Event) -> None:
-        if isinstance(event, StateChanged):
-            self.line(f"{event.name:<8} {self.state(event.old.name)} -> "
-                      f"{self.state(event.new.name)}  {event.reason}")
-        elif isinstance(event, CallRejected):
-            self.rejections[event.name] += 1
+        show = self._shown.get(event.event_name)
+        if show is not None:
+            show(event.fields())
+
+    def _transition(self, fields: dict[str, object]) -> None:
+        self.line(f"{fields['remote']!s:<8} {self.state(str(fields['old_state']))} -> "
+                  f"{self.state(str(fields['new_state']))}  {fields['reason']}")
+
+    def _rejected(self, fields: dict[str, object]) -> None:
+        self.rejections[str(fields["remote"])] += 1
 
     def retry_event(self, event: RetryScheduled) -> None:
         self.retries += 1

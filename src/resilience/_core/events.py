@@ -1,135 +1,61 @@
-"""Events: what breakers report to listeners, and the dispatch that keeps listeners harmless."""
+"""Events: what every event says about itself, and the dispatch that keeps listeners harmless.
+
+Each event type of the library (a breaker's transition, a scheduled retry, a health change,
+a finished batch, ...) lives beside the part that emits it and derives from :class:`Event`:
+it names itself (``"breaker.opened"``), gives the level it is logged at, a one-line message
+and its structured fields. Logging, metrics and the status page read those, never the
+event's type.
+"""
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias, TypeVar
+from typing import TypeVar
 
 from resilience._core.text import safe_repr
 
-if TYPE_CHECKING:
-    from resilience._classify.classifier import Classification
-
-__all__ = [
-    "CallRecorded",
-    "CallRejected",
-    "CircuitState",
-    "Event",
-    "Listener",
-    "Outcome",
-    "RetryScheduled",
-    "StateChanged",
-    "StoreDegraded",
-    "StoreRecovered",
-    "emit",
-]
+__all__ = ["DEBUG", "INFO", "WARNING", "Event", "emit"]
 
 logger = logging.getLogger("resilience")
 
-
-class CircuitState(enum.Enum):
-    """The states of a circuit breaker."""
-
-    CLOSED = "closed"
-    """Calls go through; failures are counted."""
-    OPEN = "open"
-    """Calls are rejected until the open period has passed."""
-    HALF_OPEN = "half_open"
-    """A limited number of trial calls decide whether to close or re-open."""
-    FORCED_OPEN = "forced_open"
-    """Manual: every call is rejected until a manual transition or reset()."""
-    DISABLED = "disabled"
-    """Manual: every call goes through and nothing is recorded."""
-    METRICS_ONLY = "metrics_only"
-    """Manual: every call goes through and is recorded, but the circuit never trips."""
-
-    def __repr__(self) -> str:
-        return f"CircuitState.{self.name}"
+# The levels events are logged at, so that an event module needs no logging import.
+DEBUG = logging.DEBUG
+INFO = logging.INFO
+WARNING = logging.WARNING
 
 
-class Outcome(enum.Enum):
-    """How a finished call counts: for the remote, against it, or not at all."""
+class Event:
+    """What every event of ``resilience`` says about itself.
 
-    SUCCESS = "success"
-    FAILURE = "failure"
-    IGNORED = "ignored"
-    """Neither (a cancellation, or an error that says nothing about the remote)."""
+    Events are frozen, slotted dataclasses deriving from this class; their own fields are
+    their data, and these four members describe them to logs, metrics and the status
+    page. An event's :attr:`event_name` and :meth:`fields` are what
+    ``record.resilience`` holds when it is logged (see ``docs/observability.md``).
+    """
 
-    def __repr__(self) -> str:
-        return f"Outcome.{self.name}"
+    __slots__ = ()
 
+    @property
+    def event_name(self) -> str:
+        """The dotted name, such as ``"breaker.opened"`` (it may depend on the content)."""
+        raise NotImplementedError
 
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    """A breaker moved from one state to another."""
+    @property
+    def level(self) -> int:
+        """The ``logging`` level the event is logged at (it may depend on the content)."""
+        raise NotImplementedError
 
-    name: str
-    old: CircuitState
-    new: CircuitState
-    reason: str
-    at: float
-    """The breaker's clock reading when it happened."""
+    def describe(self) -> str:
+        """One line that says what happened, for people: the log record's message."""
+        raise NotImplementedError
 
-
-@dataclass(frozen=True, slots=True)
-class CallRejected:
-    """A breaker refused a call without running it."""
-
-    name: str
-    state: CircuitState
-    retry_after: float | None
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecorded:
-    """A call finished and its outcome was recorded (or, if stale, dropped)."""
-
-    name: str
-    outcome: Outcome
-    duration: float
-    error: BaseException | None
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class RetryScheduled:
-    """A retry policy will wait ``delay`` seconds, then make attempt ``attempt + 1``."""
-
-    attempt: int
-    """The attempt that just failed (1 for the first call)."""
-    error: BaseException
-    classification: Classification
-    delay: float
-    elapsed: float
-    """Seconds since the operation started (or since its first failure)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoreDegraded:
-    """A shared breaker store lost its server: its breakers follow ``on_error``."""
-
-    store: str
-    """The store, as its repr (credentials redacted)."""
-    on_error: str
-    error: BaseException
-
-
-@dataclass(frozen=True, slots=True)
-class StoreRecovered:
-    """A shared breaker store reached its server again and resynchronised."""
-
-    store: str
-    down_for: float
-    """Seconds the store was unreachable."""
+    def fields(self) -> dict[str, object]:
+        """The structured fields, ``"event"`` (the :attr:`event_name`) first; a new dict."""
+        raise NotImplementedError
 
 
 E = TypeVar("E")
-Event: TypeAlias = StateChanged | CallRejected | CallRecorded
-Listener: TypeAlias = Callable[[Event], object]
 
 _reported: set[int] = set()
 

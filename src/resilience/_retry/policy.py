@@ -18,12 +18,12 @@ from pydantic import Field
 from resilience._classify.classifier import Classifier
 from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.drive import Segment
-from resilience._core.events import RetryScheduled
 from resilience._core.options import Options, Seconds, seconds
 from resilience._core.shells import Shell, require_callable
 from resilience._retry.attempts import Attempt, Attempts
 from resilience._retry.backoff import Backoff
 from resilience._retry.budget import RetryBudget
+from resilience._retry.events import RetryScheduled
 from resilience._retry.partial import partial_shells
 from resilience._retry.run import Run, Settings, new_run
 

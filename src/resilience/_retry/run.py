@@ -17,12 +17,13 @@ import tenacity
 from resilience._classify.classifier import Classification, Classifier, FailureKind, PartialFailure
 from resilience._core.clock import Clock
 from resilience._core.errors import RejectedError
-from resilience._core.events import RetryScheduled, emit
+from resilience._core.events import emit
 from resilience._core.log import log_event, logger
 from resilience._core.misuse import MisusedCallError
 from resilience._core.text import safe_repr
 from resilience._retry.backoff import SCHEDULE, Backoff, jittered
 from resilience._retry.budget import RetryBudget
+from resilience._retry.events import RetryScheduled
 from resilience._retry.testing import TESTING
 
 __all__ = ["Retrying", "Run", "Settings", "new_run", "partial_give_up", "partial_items"]

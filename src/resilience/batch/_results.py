@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from resilience._classify.classifier import Classification, FailureKind
+from resilience._core.events import INFO, WARNING, Event
 from resilience.batch._checkpoint import ItemKey
 
 __all__ = ["BatchProgress", "BatchResult", "ItemFailure"]
@@ -49,7 +50,7 @@ class BatchProgress:
 
 
 @dataclass(frozen=True, slots=True)
-class BatchResult:
+class BatchResult(Event):
     """What one run of a batch job did."""
 
     job: str
@@ -67,6 +68,35 @@ class BatchResult:
     redrive: bool = False
     not_processed: int = field(default=0)
     """Items read but not processed because the run stopped early."""
+
+    @property
+    def event_name(self) -> str:
+        """``"batch.finished"``."""
+        return "batch.finished"
+
+    @property
+    def level(self) -> int:
+        """WARNING when the run stopped early or items failed, else INFO."""
+        return WARNING if self.aborted or self.failed else INFO
+
+    def describe(self) -> str:
+        """The first line of :meth:`summary`."""
+        return self.summary().splitlines()[0]
+
+    def fields(self) -> dict[str, object]:
+        """The job, the counts of each outcome, whether it stopped early and why, the time."""
+        return {
+            "event": "batch.finished",
+            "job": self.job,
+            "total": self.total,
+            "succeeded": self.succeeded,
+            "skipped": self.skipped,
+            "failed": len(self.failed),
+            "deferred": len(self.deferred),
+            "aborted": self.aborted,
+            "reason": self.reason,
+            "duration": self.duration,
+        }
 
     def summary(self) -> str:
         """A readable report: what happened, and what to do next."""

@@ -23,7 +23,7 @@ from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.registry import BreakerRegistry
 from resilience._classify.classifier import Classification, Classifier, FailureKind
-from resilience._core.events import CircuitState
+from resilience._breaker.events import CircuitState
 from resilience._retry.policy import RetryPolicy
 
 __all__ = [

@@ -7,8 +7,8 @@ from collections.abc import Callable, MutableMapping
 from typing import Final
 
 from resilience._breaker.breaker import CircuitBreaker
+from resilience._breaker.events import CircuitState
 from resilience._breaker.registry import BreakerRegistry
-from resilience._core.events import CircuitState
 from resilience.health._check import Check, CheckConfig
 from resilience.health._status import CheckResult, ComponentHealth, ComponentStatus
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar, cast
 
-from resilience._core.events import emit
+from resilience._core.events import INFO, WARNING, Event, emit
 from resilience._core.shells import is_async, require_callable
 from resilience.health._registry import ComponentChanged, ComponentStatus, HealthRegistry
 
@@ -19,13 +19,38 @@ R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
-class FeatureChanged:
+class FeatureChanged(Event):
     """A feature was switched on or off by the health of what it requires."""
 
     feature: str
     enabled: bool
     reason: str
     """Why it is off (which component, in which state), or "" when it is on."""
+
+    @property
+    def event_name(self) -> str:
+        """``"feature.enabled"`` or ``"feature.disabled"``."""
+        return "feature.enabled" if self.enabled else "feature.disabled"
+
+    @property
+    def level(self) -> int:
+        """WARNING when the feature was switched off, else INFO."""
+        return INFO if self.enabled else WARNING
+
+    def describe(self) -> str:
+        """``feature 'search' disabled: elastic is ERROR``, or ``feature 'search' enabled``."""
+        if self.enabled:
+            return f"feature {self.feature!r} enabled"
+        return f"feature {self.feature!r} disabled: {self.reason}"
+
+    def fields(self) -> dict[str, object]:
+        """The feature, whether it is on, and why it is off."""
+        return {
+            "event": self.event_name,
+            "feature": self.feature,
+            "enabled": self.enabled,
+            "reason": self.reason,
+        }
 
 
 class FeatureGate:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
+
+from resilience._core.events import INFO, WARNING, Event
 
 __all__ = [
     "CheckResult",
@@ -66,11 +69,40 @@ class ComponentHealth:
     cached: bool = False
 
 
+# A component that failed, or did not answer, is worth a warning.
+_BAD: Final = frozenset({ComponentStatus.ERROR, ComponentStatus.UNKNOWN})
+
+
 @dataclass(frozen=True, slots=True)
-class ComponentChanged:
+class ComponentChanged(Event):
     """A component's status changed between two reports."""
 
     name: str
     old: ComponentStatus | None
     new: ComponentStatus
     message: str
+
+    @property
+    def event_name(self) -> str:
+        """``"health.changed"``."""
+        return "health.changed"
+
+    @property
+    def level(self) -> int:
+        """WARNING when the component is now ERROR or UNKNOWN, else INFO."""
+        return WARNING if self.new in _BAD else INFO
+
+    def describe(self) -> str:
+        """``health of 'db' OK -> ERROR: connection refused``."""
+        old = None if self.old is None else self.old.name
+        return f"health of {self.name!r} {old or 'new'} -> {self.new.name}: {self.message}"
+
+    def fields(self) -> dict[str, object]:
+        """The component, both statuses' names (the old is None when new) and the message."""
+        return {
+            "event": "health.changed",
+            "component": self.name,
+            "old_status": None if self.old is None else self.old.name,
+            "new_status": self.new.name,
+            "message": self.message,
+        }

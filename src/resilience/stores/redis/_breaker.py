@@ -25,12 +25,14 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Final, Literal, NoReturn, Self
 
+from resilience._breaker.events import CircuitState
 from resilience._breaker.store import BreakerLink, SharedBreaker
 from resilience._core.clock import SYSTEM_CLOCK
-from resilience._core.events import CircuitState, StoreDegraded, StoreRecovered, emit
+from resilience._core.events import emit
 from resilience._core.log import log_event
 from resilience._core.text import safe_repr
 from resilience.health import CheckResult, ComponentStatus
+from resilience.stores._events import StoreDegraded, StoreRecovered
 
 try:
     import redis

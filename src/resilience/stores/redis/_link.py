@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 import redis
 
 from resilience._breaker.errors import CircuitOpenError
-from resilience._core.events import CircuitState, Outcome
+from resilience._breaker.events import CircuitState, Outcome
 from resilience._core.text import safe_repr, safe_str
 from resilience.stores.redis._wire import STATES, ms, text
 

@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any, Final
 
-from resilience._core.events import CircuitState
+from resilience._breaker.events import CircuitState
 
 __all__ = ["STATES", "check_reply", "ms", "parse_event", "text"]
 

@@ -1,0 +1,45 @@
+"""Every event ``resilience`` reports, and what listeners receive.
+
+::
+
+    from resilience.events import Event, StateChanged
+
+    def on_event(event: Event) -> None:
+        print(event.event_name, event.level, event.describe(), event.fields())
+
+Each event is a frozen dataclass deriving from :class:`Event`: it says its dotted name,
+its logging level, a one-line message and its structured fields (what
+``record.resilience`` holds in the logs; see ``docs/observability.md``).
+"""
+
+from __future__ import annotations
+
+from resilience._breaker.events import (
+    CallRecorded,
+    CallRejected,
+    CircuitState,
+    Listener,
+    Outcome,
+    StateChanged,
+)
+from resilience._core.events import Event
+from resilience._retry.events import RetryScheduled
+from resilience.batch import BatchResult
+from resilience.health import ComponentChanged, FeatureChanged
+from resilience.stores._events import StoreDegraded, StoreRecovered
+
+__all__ = [
+    "BatchResult",
+    "CallRecorded",
+    "CallRejected",
+    "CircuitState",
+    "ComponentChanged",
+    "Event",
+    "FeatureChanged",
+    "Listener",
+    "Outcome",
+    "RetryScheduled",
+    "StateChanged",
+    "StoreDegraded",
+    "StoreRecovered",
+]
