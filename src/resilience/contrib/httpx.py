@@ -21,9 +21,9 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
 
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.errors import CircuitOpenError
+from resilience._breaker.events import CircuitState
 from resilience._breaker.registry import BreakerRegistry
 from resilience._classify.classifier import Classification, Classifier, FailureKind
-from resilience._breaker.events import CircuitState
 from resilience._retry.policy import RetryPolicy
 
 __all__ = [

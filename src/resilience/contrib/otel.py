@@ -15,6 +15,7 @@ configures the SDK and its exporters. See ``docs/metrics.md`` for every metric.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Final
 
 try:
@@ -33,36 +34,45 @@ except ImportError as exc:  # tested by hiding the library from sys.modules
     ) from exc
 
 from resilience._breaker.breaker import CircuitBreaker
+from resilience._breaker.events import TRANSITION_NAMES
 from resilience._breaker.registry import BreakerRegistry
-from resilience._core.events import CallRecorded, CallRejected, Event, RetryScheduled, StateChanged
+from resilience._core.events import Event
 from resilience._retry.budget import RetryBudget
+from resilience._retry.events import RetryScheduled
 from resilience._version import __version__
 from resilience.batch import BatchProcessor
-from resilience.contrib._observe import (
-    ATTRIBUTES,
+from resilience.contrib._counts import COUNTED, Counts
+from resilience.contrib._failures import report_failure
+from resilience.contrib._metrics import (
     CALL_DURATION,
     DURATION_BUCKETS,
     EVENT_METRICS,
     METRICS,
-    REJECTED,
-    Counts,
     Kind,
     MetricSpec,
-    Sources,
-    report_failure,
-    retry_labels,
 )
+from resilience.contrib._sources import Sources
 from resilience.health import HealthRegistry
 
 __all__ = ["OTelMetrics"]
 
-_REMOTE: Final = ATTRIBUTES["remote"]
-_OUTCOME: Final = ATTRIBUTES["outcome"]
-_FROM: Final = ATTRIBUTES["from"]
-_TO: Final = ATTRIBUTES["to"]
-_KIND: Final = ATTRIBUTES["kind"]
-_ERROR_TYPE: Final = ATTRIBUTES["error_type"]
 _CACHED: Final = 4096  # attribute sets kept for reuse; cleared when full
+
+
+@dataclass(frozen=True, slots=True)
+class _SpanEvent:
+    """The span event an event becomes: its counter's labels, and some of its fields."""
+
+    name: str
+    details: tuple[str, ...]
+    """Fields of the event, each an attribute ``resilience.<field>``."""
+
+
+_TRANSITION: Final = _SpanEvent("resilience.breaker.transition", ("reason",))
+# By event name; the labels of its counter (in COUNTED) are attributes of the span event.
+_SPAN_EVENTS: Final = dict.fromkeys(TRANSITION_NAMES.values(), _TRANSITION) | {
+    "retry.scheduled": _SpanEvent("resilience.retry", ("attempt", "delay", "elapsed", "reason")),
+}
 
 
 class OTelMetrics:
@@ -103,7 +113,7 @@ class OTelMetrics:
         self._counts = Counts(durations=False)  # the SDK's histogram keeps the durations
         self._sources = Sources()
         self._span_events = span_events
-        self._attributes: dict[tuple[str, str], dict[str, str]] = {}
+        self._attributes: dict[tuple[str, ...], dict[str, str]] = {}
         self._duration = _histogram(meter, CALL_DURATION) if durations else None
         for metric in METRICS:
             if metric.kind is Kind.GAUGE:
@@ -144,60 +154,40 @@ class OTelMetrics:
 
     def listener(self, event: Event) -> None:
         """A breaker listener: counts calls, rejections and transitions."""
-        if isinstance(event, CallRecorded):
-            outcome = event.outcome.value
-            self._counts.call(event.name, outcome, None)
-            if self._duration is not None:
-                self._duration.record(event.duration, self._call_attributes(event.name, outcome))
-        elif isinstance(event, CallRejected):
-            self._counts.call(event.name, REJECTED, None)
-        elif isinstance(event, StateChanged):
-            old, new = event.old.value, event.new.value
-            self._counts.transition(event.name, old, new)
-            if self._span_events:
+        name = event.event_name
+        counted = COUNTED.get(name)
+        if counted is None:
+            return
+        labels = self._counts.add(counted, event)
+        if counted.duration is not None and self._duration is not None:
+            self._duration.record(counted.duration(event), self._call_attributes(labels))
+        if self._span_events:
+            shown = _SPAN_EVENTS.get(name)
+            if shown is not None:
                 span = get_current_span()
                 if span.is_recording():
-                    span.add_event(
-                        "resilience.breaker.transition",
-                        {
-                            _REMOTE: event.name,
-                            _FROM: old,
-                            _TO: new,
-                            "resilience.reason": event.reason,
-                        },
-                    )
+                    attributes = dict(zip(counted.metric.attributes, labels, strict=True))
+                    fields = event.fields()
+                    for field in shown.details:
+                        attributes[f"resilience.{field}"] = fields[field]  # type: ignore[assignment]
+                    span.add_event(shown.name, attributes)
 
     def on_retry(self, event: RetryScheduled) -> None:
         """Count a scheduled retry; pass as ``RetryPolicy(on_retry=metrics.on_retry)``."""
         try:
-            self._counts.retry(event)
-            if self._span_events:
-                span = get_current_span()
-                if span.is_recording():
-                    kind, error = retry_labels(event)
-                    span.add_event(
-                        "resilience.retry",
-                        {
-                            "resilience.attempt": event.attempt,
-                            "resilience.delay": event.delay,
-                            "resilience.elapsed": event.elapsed,
-                            "resilience.reason": event.classification.reason,
-                            _KIND: kind,
-                            _ERROR_TYPE: error,
-                        },
-                    )
+            self.listener(event)
         except Exception as exc:
             # A retry policy does not guard its on_retry: never break the retrying.
             report_failure(self, "on_retry", exc)
 
-    def _call_attributes(self, remote: str, outcome: str) -> dict[str, str]:
+    def _call_attributes(self, labels: tuple[str, ...]) -> dict[str, str]:
         # One dict per (remote, outcome), made once and never changed, so it is shared.
         cache = self._attributes
-        attributes = cache.get((remote, outcome))
+        attributes = cache.get(labels)
         if attributes is None:
             if len(cache) >= _CACHED:
                 cache.clear()
-            attributes = cache[remote, outcome] = {_REMOTE: remote, _OUTCOME: outcome}
+            attributes = cache[labels] = dict(zip(CALL_DURATION.attributes, labels, strict=True))
         return attributes
 
     def _callback(self, metric: MetricSpec) -> Callable[[CallbackOptions], list[Observation]]:

@@ -33,24 +33,24 @@ except ImportError as exc:  # tested by hiding the library from sys.modules
 
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.registry import BreakerRegistry
-from resilience._core.events import CallRecorded, CallRejected, Event, RetryScheduled, StateChanged
+from resilience._core.events import Event
 from resilience._retry.budget import RetryBudget
+from resilience._retry.events import RetryScheduled
 from resilience.batch import BatchProcessor
-from resilience.contrib._observe import (
+from resilience.contrib._counts import COUNTED, Counts
+from resilience.contrib._failures import report_failure
+from resilience.contrib._metrics import (
     CALL_DURATION,
     CALLS,
     DURATION_BUCKETS,
     EVENT_METRICS,
-    REJECTED,
     RETRIES,
     TRANSITIONS,
-    Counts,
     Kind,
     MetricSpec,
     Sample,
-    Sources,
-    report_failure,
 )
+from resilience.contrib._sources import Sources
 from resilience.health import HealthRegistry
 
 __all__ = ["PrometheusCollector"]
@@ -114,17 +114,14 @@ class PrometheusCollector:
 
     def listener(self, event: Event) -> None:
         """A breaker listener: counts calls, rejections and transitions."""
-        if isinstance(event, CallRecorded):
-            self._counts.call(event.name, event.outcome.value, event.duration)
-        elif isinstance(event, CallRejected):
-            self._counts.call(event.name, REJECTED, None)
-        elif isinstance(event, StateChanged):
-            self._counts.transition(event.name, event.old.value, event.new.value)
+        counted = COUNTED.get(event.event_name)
+        if counted is not None:
+            self._counts.add(counted, event)
 
     def on_retry(self, event: RetryScheduled) -> None:
         """Count a scheduled retry; pass as ``RetryPolicy(on_retry=collector.on_retry)``."""
         try:
-            self._counts.retry(event)
+            self.listener(event)
         except Exception as exc:
             # A retry policy does not guard its on_retry: never break the retrying.
             report_failure(self, "on_retry", exc)
