@@ -100,6 +100,7 @@ def spans() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
 
 
 def test_every_metric_read_back(metrics: OTelMetrics, reader: InMemoryMetricReader) -> None:
+    """Every metric, from events and from snapshots, reads back with its exact attributes."""
     w = world()
     w.registry.get("search")  # exists before instrument(): it gets the listener too
     metrics.instrument(
@@ -192,6 +193,7 @@ def test_every_metric_read_back(metrics: OTelMetrics, reader: InMemoryMetricRead
 def test_failure_rate_of_a_windowed_breaker(
     metrics: OTelMetrics, reader: InMemoryMetricReader
 ) -> None:
+    """A windowed breaker reports its failure rate once its window has calls."""
     breaker = CircuitBreaker("rated", BreakerConfig(failure_rate=0.5, window=10))
     metrics.instrument(breakers=[breaker])
     breaker.call(lambda: None)
@@ -208,6 +210,7 @@ def test_failure_rate_of_a_windowed_breaker(
 def test_span_events(
     metrics: OTelMetrics, spans: tuple[TracerProvider, InMemorySpanExporter]
 ) -> None:
+    """Transitions and retries become events on the current recording span."""
     provider, exporter = spans
     clock = FakeClock()
     registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=clock)
@@ -271,6 +274,7 @@ def test_span_events(
 def test_span_events_off(
     reader: InMemoryMetricReader, spans: tuple[TracerProvider, InMemorySpanExporter]
 ) -> None:
+    """With span_events=False, nothing is added to the current span."""
     provider, exporter = spans
     metrics = OTelMetrics(meter_provider=MeterProvider(metric_readers=[reader]), span_events=False)
     breaker = CircuitBreaker("payments", BreakerConfig(failure_threshold=1))
@@ -288,6 +292,7 @@ def test_span_events_off(
 
 
 def test_sources_are_attached_once(metrics: OTelMetrics, reader: InMemoryMetricReader) -> None:
+    """A registry or breaker given several times is listened to once."""
     registry = BreakerRegistry()
     breaker = CircuitBreaker("solo")
     for _ in range(3):
@@ -303,6 +308,7 @@ def test_sources_are_attached_once(metrics: OTelMetrics, reader: InMemoryMetricR
 def test_a_remote_in_two_sources_is_read_once(
     metrics: OTelMetrics, reader: InMemoryMetricReader
 ) -> None:
+    """A remote in both a registry and the breakers is reported once."""
     registry = BreakerRegistry()
     registry.get("a")
     metrics.instrument(registry=registry, breakers=[CircuitBreaker("a"), CircuitBreaker("b")])
@@ -313,6 +319,7 @@ def test_a_remote_in_two_sources_is_read_once(
 def test_before_any_run_a_batch_reports_nothing(
     metrics: OTelMetrics, reader: InMemoryMetricReader
 ) -> None:
+    """A batch that never ran and an empty health registry report no samples."""
     metrics.instrument(batches=[BatchProcessor("idle", handle)], health=HealthRegistry())
     r = read(reader)
     assert "resilience.batch.items" not in r.numbers
@@ -320,6 +327,7 @@ def test_before_any_run_a_batch_reports_nothing(
 
 
 def test_bad_sources_are_refused(metrics: OTelMetrics) -> None:
+    """Sources of the wrong type are refused with a TypeError naming the type."""
     with pytest.raises(TypeError, match="BreakerRegistry"):
         metrics.instrument(registry=cast("BreakerRegistry", object()))
     with pytest.raises(TypeError, match="RetryBudget"):
@@ -334,6 +342,7 @@ def test_bad_sources_are_refused(metrics: OTelMetrics) -> None:
 def test_on_retry_never_raises(
     metrics: OTelMetrics, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A failure inside on_retry is logged once and never raised."""
     with caplog.at_level(logging.ERROR, logger="resilience"):
         metrics.on_retry(cast("RetryScheduled", object()))
         metrics.on_retry(cast("RetryScheduled", object()))
@@ -342,6 +351,7 @@ def test_on_retry_never_raises(
 
 
 def test_the_global_provider_by_default() -> None:
+    """Without a meter provider the global one is used, and calls still succeed."""
     metrics = OTelMetrics()  # the API's no-op provider, unless the application set one
     breaker = CircuitBreaker("payments")
     metrics.instrument(breakers=[breaker])
@@ -350,6 +360,7 @@ def test_the_global_provider_by_default() -> None:
 
 
 def test_import_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without OpenTelemetry, importing the module names the extra to install."""
     for name in ("opentelemetry", "opentelemetry.metrics", "opentelemetry.trace"):
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.delitem(sys.modules, "resilience.contrib.otel")
@@ -358,6 +369,7 @@ def test_import_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_durations_off(reader: InMemoryMetricReader) -> None:
+    """With durations=False, no duration histogram is recorded."""
     metrics = OTelMetrics(meter_provider=MeterProvider(metric_readers=[reader]), durations=False)
     breaker = CircuitBreaker("payments")
     metrics.instrument(breakers=[breaker])

@@ -55,6 +55,7 @@ def labels(**values: str) -> Labels:
 
 
 def test_every_metric_scraped() -> None:
+    """Every metric, from events and from snapshots, is scraped with its exact labels."""
     w = world()
     w.registry.get("search")  # exists before the collector: it gets the listener too
     collector = PrometheusCollector(
@@ -141,6 +142,7 @@ def test_every_metric_scraped() -> None:
 
 
 def test_failure_rate_and_a_breaker_outside_a_registry() -> None:
+    """A breaker given directly reports its calls and its window's failure rate."""
     rated = CircuitBreaker("rated", BreakerConfig(failure_rate=0.5, window=10))
     collector = PrometheusCollector(breakers=[rated])
     rated.call(lambda: None)
@@ -161,6 +163,7 @@ def test_failure_rate_and_a_breaker_outside_a_registry() -> None:
 
 
 def test_a_bare_collector_has_only_the_event_metrics() -> None:
+    """A collector without sources describes only the metrics counted from events."""
     collector = PrometheusCollector()
     samples, types = scrape(collector)
     assert samples == {}
@@ -179,6 +182,7 @@ def test_a_bare_collector_has_only_the_event_metrics() -> None:
 
 
 def test_registering_twice_is_refused() -> None:
+    """Two collectors in one Prometheus registry are refused as duplicated series."""
     registry = CollectorRegistry()
     registry.register(PrometheusCollector(registry=BreakerRegistry()))
     with pytest.raises(ValueError, match="Duplicated timeseries"):
@@ -187,6 +191,7 @@ def test_registering_twice_is_refused() -> None:
 
 
 def test_namespace() -> None:
+    """The namespace prefixes every metric name."""
     breaker = CircuitBreaker("payments")
     collector = PrometheusCollector(breakers=[breaker], namespace="myapp")
     breaker.call(lambda: None)
@@ -201,6 +206,7 @@ def test_namespace() -> None:
 
 
 def test_counts_are_exact_under_threads() -> None:
+    """Counts stay exact when many threads call at once."""
     registry = BreakerRegistry()
     collector = PrometheusCollector(registry=registry)
     breakers = [registry.get(f"r{i % 2}") for i in range(8)]
@@ -225,6 +231,7 @@ def test_counts_are_exact_under_threads() -> None:
 
 @given(st.lists(st.floats(min_value=0, max_value=30, allow_nan=False), max_size=40))
 def test_histogram_buckets_are_cumulative_counts(durations: list[float]) -> None:
+    """The duration histogram's buckets are cumulative and its sum is the durations' sum."""
     clock = FakeClock()
     breaker = CircuitBreaker("timed", clock=clock)
     collector = PrometheusCollector(breakers=[breaker])
@@ -256,6 +263,7 @@ def _pairs(durations: list[float]) -> list[tuple[float, float]]:
 
 
 def test_on_retry_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+    """A failure inside on_retry is logged once and never raised."""
     collector = PrometheusCollector()
     with caplog.at_level(logging.ERROR, logger="resilience"):
         collector.on_retry(cast("RetryScheduled", object()))
@@ -265,6 +273,7 @@ def test_on_retry_never_raises(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_bad_sources_are_refused() -> None:
+    """Sources of the wrong type are refused with a TypeError naming the type."""
     with pytest.raises(TypeError, match="HealthRegistry"):
         PrometheusCollector(health=cast("HealthRegistry", BreakerRegistry()))
     with pytest.raises(TypeError, match="BatchProcessors"):
@@ -274,6 +283,7 @@ def test_bad_sources_are_refused() -> None:
 
 
 def test_import_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without prometheus-client, importing the module names the extra to install."""
     for name in ("prometheus_client", "prometheus_client.metrics_core"):
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.delitem(sys.modules, "resilience.contrib.prometheus")
@@ -282,6 +292,7 @@ def test_import_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_durations_off() -> None:
+    """With durations=False, the duration histogram has no samples."""
     breaker = CircuitBreaker("payments")
     collector = PrometheusCollector(breakers=[breaker], durations=False)
     breaker.call(lambda: None)
@@ -296,6 +307,7 @@ class QuotaError(ConnectionError):  # retryable, by its base
 
 
 def test_error_types_name_public_modules() -> None:
+    """Retry error types are named by their public module, not a private one."""
     collector = PrometheusCollector()
     policy = RetryPolicy(
         attempts=2,

@@ -35,6 +35,7 @@ def refused() -> None:
 
 
 def test_transitions_are_logged_by_default(caplog: pytest.LogCaptureFixture) -> None:
+    """Transitions are logged without a listener: WARNING when a circuit opens, else INFO."""
     caplog.set_level(logging.INFO, logger="resilience")
     clock = FakeClock()
     breaker = CircuitBreaker("s3", BreakerConfig(failure_threshold=2, open_for=10), clock=clock)
@@ -62,6 +63,7 @@ def test_transitions_are_logged_by_default(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_retries_are_logged_at_info_with_their_reason(caplog: pytest.LogCaptureFixture) -> None:
+    """Each scheduled retry is one INFO record with its attempt, error type and reason."""
     caplog.set_level(logging.INFO, logger="resilience")
     calls = 0
 
@@ -81,6 +83,7 @@ def test_retries_are_logged_at_info_with_their_reason(caplog: pytest.LogCaptureF
 
 
 def test_nothing_is_built_when_info_is_off(caplog: pytest.LogCaptureFixture) -> None:
+    """With INFO disabled, a retry produces no record at all."""
     caplog.set_level(logging.WARNING, logger="resilience")
     calls = 0
 
@@ -95,6 +98,7 @@ def test_nothing_is_built_when_info_is_off(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_health_changes_and_finished_batches(caplog: pytest.LogCaptureFixture) -> None:
+    """Health changes and finished batches are logged, at WARNING when they went wrong."""
     caplog.set_level(logging.INFO, logger="resilience")
     health = HealthRegistry()
     up = True
@@ -119,6 +123,7 @@ def test_health_changes_and_finished_batches(caplog: pytest.LogCaptureFixture) -
 
 
 def test_every_call_when_attached_as_a_listener(caplog: pytest.LogCaptureFixture) -> None:
+    """Attached as a listener, log_event logs every call and rejection at DEBUG."""
     caplog.set_level(logging.DEBUG, logger="resilience")
     registry = BreakerRegistry(BreakerConfig(failure_threshold=1), clock=FakeClock())
     registry.add_listener(log_event)
@@ -137,6 +142,7 @@ def test_every_call_when_attached_as_a_listener(caplog: pytest.LogCaptureFixture
 
 
 def test_fields_serialise_as_json_for_log_shippers() -> None:
+    """The structured fields of a record survive a round trip through JSON."""
     record_fields: list[dict[str, object]] = []
 
     class Capture(logging.Handler):
@@ -159,6 +165,7 @@ def test_fields_serialise_as_json_for_log_shippers() -> None:
 
 
 def test_other_objects_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    """Objects that are not events are not logged."""
     caplog.set_level(logging.DEBUG, logger="resilience")
     log_event("not an event")
     log_event(42)

@@ -468,6 +468,35 @@ def test_health_changes_are_listed() -> None:
     assert app.status()["health"]["status"] == "CRITICAL"
 
 
+def test_a_health_change_does_not_end_a_burst_of_a_remote_of_the_same_name(
+    registry: BreakerRegistry,
+) -> None:
+    """A component named like a remote leaves that remote's burst of rejections counting."""
+    health = HealthRegistry(default_timeout=2)
+    health.register("api", lambda: True)
+    app = status_app(registry=registry, health=health)
+    trip(registry, "api")  # three failures, then one rejection
+    health.run()
+    health.close()
+    with pytest.raises(CircuitOpenError):
+        registry.get("api").call(refuse)
+    events = app.status()["events"]
+    assert [(e["kind"], e["count"]) for e in events] == [
+        ("breaker", 1),
+        ("rejected", 2),
+        ("health", 1),
+    ]
+
+
+def test_events_the_page_does_not_show_are_passed_over(registry: BreakerRegistry) -> None:
+    """Calls that succeed or fail add nothing to the recent events."""
+    app = status_app(registry=registry)
+    registry.get("api").call(lambda: None)
+    with pytest.raises(ConnectionRefusedError):
+        registry.get("api").call(refuse)
+    assert app.status()["events"] == []
+
+
 def test_sources_left_out_are_null() -> None:
     """Sources left out are null."""
     status = status_app().status()
