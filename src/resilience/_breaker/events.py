@@ -118,15 +118,11 @@ class CallRejected(Event):
     retry_after: float | None
     at: float
 
-    @property
-    def event_name(self) -> str:
-        """``"breaker.rejected"``."""
-        return "breaker.rejected"
+    event_name = "breaker.rejected"
+    """The dotted name: always ``"breaker.rejected"``."""
 
-    @property
-    def level(self) -> int:
-        """DEBUG: one per refused call."""
-        return DEBUG
+    level = DEBUG
+    """The logging level: DEBUG, as there is one per refused call."""
 
     def describe(self) -> str:
         """``circuit 's3' rejected a call (OPEN; retry after 12.3 s)``."""
@@ -153,15 +149,11 @@ class CallRecorded(Event):
     error: BaseException | None
     at: float
 
-    @property
-    def event_name(self) -> str:
-        """``"breaker.call"``."""
-        return "breaker.call"
+    event_name = "breaker.call"
+    """The dotted name: always ``"breaker.call"``."""
 
-    @property
-    def level(self) -> int:
-        """DEBUG: one per call."""
-        return DEBUG
+    level = DEBUG
+    """The logging level: DEBUG, as there is one per call."""
 
     def describe(self) -> str:
         """``call to 's3': failure (ConnectionResetError) in 0.012 s``."""

@@ -22,15 +22,11 @@ class RetryScheduled(Event):
     elapsed: float
     """Seconds since the operation started (or since its first failure)."""
 
-    @property
-    def event_name(self) -> str:
-        """``"retry.scheduled"``."""
-        return "retry.scheduled"
+    event_name = "retry.scheduled"
+    """The dotted name: always ``"retry.scheduled"``."""
 
-    @property
-    def level(self) -> int:
-        """INFO."""
-        return INFO
+    level = INFO
+    """The logging level: INFO."""
 
     def describe(self) -> str:
         """``attempt 1 failed (ConnectionResetError: ...); retrying in 0.5 s``."""

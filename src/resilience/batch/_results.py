@@ -69,10 +69,8 @@ class BatchResult(Event):
     not_processed: int = field(default=0)
     """Items read but not processed because the run stopped early."""
 
-    @property
-    def event_name(self) -> str:
-        """``"batch.finished"``."""
-        return "batch.finished"
+    event_name = "batch.finished"
+    """The dotted name: always ``"batch.finished"``."""
 
     @property
     def level(self) -> int:

@@ -11,9 +11,10 @@ import threading
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Final
 
-from resilience._breaker.events import TRANSITION_NAMES, CallRecorded, CallRejected, StateChanged
+from resilience._breaker.events import TRANSITION_NAMES, CallRejected
 from resilience._retry.events import RetryScheduled
 from resilience.contrib._metrics import (
     CALLS,
@@ -55,20 +56,8 @@ def retry_labels(event: RetryScheduled) -> tuple[str, str]:
     return event.classification.kind.value, error_type(event.error)
 
 
-def _call_labels(event: CallRecorded) -> tuple[str, str]:
-    return event.name, event.outcome.value
-
-
-def _call_duration(event: CallRecorded) -> float:
-    return event.duration
-
-
 def _rejected_labels(event: CallRejected) -> tuple[str, str]:
     return event.name, REJECTED
-
-
-def _transition_labels(event: StateChanged) -> tuple[str, str, str]:
-    return event.name, event.old.value, event.new.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +75,10 @@ class Counted:
     """For a call: how long it took, recorded in ``CALL_DURATION`` under the same labels."""
 
 
-_TRANSITION: Final = Counted(TRANSITIONS, _transition_labels)
+# Labels and durations are read by attrgetter where they can be: C code, once per call.
+_TRANSITION: Final = Counted(TRANSITIONS, attrgetter("name", "old.value", "new.value"))
 COUNTED: Final[Mapping[str, Counted]] = dict.fromkeys(TRANSITION_NAMES.values(), _TRANSITION) | {
-    "breaker.call": Counted(CALLS, _call_labels, _call_duration),
+    "breaker.call": Counted(CALLS, attrgetter("name", "outcome.value"), attrgetter("duration")),
     "breaker.rejected": Counted(CALLS, _rejected_labels),
     "retry.scheduled": Counted(RETRIES, retry_labels),
 }
@@ -109,15 +99,17 @@ class Counts:
     def __init__(self, *, durations: bool) -> None:
         self._lock = threading.Lock()
         self._durations = durations
-        self._counters: dict[MetricSpec, dict[tuple[str, ...], int]] = {
-            counted.metric: {} for counted in COUNTED.values()
+        # By the metric's name: a str caches its hash, a MetricSpec (a dataclass) hashes
+        # its fields every time, and this is looked up on every call.
+        self._counters: dict[str, dict[tuple[str, ...], int]] = {
+            counted.metric.name: {} for counted in COUNTED.values()
         }
         self._histograms: dict[tuple[str, ...], _Histogram] = {}
 
     def add(self, counted: Counted, event: object) -> tuple[str, ...]:
         """Count ``event`` as ``counted`` says (and keep its duration); return its labels."""
         labels = counted.labels(event)
-        counts = self._counters[counted.metric]
+        counts = self._counters[counted.metric.name]
         duration = counted.duration
         with self._lock:
             counts[labels] = counts.get(labels, 0) + 1
@@ -132,7 +124,7 @@ class Counts:
 
     def read(self, metric: MetricSpec) -> list[Sample]:
         """The totals of one counter of :data:`COUNTED` (``CALLS``, ``TRANSITIONS``, ...)."""
-        counts = self._counters.get(metric)
+        counts = self._counters.get(metric.name)
         if counts is None:
             raise ValueError(f"{metric.name} is not counted from events")
         with self._lock:

@@ -82,10 +82,8 @@ class ComponentChanged(Event):
     new: ComponentStatus
     message: str
 
-    @property
-    def event_name(self) -> str:
-        """``"health.changed"``."""
-        return "health.changed"
+    event_name = "health.changed"
+    """The dotted name: always ``"health.changed"``."""
 
     @property
     def level(self) -> int:

@@ -18,15 +18,11 @@ class StoreDegraded(Event):
     on_error: str
     error: BaseException
 
-    @property
-    def event_name(self) -> str:
-        """``"store.degraded"``."""
-        return "store.degraded"
+    event_name = "store.degraded"
+    """The dotted name: always ``"store.degraded"``."""
 
-    @property
-    def level(self) -> int:
-        """WARNING: the breakers no longer share their state."""
-        return WARNING
+    level = WARNING
+    """The logging level: WARNING, as the breakers no longer share their state."""
 
     def describe(self) -> str:
         """What broke, and what the breakers do until the server is back."""
@@ -56,15 +52,11 @@ class StoreRecovered(Event):
     down_for: float
     """Seconds the store was unreachable."""
 
-    @property
-    def event_name(self) -> str:
-        """``"store.recovered"``."""
-        return "store.recovered"
+    event_name = "store.recovered"
+    """The dotted name: always ``"store.recovered"``."""
 
-    @property
-    def level(self) -> int:
-        """INFO."""
-        return INFO
+    level = INFO
+    """The logging level: INFO."""
 
     def describe(self) -> str:
         """``RedisBreakerStore(...) reached its server again after 12.3 s``."""
