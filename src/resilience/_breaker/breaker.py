@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from resilience._breaker.config import BreakerConfig
+from resilience._breaker.events import CircuitState, Listener, Outcome
 from resilience._breaker.machine import BLOCKS, Permit
 from resilience._breaker.shared import SharedMachine
 from resilience._classify.classifier import Classifier
 from resilience._core.clock import SYSTEM_CLOCK, Clock
-from resilience._breaker.events import CircuitState, Listener, Outcome
 from resilience._core.shells import Shell
 from resilience._core.text import safe_repr
 

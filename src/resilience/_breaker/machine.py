@@ -15,9 +15,6 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import CircuitOpenError
-from resilience._classify.classifier import Classifier, FailureKind, PartialFailure
-from resilience._core.clock import Clock
-from resilience._core.drive import Segment
 from resilience._breaker.events import BreakerEvent as Event
 from resilience._breaker.events import (
     CallRecorded,
@@ -27,6 +24,9 @@ from resilience._breaker.events import (
     Outcome,
     StateChanged,
 )
+from resilience._classify.classifier import Classifier, FailureKind, PartialFailure
+from resilience._core.clock import Clock
+from resilience._core.drive import Segment
 from resilience._core.events import emit
 from resilience._core.log import log_event
 from resilience._core.misuse import MisusedCallError

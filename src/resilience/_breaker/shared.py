@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from resilience._breaker.errors import CircuitOpenError
-from resilience._breaker.machine import SKIP, BreakerMachine
-from resilience._core.clock import Clock
 from resilience._breaker.events import BreakerEvent as Event
 from resilience._breaker.events import CircuitState
+from resilience._breaker.machine import SKIP, BreakerMachine
+from resilience._core.clock import Clock
 
 if TYPE_CHECKING:
     from resilience._breaker.store import BreakerLink
