@@ -12,7 +12,6 @@ import importlib
 import re
 import subprocess
 import sys
-from types import ModuleType
 
 import pytest
 
