@@ -21,6 +21,7 @@ import redis
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
+from test_redis_breaker import boom, ok, wait_for
 
 from resilience import (
     BreakerConfig,
@@ -31,7 +32,6 @@ from resilience import (
 )
 from resilience.stores.redis._breaker import RedisBreakerStore
 from servers import RedisServer
-from test_redis_breaker import boom, ok, wait_for
 
 PROCESSES = 3
 THRESHOLD = 4
