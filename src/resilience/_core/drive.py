@@ -173,7 +173,7 @@ def run(  # noqa: PLR0917
     tokens: list[object] | None = None,
     error: BaseException | None = None,
     held: Held = (),
-    strict: str | None = None,
+    strict: object = None,
 ) -> Any:  # noqa: ANN401 - the call's own result
     """Run ``fn(*args, **kwargs)`` through ``segment``.
 
@@ -202,7 +202,7 @@ def run(  # noqa: PLR0917
                         fn,
                     )
                 if strict is not None and type(value) in AWAITABLES:
-                    raise misused(strict, fn, value)  # noqa: TRY301 - it is the outcome
+                    raise misused(_named(strict), fn, value)  # noqa: TRY301 - it is the outcome
             except BaseException as exc:  # every outcome goes through the strategies
                 value, error = None, exc
         step, i, value, error = unwind(strategies, tokens, top - 1, value, error, False)  # noqa: FBT003
@@ -302,14 +302,12 @@ def call(
                 # A wrapper of a `once` strategy of ours applied (and recorded) it already.
                 held: Held = getattr(fn, MARK, ())
                 tokens = segment.deferred(token, fn, args, kwargs, held)
-                return run(
-                    segment, fn, args, kwargs, segment.sleep, tokens, exc, held, _named(owner)
-                )
+                return run(segment, fn, args, kwargs, segment.sleep, tokens, exc, held, owner)
             if token == lane.epoch:  # a stale success must not reset a later period's
                 lane.streak = 0
             return value
     held = getattr(fn, MARK, ())
-    return run(segment, fn, args, kwargs, segment.sleep, None, None, held, _named(owner))
+    return run(segment, fn, args, kwargs, segment.sleep, None, None, held, owner)
 
 
 def _named(owner: object) -> str:

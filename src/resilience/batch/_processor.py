@@ -252,6 +252,18 @@ class BatchProcessor:
     def _process(self, item: Any, key: ItemKey) -> _Outcome:  # noqa: ANN401 - items are the user's
         """Run the handler on one item through the retry and the breaker: its outcome."""
         handler = self._handler
+        if self._retry is None:  # one attempt at most: nothing to count, maybe no strategy
+            segment = self._segment
+            try:
+                if segment.strategies:
+                    drive.call(segment, handler, (item,), {}, "BatchProcessor")
+                else:
+                    handler(item)
+            except CircuitOpenError as exc:
+                return _deferred(key, 0, exc)
+            except Exception as exc:
+                return _failed(key, 1, exc, self._classifier.classify(exc), self._classifier)
+            return ItemRecord(key, DONE, attempts=1), None
         calls = 0
 
         def attempt(item: Any) -> object:  # noqa: ANN401
