@@ -93,12 +93,17 @@ class Settings:
         # What every failure reads, in one tuple: a local each, not an attribute each.
         plain, attempts, bases, jitter, timeless, now_of, budget, on_retry, enabled = self.hot
         verdict = plain.get(exc.__class__) if plain is not None else None
-        if verdict is None or exc.__dict__:
+        if verdict is not None and not exc.__dict__:
+            special = verdict.kind is not _RETRYABLE  # a plain builtin: nothing else to ask
+        else:
             verdict = self.classifier.classify(exc)
-        if verdict.kind is not _RETRYABLE or (
-            # A refusal is RETRYABLE when it says when: waited for only on request.
-            verdict.retry_after is not None and isinstance(exc, RejectedError)
-        ) or exc.__class__ is MisusedCallError:
+            special = (
+                verdict.kind is not _RETRYABLE
+                # A refusal is RETRYABLE when it says when: waited for only on request.
+                or (verdict.retry_after is not None and isinstance(exc, RejectedError))
+                or exc.__class__ is MisusedCallError
+            )
+        if special:
             reason = _exception(self, run, exc, verdict)
             if isinstance(reason, str):
                 _give_up(self, run, exc, attempt, reason, None)
