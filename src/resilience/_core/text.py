@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 
 __all__ = ["json_bytes", "one_line", "safe_repr", "safe_str"]
 
@@ -32,23 +33,21 @@ def _bounded(text: str, limit: int) -> str:
 
 def safe_repr(obj: object, *, limit: int = _LIMIT) -> str:
     """``repr(obj)`` on one line and at most about ``limit`` characters; never raises."""
-    try:
-        text = repr(obj)
-        if type(text) is not str:
-            raise TypeError(f"__repr__ returned {type(text).__name__}")  # noqa: TRY301
-    except Exception as error:
-        return _fallback(obj, "__repr__", error)
-    return one_line(_bounded(text, limit))
+    return _safe(obj, repr, "__repr__", limit)
 
 
 def safe_str(obj: object, *, limit: int = _LIMIT) -> str:
     """``str(obj)`` on one line and at most about ``limit`` characters; never raises."""
+    return _safe(obj, str, "__str__", limit)
+
+
+def _safe(obj: object, render: Callable[[object], str], what: str, limit: int) -> str:
     try:
-        text = str(obj)
+        text = render(obj)
         if type(text) is not str:
-            raise TypeError(f"__str__ returned {type(text).__name__}")  # noqa: TRY301
+            raise TypeError(f"{what} returned {type(text).__name__}")  # noqa: TRY301
     except Exception as error:
-        return _fallback(obj, "__str__", error)
+        return _fallback(obj, what, error)
     return one_line(_bounded(text, limit))
 
 
