@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker
 from resilience._breaker.config import BreakerConfig
-from resilience._breaker.errors import CircuitOpenError, RegistryFullError
+from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.events import (
     CallRecorded,
     CallRejected,
@@ -22,12 +22,14 @@ from resilience._breaker.store import BreakerLink, BreakerStore, SharedBreaker
 from resilience._classify.classifier import Classification, Classifier, FailureKind, PartialFailure
 from resilience._compose import Resilient, resilient
 from resilience._core.clock import Clock, SystemClock
-from resilience._core.errors import RejectedError, ResilienceError
+from resilience._core.errors import RegistryFullError, RejectedError, ResilienceError
 from resilience._core.events import Event
 from resilience._core.fallback import Fallback
 from resilience._core.log import log_event
+from resilience._core.measure import Measured, Measurement
 from resilience._core.misuse import MisusedCallError
 from resilience._core.pipeline import Pipeline
+from resilience._core.remotes import PerRemote, Remotes
 from resilience._core.strategy import Replace, Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
 from resilience._retry.attempts import Attempt, Attempts
@@ -161,6 +163,8 @@ __all__ = [
     "LeaseLostError",
     "Listener",
     "LoggingNotifier",
+    "Measured",
+    "Measurement",
     "MemoryCheckpointStore",
     "MemoryIncidentStore",
     "MisusedCallError",
@@ -169,12 +173,14 @@ __all__ = [
     "NotifyError",
     "Outcome",
     "PartialFailure",
+    "PerRemote",
     "Pipeline",
     "RecoveryManager",
     "RecoveryStats",
     "RegistryFullError",
     "RejectedError",
     "RemoteBreakers",
+    "Remotes",
     "Replace",
     "ResilienceError",
     "Resilient",

@@ -17,8 +17,8 @@ from resilience._breaker.machine import BLOCKS, Permit
 from resilience._breaker.shared import SharedMachine
 from resilience._classify.classifier import Classifier
 from resilience._core.clock import SYSTEM_CLOCK, Clock
+from resilience._core.names import MAX_NAME_LENGTH, check_name_length
 from resilience._core.shells import Shell
-from resilience._core.text import safe_repr
 
 __all__ = ["MAX_NAME_LENGTH", "BreakerSnapshot", "CircuitBreaker"]
 
@@ -29,10 +29,6 @@ _DISABLED: Final = CircuitState.DISABLED
 _METRICS_ONLY: Final = CircuitState.METRICS_ONLY
 _SUCCESS: Final = Outcome.SUCCESS
 
-MAX_NAME_LENGTH: Final = 1024
-"""The longest breaker (remote) name, in characters: a name is a remote, not a request."""
-
-
 @functools.cache
 def _default_classifier() -> Classifier:
     return Classifier.default()
@@ -41,16 +37,6 @@ def _default_classifier() -> Classifier:
 @functools.cache
 def _default_config() -> BreakerConfig:
     return BreakerConfig()  # one for every breaker built without one: it is frozen
-
-
-def check_name_length(name: str, what: str) -> None:
-    """Refuse a name longer than :data:`MAX_NAME_LENGTH`, saying what to do instead."""
-    if len(name) > MAX_NAME_LENGTH:
-        raise ValueError(
-            f"{what} is {len(name):,} characters long, more than the {MAX_NAME_LENGTH:,} "
-            f"allowed ({safe_repr(name, limit=40)}): name the remote (a host, a service), "
-            "not a request; a name built from a URL's path or query makes one per request"
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from resilience._breaker.events import CircuitState
-from resilience._core.errors import RejectedError, ResilienceError
+from resilience._core.errors import RegistryFullError, RejectedError
 
 __all__ = ["CircuitOpenError", "RegistryFullError"]
 
@@ -67,7 +67,3 @@ class CircuitOpenError(RejectedError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.name, self.state, self.retry_after, self.reason))
-
-
-class RegistryFullError(ResilienceError, RuntimeError):
-    """A breaker registry holds ``max_breakers`` and none of them can be evicted."""

@@ -10,7 +10,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
-from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker, check_name_length
+from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker
 from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import RegistryFullError
 from resilience._breaker.events import CircuitState, Listener
@@ -18,6 +18,7 @@ from resilience._breaker.remote import RemoteBreakers
 from resilience._breaker.store import BreakerStore
 from resilience._classify.classifier import Classifier
 from resilience._core.clock import SYSTEM_CLOCK, Clock
+from resilience._core.names import check_name_length
 
 __all__ = ["BreakerRegistry"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["RejectedError", "ResilienceError"]
+__all__ = ["RegistryFullError", "RejectedError", "ResilienceError"]
 
 
 class ResilienceError(Exception):
@@ -25,3 +25,7 @@ class RejectedError(ResilienceError):
     def subject(self) -> str:
         """Who refused, for messages: ``"circuit 'db' is OPEN"``, say."""
         return type(self).__name__
+
+
+class RegistryFullError(ResilienceError, RuntimeError):
+    """A per-remote registry holds its maximum and none of its entries can be evicted."""
