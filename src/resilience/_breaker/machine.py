@@ -219,6 +219,11 @@ class BreakerMachine:
         self, token: int, start: float, outcome: Outcome, exc: BaseException | None
     ) -> None:
         """Apply one finished call's outcome, unless the state changed while it ran."""
+        if outcome is _SUCCESS and token == self.fast_epoch:
+            # What the fast lane does for a success: a CLOSED breaker that keeps no window
+            # and reads no time has only its run of failures to end, and needs no lock.
+            self.streak = 0
+            return
         if token == SKIP:
             return
         now = self._clock.monotonic() if self._timed else 0.0

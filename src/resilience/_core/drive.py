@@ -53,11 +53,32 @@ class Segment:
     but one fast lane, and which.
     """
 
-    __slots__ = ("asleep", "inner", "lane", "lane_at", "passive", "sleep", "strategies", "wrap")
+    __slots__ = (
+        "asleep",
+        "inner",
+        "lane",
+        "lane_at",
+        "passive",
+        "sleep",
+        "strategies",
+        "sync",
+        "wrap",
+    )
 
     def __init__(self, strategies: Sequence[Strategy], clock: Clock = SYSTEM_CLOCK) -> None:
         self.sleep: Sleep = clock.sleep  # the waits the strategies ask for
         self.asleep: ASleep = clock.asleep
+        # What sync calls run: a wrapping strategy with a plain stand-in for sync calls
+        # (a sync time limit only measures) needs no segment of its own there.
+        self.sync: Segment = self
+        if any(isinstance(s, Wrapping) and hasattr(s, "for_sync") for s in strategies):
+            self.sync = Segment(
+                [
+                    s.for_sync() if isinstance(s, Wrapping) and hasattr(s, "for_sync") else s
+                    for s in strategies
+                ],
+                clock,
+            )
         self.wrap: Wrapping | None = None
         self.inner: Segment | None = None
         for i, strategy in enumerate(strategies):
@@ -290,6 +311,7 @@ def call(
     again. ``owner`` (its class's name, or a name) is whose ``call()`` it was, for the
     error when ``fn`` is an async function.
     """
+    segment = segment.sync
     lane = segment.lane
     if lane is not None:
         token = lane.fast_epoch

@@ -39,7 +39,7 @@ def decorate(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
     elif inspect.iscoroutinefunction(fn):
         wrapper = _async(segment, fn)
     else:
-        wrapper = _sync(segment, fn)
+        wrapper = _sync(segment.sync, fn)
     once = tuple(s for s in _all(segment) if getattr(s, "once", False))
     if once:
         setattr(wrapper, MARK, once)  # see drive.call: not admitted twice

@@ -25,7 +25,9 @@ Strategies decide; the drivers call, wait and sleep, sync or async. Optional par
   closes (-1): a fast lane closes meanwhile, so that the block covers the functions it
   decorates.
 - :class:`Wrapping`: a strategy that must run the inside of the pipeline itself (a time
-  limit cancels it; hedging runs it more than once).
+  limit cancels it; hedging runs it more than once). If it has ``for_sync()``, sync
+  calls run the plain strategy that returns in its place (a sync time limit cannot
+  cancel: it only measures).
 - :class:`FastLane` / :class:`LaneChooser`: what lets the drivers skip ``before`` and
   ``after`` on a success (a CLOSED circuit breaker; a registry of them).
 """

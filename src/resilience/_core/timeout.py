@@ -94,21 +94,16 @@ class Timeout(Shell):
     def after(self, token: object, value: object, error: BaseException | None) -> None:
         """Nothing to decide: the outcome goes on."""
 
+    def for_sync(self) -> _Measured:
+        """What stands in for the limit in sync calls: a measure of each attempt."""
+        return _Measured(self._seconds, self._clock)
+
     def run(self, inner: Callable[[], T], fn: Callable[..., Any] | None) -> T:
         """Run ``inner`` to its end; log when it took longer than the limit."""
         now = self._clock.monotonic
         start = now()
         result = inner()
-        took = now() - start
-        if took > self._seconds:
-            logger.warning(
-                "call to %s took %.3g s, longer than timeout=%g s; its result is returned, "
-                "as a sync call cannot be interrupted. Set a timeout on the client (socket, "
-                "HTTP) to bound the wait itself",
-                _named(fn),
-                took,
-                self._seconds,
-            )
+        _report(now() - start, self._seconds, fn)
         return result
 
     async def arun(self, inner: Callable[[], Awaitable[T]], fn: Callable[..., Any] | None) -> T:
@@ -121,3 +116,42 @@ class Timeout(Shell):
                 f"call to {_named(fn)} did not finish within timeout={self._seconds:g} s and "
                 "was cancelled"
             ) from None
+
+
+class _Measured:
+    """A sync call's time limit: each attempt runs to its end, and an overrun is logged."""
+
+    __slots__ = ("_now", "_seconds")
+
+    def __init__(self, seconds: float, clock: Clock) -> None:
+        self._seconds = seconds
+        self._now = clock.monotonic
+
+    def __repr__(self) -> str:
+        return f"Timeout({self._seconds:g})"
+
+    def before(
+        self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[float, Callable[..., Any] | None]:
+        """The attempt's start."""
+        return self._now(), fn
+
+    def after(
+        self, token: tuple[float, Callable[..., Any] | None], value: object, error: object
+    ) -> None:
+        """Log the attempt if it returned late; its outcome goes on as it is."""
+        if error is None:
+            start, fn = token
+            _report(self._now() - start, self._seconds, fn)
+
+
+def _report(took: float, seconds: float, fn: Callable[..., Any] | None) -> None:
+    if took > seconds:
+        logger.warning(
+            "call to %s took %.3g s, longer than timeout=%g s; its result is returned, "
+            "as a sync call cannot be interrupted. Set a timeout on the client (socket, "
+            "HTTP) to bound the wait itself",
+            _named(fn),
+            took,
+            seconds,
+        )

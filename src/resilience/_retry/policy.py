@@ -76,7 +76,22 @@ class RetryPolicy(Shell):
         on_retry: Called with a :class:`RetryScheduled` before each wait.
     """
 
-    __slots__ = ("_clock", "_kwargs", "_segment", "_settings")
+    __slots__ = ("_clock", "_kwargs", "_segment", "_settings", "after", "before", "passive")
+
+    before: Callable[[Callable[..., object] | None, tuple[Any, ...], Kwargs], Run]
+    """Begin an operation: a budget deposit and a start time, where they are needed.
+
+    A plain policy's run is made on the first failure (the policy is passive) and needs
+    neither: one small list.
+    """
+    after: Callable[[Run, object, BaseException | None], float | None]
+    """After an attempt: the wait before the next one, or None (success, give-up).
+
+    The settings' own :meth:`~resilience._retry.run.Settings.after`: one frame on the
+    failure path, not two.
+    """
+    passive: bool
+    """A plain policy needs nothing before a first attempt, and nothing after a success."""
 
     waits = True  # its after() asks for waits: a pipeline sleeps them on its clock
 
@@ -146,6 +161,10 @@ class RetryPolicy(Shell):
             on_retry=on_retry,
         )
         self._segment: Segment | None = None
+        # The Strategy protocol, bound once: plain attributes, read on every attempt.
+        self.passive = self._settings.plain
+        self.before = _plain_run if self._settings.plain else self._begin
+        self.after = self._settings.after
 
     def replace(self, **changes: Any) -> RetryPolicy:  # noqa: ANN401 - mirrors __init__
         """A copy with some arguments changed, e.g. ``policy.replace(attempts=5)``."""
@@ -180,20 +199,6 @@ class RetryPolicy(Shell):
 
     # ------------------------------------------------------ the Strategy protocol
 
-    @property
-    def passive(self) -> bool:
-        """A plain policy needs nothing before a first attempt, and nothing after a success."""
-        return self._settings.plain
-
-    @property
-    def before(self) -> Callable[[Callable[..., object] | None, tuple[Any, ...], Kwargs], Run]:
-        """Begin an operation: a budget deposit and a start time, where they are needed.
-
-        A plain policy's run is made on the first failure (the policy is passive) and
-        needs neither: one small list.
-        """
-        return _plain_run if self._settings.plain else self._begin
-
     def _begin(
         self,
         fn: Callable[..., object] | None,
@@ -205,15 +210,6 @@ class RetryPolicy(Shell):
             s.budget.record_call()
         start = None if s.timeless else self._clock.monotonic()
         return new_run(s, start, fn, args, kwargs)
-
-    @property
-    def after(self) -> Callable[[Run, object, BaseException | None], float | None]:
-        """After an attempt: the wait before the next one, or None (success, give-up).
-
-        The settings' own :meth:`~resilience._retry.run.Settings.after`: one frame on the
-        failure path, not two.
-        """
-        return self._settings.after
 
     # ------------------------------------------------------------------ forms
 
