@@ -293,7 +293,7 @@ def _shared_states(config: StatusConfig) -> dict[str, str]:
     try:
         import redis  # noqa: PLC0415
     except ImportError:
-        return dict.fromkeys(config.remotes, "unknown: pip install 'resilience[redis]'")
+        return dict.fromkeys(config.remotes, "unknown: pip install 'resilience-engine[redis]'")
     try:
         client = redis.Redis.from_url(
             config.store.redis, socket_timeout=2, socket_connect_timeout=2, decode_responses=True
