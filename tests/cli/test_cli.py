@@ -495,7 +495,7 @@ def test_the_files_durations_are_seconds_or_a_timedelta() -> None:
             }
         }
     )
-    remote = config.remotes["billing"]
+    remote = config.remotes["billing"]  # type: ignore[attr-defined]
     assert remote.check is not None
     assert remote.check.timeout == 3
     assert remote.retry is not None
