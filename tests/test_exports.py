@@ -167,14 +167,33 @@ EVENTS = [
     "CallRejected",
     "CircuitState",
     "ComponentChanged",
+    "ConfigReloaded",
     "Event",
     "FeatureChanged",
     "Listener",
     "Outcome",
+    "ReloadRefused",
     "RetryScheduled",
     "StateChanged",
     "StoreDegraded",
     "StoreRecovered",
+]
+
+CONFIG = [
+    "ENV_PREFIX",
+    "SECTIONS",
+    "CheckConfig",
+    "ConfigError",
+    "ConfigReloaded",
+    "Configuration",
+    "NotifierConfig",
+    "RecoveryConfig",
+    "ReloadRefused",
+    "RetryConfig",
+    "Section",
+    "StoreConfig",
+    "Wiring",
+    "load",
 ]
 
 TESTING = [
@@ -194,6 +213,7 @@ RESILIENCE_LAZY = [
 PINS = {
     "resilience": RESILIENCE,
     "resilience.batch": BATCH,
+    "resilience.config": CONFIG,
     "resilience.events": EVENTS,
     "resilience.health": HEALTH,
     "resilience.recovery": RECOVERY,
@@ -279,7 +299,7 @@ def test_importing_the_public_namespaces_imports_no_optional_client() -> None:
             "import sys",
             "import resilience, resilience.batch, resilience.health",
             "import resilience.recovery, resilience.stores, resilience.testing",
-            "import resilience.events",
+            "import resilience.events, resilience.config",
             "from resilience import SQLiteCheckpointStore, SQLiteIncidentStore",
             "from resilience.stores import SQLiteCheckpointStore, SQLiteIncidentStore",
             f"loaded = sorted(m for m in {OPTIONAL_CLIENTS!r} if m in sys.modules)",

@@ -30,5 +30,5 @@ class Command:
 
     name: str
     help: str
-    arguments: Callable[[argparse.ArgumentParser], None]
+    arguments: Callable[[argparse.ArgumentParser], object]
     run: Callable[[argparse.Namespace, TextIO], int]
