@@ -500,3 +500,19 @@ def test_the_files_durations_are_seconds_or_a_timedelta() -> None:
     assert remote.check.timeout == 3
     assert remote.retry is not None
     assert (remote.retry.deadline, remote.retry.max_retry_after) == (60, 30)
+
+
+def test_status_reads_the_environment_overrides_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """status loads its file with resilience.config: RESILIENCE__... variables apply."""
+    config = tmp_path / "remotes.toml"
+    config.write_text("[remotes.billing]\nbreaker = { failure_threshold = 3 }\n")
+    monkeypatch.setenv("RESILIENCE__REMOTES__BILLING__BREAKER__OPEN_FOR", "75")
+    code, out = status(config, capsys)
+    assert code == 0
+    assert "opens on 3 consecutive failures, for 75 s" in out
+    monkeypatch.setenv("RESILIENCE__REMOTES__BILLING__BREAKER__OPEN_FOR", "0")
+    code, out = status(config, capsys)
+    assert code == 2
+    assert "RESILIENCE__REMOTES__BILLING__BREAKER__OPEN_FOR (environment)" in out
