@@ -171,14 +171,33 @@ EVENTS = [
     "CallRejected",
     "CircuitState",
     "ComponentChanged",
+    "ConfigReloaded",
     "Event",
     "FeatureChanged",
     "Listener",
     "Outcome",
+    "ReloadRefused",
     "RetryScheduled",
     "StateChanged",
     "StoreDegraded",
     "StoreRecovered",
+]
+
+CONFIG = [
+    "ENV_PREFIX",
+    "SECTIONS",
+    "CheckConfig",
+    "ConfigError",
+    "ConfigReloaded",
+    "Configuration",
+    "NotifierConfig",
+    "RecoveryConfig",
+    "ReloadRefused",
+    "RetryConfig",
+    "Section",
+    "StoreConfig",
+    "Wiring",
+    "load",
 ]
 
 TESTING = [
@@ -198,6 +217,7 @@ RESILIENCE_LAZY = [
 PINS = {
     "resilience": RESILIENCE,
     "resilience.batch": BATCH,
+    "resilience.config": CONFIG,
     "resilience.events": EVENTS,
     "resilience.health": HEALTH,
     "resilience.recovery": RECOVERY,
@@ -283,7 +303,7 @@ def test_importing_the_public_namespaces_imports_no_optional_client() -> None:
             "import sys",
             "import resilience, resilience.batch, resilience.health",
             "import resilience.recovery, resilience.stores, resilience.testing",
-            "import resilience.events",
+            "import resilience.events, resilience.config",
             "from resilience import SQLiteCheckpointStore, SQLiteIncidentStore",
             "from resilience.stores import SQLiteCheckpointStore, SQLiteIncidentStore",
             f"loaded = sorted(m for m in {OPTIONAL_CLIENTS!r} if m in sys.modules)",

@@ -25,6 +25,7 @@ from resilience._breaker.events import (
 from resilience._core.events import Event
 from resilience._retry.events import RetryScheduled
 from resilience.batch import BatchResult
+from resilience.config import ConfigReloaded, ReloadRefused
 from resilience.health import ComponentChanged, FeatureChanged
 from resilience.stores._events import StoreDegraded, StoreRecovered
 
@@ -34,10 +35,12 @@ __all__ = [
     "CallRejected",
     "CircuitState",
     "ComponentChanged",
+    "ConfigReloaded",
     "Event",
     "FeatureChanged",
     "Listener",
     "Outcome",
+    "ReloadRefused",
     "RetryScheduled",
     "StateChanged",
     "StoreDegraded",

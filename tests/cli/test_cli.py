@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from resilience import BreakerConfig, BreakerRegistry
 from resilience._cli.main import main
-from resilience._cli.status import StatusConfig
+from resilience.config._sections import ConfigFile as StatusConfig
 from resilience.stores.redis._breaker import RedisBreakerStore
 from servers import RedisServer, free_port
 
@@ -323,7 +323,7 @@ def test_every_json_key_is_found_on_its_own_line(
     data: dict[str, Any], indent: int | None, ascii_only: bool
 ) -> None:
     """The JSON pass finds each key path, on a line where that key is written."""
-    from resilience._cli.config_file import _JsonLines  # noqa: PLC0415
+    from resilience.config._file import _JsonLines  # noqa: PLC0415
 
     text = json.dumps({"k": data}, indent=indent, ensure_ascii=ascii_only)
     lines = _JsonLines(text).lines
@@ -384,7 +384,7 @@ def test_every_toml_key_is_found_on_its_own_line(
     data: dict[str, Any], headers: list[bool]
 ) -> None:
     """The TOML pass finds each key path (inline, dotted or under a header) on its line."""
-    from resilience._cli.config_file import _TomlLines  # noqa: PLC0415
+    from resilience.config._file import _TomlLines  # noqa: PLC0415
 
     text = "\n".join(_toml(data, (), itertools.cycle(headers)))
     assert tomllib.loads(text) == data
@@ -430,9 +430,7 @@ def _deep_json(levels: int) -> str:
         ),
         ("ftp.toml", '[remotes.a]\ncheck = { http = "ftp://h/x" }\n', "got scheme 'ftp'"),
         ("port.toml", '[remotes.a]\ncheck = { tcp = "db:99999" }\n', "expected host:port"),
-        ("remotes.yaml", "remotes:\n  a: {}\n", "YAML is not supported"),
-        ("remotes.yml", "remotes:\n  a: {}\n", "YAML is not supported"),
-        ("remotes.ini", "[remotes.a]\n", "expected a .toml or .json file"),
+        ("remotes.ini", "[remotes.a]\n", "expected a .toml, .json or .yaml file"),
         ("list.json", "[1, 2]", "expected a table of settings"),
     ],
 )
@@ -497,8 +495,24 @@ def test_the_files_durations_are_seconds_or_a_timedelta() -> None:
             }
         }
     )
-    remote = config.remotes["billing"]
+    remote = config.remotes["billing"]  # type: ignore[attr-defined]
     assert remote.check is not None
     assert remote.check.timeout == 3
     assert remote.retry is not None
     assert (remote.retry.deadline, remote.retry.max_retry_after) == (60, 30)
+
+
+def test_status_reads_the_environment_overrides_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """status loads its file with resilience.config: RESILIENCE__... variables apply."""
+    config = tmp_path / "remotes.toml"
+    config.write_text("[remotes.billing]\nbreaker = { failure_threshold = 3 }\n")
+    monkeypatch.setenv("RESILIENCE__REMOTES__BILLING__BREAKER__OPEN_FOR", "75")
+    code, out = status(config, capsys)
+    assert code == 0
+    assert "opens on 3 consecutive failures, for 75 s" in out
+    monkeypatch.setenv("RESILIENCE__REMOTES__BILLING__BREAKER__OPEN_FOR", "0")
+    code, out = status(config, capsys)
+    assert code == 2
+    assert "RESILIENCE__REMOTES__BILLING__BREAKER__OPEN_FOR (environment)" in out

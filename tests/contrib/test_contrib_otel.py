@@ -364,7 +364,7 @@ def test_import_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("opentelemetry", "opentelemetry.metrics", "opentelemetry.trace"):
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.delitem(sys.modules, "resilience.contrib.otel")
-    with pytest.raises(ImportError, match=r"pip install 'resilience\[otel\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'resilience-engine\[otel\]'"):
         importlib.import_module("resilience.contrib.otel")
 
 

@@ -287,7 +287,7 @@ def test_import_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("prometheus_client", "prometheus_client.metrics_core"):
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.delitem(sys.modules, "resilience.contrib.prometheus")
-    with pytest.raises(ImportError, match=r"pip install 'resilience\[prometheus\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'resilience-engine\[prometheus\]'"):
         importlib.import_module("resilience.contrib.prometheus")
 
 

@@ -50,6 +50,7 @@ from resilience import (
     RetryScheduled,
     Strategy,
     Timeout,
+    config,
     resilient,
 )
 from resilience.batch import CheckpointStore, ItemKey, ItemRecord, MemoryCheckpointStore
@@ -104,6 +105,36 @@ def cached(exc: BaseException, bucket: str, key: str, *, version: int = 0) -> by
 
 
 clock = FakeClock(start=10.0)
+
+# ------------------------------------------------------------------------ configuration
+
+
+def configuration_forms(path: Path) -> bytes:
+    """A configuration loaded from a file or a mapping, its builders, and reloads."""
+    events: list[object] = []
+    settings = config.load(path, env={}, clock=clock, listeners=[events.append])
+    assert_type(settings, config.Configuration)
+    assert_type(settings.registry, BreakerRegistry)
+    assert_type(settings.breaker("s3"), BreakerConfig)
+    assert_type(settings.retry("s3"), RetryPolicy | None)
+    assert_type(settings.reload(), bool)
+    assert_type(settings.poll(), bool | None)
+    assert_type(settings.health(), HealthRegistry)
+    assert_type(settings.recovery(), RecoveryManager)
+    settings.registry.reconfigure(BreakerConfig(failure_threshold=2), overrides={})
+    settings.registry.get("s3").reconfigure(BreakerConfig(open_for=5))
+    assert_type(config.load({"remotes": {"s3": {}}}).reload({"remotes": {"s3": {}}}), bool)
+    try:
+        config.load("missing.toml")
+    except config.ConfigError as exc:
+        assert_type(exc.problems, tuple[str, ...])
+    return settings.policy("s3").call(fetch, "b", "k")
+
+
+def misuse_config_reload() -> None:
+    """reload() takes a mapping, not a number."""
+    config.load({"remotes": {"s3": {}}}).reload(3)  # type: ignore[arg-type]
+
 
 # ---------------------------------------------------------------------- circuit breaker
 

@@ -19,6 +19,7 @@ from resilience._classify.classifier import Classifier
 from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.names import MAX_NAME_LENGTH, check_name_length
 from resilience._core.shells import Shell
+from resilience._core.window import CountWindow, TimeWindow
 
 __all__ = ["MAX_NAME_LENGTH", "BreakerSnapshot", "CircuitBreaker"]
 
@@ -240,6 +241,39 @@ class CircuitBreaker(SharedMachine, Shell):
         with self._lock:
             self._listeners = (*self._listeners, listener)
             self._timed = True  # a CallRecorded event carries the call's duration
+            self._refresh_fast()
+
+    def reconfigure(self, config: BreakerConfig) -> None:
+        """Decide by ``config`` from now on, keeping the state and what was counted.
+
+        The state, the failure streak, the manual setting and an open period under way
+        stay as they are (a new ``open_for`` applies from the next opening); the window
+        keeps its outcomes when its kind and length are unchanged, and starts empty when
+        they change (the old counts do not fit it). Calls under way are not disturbed:
+        their outcomes are recorded by the new rules.
+        """
+        if not isinstance(config, BreakerConfig):
+            raise TypeError(
+                f"reconfigure() takes a BreakerConfig, got {type(config).__name__}: build "
+                "one with BreakerConfig(...)"
+            )
+        with self._lock:
+            old = self._config
+            same_window = (old.uses_window, old.window_seconds, old.count_window) == (
+                config.uses_window, config.window_seconds, config.count_window
+            )
+            if not same_window:
+                self._window = (
+                    None if not config.uses_window
+                    else TimeWindow(config.window_seconds) if config.window_seconds is not None
+                    else CountWindow(config.window_size)
+                )
+            self._config = config
+            self._timed = (
+                config.slow_call_duration is not None
+                or config.window_seconds is not None
+                or bool(self._listeners)
+            )
             self._refresh_fast()
 
     # ---------------------------------------------------------------- manual control

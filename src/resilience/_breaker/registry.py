@@ -63,6 +63,30 @@ def _merge(key: str, default: BreakerConfig, override: BreakerConfig) -> Breaker
         ) from error
 
 
+def _resolve(
+    default: BreakerConfig | None, overrides: Mapping[str, BreakerConfig] | None
+) -> tuple[BreakerConfig, dict[str, BreakerConfig], list[tuple[str, BreakerConfig]]]:
+    """The default, and the overrides merged with it: by exact name, and by pattern."""
+    if default is None:
+        default = BreakerConfig()
+    elif not isinstance(default, BreakerConfig):
+        raise TypeError(f"default must be a BreakerConfig, got {type(default).__name__}")
+    exact: dict[str, BreakerConfig] = {}
+    patterns: list[tuple[str, BreakerConfig]] = []
+    for key, config in (overrides or {}).items():
+        if not isinstance(config, BreakerConfig):
+            raise TypeError(
+                f"overrides[{key!r}] must be a BreakerConfig, got {type(config).__name__}"
+            )
+        # Merged once here, so that no get() resolves anything.
+        merged = _merge(key, default, config)
+        if _GLOB_CHARS.isdisjoint(key):
+            exact[key] = merged
+        else:
+            patterns.append((key, merged))
+    return default, exact, patterns
+
+
 class BreakerRegistry:
     """One :class:`CircuitBreaker` per remote, created on first use.
 
@@ -118,20 +142,7 @@ class BreakerRegistry:
             )
         if isinstance(max_breakers, bool) or not isinstance(max_breakers, int) or max_breakers < 1:
             raise ValueError(f"max_breakers must be a positive int, got {max_breakers!r}")
-        self._default = default if default is not None else BreakerConfig()
-        self._exact: dict[str, BreakerConfig] = {}
-        self._patterns: list[tuple[str, BreakerConfig]] = []
-        for key, config in (overrides or {}).items():
-            if not isinstance(config, BreakerConfig):
-                raise TypeError(
-                    f"overrides[{key!r}] must be a BreakerConfig, got {type(config).__name__}"
-                )
-            # Merged once here, so that no get() resolves anything.
-            merged = _merge(key, self._default, config)
-            if _GLOB_CHARS.isdisjoint(key):
-                self._exact[key] = merged
-            else:
-                self._patterns.append((key, merged))
+        self._default, self._exact, self._patterns = _resolve(default, overrides)
         self._clock = clock if clock is not None else SYSTEM_CLOCK
         self._max = max_breakers
         self._listeners = tuple(listeners)
@@ -170,6 +181,27 @@ class BreakerRegistry:
             if fnmatchcase(remote, pattern):
                 return config
         return self._default
+
+    def reconfigure(
+        self,
+        default: BreakerConfig | None = None,
+        *,
+        overrides: Mapping[str, BreakerConfig] | None = None,
+    ) -> None:
+        """Replace the configurations, and apply them to every breaker kept, in place.
+
+        Takes ``default`` and ``overrides`` as the constructor does, and checks them all
+        before changing anything: an invalid override raises and leaves every
+        configuration as it was. Each breaker keeps its state and counts (see
+        :meth:`CircuitBreaker.reconfigure`); breakers created later get the new
+        configurations. Calls go on meanwhile: no lock is held around one.
+        """
+        resolved = _resolve(default, overrides)
+        with self._lock:
+            self._default, self._exact, self._patterns = resolved
+            breakers = [*self._pinned.items(), *self._breakers.items()]
+        for name, breaker in breakers:
+            breaker.reconfigure(self.config_for(name))
 
     def protect(self, remote: str | Callable[..., str]) -> RemoteBreakers:
         """A decorator (and ``call()``, ``with``) sending each call through its remote's breaker.
@@ -224,11 +256,12 @@ class BreakerRegistry:
         if not isinstance(remote, str) or not remote:
             raise TypeError(f"a remote's name must be a non-empty str, got {remote!r}")
         check_name_length(remote, "a remote's name")
-        config = self.config_for(remote)
         with self._lock:
             breaker = self._breakers.get(remote) or self._pinned.get(remote)
             if breaker is not None:  # another thread created it first
                 return breaker
+            # Under the lock: a reconfigure() either sees this breaker or came before it.
+            config = self.config_for(remote)
             if len(self._breakers) + len(self._pinned) >= self._max:
                 self._evict()
             breaker = CircuitBreaker(

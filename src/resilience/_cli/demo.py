@@ -274,7 +274,7 @@ def _status_page(
 
         from resilience.web import status_app  # noqa: PLC0415
     except ImportError as exc:
-        message = f"--web needs the web extra: pip install 'resilience[web]' ({exc})"
+        message = f"--web needs the web extra: pip install 'resilience-engine[web]' ({exc})"
         raise SystemExit(message) from None
     app = status_app(registry=registry, health=health, batches=[batch], title="resilience demo")
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

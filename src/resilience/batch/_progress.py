@@ -34,7 +34,7 @@ class TqdmProgress:
             tqdm = importlib.import_module("tqdm")  # an optional extra, loaded when asked for
         except ImportError as exc:
             raise ImportError(
-                "progress='tqdm' needs tqdm: pip install 'resilience[progress]'"
+                "progress='tqdm' needs tqdm: pip install 'resilience-engine[progress]'"
             ) from exc
         self._tqdm = tqdm.tqdm
         self._bar: Any = None

@@ -16,7 +16,7 @@ try:
     import httpx
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "resilience.contrib.httpx needs httpx: pip install 'resilience[httpx]'"
+        "resilience.contrib.httpx needs httpx: pip install 'resilience-engine[httpx]'"
     ) from _exc
 
 from resilience._breaker.breaker import CircuitBreaker

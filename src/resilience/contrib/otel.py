@@ -8,7 +8,7 @@
 
 Calls, transitions and retries are counted as they happen; breaker states, budgets,
 batches and health are read from their snapshots when the SDK collects. Only the
-OpenTelemetry API is needed (``pip install 'resilience[otel]'``); the application
+OpenTelemetry API is needed (``pip install 'resilience-engine[otel]'``); the application
 configures the SDK and its exporters. See ``docs/metrics.md`` for every metric.
 """
 
@@ -30,7 +30,7 @@ try:
     from opentelemetry.trace import get_current_span
 except ImportError as exc:  # tested by hiding the library from sys.modules
     raise ImportError(
-        "resilience.contrib.otel needs the OpenTelemetry API: pip install 'resilience[otel]'"
+        "resilience.contrib.otel needs the OpenTelemetry API: pip install 'resilience-engine[otel]'"
     ) from exc
 
 from resilience._breaker.breaker import CircuitBreaker

@@ -8,7 +8,7 @@
 
 Calls, transitions and retries are counted in the collector as they happen (it adds
 its own listener to the breakers); breaker states, budgets, batches and health are read
-from their snapshots at scrape time. Needs ``pip install 'resilience[prometheus]'``.
+from their snapshots at scrape time. Needs ``pip install 'resilience-engine[prometheus]'``.
 See ``docs/metrics.md`` for every metric.
 """
 
@@ -28,7 +28,7 @@ try:
 except ImportError as exc:  # tested by hiding the library from sys.modules
     raise ImportError(
         "resilience.contrib.prometheus needs prometheus-client: "
-        "pip install 'resilience[prometheus]'"
+        "pip install 'resilience-engine[prometheus]'"
     ) from exc
 
 from resilience._breaker.breaker import CircuitBreaker

@@ -204,7 +204,7 @@ def status_app(
     """A status page for operators: breakers, health and batches, updated live.
 
     Serve the returned ASGI app with any ASGI server (``uvicorn``: ``pip install
-    'resilience[web]'``). It shows internal state (remote names, error messages): bind it
+    'resilience-engine[web]'``). It shows internal state (remote names, error messages): bind it
     to loopback or put it behind authentication.
 
     Args:

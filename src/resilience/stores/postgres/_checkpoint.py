@@ -47,7 +47,7 @@ try:
     from psycopg.rows import TupleRow, tuple_row
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "PostgresCheckpointStore needs psycopg 3: pip install 'resilience[postgres]'"
+        "PostgresCheckpointStore needs psycopg 3: pip install 'resilience-engine[postgres]'"
     ) from _exc
 
 from resilience.stores.postgres._sql import COLUMNS, CREATE, SCHEMA_LOCK, STATEMENTS

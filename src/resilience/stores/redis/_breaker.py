@@ -39,7 +39,7 @@ try:
     from redis.client import PubSub
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "RedisBreakerStore needs the redis client: pip install 'resilience[redis]'"
+        "RedisBreakerStore needs the redis client: pip install 'resilience-engine[redis]'"
     ) from _exc
 
 from resilience.stores.redis._commands import BreakerCommands

@@ -29,7 +29,7 @@ try:
     import redis
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "RedisRetryBudget needs the redis client: pip install 'resilience[redis]'"
+        "RedisRetryBudget needs the redis client: pip install 'resilience-engine[redis]'"
     ) from _exc
 
 from resilience.stores.redis._connection import connect

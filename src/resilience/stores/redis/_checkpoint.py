@@ -48,7 +48,7 @@ try:
     from redis.cluster import RedisCluster
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "RedisCheckpointStore needs the redis client: pip install 'resilience[redis]'"
+        "RedisCheckpointStore needs the redis client: pip install 'resilience-engine[redis]'"
     ) from _exc
 
 from resilience._core.redact import redact_url

@@ -1,15 +1,17 @@
-"""Reading the command line's configuration file: TOML or JSON, and the line of each key.
+"""Reading a configuration file: TOML or JSON (YAML with the extra), and the line of each key.
 
 The standard parsers say where the text is malformed but not where a key is, and a
 validation error names a key. So once a file has parsed, a second pass reads it with
 the format's own rules (strings, escapes, comments, multi-line values, dotted keys,
 table headers and arrays of tables) and records the line each key path starts on. A
-path it does not know is reported without a line, never with a guessed one.
+path it does not know is reported without a line, never with a guessed one. YAML's
+parser keeps the line of every node itself: its node tree gives them.
 """
 
 from __future__ import annotations
 
 import bisect
+import importlib
 import json
 import re
 import tomllib
@@ -17,12 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "FileError", "KeyPath", "read"]
+from resilience._core.text import one_line
+
+__all__ = ["MAX_DEPTH", "FileError", "KeyPath", "parse", "read"]
 
 KeyPath = tuple[str | int, ...]
 MAX_DEPTH = 16
 """The deepest nesting a configuration may have: ours needs 5 levels."""
-_FORMATS = {".toml": "TOML", ".json": "JSON"}
+_FORMATS = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SCALAR = re.compile(r"[^,\]}\n#]*")  # a number, a boolean or a date: up to what ends it
 
@@ -35,13 +39,9 @@ def read(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
     """The file's data, and the line each key path of it starts on."""
     kind = _FORMATS.get(path.suffix.lower())
     if kind is None:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            raise FileError(
-                f"{path}: YAML is not supported; write the same structure as TOML (.toml) "
-                "or JSON (.json)"
-            )
         raise FileError(
-            f"{path}: expected a .toml or .json file, got {path.suffix or 'no extension'!r}"
+            f"{path}: expected a .toml, .json or .yaml file, got "
+            f"{path.suffix or 'no extension'!r}"
         )
     try:
         raw = path.read_bytes()
@@ -55,6 +55,14 @@ def read(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
             f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file "
             "as UTF-8"
         ) from None
+    if kind == "YAML":
+        return _yaml(path, text)
+    return parse(text, kind=kind, where=str(path))
+
+
+def parse(text: str, *, kind: str, where: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    """Text of ``kind`` (``"TOML"`` or ``"JSON"``): its data and the line of each key."""
+    path = where
     try:
         data = json.loads(text) if kind == "JSON" else tomllib.loads(text)
     except RecursionError:
@@ -73,6 +81,48 @@ def read(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
         lines = _JsonLines(text).lines if kind == "JSON" else _TomlLines(text).lines
     except (RecursionError, ValueError, IndexError):
         lines = {}  # the parser accepted it: errors are reported without a line
+    return data, lines
+
+
+def _yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
+    """A YAML file's data (safe types only) and the line of each key, from its node tree."""
+    try:
+        yaml: Any = importlib.import_module("yaml")  # an optional extra, untyped
+    except ImportError:
+        raise FileError(
+            f"{path}: reading YAML needs PyYAML: pip install 'resilience-engine[yaml]' "
+            "(or write the same structure as TOML or JSON)"
+        ) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except RecursionError:
+        raise FileError(f"{path}: nested too deeply to be a configuration") from None
+    except yaml.YAMLError as exc:
+        raise FileError(f"{path}: not valid YAML: {one_line(str(exc))}") from None
+    if not isinstance(data, dict):
+        raise FileError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    too_deep = _deeper_than(data, MAX_DEPTH)
+    if too_deep is not None:
+        where = ".".join(map(str, too_deep))
+        raise FileError(
+            f"{path}: {where}: nested deeper than {MAX_DEPTH} levels; no setting is that deep"
+        )
+    lines: dict[KeyPath, int] = {}
+    stack: list[tuple[Any, KeyPath]] = [(root, ())]
+    while stack:
+        node, where_ = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    keys = (*where_, str(key.value))
+                    lines.setdefault(keys, key.start_mark.line + 1)
+                    stack.append((value, keys))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, value in enumerate(node.value):
+                keys = (*where_, index)
+                lines.setdefault(keys, value.start_mark.line + 1)
+                stack.append((value, keys))
     return data, lines
 
 

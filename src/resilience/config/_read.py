@@ -1,0 +1,137 @@
+"""From a file or a mapping, with the environment's overrides, to validated settings.
+
+Every problem is reported at once, each with where it is (the file and the line its
+parser found the key on, or the environment variable that set it) and its field.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from resilience._breaker.config import BreakerConfig
+from resilience._breaker.registry import BreakerRegistry
+from resilience._core.errors import ResilienceError
+from resilience._core.options import Options
+from resilience._core.redact import MASK, is_secret_name, redact_text
+from resilience._core.text import one_line, safe_repr
+from resilience.config import _env
+from resilience.config._file import FileError, KeyPath, read
+from resilience.config._sections import ConfigFile
+
+__all__ = ["MAPPING", "ConfigError", "Source", "breakers", "settings_of"]
+
+MAPPING = "<mapping>"
+"""How a configuration given as a mapping is named in errors and events."""
+
+Source = str | os.PathLike[str] | Mapping[str, Any]
+
+
+class ConfigError(ResilienceError, ValueError):
+    """A configuration that cannot be used; ``str()`` lists every problem, one a line.
+
+    Attributes:
+        problems: Each problem: where (``file:line``, or the environment variable),
+            the field, and what is wrong.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
+
+
+def settings_of(source: Source, env: Mapping[str, str]) -> Options:
+    """The validated settings of ``source`` with the overrides of ``env``."""
+    lines: Mapping[KeyPath, int] = {}
+    if isinstance(source, Mapping):
+        where, raw = MAPPING, dict(source)
+    else:
+        where = os.fspath(source)
+        try:
+            raw, lines = read(Path(source))
+        except FileError as exc:
+            raise ConfigError([str(exc)]) from None
+    try:
+        data, origins = _env.apply(raw, env)
+    except FileError as exc:
+        raise ConfigError([str(exc)]) from None
+    try:
+        settings = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            keys = _key_path(data, error["loc"])
+            field = ".".join(one_line(str(part)) for part in error["loc"])
+            got = _shown_input(error["loc"], error["input"])
+            at = _where(where, keys, lines, origins)
+            problems.append(f"{at}: {field}: {one_line(error['msg'])}{got}")
+        raise ConfigError(problems) from None
+    default, overrides = breakers(settings)
+    problems = []
+    for name, override in overrides.items():  # one that inherits a conflicting default
+        try:
+            BreakerRegistry(default, overrides={name: override})
+        except ValueError as exc:
+            at = _where(where, ("remotes", name, "breaker"), lines, origins)
+            problems.append(f"{at}: remotes.{one_line(name)}.breaker: {one_line(str(exc))}")
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def breakers(settings: Options) -> tuple[BreakerConfig | None, dict[str, BreakerConfig]]:
+    """The breaker registry's default and overrides (by remote name or glob pattern)."""
+    default = settings.defaults.breaker  # type: ignore[attr-defined]
+    overrides = {
+        name: remote.breaker
+        for name, remote in settings.remotes.items()  # type: ignore[attr-defined]
+        if remote.breaker is not None
+    }
+    return default, overrides
+
+
+def _where(
+    source: str, keys: KeyPath, lines: Mapping[KeyPath, int], origins: Mapping[KeyPath, str]
+) -> str:
+    """``file:line``, or the variable that set the key (or a table around it)."""
+    for n in range(len(keys), 0, -1):
+        origin = origins.get(keys[:n])
+        if origin is not None:
+            return f"{origin} (environment)"
+    line = lines.get(keys) if keys else None
+    if line:
+        return f"{source}:{line}"
+    return source if source == MAPPING else f"{source} (line unknown)"
+
+
+def _key_path(data: Mapping[str, Any], loc: Sequence[int | str]) -> KeyPath:
+    """The longest start of an error's location that is keys in the file.
+
+    A missing key ("Field required") stops it at the table the key belongs in.
+    """
+    keys: list[str | int] = []
+    value: Any = data
+    for part in loc:
+        in_table = isinstance(value, Mapping) and part in value
+        in_array = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
+        if not (in_table or in_array):
+            break
+        value = value[part]
+        keys.append(part)
+    return tuple(keys)
+
+
+def _shown_input(loc: Sequence[int | str], value: object) -> str:
+    """`` (got ...)`` for a scalar, its secrets masked; nothing for a table."""
+    if isinstance(value, dict):
+        return ""
+    names = [part for part in loc if isinstance(part, str)]
+    if names and is_secret_name(names[-1]):
+        return f" (got {MASK})"
+    if isinstance(value, str):
+        value = redact_text(value)
+    return f" (got {safe_repr(value, limit=200)})"
