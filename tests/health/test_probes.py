@@ -117,8 +117,13 @@ def raw_get(base: str, path: str, authorization: bytes) -> tuple[int, bytes, byt
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
-            b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + host.encode()
-            + b"\r\nAuthorization: " + authorization + b"\r\nConnection: close\r\n\r\n"
+            b"GET "
+            + path.encode()
+            + b" HTTP/1.1\r\nHost: "
+            + host.encode()
+            + b"\r\nAuthorization: "
+            + authorization
+            + b"\r\nConnection: close\r\n\r\n"
         )
         answer = b""
         while chunk := sock.recv(65536):
