@@ -18,7 +18,6 @@ running a check per request. Needs the ``starlette`` (or ``fastapi``) extra.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any, Final
@@ -38,6 +37,7 @@ from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.events import CircuitState
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.text import json_bytes
+from resilience.contrib._web import circuit_open_body, retry_after_header
 from resilience.health import ComponentChanged, ComponentStatus, HealthRegistry
 from resilience.health._probes import ProbeAnswer, probe
 
@@ -95,11 +95,6 @@ def health_routes(
     ]
 
 
-def _retry_after_header(seconds: float | None, default: float) -> str:
-    wait = default if seconds is None else seconds
-    return str(max(1, math.ceil(wait)))
-
-
 async def circuit_open_response(_request: Request, exc: Exception) -> Response:
     """An exception handler: a :class:`CircuitOpenError` escaping a route becomes a 503.
 
@@ -109,12 +104,11 @@ async def circuit_open_response(_request: Request, exc: Exception) -> Response:
     """
     if not isinstance(exc, CircuitOpenError):
         raise exc
-    body = json_bytes({"error": "service unavailable", "remote": exc.name, "state": exc.state.name})
     return Response(
-        body,
+        circuit_open_body(exc),
         status_code=503,
         media_type="application/json",
-        headers={"retry-after": _retry_after_header(exc.retry_after, 30.0)},
+        headers={"retry-after": retry_after_header(exc.retry_after)},
     )
 
 
@@ -159,7 +153,7 @@ def guard(
             raise HTTPException(
                 503,
                 f"circuit {found.name!r} is {snap.state.name}",
-                headers={"retry-after": _retry_after_header(snap.retry_after, 30.0)},
+                headers={"retry-after": retry_after_header(snap.retry_after)},
             )
         return found
 
@@ -198,7 +192,7 @@ class LoadShedding:
         self._app = app
         self._health = health
         self._chosen = None if components is None else frozenset(components)
-        self._retry_after = str(max(1, math.ceil(retry_after)))
+        self._retry_after = retry_after_header(retry_after)
         self._exempt = frozenset(exempt)
         self._lock = threading.Lock()
         self._down: frozenset[str] = frozenset()
