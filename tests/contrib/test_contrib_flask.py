@@ -32,7 +32,11 @@ def client_fetch(client: FlaskClient) -> Any:
     def fetch(url: str, token: str | None) -> tuple[int, dict[str, str], dict[str, Any]]:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         response = client.get(url, headers=headers)
-        return response.status_code, {k.lower(): v for k, v in response.headers}, response.json
+        return (
+            response.status_code,
+            {k.lower(): v for k, v in response.headers},
+            response.json or {},
+        )
 
     return fetch
 
