@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, assert_type
 
 import httpx
+from starlette.applications import Starlette
 
 import resilience
 from resilience import (
@@ -436,10 +437,9 @@ def more_clients(registry: BreakerRegistry) -> None:
 
 def web_and_logs(health: HealthRegistry, breaker: CircuitBreaker) -> None:
     """Probe routes, shedding, guards, and the logging and tracing integrations."""
-    routes = health_routes(health, token="t", prefix="/ops")
+    routes = health_routes(health, show_details=True, prefix="/ops")
     assert_type(guard(breaker)(), CircuitBreaker)
-    LoadShedding(lambda scope, receive, send: send({}), health=health, retry_after=2)
-    assert routes
+    LoadShedding(Starlette(routes=routes), health=health, retry_after=2)
     JSONFormatter(extras=["request_id"])
     StructlogListener(min_level=20)
     spans = OTelSpans(name="charge")
