@@ -21,9 +21,12 @@ HEALTH = make_health()
 """The registry the setting names by its dotted path (this module is ``test_contrib_django``)."""
 
 
+SETTING = {"HEALTH": "test_contrib_django.HEALTH", "TOKEN": TOKEN}
+
+
 @pytest.fixture(scope="module", autouse=True)
 def configured() -> None:
-    if not django_settings.configured:
+    if not django_settings.configured:  # once per process, whoever comes first
         django_settings.configure(
             DEBUG=False,
             SECRET_KEY="tests-only",  # noqa: S106 - a loopback test server
@@ -32,9 +35,16 @@ def configured() -> None:
             ROOT_URLCONF="resilience.contrib.django.urls",
             MIDDLEWARE=[],
             DATABASES={},
-            RESILIENCE={"HEALTH": "test_contrib_django.HEALTH", "TOKEN": TOKEN},
+            RESILIENCE=SETTING,
         )
         django.setup()
+
+
+@pytest.fixture(autouse=True)
+def setting(configured: None) -> Iterator[None]:
+    """Each test starts from this module's setting, whoever configured Django."""
+    with override_settings(RESILIENCE=SETTING, ROOT_URLCONF="resilience.contrib.django.urls"):
+        yield
 
 
 def client_fetch(client: Client) -> Any:
