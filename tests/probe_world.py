@@ -50,8 +50,13 @@ def make_health() -> HealthRegistry:
 Getter = Callable[[str, str | None], tuple[int, dict[str, str], dict[str, Any]]]
 
 
-def check_probes(base: str, *, token: str | None, fetch: Getter = get) -> None:
-    """The probes under ``base`` answer as the health registry's own apps do."""
+def check_probes(
+    base: str, *, token: str | None, fetch: Getter = get, own_404: bool = False
+) -> None:
+    """The probes under ``base`` answer as the health registry's own apps do.
+
+    ``own_404``: other paths are the probe app's too, answered 404 in JSON.
+    """
     status, headers, body = fetch(f"{base}/livez", None)
     assert (status, body) == (200, {"status": "pass"})
     assert headers["cache-control"] == "no-store"
@@ -71,6 +76,9 @@ def check_probes(base: str, *, token: str | None, fetch: Getter = get) -> None:
     status, _, body = fetch(f"{base}/health", "not-" + (token or ""))
     assert "output" not in json.dumps(body)
     assert status == 503
+    if own_404:
+        status, _, body = fetch(f"{base}/nope", None)
+        assert (status, body) == (404, {"error": "not found"})
 
 
 class _Quiet(WSGIRequestHandler):
