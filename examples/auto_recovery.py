@@ -76,7 +76,6 @@ def serve(handler: type[BaseHTTPRequestHandler], port: int = 0) -> ThreadingHTTP
 
 # ----------------------------------------------------------- the components
 
-
 class ApiService:
     """The api: an HTTP server on a fixed loopback port, crashed until restarted."""
 

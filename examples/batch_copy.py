@@ -30,7 +30,9 @@ from resilience import (
 )
 from resilience.testing import FakeClock
 
-FILES = [(f"photos/img-{i:04d}.jpg", "dropbox" if i % 3 == 0 else "s3-eu") for i in range(300)]
+FILES = [
+    (f"photos/img-{i:04d}.jpg", "dropbox" if i % 3 == 0 else "s3-eu") for i in range(300)
+]
 CRASH_AFTER = 130  # the first run dies after this many copies
 
 

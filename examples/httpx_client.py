@@ -68,10 +68,8 @@ def refused_port() -> tuple[socket.socket, int]:
 
 
 def on_retry(event: RetryScheduled) -> None:
-    print(
-        f"    attempt {event.attempt} failed ({event.classification.reason}); "
-        f"retrying in {event.delay:.2f} s"
-    )
+    print(f"    attempt {event.attempt} failed ({event.classification.reason}); "
+          f"retrying in {event.delay:.2f} s")
 
 
 def main() -> None:

@@ -226,4 +226,6 @@ def _private_cluster() -> Iterator[str]:
         try:
             yield f"host=127.0.0.1 port={port} dbname=postgres user=postgres"
         finally:
-            subprocess.run([pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False)
+            subprocess.run(
+                [pg_ctl, "-D", str(data), "-m", "immediate", "stop"], check=False
+            )

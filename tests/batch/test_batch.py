@@ -256,7 +256,9 @@ def test_an_interrupted_run_keeps_what_finished(sqlite_store: SQLiteCheckpointSt
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        BatchProcessor("ctrl-c", handler, store=sqlite_store, checkpoint_every=100).run(range(10))
+        BatchProcessor("ctrl-c", handler, store=sqlite_store, checkpoint_every=100).run(
+            range(10)
+        )
     assert set(sqlite_store.load("ctrl-c")) == set(range(7))
 
 
@@ -478,15 +480,8 @@ def test_snapshot_shows_the_current_run_then_how_it_ended() -> None:
     assert [p.processed for p in seen if p is not None] == [0, 1, 2]
     assert all(p is not None and p.running for p in seen)
     assert processor.snapshot() == BatchProgress(
-        job="snap",
-        processed=3,
-        succeeded=3,
-        failed=0,
-        deferred=0,
-        skipped=0,
-        resumed=0,
-        total=3,
-        running=False,
+        job="snap", processed=3, succeeded=3, failed=0, deferred=0, skipped=0, resumed=0,
+        total=3, running=False,
     )
 
 

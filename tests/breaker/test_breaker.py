@@ -875,7 +875,6 @@ def test_ignored_trial_gives_its_permit_back_without_deciding(fake_clock: FakeCl
 
 def test_permanent_errors_are_ignored_unless_count_permanent(fake_clock: FakeClock) -> None:
     """PERMANENT errors do not count as failures unless count_permanent is set."""
-
     def bad_request() -> None:
         raise ValueError("bad input")
 
@@ -1113,7 +1112,6 @@ def test_each_raising_listener_is_logged_once_on_its_own(
     fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Each raising listener is logged once, on its own."""
-
     def make_broken() -> Callable[[Event], None]:
         def broken(event: Event) -> None:
             raise RuntimeError("listener bug")

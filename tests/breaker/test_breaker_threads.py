@@ -232,8 +232,7 @@ def _all_inside_at_once(breaker: CircuitBreaker) -> list[int]:
     ids=["fast path", "windowed"],
 )
 def test_calls_run_concurrently_because_no_lock_is_held_while_they_run(
-    config: BreakerConfig,
-    fake_clock: FakeClock,
+    config: BreakerConfig, fake_clock: FakeClock,
 ) -> None:
     """Calls through one breaker run at the same time: no lock is held around them."""
     breaker = CircuitBreaker("db", config, clock=fake_clock)

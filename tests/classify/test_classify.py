@@ -160,11 +160,9 @@ TABLE: list[tuple[str, BaseException, FailureKind]] = [
     ("urllib3.ProtocolError", _foreign("urllib3.exceptions", "ProtocolError")(), RETRYABLE),
     ("urllib3.NewConnectionError", _foreign("urllib3", "NewConnectionError")(), RETRYABLE),
     ("urllib3.TimeoutError", _foreign("urllib3.exceptions", "TimeoutError")(), RETRYABLE),
-    (
-        "a subclass of httpx.NetworkError",
-        type("ConnectError", (_foreign("httpx", "NetworkError"),), {"__module__": "httpx"})(),
-        RETRYABLE,
-    ),
+    ("a subclass of httpx.NetworkError", type(
+        "ConnectError", (_foreign("httpx", "NetworkError"),), {"__module__": "httpx"}
+    )(), RETRYABLE),
     ("same name, other package", _foreign("mylib", "NetworkError")(), PERMANENT),
     # programming errors
     *[

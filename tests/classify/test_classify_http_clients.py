@@ -171,7 +171,9 @@ def s3_error(session: botocore.session.Session, url: str) -> BaseException:
     return raised(s3(session, url).get_object, Bucket="photos", Key="a.jpg")
 
 
-def test_an_s3_503_slowdown_is_retryable(s3_session: botocore.session.Session, remote: str) -> None:
+def test_an_s3_503_slowdown_is_retryable(
+    s3_session: botocore.session.Session, remote: str
+) -> None:
     """An S3 503 SlowDown, a real botocore ClientError, is retried as the README says."""
     error = s3_error(s3_session, f"{remote}/s3/503/SlowDown")
     assert isinstance(error, ClientError)
@@ -190,7 +192,9 @@ def test_aws_throttling_at_http_400_is_retryable(
         assert verdict == Classification(RETRYABLE, f"AWS {code}, HTTP 400")
 
 
-def test_aws_client_errors_are_permanent(s3_session: botocore.session.Session, remote: str) -> None:
+def test_aws_client_errors_are_permanent(
+    s3_session: botocore.session.Session, remote: str
+) -> None:
     """A ClientError of another code is judged by its status: 4xx permanent."""
     for status, code in ((403, "AccessDenied"), (404, "NoSuchKey"), (400, "InvalidRequest")):
         verdict = verdict_on(s3_error(s3_session, f"{remote}/s3/{status}/{code}"))
@@ -259,10 +263,8 @@ def test_every_code_botocore_retries_is_retryable(code: str) -> None:
 def test_aws_errors_that_retrying_cannot_fix_are_permanent() -> None:
     """Missing credentials, a 304 and a ClientError without a status are not retried."""
     not_modified = ClientError(
-        {
-            "Error": {"Code": "304", "Message": "Not Modified"},
-            "ResponseMetadata": {"HTTPStatusCode": 304, "HTTPHeaders": {}},
-        },
+        {"Error": {"Code": "304", "Message": "Not Modified"},
+         "ResponseMetadata": {"HTTPStatusCode": 304, "HTTPHeaders": {}}},
         "GetObject",
     )
     assert kind_of(NoCredentialsError()) is PERMANENT
@@ -301,9 +303,8 @@ def test_requests_http_errors_are_judged_by_their_response(remote: str) -> None:
 def test_requests_giving_up_on_error_statuses_is_retryable(remote: str) -> None:
     """A RetryError (urllib3 retried 503s until it gave up) is retryable later."""
     session = requests.Session()
-    retry = Retry(
-        total=1, status_forcelist=[503], backoff_factor=0, respect_retry_after_header=False
-    )
+    retry = Retry(total=1, status_forcelist=[503], backoff_factor=0,
+                  respect_retry_after_header=False)
     session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
     error = raised(session.get, f"{remote}/status/503", timeout=2)
     assert isinstance(error, requests.exceptions.RetryError)
@@ -326,9 +327,7 @@ def test_urllib3_max_retry_error_is_judged_by_its_reason(remote: str, closed: st
     assert verdict.kind is RETRYABLE
     assert verdict.reason.startswith("caused by urllib3")
     constructed = urllib3.exceptions.MaxRetryError(
-        None,
-        "/",
-        urllib3.exceptions.ProtocolError("Connection aborted."),  # type: ignore[arg-type]
+        None, "/", urllib3.exceptions.ProtocolError("Connection aborted.")  # type: ignore[arg-type]
     )
     assert constructed.__cause__ is None
     assert kind_of(constructed) is RETRYABLE

@@ -234,7 +234,8 @@ def test_a_redis_transaction_that_lost_a_race_is_retryable(redis_server: RedisSe
         (redis.exceptions.ConnectionError("Connection closed by server."), RETRYABLE),
         (redis.exceptions.TimeoutError("Timeout reading from socket"), RETRYABLE),
         (redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"), RETRYABLE),
-        (redis.exceptions.ReadOnlyError("You can't write against a read only replica."), RETRYABLE),
+        (redis.exceptions.ReadOnlyError("You can't write against a read only replica."),
+         RETRYABLE),
         (redis.exceptions.TryAgainError("Multiple keys request during rehashing"), RETRYABLE),
         (redis.exceptions.ClusterDownError("The cluster is down"), RETRYABLE),
         (redis.exceptions.MasterDownError("Link with MASTER is down"), RETRYABLE),
@@ -319,12 +320,8 @@ def test_psycopg2_refused_connections_and_pgcodes(pg_dsn: str) -> None:
 
 def _asyncpg_params(dsn: str) -> dict[str, Any]:
     info = conninfo_to_dict(dsn)
-    return {
-        "host": info["host"],
-        "port": int(str(info.get("port", 5432))),
-        "database": info["dbname"],
-        "user": info.get("user"),
-    }
+    return {"host": info["host"], "port": int(str(info.get("port", 5432))),
+            "database": info["dbname"], "user": info.get("user")}
 
 
 async def test_asyncpg_errors_follow_their_sqlstate(pg_dsn: str) -> None:
@@ -354,11 +351,8 @@ async def test_asyncpg_errors_follow_their_sqlstate(pg_dsn: str) -> None:
 def _engine(dsn: str, **options: Any) -> sqlalchemy.Engine:
     params = _asyncpg_params(dsn)
     url = sqlalchemy.URL.create(
-        "postgresql+psycopg",
-        host=params["host"],
-        port=params["port"],
-        database=params["database"],
-        username=params["user"],
+        "postgresql+psycopg", host=params["host"], port=params["port"],
+        database=params["database"], username=params["user"],
     )
     return sqlalchemy.create_engine(url, **options)
 

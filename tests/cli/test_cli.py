@@ -33,10 +33,7 @@ from servers import RedisServer, free_port
 def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "resilience", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+        capture_output=True, text=True, timeout=timeout, check=False,
     )
 
 
@@ -65,9 +62,8 @@ def test_the_demo_counts_only_the_open_remotes_rejections() -> None:
     """The "rejected at once while OPEN" line counts gdrive's rejections, no other remote's."""
     done = run("demo", timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
-    line = re.search(
-        r"gdrive +(\d+) calls rejected at once while OPEN; the remote saw (\d+)", done.stdout
-    )
+    line = re.search(r"gdrive +(\d+) calls rejected at once while OPEN; the remote saw (\d+)",
+                     done.stdout)
     row = re.search(r"^ +gdrive +\S+ +failure rate .* rejected (\d+)$", done.stdout, re.MULTILINE)
     assert line is not None, done.stdout
     assert row is not None, done.stdout
@@ -80,9 +76,7 @@ def test_the_demo_serves_the_status_page_with_web() -> None:
     """The demo serves the status page with web."""
     process = subprocess.Popen(
         [sys.executable, "-m", "resilience", "demo", "--web", "--linger", "3"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
@@ -199,9 +193,9 @@ def test_json_is_read_too_and_its_errors_have_lines(
 ) -> None:
     """Json is read too and its errors have lines."""
     config = tmp_path / "remotes.json"
-    config.write_text(
-        json.dumps({"remotes": {"api": {"retry": {"attempts": 0}}, "db": {"check": {}}}}, indent=2)
-    )
+    config.write_text(json.dumps(
+        {"remotes": {"api": {"retry": {"attempts": 0}}, "db": {"check": {}}}}, indent=2
+    ))
     code, out = status(config, capsys)
     assert code == 2
     assert f"{config}:5: remotes.api.retry.attempts: Input should be greater than" in out
@@ -386,7 +380,9 @@ def _toml(table: dict[str, Any], prefix: tuple[str, ...], headers: Iterator[bool
 
 
 @given(data=_TREES, headers=st.lists(st.booleans(), min_size=1, max_size=20))
-def test_every_toml_key_is_found_on_its_own_line(data: dict[str, Any], headers: list[bool]) -> None:
+def test_every_toml_key_is_found_on_its_own_line(
+    data: dict[str, Any], headers: list[bool]
+) -> None:
     """The TOML pass finds each key path (inline, dotted or under a header) on its line."""
     from resilience._cli.config_file import _TomlLines  # noqa: PLC0415
 

@@ -113,7 +113,6 @@ def test_fake_clock_fixture_drives_a_breaker(fake_clock: FakeClock) -> None:
     breaker = CircuitBreaker(
         "fixture", BreakerConfig(failure_threshold=1, open_for=30), clock=fake_clock
     )
-
     def refused() -> None:
         raise ConnectionRefusedError
 

@@ -134,11 +134,7 @@ def test_every_call_when_attached_as_a_listener(caplog: pytest.LogCaptureFixture
     with pytest.raises(CircuitOpenError):
         breaker.call(refused)
     assert [e for _, e in events(caplog)] == [
-        "breaker.call",
-        "breaker.call",
-        "breaker.opened",
-        "breaker.opened",
-        "breaker.rejected",
+        "breaker.call", "breaker.call", "breaker.opened", "breaker.opened", "breaker.rejected"
     ]  # the transition twice: logged by default, and by the listener
     call = fields(caplog.records[1])
     assert call["outcome"] == "FAILURE"

@@ -341,8 +341,7 @@ def test_the_monitor_thread_survives_checks_raising_base_exceptions(
 
 
 def test_an_async_check_that_swallows_cancellation_cannot_hold_arun(
-    caplog: pytest.LogCaptureFixture,
-    fake_clock: FakeClock,
+    caplog: pytest.LogCaptureFixture, fake_clock: FakeClock,
 ) -> None:
     """arun() returns at the timeout with the check UNKNOWN, and logs that it still runs."""
     health = HealthRegistry(clock=fake_clock, default_timeout=5)
@@ -389,9 +388,9 @@ def test_an_async_check_that_swallows_cancellation_cannot_hold_arun(
     assert again.components["stubborn"].status is UNKNOWN
     assert "has not finished" in again.components["stubborn"].message
     assert cancelled >= 1
-    assert any("stubborn" in r.getMessage() and "left" in r.getMessage() for r in caplog.records), [
-        r.getMessage() for r in caplog.records
-    ]
+    assert any(
+        "stubborn" in r.getMessage() and "left" in r.getMessage() for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
     assert not thread.is_alive()
 
 

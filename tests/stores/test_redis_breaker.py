@@ -71,10 +71,7 @@ class Fleet:
         self, config: BreakerConfig | None = None, **store_options: object
     ) -> BreakerRegistry:
         store = RedisBreakerStore(
-            self.url,
-            retry_interval=0.1,
-            listeners=[self.events.append],
-            **store_options,  # type: ignore[arg-type]
+            self.url, retry_interval=0.1, listeners=[self.events.append], **store_options  # type: ignore[arg-type]
         )
         self.stores.append(store)
         config = config or BreakerConfig(failure_threshold=5)
@@ -450,7 +447,8 @@ def test_a_breaker_with_a_non_finite_period_is_refused_when_linked(
 def event(*, state: str = '"open"', gen: str = '"9999999999999"', left: str = "0") -> bytes:
     """A breaker event as the scripts publish it, with raw JSON for some of its fields."""
     return (
-        f'{{"name":"api","state":{state},"gen":{gen},"left":{left},"period":30000,"reason":"x"}}'
+        f'{{"name":"api","state":{state},"gen":{gen},"left":{left},'
+        f'"period":30000,"reason":"x"}}'
     ).encode()
 
 

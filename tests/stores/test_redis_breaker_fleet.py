@@ -126,7 +126,9 @@ def remote() -> Iterator[Remote]:
 def start_workers(redis_url: str, remote: Remote, mode: str) -> list[subprocess.Popen[str]]:
     args = [redis_url, remote.url, mode, str(THRESHOLD), str(BATCH)]
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, *args], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, *args], stdout=subprocess.PIPE, text=True
+        )
         for _ in range(WORKERS)
     ]
     time.sleep(0.5)  # let each import and connect; the release below starts them together
@@ -165,7 +167,9 @@ def test_an_open_breaker_reaches_every_process_within_200_ms(
     assert sum(r["failures"] for r in done) == calls  # type: ignore[misc]
 
 
-def test_trial_permits_hold_across_processes(redis_server: RedisServer, remote: Remote) -> None:
+def test_trial_permits_hold_across_processes(
+    redis_server: RedisServer, remote: Remote
+) -> None:
     """Half-open trial permits hold across processes: at most two trials at once in the fleet."""
     workers = start_workers(redis_server.url, remote, "trial")
     client = redis.Redis.from_url(redis_server.url)

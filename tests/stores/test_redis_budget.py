@@ -252,8 +252,7 @@ def test_repr_hides_the_password(redis_server: RedisServer) -> None:
 
 
 def test_a_retry_policy_stops_when_the_fleet_budget_is_spent(
-    make: Make,
-    fake_clock: FakeClock,
+    make: Make, fake_clock: FakeClock,
 ) -> None:
     """A policy on one process retries only as far as the fleet's calls allow."""
     mine = make(name="remote", ratio=0.5, min_per_second=0)

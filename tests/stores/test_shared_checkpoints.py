@@ -377,12 +377,8 @@ def test_an_interrupted_batch_resumes(backend: Backend, concurrency: int) -> Non
         seen.append(item)
 
     first = BatchProcessor(
-        "copy",
-        interrupted,
-        store=backend.open(),
-        checkpoint_every=25,
-        concurrency=concurrency,
-        lease=5,
+        "copy", interrupted, store=backend.open(), checkpoint_every=25,
+        concurrency=concurrency, lease=5,
     )
     with pytest.raises(KeyboardInterrupt):
         first.run(range(200))
@@ -650,7 +646,9 @@ def test_redis_namespace_is_checked(redis_server: RedisServer) -> None:
 @pytest.mark.parametrize(
     "prefix", ["x; drop table", "Upper", "1abc", "a-b", "", "x" * 51, 'x"y', "s.t"]
 )
-def test_postgres_refuses_a_prefix_that_is_not_a_plain_identifier(pg_dsn: str, prefix: str) -> None:
+def test_postgres_refuses_a_prefix_that_is_not_a_plain_identifier(
+    pg_dsn: str, prefix: str
+) -> None:
     """A table prefix that is not a plain lower-case identifier is refused."""
     with pytest.raises(ValueError, match="plain identifier"):
         _pg_store(pg_dsn, table_prefix=prefix)
@@ -695,7 +693,9 @@ def test_postgres_commit_leased_is_one_transaction(pg_dsn: str, pg_prefix: str) 
     store.close()
 
 
-def test_postgres_tables_are_created_once_by_concurrent_stores(pg_dsn: str, pg_prefix: str) -> None:
+def test_postgres_tables_are_created_once_by_concurrent_stores(
+    pg_dsn: str, pg_prefix: str
+) -> None:
     """Four stores opened at once on new tables all open without an error."""
     start = threading.Barrier(4)
     errors: list[BaseException] = []
@@ -734,7 +734,9 @@ def test_postgres_takes_an_autocommit_connection_and_leaves_it_open(
             store.load("job")
 
 
-def test_postgres_store_reconnects_after_its_connection_broke(pg_dsn: str, pg_prefix: str) -> None:
+def test_postgres_store_reconnects_after_its_connection_broke(
+    pg_dsn: str, pg_prefix: str
+) -> None:
     """A broken PostgreSQL connection fails one call, and the store reconnects for the next."""
     conninfo, name = _pg_named(pg_dsn)
     store = _pg_store(conninfo, table_prefix=pg_prefix)
@@ -744,6 +746,7 @@ def test_postgres_store_reconnects_after_its_connection_broke(pg_dsn: str, pg_pr
         store.load("job")
     assert store.load("job") == {1: ItemRecord(1, "done")}
     store.close()
+
 
 
 # ------------------------------------------ fencing when the server forgot

@@ -126,10 +126,7 @@ def assert_whole_or_absent(path: Path, table: str) -> None:
 def run(script: str, *args: object, timeout: float = 120) -> str:
     done = subprocess.run(
         [sys.executable, "-c", script, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+        capture_output=True, text=True, timeout=timeout, check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -144,9 +141,7 @@ def test_a_store_killed_at_any_moment_of_its_creation_leaves_no_file_or_a_whole_
     zygotes = {  # one per store kind, side by side
         kind: subprocess.Popen(
             [sys.executable, "-c", ZYGOTE, str(folder / kind), kind, str(KILLS), str(seed)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         for seed, kind in enumerate(TABLES)
     }
