@@ -179,3 +179,13 @@ def test_guard_of_a_breaker_and_bad_arguments(fake_clock: FakeClock) -> None:
         guard(BreakerRegistry())
     with pytest.raises(TypeError, match="CircuitBreaker or a BreakerRegistry"):
         guard("db")  # type: ignore[arg-type]
+
+
+def test_guard_and_handler_under_uvicorn(fake_clock: FakeClock) -> None:
+    """Served by uvicorn, the guard and the exception handler answer 503 with Retry-After."""
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=4), clock=fake_clock)
+    with uvicorn_serving(breaker_app(breakers)) as base, httpx.Client(base_url=base) as client:
+        assert client.get("/pay", timeout=5).json() == "declined"
+        guarded, escaped = client.get("/pay", timeout=5), client.get("/direct", timeout=5)
+    assert (guarded.status_code, guarded.headers["retry-after"]) == (503, "4")
+    assert (escaped.status_code, escaped.headers["retry-after"]) == (503, "4")
