@@ -33,6 +33,7 @@ _default_profile = "ci" if os.environ.get("CI", "").lower() == "true" else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default_profile))
 
 # Real servers for the fleet tests (a private redis-server, PostgreSQL): tests/servers.py.
+from scripted_http import serve, server  # noqa: E402, F401
 from servers import pg_dsn, redis_server  # noqa: E402, F401
 
 # The fixture each component's tests use -> the marker they get.

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, assert_type
 
 import httpx
+from starlette.applications import Starlette
 
 import resilience
 from resilience import (
@@ -54,7 +55,14 @@ from resilience import (
     resilient,
 )
 from resilience.batch import CheckpointStore, ItemKey, ItemRecord, MemoryCheckpointStore
+from resilience.contrib.aiohttp import ResilientMiddleware
+from resilience.contrib.grpc import AsyncResilientInterceptor, ResilientInterceptor
 from resilience.contrib.httpx import AsyncResilientTransport, ResilientTransport
+from resilience.contrib.logging import JSONFormatter
+from resilience.contrib.otel import OTelSpans
+from resilience.contrib.requests import ResilientAdapter
+from resilience.contrib.starlette import LoadShedding, guard, health_routes
+from resilience.contrib.structlog import StructlogListener
 from resilience.health import (
     CheckResult,
     ComponentStatus,
@@ -447,6 +455,26 @@ def http_clients(registry: BreakerRegistry) -> None:
     with httpx.Client(transport=transport) as client:
         assert_type(client.get("https://example.org/"), httpx.Response)
     AsyncResilientTransport(httpx.AsyncHTTPTransport(), retry=None, key=lambda _request: "x")
+
+
+def more_clients(registry: BreakerRegistry) -> None:
+    """requests, aiohttp and gRPC clients with a breaker per host or service."""
+    adapter = ResilientAdapter(retry=RetryPolicy(attempts=3), breakers=registry)
+    assert_type(adapter.breakers, BreakerRegistry)
+    ResilientMiddleware(retry=None, key=lambda request: request.url.host or "")
+    ResilientInterceptor(retry_methods={"/pkg.Svc/Get"}, key=lambda method: method)
+    AsyncResilientInterceptor(breakers=registry)
+
+
+def web_and_logs(health: HealthRegistry, breaker: CircuitBreaker) -> None:
+    """Probe routes, shedding, guards, and the logging and tracing integrations."""
+    routes = health_routes(health, show_details=True, prefix="/ops")
+    assert_type(guard(breaker)(), CircuitBreaker)
+    LoadShedding(Starlette(routes=routes), health=health, retry_after=2)
+    JSONFormatter(extras=["request_id"])
+    StructlogListener(min_level=20)
+    spans = OTelSpans(name="charge")
+    Pipeline(spans.operation, RetryPolicy(attempts=2), spans.attempt, breaker)
 
 
 def testing_helpers(on_event: Callable[[Event], object]) -> None:

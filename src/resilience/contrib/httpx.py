@@ -19,12 +19,20 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
         "resilience.contrib.httpx needs httpx: pip install 'resilience-engine[httpx]'"
     ) from _exc
 
-from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.events import CircuitState
 from resilience._breaker.registry import BreakerRegistry
-from resilience._classify.classifier import Classification, Classifier, FailureKind
+from resilience._classify.classifier import Classification, Classifier
 from resilience._retry.policy import RetryPolicy
+from resilience.contrib._http import (
+    DEFAULT_RETRY,
+    IDEMPOTENT,
+    FailedResponse,
+    HTTPDecisions,
+    drainable,
+    last_attempt,
+    with_notes,
+)
 
 __all__ = [
     "IDEMPOTENT",
@@ -35,18 +43,7 @@ __all__ = [
     "host_key",
 ]
 
-IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-"""The methods retried by default (RFC 9110 §9.2.2)."""
-
-_DEFAULT_RETRY: Final = RetryPolicy(attempts=3)
-_RETRYABLE: Final = FailureKind.RETRYABLE
-# A retry is pointless while the host's circuit rejects calls: the failure just seen may
-# have opened it, or another request holds the half-open trial.
-_REJECTING: Final = frozenset({CircuitState.OPEN, CircuitState.HALF_OPEN, CircuitState.FORCED_OPEN})
-# A small error body is read before a retry so that its connection goes back to the pool
-# (as urllib3 does); a large or unsized one is not worth the wait, and closing it only
-# costs the connection.
-_DRAIN_MAX: Final = 64 * 1024
+_DEFAULT_RETRY: Final = DEFAULT_RETRY
 
 
 class CircuitOpenTransportError(CircuitOpenError, httpx.TransportError):
@@ -78,9 +75,7 @@ def _rejected(exc: CircuitOpenError, request: httpx.Request) -> CircuitOpenTrans
     error = CircuitOpenTransportError(
         exc.name, exc.state, exc.retry_after, exc.reason, request=request
     )
-    for note in getattr(exc, "__notes__", ()):
-        error.add_note(note)
-    return error
+    return with_notes(error, exc)
 
 
 def host_key(request: httpx.Request) -> str:
@@ -88,7 +83,7 @@ def host_key(request: httpx.Request) -> str:
     return request.url.netloc.decode("ascii")
 
 
-class ErrorResponse(Exception):  # noqa: N818 - it carries a response, it is not raised to you
+class ErrorResponse(FailedResponse[httpx.Response]):
     """An HTTP error response (status 400 and above) on its way through breaker and retries.
 
     Never raised to the caller: the response itself is returned. It is what the breaker's
@@ -103,12 +98,10 @@ class ErrorResponse(Exception):  # noqa: N818 - it carries a response, it is not
     """
 
     def __init__(self, response: httpx.Response, verdict: Classification) -> None:
-        super().__init__(f"HTTP {response.status_code} {response.reason_phrase}")
-        self.response = response
-        self.verdict = verdict
+        super().__init__(response, verdict, f"HTTP {response.status_code} {response.reason_phrase}")
 
 
-def _judge(response: httpx.Response, classifier: Classifier) -> httpx.Response:
+def _judge(response: httpx.Response, decisions: _Resilience) -> httpx.Response:
     """The response; :class:`ErrorResponse` is raised for a status of 400 and above.
 
     PERMANENT statuses are raised too, so that the breaker's classifier decides how they
@@ -117,7 +110,7 @@ def _judge(response: httpx.Response, classifier: Classifier) -> httpx.Response:
     status = response.status_code
     if status < 400:  # noqa: PLR2004
         return response
-    raise ErrorResponse(response, classifier.classify_status(status, response.headers))
+    raise ErrorResponse(response, decisions.classify_status(status, response.headers))
 
 
 def _replayable(request: httpx.Request) -> bool:
@@ -125,86 +118,15 @@ def _replayable(request: httpx.Request) -> bool:
     return isinstance(request.stream, httpx.ByteStream)
 
 
-def _final(breaker: CircuitBreaker, exc: Exception) -> bool:
-    """Whether a failed attempt is the last, whatever the retry policy would say.
-
-    A response the classifier judges final is returned as it came; while the host's
-    circuit rejects calls (the failure just seen may have opened it, or another request
-    holds the half-open trial) a retry is pointless.
-    """
-    if isinstance(exc, ErrorResponse) and exc.verdict.kind is not _RETRYABLE:
-        return True
-    state = breaker.state
-    if state in _REJECTING and not isinstance(exc, CircuitOpenError):
-        if not isinstance(exc, ErrorResponse):
-            exc.add_note(f"resilience: not retried: circuit {breaker.name!r} is {state.name}")
-        return True
-    return False
-
-
-def _drainable(response: httpx.Response) -> bool:
-    length = response.headers.get("content-length", "")
-    return length.isdigit() and int(length) <= _DRAIN_MAX
-
-
-class _Resilience:
+class _Resilience(HTTPDecisions[httpx.Request]):
     """The configuration and the per-request decisions both transports share."""
-
-    def __init__(
-        self,
-        *,
-        retry: RetryPolicy | None,
-        breakers: BreakerRegistry | None,
-        classifier: Classifier | None,
-        retry_methods: Iterable[str],
-        key: Callable[[httpx.Request], str] | None,
-    ) -> None:
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be a RetryPolicy or None, got {retry!r}")
-        if breakers is not None and not isinstance(breakers, BreakerRegistry):
-            raise TypeError(
-                f"breakers must be a BreakerRegistry (one breaker per host) or None, got "
-                f"{breakers!r}"
-            )
-        if classifier is not None and not isinstance(classifier, Classifier):
-            raise TypeError(f"classifier must be a Classifier or None, got {classifier!r}")
-        # A lone str would be taken as a set of one-letter methods.
-        methods = None if isinstance(retry_methods, str) else tuple(retry_methods)
-        if methods is None or not all(isinstance(m, str) for m in methods):
-            raise TypeError(
-                f"retry_methods must be a collection of method names, e.g. "
-                f"IDEMPOTENT | {{'POST'}}; got {retry_methods!r}"
-            )
-        if key is not None and not callable(key):
-            raise TypeError(f"key must be a function of the request returning a name, got {key!r}")
-        self._retry = retry
-        self._breakers = breakers if breakers is not None else BreakerRegistry()
-        if classifier is None:
-            classifier = retry.classifier if retry is not None else Classifier.default()
-        self._classifier = classifier
-        self._methods = frozenset(m.upper() for m in methods)
-        self._key = key if key is not None else host_key
-
-    @property
-    def breakers(self) -> BreakerRegistry:
-        """The breakers, one per host (per name given by ``key``)."""
-        return self._breakers
 
     def _policy_for(self, request: httpx.Request) -> RetryPolicy | None:
         """The retry policy of ``request``, or None when it must be sent only once."""
-        retry = self._retry
-        if retry is None:
-            return None
-        if request.method not in self._methods and "idempotency-key" not in request.headers:
-            return None
-        if not _replayable(request):
-            return None
-        return retry
-
-    def _describe(self, transport: object) -> str:
-        return (
-            f"{type(self).__name__}(transport={transport!r}, retry={self._retry!r}, "
-            f"breakers={self._breakers!r}, retry_methods={sorted(self._methods)!r})"
+        return self.policy(
+            request.method,
+            idempotency_key="idempotency-key" in request.headers,
+            replayable=_replayable(request),
         )
 
 
@@ -250,12 +172,12 @@ class ResilientTransport(_Resilience, httpx.BaseTransport):
             breakers=breakers,
             classifier=classifier,
             retry_methods=retry_methods,
-            key=key,
+            key=key if key is not None else host_key,
         )
         self._transport = transport if transport is not None else httpx.HTTPTransport()
 
     def __repr__(self) -> str:
-        return self._describe(self._transport)
+        return self.describe(type(self).__name__, self._transport)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""
@@ -265,7 +187,7 @@ class ResilientTransport(_Resilience, httpx.BaseTransport):
             raise _rejected(exc, request) from None
 
     def _send(self, request: httpx.Request) -> httpx.Response:
-        breaker = self._breakers.get(self._key(request))
+        breaker = self.breaker_of(request)
         policy = self._policy_for(request)
         if policy is None:
             try:
@@ -281,7 +203,7 @@ class ResilientTransport(_Resilience, httpx.BaseTransport):
                     try:
                         return breaker.call(self._attempt, request)
                     except Exception as exc:
-                        if not _final(breaker, exc):
+                        if not last_attempt(breaker, exc):
                             failed = exc.response if isinstance(exc, ErrorResponse) else None
                             raise  # the policy decides
                         final = exc
@@ -289,7 +211,7 @@ class ResilientTransport(_Resilience, httpx.BaseTransport):
                     raise final
                 if failed is not None:  # retried: its connection back to the pool first
                     try:
-                        if _drainable(failed):
+                        if drainable(failed.headers.get("content-length")):
                             failed.read()
                     except httpx.HTTPError:
                         pass  # the connection is dropped instead of reused
@@ -300,7 +222,7 @@ class ResilientTransport(_Resilience, httpx.BaseTransport):
         raise AssertionError("the attempts end in a return or a raise")  # pragma: no cover
 
     def _attempt(self, request: httpx.Request) -> httpx.Response:
-        return _judge(self._transport.handle_request(request), self._classifier)
+        return _judge(self._transport.handle_request(request), self)
 
     def close(self) -> None:
         """Close the wrapped transport."""
@@ -333,12 +255,12 @@ class AsyncResilientTransport(_Resilience, httpx.AsyncBaseTransport):
             breakers=breakers,
             classifier=classifier,
             retry_methods=retry_methods,
-            key=key,
+            key=key if key is not None else host_key,
         )
         self._transport = transport if transport is not None else httpx.AsyncHTTPTransport()
 
     def __repr__(self) -> str:
-        return self._describe(self._transport)
+        return self.describe(type(self).__name__, self._transport)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""
@@ -348,7 +270,7 @@ class AsyncResilientTransport(_Resilience, httpx.AsyncBaseTransport):
             raise _rejected(exc, request) from None
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        breaker = self._breakers.get(self._key(request))
+        breaker = self.breaker_of(request)
         policy = self._policy_for(request)
         if policy is None:
             try:
@@ -363,7 +285,7 @@ class AsyncResilientTransport(_Resilience, httpx.AsyncBaseTransport):
                     try:
                         return await breaker.acall(self._attempt, request)
                     except Exception as exc:
-                        if not _final(breaker, exc):
+                        if not last_attempt(breaker, exc):
                             failed = exc.response if isinstance(exc, ErrorResponse) else None
                             raise  # the policy decides
                         final = exc
@@ -371,7 +293,7 @@ class AsyncResilientTransport(_Resilience, httpx.AsyncBaseTransport):
                     raise final
                 if failed is not None:  # retried: its connection back to the pool first
                     try:
-                        if _drainable(failed):
+                        if drainable(failed.headers.get("content-length")):
                             await failed.aread()
                     except httpx.HTTPError:
                         pass  # the connection is dropped instead of reused
@@ -382,7 +304,7 @@ class AsyncResilientTransport(_Resilience, httpx.AsyncBaseTransport):
         raise AssertionError("the attempts end in a return or a raise")  # pragma: no cover
 
     async def _attempt(self, request: httpx.Request) -> httpx.Response:
-        return _judge(await self._transport.handle_async_request(request), self._classifier)
+        return _judge(await self._transport.handle_async_request(request), self)
 
     async def aclose(self) -> None:
         """Close the wrapped transport."""

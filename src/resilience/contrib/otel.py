@@ -1,10 +1,13 @@
-"""OpenTelemetry metrics and span events for breakers, retries, budgets, batches and health.
+"""OpenTelemetry metrics, span events, and a span per attempt, for resilience.
 
 ::
 
     metrics = OTelMetrics()                     # the global MeterProvider
     metrics.instrument(registry=breakers, health=health, budgets={"payments": budget})
     policy = RetryPolicy(on_retry=metrics.on_retry)
+
+    spans = OTelSpans()                         # the global TracerProvider
+    fetch = Pipeline(spans.operation, RetryPolicy(attempts=3), spans.attempt, breaker)
 
 Calls, transitions and retries are counted as they happen; breaker states, budgets,
 batches and health are read from their snapshots when the SDK collects. Only the
@@ -15,10 +18,13 @@ configures the SDK and its exporters. See ``docs/metrics.md`` for every metric.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 try:
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
     from opentelemetry.metrics import (
         CallbackOptions,
         Histogram,
@@ -27,7 +33,7 @@ try:
         Observation,
         get_meter,
     )
-    from opentelemetry.trace import get_current_span
+    from opentelemetry.trace import Span, Status, StatusCode, TracerProvider, get_current_span
 except ImportError as exc:  # tested by hiding the library from sys.modules
     raise ImportError(
         "resilience.contrib.otel needs the OpenTelemetry API: pip install 'resilience-engine[otel]'"
@@ -54,7 +60,7 @@ from resilience.contrib._metrics import (
 from resilience.contrib._sources import Sources
 from resilience.health import HealthRegistry
 
-__all__ = ["OTelMetrics"]
+__all__ = ["OTelMetrics", "OTelSpans"]
 
 _CACHED: Final = 4096  # attribute sets kept for reuse; cleared when full
 
@@ -214,3 +220,136 @@ def _histogram(meter: Meter, metric: MetricSpec) -> Histogram:
         )
     except TypeError:  # opentelemetry-api < 1.23 takes no advice: the SDK's buckets
         return meter.create_histogram(metric.name, metric.unit, metric.description)
+
+
+# Semantic-convention attribute names (opentelemetry-semantic-conventions, stable ones);
+# what the conventions have no name for is under resilience.*.
+_ERROR_TYPE: Final = "error.type"
+_CODE_FUNCTION: Final = "code.function.name"
+_ATTEMPT: Final = "resilience.attempt"
+_ATTEMPTS: Final = "resilience.attempts"
+
+
+def _qualified(fn: Callable[..., Any] | None) -> str:
+    if fn is None:
+        return "block"
+    module = getattr(fn, "__module__", None)
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{module}.{name}" if module else str(name)
+
+
+def _error_type(error: BaseException) -> str:
+    kind = type(error)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+
+
+def _fail(span: Span, error: BaseException) -> None:
+    span.set_attribute(_ERROR_TYPE, _error_type(error))
+    span.record_exception(error)
+    span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+
+
+class _Run:
+    """One call's span and its attempts so far."""
+
+    __slots__ = ("attempts", "fn_name", "span")
+
+    def __init__(self, span: Span, fn_name: str) -> None:
+        self.span = span
+        self.fn_name = fn_name
+        self.attempts = 0
+
+
+_RUN: ContextVar[_Run | None] = ContextVar("resilience_otel_run", default=None)
+
+
+class _Operation:
+    """The strategy of :attr:`OTelSpans.operation`: one span around the whole call."""
+
+    def __init__(self, spans: OTelSpans) -> None:
+        self._spans = spans
+
+    def before(
+        self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> object:
+        name = _qualified(fn)
+        span = self._spans.tracer.start_span(
+            self._spans.name or name, attributes={_CODE_FUNCTION: name}
+        )
+        run = _Run(span, name)
+        context_token = otel_context.attach(trace.set_span_in_context(span))
+        return run, context_token, _RUN.set(run)
+
+    def after(self, token: Any, value: object, error: BaseException | None) -> None:  # noqa: ANN401
+        run, context_token, run_token = token
+        _RUN.reset(run_token)
+        otel_context.detach(context_token)
+        span = run.span
+        span.set_attribute(_ATTEMPTS, run.attempts)
+        if error is not None:
+            _fail(span, error)
+        span.end()
+
+
+class _Attempt:
+    """The strategy of :attr:`OTelSpans.attempt`: one span per attempt, child of the call's."""
+
+    def __init__(self, spans: OTelSpans) -> None:
+        self._spans = spans
+
+    def before(
+        self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> object:
+        run = _RUN.get()
+        if run is None:  # no operation span outside: each attempt is a call of its own
+            name, number = _qualified(fn), 1
+        else:
+            run.attempts += 1
+            name, number = run.fn_name, run.attempts
+        span = self._spans.tracer.start_span(
+            f"{self._spans.name or name} attempt",
+            attributes={_CODE_FUNCTION: name, _ATTEMPT: number},
+        )
+        return span, otel_context.attach(trace.set_span_in_context(span))
+
+    def after(self, token: Any, value: object, error: BaseException | None) -> None:  # noqa: ANN401
+        span, context_token = token
+        otel_context.detach(context_token)
+        if error is not None:
+            _fail(span, error)
+        span.end()
+
+
+class OTelSpans:
+    """Trace spans for calls and their attempts, as two strategies of a pipeline.
+
+    ``Pipeline(spans.operation, retry, spans.attempt, breaker)``: :attr:`operation`
+    (outermost) opens one span for the whole call, waits between attempts included;
+    :attr:`attempt` (inside the retry) one child span per attempt, current while the
+    attempt runs, so that the client library's own spans nest under it. A failed span
+    has the status ERROR, the exception recorded as an event, and ``error.type``; each
+    has ``code.function.name`` and the attempt's ``resilience.attempt`` (from 1), the
+    call's ``resilience.attempts``. Put :attr:`attempt` outside the breaker to see its
+    rejections as failed attempts.
+
+    Args:
+        tracer_provider: Where the tracer comes from; the global provider by default.
+        name: The span name (attempts: ``"<name> attempt"``); the function's by default.
+    """
+
+    def __init__(
+        self, *, tracer_provider: TracerProvider | None = None, name: str | None = None
+    ) -> None:
+        self.tracer = trace.get_tracer("resilience", __version__, tracer_provider=tracer_provider)
+        self.name = name
+        self.operation = _Operation(self)
+        """The strategy that spans the whole call: put it outermost."""
+        self.attempt = _Attempt(self)
+        """The strategy that spans each attempt: put it inside the retry."""
+
+    def __repr__(self) -> str:
+        return f"OTelSpans(name={self.name!r})"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from resilience._core.text import json_bytes
@@ -32,7 +33,7 @@ class Checks(Protocol):
         ...
 
 
-__all__ = ["asgi_app", "wsgi_app"]
+__all__ = ["ProbeAnswer", "RunChecks", "asgi_app", "probe", "route_of", "wsgi_app"]
 
 _HEADERS = [
     ("content-type", "application/health+json"),
@@ -52,8 +53,8 @@ _REASONS = {
 }
 
 
-def _route(path: str) -> str | None:
-    """The check group a path asks for: "" for all, "readiness", or None (not ours)."""
+def route_of(path: str) -> str | None:
+    """The probe a path asks for: "" for all checks, "readiness", "live", or None (not ours)."""
     path = path.rstrip("/") or "/"
     return {"/health": "", "/readyz": "readiness", "/livez": "live"}.get(path)
 
@@ -71,6 +72,66 @@ def _allowed(show_details: bool, token: str | None, presented: bytes | None) -> 
 
 def _body(report: HealthReport, *, details: bool) -> bytes:
     return json_bytes(report.to_dict(details=details))
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeAnswer:
+    """A probe's answer, for any server or framework: status, headers and JSON body."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+
+    @property
+    def reason(self) -> str:
+        """The status's reason phrase."""
+        return _REASONS[self.status]
+
+
+@dataclass(frozen=True, slots=True)
+class RunChecks:
+    """A probe request that is answered by running checks: which, and what is shown."""
+
+    group: str | None
+    details: bool
+
+    def answer(self, report: HealthReport) -> ProbeAnswer:
+        """The answer that shows ``report``."""
+        return _answer(report.http_status, _body(report, details=self.details))
+
+
+def _answer(status: int, body: bytes, *extra: tuple[str, str]) -> ProbeAnswer:
+    return ProbeAnswer(status, body, (*_HEADERS, *extra, ("content-length", str(len(body)))))
+
+
+def probe(
+    route: str | None,
+    method: str | None,
+    authorization: bytes | None,
+    *,
+    show_details: bool,
+    token: str | None,
+) -> ProbeAnswer | RunChecks:
+    """Decide a probe request: answered at once, or by running the checks of a group.
+
+    Args:
+        route: ``"live"``, ``"readiness"``, ``""`` (every check), or None (not a probe).
+        method: The HTTP method.
+        authorization: The ``Authorization`` header's bytes, if any.
+        show_details: Show messages and details to every caller.
+        token: The bearer token that shows them, if any.
+    """
+    if route is None:
+        return _answer(404, _NOT_FOUND)
+    if method not in ("GET", "HEAD"):
+        return _answer(405, _USE_GET)
+    if route == "live":
+        return _answer(200, _LIVE)
+    try:
+        details = _allowed(show_details, token, authorization)
+    except ValueError:
+        return _answer(401, _MALFORMED, _CHALLENGE)
+    return RunChecks(route or None, details)
 
 
 def asgi_app(
@@ -93,32 +154,27 @@ def asgi_app(
                     return
         if scope["type"] != "http":
             return
-        route = _route(scope.get("path", ""))
-        extra: list[tuple[str, str]] = []
-        if route is None:
-            status, body = 404, _NOT_FOUND
-        elif scope.get("method") not in ("GET", "HEAD"):
-            status, body = 405, _USE_GET
-        elif route == "live":
-            status, body = 200, _LIVE
-        else:
-            presented = dict(scope.get("headers", [])).get(b"authorization") or None
-            try:
-                details = _allowed(show_details, token, presented)
-            except ValueError:
-                status, body, extra = 401, _MALFORMED, [_CHALLENGE]
-            else:
-                report = await health.arun(route or None)
-                status, body = report.http_status, _body(report, details=details)
+        presented = dict(scope.get("headers", [])).get(b"authorization") or None
+        decided = probe(
+            route_of(scope.get("path", "")),
+            scope.get("method"),
+            presented,
+            show_details=show_details,
+            token=token,
+        )
+        answer = (
+            decided
+            if isinstance(decided, ProbeAnswer)
+            else decided.answer(await health.arun(decided.group))
+        )
         await send(
             {
                 "type": "http.response.start",
-                "status": status,
-                "headers": [(k.encode(), v.encode()) for k, v in (*_HEADERS, *extra)]
-                + [(b"content-length", str(len(body)).encode())],
+                "status": answer.status,
+                "headers": [(k.encode(), v.encode()) for k, v in answer.headers],
             }
         )
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": answer.body})
 
     return app
 
@@ -129,29 +185,21 @@ def wsgi_app(
     """The probes as a WSGI application."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        route = _route(environ.get("PATH_INFO", ""))
-        extra: list[tuple[str, str]] = []
-        if route is None:
-            status, body = 404, _NOT_FOUND
-        elif environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            status, body = 405, _USE_GET
-        elif route == "live":
-            status, body = 200, _LIVE
-        else:
-            # WSGI hands headers over as latin-1 text: their bytes, as they came.
-            header = environ.get("HTTP_AUTHORIZATION")
-            presented = header.encode("latin-1") if header else None
-            try:
-                details = _allowed(show_details, token, presented)
-            except ValueError:
-                status, body, extra = 401, _MALFORMED, [_CHALLENGE]
-            else:
-                report = health.run(route or None)
-                status, body = report.http_status, _body(report, details=details)
-        start_response(
-            f"{status} {_REASONS[status]}",
-            [*_HEADERS, *extra, ("content-length", str(len(body)))],
+        # WSGI hands headers over as latin-1 text: their bytes, as they came.
+        header = environ.get("HTTP_AUTHORIZATION")
+        decided = probe(
+            route_of(environ.get("PATH_INFO", "")),
+            environ.get("REQUEST_METHOD"),
+            header.encode("latin-1") if header else None,
+            show_details=show_details,
+            token=token,
         )
-        return [body]
+        answer = (
+            decided
+            if isinstance(decided, ProbeAnswer)
+            else decided.answer(health.run(decided.group))
+        )
+        start_response(f"{answer.status} {answer.reason}", list(answer.headers))
+        return [answer.body]
 
     return app
