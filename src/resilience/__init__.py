@@ -32,6 +32,8 @@ from resilience._core.pipeline import Pipeline
 from resilience._core.remotes import PerRemote, Remotes
 from resilience._core.strategy import Replace, Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._limit.bulkhead import Bulkhead, BulkheadConfig, BulkheadFullError
+from resilience._limit.events import BulkheadRejected, LimitChanged, LimiterRejected
 from resilience._retry.attempts import Attempt, Attempts
 from resilience._retry.backoff import Backoff
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
@@ -128,6 +130,10 @@ __all__ = [
     "BreakerSnapshot",
     "BreakerStore",
     "BudgetSnapshot",
+    "Bulkhead",
+    "BulkheadConfig",
+    "BulkheadFullError",
+    "BulkheadRejected",
     "CallRecorded",
     "CallRejected",
     "CallTimeoutError",
@@ -161,6 +167,8 @@ __all__ = [
     "JobBusyError",
     "JobLeases",
     "LeaseLostError",
+    "LimitChanged",
+    "LimiterRejected",
     "Listener",
     "LoggingNotifier",
     "Measured",
