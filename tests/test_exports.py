@@ -16,7 +16,9 @@ import sys
 import pytest
 
 RESILIENCE = [
+    "AIMD",
     "ActionRecord",
+    "AdaptiveLimiter",
     "Attempt",
     "Attempts",
     "Backoff",
@@ -54,6 +56,7 @@ RESILIENCE = [
     "Fallback",
     "FeatureChanged",
     "FeatureGate",
+    "Gradient2",
     "HealthMonitor",
     "HealthRegistry",
     "HealthReport",
@@ -67,6 +70,7 @@ RESILIENCE = [
     "JobLeases",
     "LeaseLostError",
     "LimitChanged",
+    "LimitExceededError",
     "LimiterRejected",
     "Listener",
     "LoggingNotifier",

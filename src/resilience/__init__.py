@@ -32,6 +32,8 @@ from resilience._core.pipeline import Pipeline
 from resilience._core.remotes import PerRemote, Remotes
 from resilience._core.strategy import Replace, Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._limit.adaptive import AdaptiveLimiter, LimitExceededError
+from resilience._limit.algorithms import AIMD, Gradient2
 from resilience._limit.bulkhead import Bulkhead, BulkheadConfig, BulkheadFullError
 from resilience._limit.events import BulkheadRejected, LimitChanged, LimiterRejected
 from resilience._retry.attempts import Attempt, Attempts
@@ -117,7 +119,9 @@ def __dir__() -> list[str]:
     return sorted([*__all__, *_LAZY])
 
 __all__ = [
+    "AIMD",
     "ActionRecord",
+    "AdaptiveLimiter",
     "Attempt",
     "Attempts",
     "Backoff",
@@ -155,6 +159,7 @@ __all__ = [
     "Fallback",
     "FeatureChanged",
     "FeatureGate",
+    "Gradient2",
     "HealthMonitor",
     "HealthRegistry",
     "HealthReport",
@@ -168,6 +173,7 @@ __all__ = [
     "JobLeases",
     "LeaseLostError",
     "LimitChanged",
+    "LimitExceededError",
     "LimiterRejected",
     "Listener",
     "LoggingNotifier",
