@@ -162,7 +162,7 @@ class AdaptiveLimiter(Shell):
     # ----------------------------------------------------------------- the strategy
 
     def before(
-        self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: Any  # noqa: ANN401
+        self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[float, int]:
         """Admit the call if fewer than the limit are in flight: its start and that count.
 

@@ -133,12 +133,13 @@ class Gradient2(_Limits):
 
 
 class _Gradient2Estimate(Estimate):
-    __slots__ = ("_c", "_count", "_factor", "long_rtt", "short_rtt")
+    __slots__ = ("_c", "_count", "_factor", "_sum", "long_rtt", "short_rtt")
 
     def __init__(self, config: Gradient2) -> None:
         super().__init__(float(config.initial_limit))
         self._c = config
         self._count = 0
+        self._sum = 0.0
         self._factor = 2.0 / (config.long_window + 1)
         self.long_rtt = 0.0
         self.short_rtt = 0.0
@@ -149,9 +150,10 @@ class _Gradient2Estimate(Estimate):
         self.short_rtt = rtt
         if self._count < c.warmup:
             self._count += 1
-            self.long_rtt += (rtt - self.long_rtt) / self._count
+            self._sum += rtt
+            self.long_rtt = self._sum / self._count
         else:
-            self.long_rtt += (rtt - self.long_rtt) * self._factor
+            self.long_rtt = self.long_rtt * (1 - self._factor) + rtt * self._factor
         if self.long_rtt / rtt > _RECOVERY:  # back from a long overload: let it recover
             self.long_rtt *= 0.9
         if in_flight < self.limit / 2 and not dropped:

@@ -187,8 +187,7 @@ class Bulkhead(Shell):
     def __repr__(self) -> str:
         c = self._config
         return (
-            f"Bulkhead({self._name!r}, max_concurrent={c.max_concurrent}, "
-            f"max_queue={c.max_queue})"
+            f"Bulkhead({self._name!r}, max_concurrent={c.max_concurrent}, max_queue={c.max_queue})"
         )
 
     def _shell_label(self) -> str:
@@ -196,7 +195,9 @@ class Bulkhead(Shell):
 
     # ----------------------------------------------------------------- the strategy
 
-    def before(self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: Any) -> None:  # noqa: ANN401
+    def before(
+        self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
         """Take a slot, waiting in the queue (this thread blocks) if allowed and needed.
 
         Raises:
@@ -206,7 +207,7 @@ class Bulkhead(Shell):
             self._wait()
 
     async def abefore(
-        self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: Any  # noqa: ANN401
+        self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         """Take a slot, waiting in the queue (the task awaits) if allowed and needed.
 
@@ -273,9 +274,7 @@ class Bulkhead(Shell):
         if self._listeners:
             emit(
                 self._listeners,
-                BulkheadRejected(
-                    self._name, in_use, queued, c.max_concurrent, c.max_queue, waited
-                ),
+                BulkheadRejected(self._name, in_use, queued, c.max_concurrent, c.max_queue, waited),
             )
         raise BulkheadFullError(
             name=self._name,
