@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from measured_world import Slots
-from resilience import Measurement, Remotes
+from resilience import AIMD, AdaptiveLimiter, Bulkhead, Measurement, Remotes
 from resilience.contrib.otel import OTelMetrics
 from resilience.contrib.prometheus import PrometheusCollector
 
@@ -169,3 +169,22 @@ def test_otel_metrics_first_seen_at_a_collection_follow_from_the_next(
     assert "resilience.adaptive_limiter.in_use" not in first
     join_discovery()
     assert read(reader)[0]["resilience.adaptive_limiter.in_use"] == {"x": 3}
+
+
+def test_a_bulkhead_and_an_adaptive_limiter_in_both_exporters(
+    metrics: OTelMetrics, reader: InMemoryMetricReader
+) -> None:
+    """The real strategies: a bulkhead's slots and a limiter's current limit are exported."""
+    bulkhead = Bulkhead("db", max_concurrent=2)
+    limiter = AdaptiveLimiter("db", AIMD(initial_limit=5))
+    bulkhead.before(None, (), {})
+    limiter.after(limiter.before(None, (), {}), None, TimeoutError())  # a drop: 5 -> 4
+    samples, _ = scrape(PrometheusCollector(strategies=[bulkhead, limiter]))
+    assert samples["resilience_bulkhead_in_use"] == {named("db"): 1}
+    assert samples["resilience_bulkhead_max_concurrent"] == {named("db"): 2}
+    assert samples["resilience_adaptive_limiter_limit"] == {named("db"): 4}
+    assert samples["resilience_adaptive_limiter_dropped_total"] == {named("db"): 1}
+    metrics.instrument(strategies=[bulkhead, limiter])
+    values = read(reader)[0]
+    assert values["resilience.bulkhead.in_use"] == {"db": 1}
+    assert values["resilience.adaptive_limiter.limit"] == {"db": 4}

@@ -10,7 +10,7 @@ import pytest
 
 from browser import browser_page  # noqa: F401 - the fixture
 from measured_world import Slots
-from resilience import Remotes
+from resilience import AIMD, AdaptiveLimiter, Bulkhead, Gradient2, Remotes
 from resilience.web import status_app
 from servers import uvicorn_serving
 
@@ -60,6 +60,25 @@ def test_a_source_without_measurements_is_refused(bad: object) -> None:
     """Something that shows no measurements is refused, naming the argument."""
     with pytest.raises(TypeError, match="strategies"):
         status_app(strategies=bad)  # type: ignore[arg-type]
+
+
+def test_a_bulkhead_and_an_adaptive_limiter_have_rows() -> None:
+    """The real strategies show on the page: a full bulkhead unhealthy, a limiter's limit."""
+    bulkhead = Bulkhead("db", max_concurrent=1)
+    limiters = Remotes(lambda remote: AdaptiveLimiter(remote, Gradient2(initial_limit=8)))
+    app = status_app(strategies=[bulkhead, limiters, AdaptiveLimiter("api", AIMD())])
+    bulkhead.before(None, (), {})
+    limiters.get("s3")
+    rows = {(r["kind"], r["name"]): r for r in app.status()["strategies"]}
+    assert sorted(rows) == [
+        ("adaptive_limiter", "api"),
+        ("adaptive_limiter", "s3"),
+        ("bulkhead", "db"),
+    ]
+    assert rows["bulkhead", "db"]["healthy"] is False
+    assert rows["bulkhead", "db"]["state"] == "1 of 1 in use: full"
+    assert rows["adaptive_limiter", "s3"]["gauges"]["limit"] == 8
+    assert rows["adaptive_limiter", "api"]["state"] == "0 in flight, limit 10 (AIMD 1..200)"
 
 
 def test_the_json_is_served() -> None:
