@@ -169,24 +169,27 @@ class AdaptiveLimiter(Shell):
         Raises:
             LimitExceededError: As many calls in flight as the limit.
         """
-        with self._lock:
-            in_flight, limit = self._in_flight, self._limit
-            if in_flight >= limit:
-                self._rejected += 1
-            else:
-                self._in_flight = in_flight = in_flight + 1
-                self._admitted += 1
-                return self._clock.monotonic(), in_flight
+        started = self._clock.monotonic()
+        lock = self._lock
+        lock.acquire()  # nothing below can raise: no try/finally needed
+        in_flight, limit = self._in_flight, self._limit
+        if in_flight < limit:
+            self._in_flight = in_flight = in_flight + 1
+            self._admitted += 1
+            lock.release()
+            return started, in_flight
+        self._rejected += 1
+        lock.release()
         if self._listeners:
             emit(self._listeners, LimiterRejected(self._name, in_flight, limit))
         raise LimitExceededError(name=self._name, in_flight=in_flight, limit=limit)
 
-    def after(self, token: tuple[float, int], value: object, error: BaseException | None) -> None:
-        """Free the call's place, and learn from its outcome."""
-        self.settle(token, error)
-
     def settle(self, token: tuple[float, int], error: BaseException | None) -> None:
         """Free the place of a ``with`` block or a generator's iteration, and learn."""
+        self.after(token, None, error)
+
+    def after(self, token: tuple[float, int], value: object, error: BaseException | None) -> None:
+        """Free the call's place, and learn from its outcome."""
         started, in_flight = token
         if error is None:
             dropped = False
