@@ -81,8 +81,8 @@ class AdaptiveLimiter(Shell):
         "_listeners",
         "_lock",
         "_name",
+        "_now",
         "_rejected",
-        "_sampled",
         "_segment",
     )
 
@@ -109,6 +109,7 @@ class AdaptiveLimiter(Shell):
         self._estimate = algorithm.start()
         self._limit = int(self._estimate.limit)
         self._clock = clock if clock is not None else SYSTEM_CLOCK
+        self._now = self._clock.monotonic  # bound once: two readings per call
         self._listeners: tuple[Listener, ...] = tuple(listeners)
         for listener in self._listeners:
             if not callable(listener):
@@ -118,7 +119,6 @@ class AdaptiveLimiter(Shell):
         self._admitted = 0
         self._rejected = 0
         self._dropped = 0
-        self._sampled = 0
         self._segment: Segment | None = None
 
     @property
@@ -169,7 +169,7 @@ class AdaptiveLimiter(Shell):
         Raises:
             LimitExceededError: As many calls in flight as the limit.
         """
-        started = self._clock.monotonic()
+        started = self._now()
         lock = self._lock
         lock.acquire()  # nothing below can raise: no try/finally needed
         in_flight, limit = self._in_flight, self._limit
@@ -191,25 +191,31 @@ class AdaptiveLimiter(Shell):
     def after(self, token: tuple[float, int], value: object, error: BaseException | None) -> None:
         """Free the call's place, and learn from its outcome."""
         started, in_flight = token
+        rtt = self._now() - started
+        lock = self._lock
         if error is None:
             dropped = False
         elif isinstance(error, TimeoutError | RejectedError):
             dropped = True
-        else:
-            dropped = None  # teaches nothing about capacity
-        rtt = self._clock.monotonic() - started
-        changed: LimitChanged | None = None
-        with self._lock:
+        else:  # teaches nothing about capacity: only the place is freed
+            lock.acquire()
             self._in_flight -= 1
-            if dropped is None:
-                return
-            self._sampled += 1
-            self._dropped += dropped
+            lock.release()
+            return
+        changed: LimitChanged | None = None
+        lock.acquire()
+        try:
+            self._in_flight -= 1
+            if dropped:
+                self._dropped += 1
             reason = self._estimate.update(rtt, in_flight, dropped)
-            new = int(self._estimate.limit)
-            if reason is not None and new != self._limit:
-                changed = LimitChanged(self._name, self._limit, new, reason)
-                self._limit = new
+            if reason is not None:
+                new = int(self._estimate.limit)
+                if new != self._limit:
+                    changed = LimitChanged(self._name, self._limit, new, reason)
+                    self._limit = new
+        finally:
+            lock.release()
         if changed is not None and self._listeners:
             emit(self._listeners, changed)
 

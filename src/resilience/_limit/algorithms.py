@@ -9,7 +9,7 @@ limiter updates it under its lock.
 
 from __future__ import annotations
 
-from typing import Self, TypeAlias
+from typing import Any, Self, TypeAlias
 
 from pydantic import Field, model_validator
 
@@ -47,11 +47,11 @@ class _Limits(Options):
 
 
 class Estimate:
-    """An algorithm's running estimate of the limit."""
+    """An algorithm's running estimate of the limit (AIMD's is an int, Gradient2's a float)."""
 
     __slots__ = ("limit",)
 
-    def __init__(self, limit: float) -> None:
+    def __init__(self, limit: Any) -> None:  # noqa: ANN401 - an int or a float, as above
         self.limit = limit
 
     def update(self, rtt: float, in_flight: int, dropped: bool) -> str | None:
@@ -82,19 +82,21 @@ class AIMD(_Limits):
 
 
 class _AIMDEstimate(Estimate):
-    __slots__ = ("_c",)
+    # The config's values copied into slots: every call's sample reads them.
+    __slots__ = ("_max", "_min", "_ratio", "_timeout")
 
     def __init__(self, config: AIMD) -> None:
         super().__init__(config.initial_limit)
-        self._c = config
+        self._min, self._max = config.min_limit, config.max_limit
+        self._ratio, self._timeout = config.backoff_ratio, config.timeout
 
     def update(self, rtt: float, in_flight: int, dropped: bool) -> str | None:
-        c, limit = self._c, int(self.limit)
-        if dropped or rtt > c.timeout:
-            new = max(c.min_limit, min(limit - 1, int(limit * c.backoff_ratio)))
+        limit = self.limit
+        if dropped or rtt > self._timeout:
+            new = max(self._min, min(limit - 1, int(limit * self._ratio)))
             reason = DROPPED if dropped else SLOW
         elif in_flight * 2 >= limit:
-            new, reason = min(c.max_limit, limit + 1), GREW
+            new, reason = min(self._max, limit + 1), GREW
         else:
             return None
         if new == limit:
