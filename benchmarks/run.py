@@ -32,10 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from resilience import (
+    AIMD,
+    AdaptiveLimiter,
     Backoff,
     BatchProcessor,
     BreakerConfig,
     BreakerRegistry,
+    Bulkhead,
     CheckpointStore,
     CircuitBreaker,
     MemoryCheckpointStore,
@@ -365,6 +368,73 @@ def scenario_registry() -> dict[str, Callable[[], Op] | None]:
     }
 
 
+def _pyres_bulkhead() -> Any:
+    return pyresilience.resilient(bulkhead=pyresilience.BulkheadConfig(max_concurrent=10))
+
+
+def scenario_bulkhead() -> dict[str, Callable[[], Op] | None]:
+    def floor() -> Op:
+        slots = threading.BoundedSemaphore(10)
+
+        def op(x: int) -> object:
+            with slots:
+                return work(x)
+
+        return op
+
+    return {
+        "resilience": lambda: Bulkhead("bench", max_concurrent=10)(work),
+        "threading.BoundedSemaphore (floor)": floor,
+        "pyresilience": _peer(pyresilience, lambda: _pyres_bulkhead()(work)),
+    }
+
+
+def scenario_async_bulkhead() -> dict[str, Callable[[], AsyncOp] | None]:
+    def floor() -> AsyncOp:
+        slots = asyncio.Semaphore(10)
+
+        async def op(x: int) -> object:
+            async with slots:
+                return await awork(x)
+
+        return op
+
+    return {
+        "resilience": lambda: Bulkhead("bench", max_concurrent=10)(awork),
+        "asyncio.Semaphore (floor)": floor,
+        "pyresilience": _peer(pyresilience, lambda: _pyres_bulkhead()(awork)),
+    }
+
+
+def scenario_limiter() -> dict[str, Callable[[], Op] | None]:
+    def floor() -> Op:
+        # What any adaptive limit needs: a counter under a lock, and a clock reading on
+        # each side of the call for its round trip.
+        lock = threading.Lock()
+        state = {"in_flight": 0, "limit": 10}
+        now = time.monotonic
+
+        def op(x: int) -> object:
+            with lock:
+                if state["in_flight"] >= state["limit"]:
+                    raise RuntimeError("limit")
+                state["in_flight"] += 1
+            start = now()
+            try:
+                return work(x)
+            finally:
+                _ = now() - start  # the sample a limit would learn from
+                with lock:
+                    state["in_flight"] -= 1
+
+        return op
+
+    return {
+        "resilience (AIMD)": lambda: AdaptiveLimiter("bench", AIMD())(work),
+        "lock + counter + clock (floor)": floor,
+    }
+
+
 # ----------------------------------------------------------------- measurement
 
 
@@ -486,7 +556,7 @@ def memory_per_breaker(count: int) -> Result:
     return result
 
 
-def batch(items: int, rounds: int, retry: Result) -> Result:
+def batch(items: int, rounds: int, retry: Result | None) -> Result:
     """Per-item overhead of a batch of no-op items, checkpointed every 500 items."""
     result = Result(f"(8) batch per-item overhead, {items:,} no-op items", "ns/item")
     stores: dict[str, Callable[[Path], CheckpointStore]] = {
@@ -510,7 +580,7 @@ def batch(items: int, rounds: int, retry: Result) -> Result:
                     elapsed = (time.perf_counter_ns() - start) / items
                 store.close()
             result.rounds[name].append(max(0.0, elapsed - bare))
-    if "tenacity" in retry.rounds:
+    if retry is not None and "tenacity" in retry.rounds:
         result.rounds["one tenacity-decorated call (for scale)"] = retry.rounds["tenacity"]
     durable = result.median("resilience, SQLite every 500 (durable)") + bare
     result.figures["items_per_second"] = 1e9 / durable
@@ -680,7 +750,9 @@ def targets(results: dict[str, Result]) -> list[str]:
     checks = []
 
     def ratio(key: str, ours: str, peer: str) -> float | None:
-        r = results[key]
+        r = results.get(key)
+        if r is None:
+            return None
         if ours not in r.rounds or peer not in r.rounds or not r.median(peer):
             return None
         return r.median(ours) / r.median(peer)
@@ -694,16 +766,21 @@ def targets(results: dict[str, Result]) -> list[str]:
         ("4", "resilience", "aiobreaker (breaker only)", 0.5),
         ("5", "resilience", "tenacity (no-op sleep)", 0.1),
         ("11", "resilience, RedisBreakerStore", "resilience, in memory", 2.0),
+        ("12", "resilience", "threading.BoundedSemaphore (floor)", 1.5),
+        ("13", "resilience", "asyncio.Semaphore (floor)", 1.5),
+        ("14", "resilience (AIMD)", "lock + counter + clock (floor)", 1.5),
     ):
+        if key not in results:
+            continue  # not run (--only)
         value = ratio(key, ours, peer)
         if value is None:
             checks.append(f"  ({key}) ours / {peer} <= {limit}: not measured ({peer} missing)")
         else:
             verdict = "met" if value <= limit else "MISSED"
             checks.append(f"  ({key}) ours / {peer} = {value:.3f} (target <= {limit}): {verdict}")
-    batch8 = results["8"]
+    batch8 = results.get("8")
     name8 = "resilience, SQLite every 500 (durable)"
-    if name8 in batch8.rounds:
+    if batch8 is not None and name8 in batch8.rounds:
         per_item = batch8.median(name8)
         rate = batch8.figures["items_per_second"]
         verdict = "met" if rate >= 100_000 else "MISSED"
@@ -711,7 +788,7 @@ def targets(results: dict[str, Result]) -> list[str]:
             f"  (8) {rate:,.0f} items per second, SQLite every 500 (target >= 100,000): "
             f"{verdict}"
         )
-        tenacity_call = results["2"].rounds.get("tenacity")
+        tenacity_call = results["2"].rounds.get("tenacity") if "2" in results else None
         if tenacity_call:
             ratio_8 = per_item / statistics.median(tenacity_call)
             verdict = "met" if ratio_8 <= 0.5 else "MISSED"
@@ -719,7 +796,7 @@ def targets(results: dict[str, Result]) -> list[str]:
                 f"  (8) per-item overhead / one tenacity call = {ratio_8:.3f} "
                 f"(target <= 0.5): {verdict}"
             )
-    memory = results["6"].rounds.get("resilience (BreakerRegistry)")
+    memory = results["6"].rounds.get("resilience (BreakerRegistry)") if "6" in results else None
     if memory:
         verdict = "met" if memory[0] <= 600 else "MISSED"
         checks.append(f"  (6) {memory[0]:.0f} B per breaker (target <= 600): {verdict}")
@@ -731,7 +808,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny counts: prove it runs")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument(
+        "--only", default="", help="run these scenarios only, by number: --only 12,13"
+    )
     args = parser.parse_args(argv)
+    only = {key.strip() for key in args.only.split(",") if key.strip()}
     quick = args.quick
     rounds = args.rounds or (1 if quick else 9)
     n = 200 if quick else 50_000
@@ -742,25 +823,39 @@ def main(argv: list[str] | None = None) -> int:
     # into a NullHandler instead of logging's last-resort handler on stderr.
     logging.getLogger("stamina").addHandler(logging.NullHandler())
     logging.getLogger("stamina").propagate = False
-    results: dict[str, Result] = {
-        "1": overhead("(1) breaker only, sync", scenario_breaker(), lambda: work,
-                      n=n, rounds=rounds),
-        "2": overhead("(2) retry only, sync, success", scenario_retry(), lambda: work,
-                      n=n, rounds=rounds),
-        "3": overhead("(3) retry + breaker, sync, success", scenario_stack(), lambda: work,
-                      n=n, rounds=rounds),
-        "4": overhead("(4) retry + breaker, async, success", scenario_async_stack(),
-                      lambda: awork, n=n_async, rounds=rounds, is_async=True),
-        "5": overhead("(5) one failure then success, zero wait", scenario_fail_once(),
-                      _two_calls, n=n_retry, rounds=rounds),
-        "7": overhead("(7) per-remote lookup", scenario_registry(), lambda: work,
-                      n=n, rounds=rounds),
+    jobs: dict[str, Callable[[], Result]] = {
+        "1": lambda: overhead("(1) breaker only, sync", scenario_breaker(), lambda: work,
+                              n=n, rounds=rounds),
+        "2": lambda: overhead("(2) retry only, sync, success", scenario_retry(),
+                              lambda: work, n=n, rounds=rounds),
+        "3": lambda: overhead("(3) retry + breaker, sync, success", scenario_stack(),
+                              lambda: work, n=n, rounds=rounds),
+        "4": lambda: overhead("(4) retry + breaker, async, success", scenario_async_stack(),
+                              lambda: awork, n=n_async, rounds=rounds, is_async=True),
+        "5": lambda: overhead("(5) one failure then success, zero wait", scenario_fail_once(),
+                              _two_calls, n=n_retry, rounds=rounds),
+        "6": lambda: memory_per_breaker(200 if quick else 10_000),
+        "7": lambda: overhead("(7) per-remote lookup", scenario_registry(), lambda: work,
+                              n=n, rounds=rounds),
+        "8": lambda: batch(2_000 if quick else 100_000, 1 if quick else 5,
+                           results.get("2")),
+        "9": lambda: amplification(200 if quick else 10_000),
+        "10": lambda: threaded(500 if quick else 100_000, 1 if quick else 3),
+        "11": lambda: shared_registry(n, rounds),
+        "12": lambda: overhead("(12) bulkhead, sync, success", scenario_bulkhead(),
+                               lambda: work, n=n, rounds=rounds),
+        "13": lambda: overhead("(13) bulkhead, async, success", scenario_async_bulkhead(),
+                               lambda: awork, n=n_async, rounds=rounds, is_async=True),
+        "14": lambda: overhead("(14) adaptive limiter, sync, success", scenario_limiter(),
+                               lambda: work, n=n, rounds=rounds),
     }
-    results["6"] = memory_per_breaker(200 if quick else 10_000)
-    results["8"] = batch(2_000 if quick else 100_000, 1 if quick else 5, results["2"])
-    results["9"] = amplification(200 if quick else 10_000)
-    results["10"] = threaded(500 if quick else 100_000, 1 if quick else 3)
-    results["11"] = shared_registry(n, rounds)
+    unknown = only - set(jobs)
+    if unknown:
+        parser.error(f"--only: no scenario {', '.join(sorted(unknown))}; they are 1-{len(jobs)}")
+    results: dict[str, Result] = {}
+    for key, job in jobs.items():
+        if not only or key in only:
+            results[key] = job()
 
     info = machine()
     print(f"resilience benchmarks: Python {info['python']} on {info['cpu']}, "
@@ -772,6 +867,9 @@ def main(argv: list[str] | None = None) -> int:
     reference["6"] = ("resilience (BreakerRegistry)", "ours")
     reference["8"] = ("resilience, SQLite every 500 (durable)", "ours")
     reference["7"] = ("plain dict lookup", "a dict lookup")
+    reference["12"] = ("threading.BoundedSemaphore (floor)", "the floor")
+    reference["13"] = ("asyncio.Semaphore (floor)", "the floor")
+    reference["14"] = ("lock + counter + clock (floor)", "the floor")
     for key in sorted(results, key=int):
         if results[key].rounds or results[key].missing:
             print(render(results[key], *reference.get(key, (None, "ours"))))

@@ -16,7 +16,9 @@ import sys
 import pytest
 
 RESILIENCE = [
+    "AIMD",
     "ActionRecord",
+    "AdaptiveLimiter",
     "Attempt",
     "Attempts",
     "Backoff",
@@ -29,6 +31,10 @@ RESILIENCE = [
     "BreakerSnapshot",
     "BreakerStore",
     "BudgetSnapshot",
+    "Bulkhead",
+    "BulkheadConfig",
+    "BulkheadFullError",
+    "BulkheadRejected",
     "CallRecorded",
     "CallRejected",
     "CallTimeoutError",
@@ -50,6 +56,7 @@ RESILIENCE = [
     "Fallback",
     "FeatureChanged",
     "FeatureGate",
+    "Gradient2",
     "HealthMonitor",
     "HealthRegistry",
     "HealthReport",
@@ -62,6 +69,9 @@ RESILIENCE = [
     "JobBusyError",
     "JobLeases",
     "LeaseLostError",
+    "LimitChanged",
+    "LimitExceededError",
+    "LimiterRejected",
     "Listener",
     "LoggingNotifier",
     "Measured",
@@ -167,6 +177,7 @@ STORES = [
 
 EVENTS = [
     "BatchResult",
+    "BulkheadRejected",
     "CallRecorded",
     "CallRejected",
     "CircuitState",
@@ -174,6 +185,8 @@ EVENTS = [
     "ConfigReloaded",
     "Event",
     "FeatureChanged",
+    "LimitChanged",
+    "LimiterRejected",
     "Listener",
     "Outcome",
     "ReloadRefused",

@@ -32,6 +32,10 @@ from resilience._core.pipeline import Pipeline
 from resilience._core.remotes import PerRemote, Remotes
 from resilience._core.strategy import Replace, Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._limit.adaptive import AdaptiveLimiter, LimitExceededError
+from resilience._limit.algorithms import AIMD, Gradient2
+from resilience._limit.bulkhead import Bulkhead, BulkheadConfig, BulkheadFullError
+from resilience._limit.events import BulkheadRejected, LimitChanged, LimiterRejected
 from resilience._retry.attempts import Attempt, Attempts
 from resilience._retry.backoff import Backoff
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
@@ -115,7 +119,9 @@ def __dir__() -> list[str]:
     return sorted([*__all__, *_LAZY])
 
 __all__ = [
+    "AIMD",
     "ActionRecord",
+    "AdaptiveLimiter",
     "Attempt",
     "Attempts",
     "Backoff",
@@ -128,6 +134,10 @@ __all__ = [
     "BreakerSnapshot",
     "BreakerStore",
     "BudgetSnapshot",
+    "Bulkhead",
+    "BulkheadConfig",
+    "BulkheadFullError",
+    "BulkheadRejected",
     "CallRecorded",
     "CallRejected",
     "CallTimeoutError",
@@ -149,6 +159,7 @@ __all__ = [
     "Fallback",
     "FeatureChanged",
     "FeatureGate",
+    "Gradient2",
     "HealthMonitor",
     "HealthRegistry",
     "HealthReport",
@@ -161,6 +172,9 @@ __all__ = [
     "JobBusyError",
     "JobLeases",
     "LeaseLostError",
+    "LimitChanged",
+    "LimitExceededError",
+    "LimiterRejected",
     "Listener",
     "LoggingNotifier",
     "Measured",

@@ -1,4 +1,4 @@
-"""resilient(): fallback ∘ retry ∘ breaker ∘ timeout ∘ call, as one pipeline."""
+"""resilient(): fallback ∘ retry ∘ breaker ∘ bulkhead ∘ limiter ∘ timeout ∘ call, one pipeline."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.fallback import Fallback
 from resilience._core.options import Options, Seconds, seconds
 from resilience._core.pipeline import Pipeline
+from resilience._core.remotes import Remotes
 from resilience._core.strategy import Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._limit.adaptive import AdaptiveLimiter
+from resilience._limit.bulkhead import Bulkhead
 from resilience._retry.policy import RetryPolicy
 
 __all__ = ["CallTimeoutError", "Resilient", "resilient"]
@@ -48,20 +51,26 @@ def resilient(
     *,
     retry: RetryPolicy | None = None,
     breaker: CircuitBreaker | BreakerRegistry | None = None,
+    bulkhead: Bulkhead | Remotes[Bulkhead] | None = None,
+    limiter: AdaptiveLimiter | Remotes[AdaptiveLimiter] | None = None,
     timeout: float | timedelta | None = None,
     fallback: Callable[..., Any] | None = None,
     classifier: Classifier | None = None,
     clock: Clock | None = None,
 ) -> Resilient:
-    """Compose the layers around a call: fallback(retry(breaker(timeout(call)))).
+    """Compose the layers around a call: fallback(retry(breaker(bulkhead(limiter(timeout(call)))))).
 
     Args:
-        remote: With a :class:`BreakerRegistry`, which remote a call goes to: a name,
-            or a function of the call's arguments returning one.
+        remote: With a :class:`BreakerRegistry` or a :class:`Remotes`, which remote a
+            call goes to: a name, or a function of the call's arguments returning one.
         retry: Retries failed attempts; each attempt passes through the breaker. An
             open circuit's rejection goes to the fallback at once, unless the policy's
             ``wait_for_open_circuit`` allows waiting for its trial call.
         breaker: A :class:`CircuitBreaker`, or a :class:`BreakerRegistry` with ``remote``.
+        bulkhead: A :class:`Bulkhead` (each attempt takes a slot), or a
+            :class:`Remotes` of them with ``remote``.
+        limiter: An :class:`AdaptiveLimiter` (inside the bulkhead, outside the time
+            limit: a timed-out attempt is a drop), or a :class:`Remotes` of them.
         timeout: Seconds per attempt. A coroutine still running at the timeout is
             cancelled and :class:`CallTimeoutError` (a ``TimeoutError``, so RETRYABLE)
             raised; a ``TimeoutError`` the call raises itself passes through as it is.
@@ -80,8 +89,11 @@ def resilient(
         raise TypeError(f"resilient(fallback=...) must be callable, got {fallback!r}")
     if classifier is not None and retry is not None and not retry.has_classifier:
         retry = retry.replace(classifier=classifier)
+    per_remote = isinstance(bulkhead, Remotes) or isinstance(limiter, Remotes)
     registry: BreakerRegistry | None = None
     fixed: CircuitBreaker | None = None
+    if per_remote and not isinstance(breaker, BreakerRegistry):
+        _check_remote(remote)
     if isinstance(breaker, BreakerRegistry):
         if remote is None:
             raise TypeError(
@@ -95,7 +107,7 @@ def resilient(
             )
         registry = breaker
     elif isinstance(breaker, CircuitBreaker):
-        if remote is not None:
+        if remote is not None and not per_remote:
             raise TypeError(
                 "resilient(remote=...) picks a breaker from a BreakerRegistry; with a "
                 "single CircuitBreaker, leave remote out"
@@ -114,6 +126,18 @@ def resilient(
         strategies.append(RemoteBreakers(registry, remote))  # type: ignore[arg-type]
     elif fixed is not None:
         strategies.append(fixed)
+    for name, value, kind, what in (
+        ("bulkhead", bulkhead, Bulkhead, "a Bulkhead"),
+        ("limiter", limiter, AdaptiveLimiter, "an AdaptiveLimiter"),
+    ):
+        if isinstance(value, Remotes):
+            strategies.append(value.protect(remote))  # type: ignore[arg-type] # checked
+        elif isinstance(value, kind):
+            strategies.append(value)
+        elif value is not None:
+            raise TypeError(
+                f"resilient({name}=...) must be {what} or a Remotes of them, got {value!r}"
+            )
     timed = clock if clock is not None else SYSTEM_CLOCK
     if config.timeout is not None:
         strategies.append(Timeout(config.timeout, clock=timed))
@@ -122,6 +146,8 @@ def resilient(
         for name, value in (
             ("retry", retry),
             ("breaker", breaker),
+            ("bulkhead", bulkhead),
+            ("limiter", limiter),
             ("timeout", config.timeout),
             ("fallback", fallback),
         )
@@ -130,3 +156,11 @@ def resilient(
     # Waits are the retry policy's: its clock sleeps them.
     waits = retry.clock if retry is not None else timed
     return Resilient(*strategies, clock=waits, shown=f"resilient({', '.join(shown)})")
+
+
+def _check_remote(remote: object) -> None:
+    if not remote or not (isinstance(remote, str) or callable(remote)):
+        raise TypeError(
+            "resilient(bulkhead= or limiter=<Remotes>) needs remote=: a non-empty remote "
+            f"name, or a function of the call's arguments that returns one; got {remote!r}"
+        )

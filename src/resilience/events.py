@@ -23,6 +23,7 @@ from resilience._breaker.events import (
     StateChanged,
 )
 from resilience._core.events import Event
+from resilience._limit.events import BulkheadRejected, LimitChanged, LimiterRejected
 from resilience._retry.events import RetryScheduled
 from resilience.batch import BatchResult
 from resilience.config import ConfigReloaded, ReloadRefused
@@ -31,6 +32,7 @@ from resilience.stores._events import StoreDegraded, StoreRecovered
 
 __all__ = [
     "BatchResult",
+    "BulkheadRejected",
     "CallRecorded",
     "CallRejected",
     "CircuitState",
@@ -38,6 +40,8 @@ __all__ = [
     "ConfigReloaded",
     "Event",
     "FeatureChanged",
+    "LimitChanged",
+    "LimiterRejected",
     "Listener",
     "Outcome",
     "ReloadRefused",

@@ -25,6 +25,8 @@ from starlette.applications import Starlette
 
 import resilience
 from resilience import (
+    AIMD,
+    AdaptiveLimiter,
     Attempt,
     Attempts,
     Backoff,
@@ -33,6 +35,10 @@ from resilience import (
     BreakerConfig,
     BreakerRegistry,
     BreakerSnapshot,
+    Bulkhead,
+    BulkheadConfig,
+    BulkheadFullError,
+    BulkheadRejected,
     CircuitBreaker,
     CircuitOpenError,
     CircuitState,
@@ -41,9 +47,15 @@ from resilience import (
     Event,
     FailureKind,
     Fallback,
+    Gradient2,
+    LimitChanged,
+    LimiterRejected,
+    LimitExceededError,
+    Measurement,
     Pipeline,
     RejectedError,
     RemoteBreakers,
+    Remotes,
     Replace,
     Resilient,
     RetryBudget,
@@ -555,3 +567,62 @@ def misuse_redis_on_error() -> None:
 def misuse_async_transport() -> None:
     """The sync transport wraps a sync httpx transport."""
     ResilientTransport(httpx.AsyncHTTPTransport())  # type: ignore[arg-type]
+
+
+def bulkhead_forms() -> None:
+    """A bulkhead: its config, forms, errors, events and measurements."""
+    config = BulkheadConfig(max_concurrent=4, max_queue=8, queue_timeout=0.5)
+    bulkhead = Bulkhead("db", config, listeners=[lambda e: assert_type(e.describe(), str)])
+    assert_type(Bulkhead("db", max_concurrent=2), Bulkhead)
+    assert_type(bulkhead(fetch)("b", "k"), bytes)
+    assert_type(bulkhead.call(fetch, "b", "k"), bytes)
+    assert_type(bulkhead.in_use, int)
+    assert_type(bulkhead.idle, bool)
+    assert_type(bulkhead.config, BulkheadConfig)
+    assert_type(bulkhead.measurements(), list[Measurement])
+    with bulkhead:
+        pass
+    try:
+        bulkhead.call(fetch, "b", "k")
+    except BulkheadFullError as exc:
+        assert_type(exc.in_use, int)
+        assert_type(exc.waited, float | None)
+    event = BulkheadRejected("db", 1, 0, 1, 0, None)
+    assert_type(event.fields(), dict[str, object])
+    per_remote = Remotes(lambda remote: Bulkhead(remote, max_concurrent=2))
+    assert_type(resilient(remote="s3", bulkhead=per_remote), Resilient)
+
+
+async def bulkhead_async_forms(bulkhead: Bulkhead) -> None:
+    """The async forms of a bulkhead."""
+    assert_type(await bulkhead(afetch)("b", "k"), bytes)
+    assert_type(await bulkhead.acall(afetch, "b", "k"), bytes)
+    async with bulkhead:
+        pass
+
+
+def limiter_forms() -> None:
+    """An adaptive limiter: its algorithms, forms, errors, events and measurements."""
+    limiter = AdaptiveLimiter("db", Gradient2(initial_limit=20, max_limit=100))
+    aimd = AdaptiveLimiter("db", AIMD(initial_limit=10, backoff_ratio=0.8), clock=FakeClock())
+    assert_type(aimd.limit, int)
+    assert_type(limiter.algorithm, AIMD | Gradient2)
+    assert_type(limiter(fetch)("b", "k"), bytes)
+    assert_type(limiter.call(fetch, "b", "k"), bytes)
+    assert_type(resilient(limiter=limiter, timeout=1.0), Resilient)
+    try:
+        limiter.call(fetch, "b", "k")
+    except LimitExceededError as exc:
+        assert_type(exc.limit, int)
+    assert_type(LimitChanged("db", 10, 9, "dropped").level, int)
+    assert_type(LimiterRejected("db", 10, 10).describe(), str)
+
+
+def misuse_bulkhead_config() -> None:
+    """A bulkhead's config is a BulkheadConfig."""
+    Bulkhead("db", {"max_concurrent": 2})  # type: ignore[arg-type]
+
+
+def misuse_limiter_algorithm() -> None:
+    """A limiter's algorithm is AIMD or Gradient2."""
+    AdaptiveLimiter("db", BulkheadConfig())  # type: ignore[arg-type]

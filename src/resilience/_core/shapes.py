@@ -293,10 +293,55 @@ def _async(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
             return result
 
         return fast
+    if len(strategies) == 1 and segment.wrap is None:
+        return _asingle(strategies[0], afn, asleep)
 
     @functools.wraps(fn)
     async def engine(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         return await arun(segment, afn, args, kwargs, asleep, None, None, blocks())
 
     return engine
+
+
+def _asingle(
+    strategy: Strategy,
+    afn: Callable[..., Awaitable[Any]],
+    asleep: Callable[[float], Awaitable[None]],
+) -> Callable[..., Any]:
+    """:func:`_one`, awaited: a lone strategy's loop inline (its ``abefore`` if it has one)."""
+    before, after = strategy.before, strategy.after
+    abefore = getattr(strategy, "abefore", None)
+
+    @functools.wraps(afn)
+    async def single(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        held = blocks()
+        if held and strategy in held:
+            return await afn(*args, **kwargs)  # the enclosing `with` block admits the call
+        if abefore is None:
+            token = before(afn, args, kwargs)
+        else:
+            token = await abefore(afn, args, kwargs)
+        while True:
+            try:
+                value = await afn(*args, **kwargs)
+                error = None
+            except BaseException as exc:
+                value, error = None, exc
+            try:
+                decision = after(token, value, error)
+                if decision is None:
+                    if error is not None:
+                        raise error
+                    return value
+                if decision.__class__ is Replace:
+                    if decision.error is not None:
+                        raise decision.error
+                    value = decision.value
+                    return await value if inspect.isawaitable(value) else value
+                if decision > 0:  # type: ignore[operator] # a wait
+                    await asleep(decision)  # type: ignore[arg-type]
+            finally:
+                del error  # the frame would hold the traceback that holds it
+
+    return single
 
