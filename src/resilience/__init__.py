@@ -30,8 +30,13 @@ from resilience._core.measure import Measured, Measurement
 from resilience._core.misuse import MisusedCallError
 from resilience._core.pipeline import Pipeline
 from resilience._core.remotes import PerRemote, Remotes
-from resilience._core.strategy import Replace, Strategy
+from resilience._core.strategy import Pause, Replace, Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._rate.bucket import RateLink, RateStore
+from resilience._rate.config import RateLimiterOptions
+from resilience._rate.errors import RateLimitedError
+from resilience._rate.events import RateDelayed, RateLimited
+from resilience._rate.limiter import RateLimiter
 from resilience._retry.attempts import Attempt, Attempts
 from resilience._retry.backoff import Backoff
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
@@ -93,6 +98,7 @@ if TYPE_CHECKING:
     from resilience.stores.redis._breaker import RedisBreakerStore as RedisBreakerStore
     from resilience.stores.redis._budget import RedisRetryBudget as RedisRetryBudget
     from resilience.stores.redis._checkpoint import RedisCheckpointStore as RedisCheckpointStore
+    from resilience.stores.redis._rate import RedisRateStore as RedisRateStore
 
 # Backed by optional extras (redis, postgres): imported on first use, so that
 # ``import resilience`` needs neither client library.
@@ -100,6 +106,7 @@ _LAZY = {
     "PostgresCheckpointStore": "resilience.stores.postgres._checkpoint",
     "RedisBreakerStore": "resilience.stores.redis._breaker",
     "RedisCheckpointStore": "resilience.stores.redis._checkpoint",
+    "RedisRateStore": "resilience.stores.redis._rate",
     "RedisRetryBudget": "resilience.stores.redis._budget",
 }
 
@@ -173,8 +180,16 @@ __all__ = [
     "NotifyError",
     "Outcome",
     "PartialFailure",
+    "Pause",
     "PerRemote",
     "Pipeline",
+    "RateDelayed",
+    "RateLimited",
+    "RateLimitedError",
+    "RateLimiter",
+    "RateLimiterOptions",
+    "RateLink",
+    "RateStore",
     "RecoveryManager",
     "RecoveryStats",
     "RegistryFullError",

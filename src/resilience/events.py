@@ -23,6 +23,7 @@ from resilience._breaker.events import (
     StateChanged,
 )
 from resilience._core.events import Event
+from resilience._rate.events import RateDelayed, RateLimited
 from resilience._retry.events import RetryScheduled
 from resilience.batch import BatchResult
 from resilience.health import ComponentChanged, FeatureChanged
@@ -38,6 +39,8 @@ __all__ = [
     "FeatureChanged",
     "Listener",
     "Outcome",
+    "RateDelayed",
+    "RateLimited",
     "RetryScheduled",
     "StateChanged",
     "StoreDegraded",
