@@ -1,4 +1,4 @@
-"""resilient(): fallback ∘ retry ∘ breaker ∘ timeout ∘ call, as one pipeline."""
+"""resilient(): fallback ∘ retry ∘ breaker ∘ rate limiter ∘ timeout ∘ call, as one pipeline."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.fallback import Fallback
 from resilience._core.options import Options, Seconds, seconds
 from resilience._core.pipeline import Pipeline
+from resilience._core.remotes import Remotes
 from resilience._core.strategy import Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._rate.limiter import RateLimiter
 from resilience._retry.policy import RetryPolicy
 
 __all__ = ["CallTimeoutError", "Resilient", "resilient"]
@@ -48,12 +50,13 @@ def resilient(
     *,
     retry: RetryPolicy | None = None,
     breaker: CircuitBreaker | BreakerRegistry | None = None,
+    rate_limiter: RateLimiter | Remotes[RateLimiter] | None = None,
     timeout: float | timedelta | None = None,
     fallback: Callable[..., Any] | None = None,
     classifier: Classifier | None = None,
     clock: Clock | None = None,
 ) -> Resilient:
-    """Compose the layers around a call: fallback(retry(breaker(timeout(call)))).
+    """Compose the layers around a call: fallback(retry(breaker(rate_limiter(timeout(call))))).
 
     Args:
         remote: With a :class:`BreakerRegistry`, which remote a call goes to: a name,
@@ -62,6 +65,9 @@ def resilient(
             open circuit's rejection goes to the fallback at once, unless the policy's
             ``wait_for_open_circuit`` allows waiting for its trial call.
         breaker: A :class:`CircuitBreaker`, or a :class:`BreakerRegistry` with ``remote``.
+        rate_limiter: A :class:`RateLimiter`, or :class:`Remotes` of them with ``remote``:
+            inside the retry and the breaker, so each attempt takes a token and a
+            refusal (:class:`RateLimitedError`) never counts against the remote.
         timeout: Seconds per attempt. A coroutine still running at the timeout is
             cancelled and :class:`CallTimeoutError` (a ``TimeoutError``, so RETRYABLE)
             raised; a ``TimeoutError`` the call raises itself passes through as it is.
@@ -80,6 +86,7 @@ def resilient(
         raise TypeError(f"resilient(fallback=...) must be callable, got {fallback!r}")
     if classifier is not None and retry is not None and not retry.has_classifier:
         retry = retry.replace(classifier=classifier)
+    limiter = _rate_limiter(rate_limiter, remote)
     registry: BreakerRegistry | None = None
     fixed: CircuitBreaker | None = None
     if isinstance(breaker, BreakerRegistry):
@@ -95,7 +102,7 @@ def resilient(
             )
         registry = breaker
     elif isinstance(breaker, CircuitBreaker):
-        if remote is not None:
+        if remote is not None and not isinstance(rate_limiter, Remotes):
             raise TypeError(
                 "resilient(remote=...) picks a breaker from a BreakerRegistry; with a "
                 "single CircuitBreaker, leave remote out"
@@ -114,6 +121,8 @@ def resilient(
         strategies.append(RemoteBreakers(registry, remote))  # type: ignore[arg-type]
     elif fixed is not None:
         strategies.append(fixed)
+    if limiter is not None:
+        strategies.append(limiter)
     timed = clock if clock is not None else SYSTEM_CLOCK
     if config.timeout is not None:
         strategies.append(Timeout(config.timeout, clock=timed))
@@ -122,6 +131,7 @@ def resilient(
         for name, value in (
             ("retry", retry),
             ("breaker", breaker),
+            ("rate_limiter", rate_limiter),
             ("timeout", config.timeout),
             ("fallback", fallback),
         )
@@ -130,3 +140,23 @@ def resilient(
     # Waits are the retry policy's: its clock sleeps them.
     waits = retry.clock if retry is not None else timed
     return Resilient(*strategies, clock=waits, shown=f"resilient({', '.join(shown)})")
+
+
+def _rate_limiter(
+    rate_limiter: RateLimiter | Remotes[RateLimiter] | None,
+    remote: str | Callable[..., str] | None,
+) -> Strategy | None:
+    """The rate limiting strategy: the limiter, or its remote's from ``Remotes``."""
+    if rate_limiter is None or isinstance(rate_limiter, RateLimiter):
+        return rate_limiter
+    if not isinstance(rate_limiter, Remotes):
+        raise TypeError(
+            "resilient(rate_limiter=...) must be a RateLimiter or Remotes of them, got "
+            f"{rate_limiter!r}"
+        )
+    if not remote or not (isinstance(remote, str) or callable(remote)):
+        raise TypeError(
+            "resilient(rate_limiter=<Remotes>) needs remote=: a remote name, or a "
+            f"function of the call's arguments that returns one; got {remote!r}"
+        )
+    return rate_limiter.protect(remote)
