@@ -36,9 +36,10 @@ def gcra(  # noqa: PLR0917 - the algorithm's own terms, positional for speed
     start = tat if tat > now else now  # noqa: FURB136 - quicker than max() here
     new = start + n * interval
     wait = new - now - capacity
-    if wait <= interval * SLACK:
+    slack = interval * SLACK
+    if wait <= slack:
         return new, 0.0
-    if wait <= max_wait:
+    if wait <= max_wait + slack:
         return new, wait
     return tat, -wait
 
