@@ -3,8 +3,8 @@
 Each worker takes tokens as fast as the shared limiter lets it (waiting its turn, up to
 ``max_wait``) and counts the admissions that started in each phase. For the first 10 s
 (from the fleet's first request) the fleet together must admit what one limiter would:
-``burst + rate x 10``, within 2%. Then Redis is killed, and for 1.5 s more every worker carries on alone
-(``on_error="local"``): no storage error reaches a call.
+``burst + rate x 10``, within 2%. Then Redis is killed, and for 1.5 s more every worker
+carries on alone (``on_error="local"``): no storage error reaches a call.
 """
 
 from __future__ import annotations
