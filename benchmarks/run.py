@@ -1,6 +1,7 @@
 """Benchmarks: resilience against its peers, interleaved in one process.
 
     python -m pip install -e '.[bench]' && python benchmarks/run.py [--quick] [--json PATH]
+        [--only 13,14]
 
 Each timed scenario measures the overhead a library adds above a bare call: every round
 times the bare call and every contender in a rotating order, subtracts the round's bare
@@ -39,6 +40,7 @@ from resilience import (
     CheckpointStore,
     CircuitBreaker,
     MemoryCheckpointStore,
+    RateLimiter,
     RetryBudget,
     RetryPolicy,
     SQLiteCheckpointStore,
@@ -64,6 +66,9 @@ aiobreaker = _optional("aiobreaker")
 stamina = _optional("stamina")
 backoff = _optional("backoff")
 pyresilience = _optional("pyresilience")
+aiolimiter = _optional("aiolimiter")
+limits = _optional("limits")
+pyrate_limiter = _optional("pyrate_limiter")
 
 
 # --------------------------------------------------------------------- the work
@@ -381,6 +386,111 @@ class Result:
         return statistics.median(self.rounds[name])
 
 
+# A limit no run reaches: every call is admitted, so what shows is the cost of asking.
+UNREACHED = 10**9
+
+
+class FloorRate:
+    """The least a thread-safe rate limiter can do: GCRA's arithmetic under a lock."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.interval = 1 / rate
+        self.capacity = burst * self.interval
+        self.tat = 0.0
+        self.lock = threading.Lock()
+
+    def wrap(self, fn: Callable[..., object]) -> Callable[..., object]:
+        monotonic = time.monotonic
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            with self.lock:
+                now = monotonic()
+                tat = max(self.tat, now) + self.interval
+                if tat - now > self.capacity:
+                    raise RuntimeError("limited")
+                self.tat = tat
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    def awrap(self, fn: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
+        monotonic = time.monotonic
+
+        async def wrapper(*args: object, **kwargs: object) -> object:
+            now = monotonic()  # one event loop: no lock to take
+            tat = max(self.tat, now) + self.interval
+            if tat - now > self.capacity:
+                raise RuntimeError("limited")
+            self.tat = tat
+            return await fn(*args, **kwargs)
+
+        return wrapper
+
+
+def ours_limiter() -> RateLimiter:
+    return RateLimiter("bench", rate=1_000_000, burst=UNREACHED)
+
+
+def scenario_rate() -> dict[str, Callable[[], Op] | None]:
+    def limits_fixed() -> Op:
+        strategy = limits.strategies.FixedWindowRateLimiter(limits.storage.MemoryStorage())
+        item = limits.RateLimitItemPerSecond(UNREACHED)
+
+        def op(x: int) -> object:
+            if not strategy.hit(item):
+                raise RuntimeError("limited")
+            return work(x)
+
+        return op
+
+    def pyrate() -> Op:
+        limiter = pyrate_limiter.Limiter(
+            pyrate_limiter.Rate(UNREACHED, pyrate_limiter.Duration.SECOND)
+        )
+
+        def op(x: int) -> object:
+            if not limiter.try_acquire("bench", blocking=False):
+                raise RuntimeError("limited")
+            return work(x)
+
+        return op
+
+    def try_acquire() -> Op:
+        limiter = ours_limiter()
+
+        def op(x: int) -> object:
+            if not limiter.try_acquire():
+                raise RuntimeError("limited")
+            return work(x)
+
+        return op
+
+    return {
+        "resilience": lambda: ours_limiter()(work),
+        "resilience, try_acquire() by hand": try_acquire,
+        "hand-written floor": lambda: FloorRate(1_000_000, UNREACHED).wrap(work),
+        "limits (fixed window)": _peer(limits, limits_fixed),
+        "pyrate-limiter": _peer(pyrate_limiter, pyrate),
+    }
+
+
+def scenario_async_rate() -> dict[str, Callable[[], AsyncOp] | None]:
+    def aio() -> AsyncOp:
+        limiter = aiolimiter.AsyncLimiter(UNREACHED, 1)
+
+        async def op(x: int) -> object:
+            async with limiter:
+                return await awork(x)
+
+        return op
+
+    return {
+        "resilience": lambda: ours_limiter()(awork),
+        "hand-written floor": lambda: FloorRate(1_000_000, UNREACHED).awrap(awork),  # type: ignore[dict-item]
+        "aiolimiter": _peer(aiolimiter, aio),
+    }
+
+
 def _time_sync(op: Op, n: int) -> float:
     with _no_gc():
         start = time.perf_counter_ns()
@@ -694,14 +804,18 @@ def targets(results: dict[str, Result]) -> list[str]:
         ("4", "resilience", "aiobreaker (breaker only)", 0.5),
         ("5", "resilience", "tenacity (no-op sleep)", 0.1),
         ("11", "resilience, RedisBreakerStore", "resilience, in memory", 2.0),
+        ("13", "resilience", "hand-written floor", 1.5),
+        ("14", "resilience", "hand-written floor", 1.5),
     ):
+        if key not in results:
+            continue  # not selected with --only
         value = ratio(key, ours, peer)
         if value is None:
             checks.append(f"  ({key}) ours / {peer} <= {limit}: not measured ({peer} missing)")
         else:
             verdict = "met" if value <= limit else "MISSED"
             checks.append(f"  ({key}) ours / {peer} = {value:.3f} (target <= {limit}): {verdict}")
-    batch8 = results["8"]
+    batch8 = results.get("8", Result("", ""))
     name8 = "resilience, SQLite every 500 (durable)"
     if name8 in batch8.rounds:
         per_item = batch8.median(name8)
@@ -719,7 +833,7 @@ def targets(results: dict[str, Result]) -> list[str]:
                 f"  (8) per-item overhead / one tenacity call = {ratio_8:.3f} "
                 f"(target <= 0.5): {verdict}"
             )
-    memory = results["6"].rounds.get("resilience (BreakerRegistry)")
+    memory = results["6"].rounds.get("resilience (BreakerRegistry)") if "6" in results else None
     if memory:
         verdict = "met" if memory[0] <= 600 else "MISSED"
         checks.append(f"  (6) {memory[0]:.0f} B per breaker (target <= 600): {verdict}")
@@ -731,6 +845,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny counts: prove it runs")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--only", help="run these scenarios only, e.g. --only 13,14")
     args = parser.parse_args(argv)
     quick = args.quick
     rounds = args.rounds or (1 if quick else 9)
@@ -742,32 +857,49 @@ def main(argv: list[str] | None = None) -> int:
     # into a NullHandler instead of logging's last-resort handler on stderr.
     logging.getLogger("stamina").addHandler(logging.NullHandler())
     logging.getLogger("stamina").propagate = False
-    results: dict[str, Result] = {
-        "1": overhead("(1) breaker only, sync", scenario_breaker(), lambda: work,
-                      n=n, rounds=rounds),
-        "2": overhead("(2) retry only, sync, success", scenario_retry(), lambda: work,
-                      n=n, rounds=rounds),
-        "3": overhead("(3) retry + breaker, sync, success", scenario_stack(), lambda: work,
-                      n=n, rounds=rounds),
-        "4": overhead("(4) retry + breaker, async, success", scenario_async_stack(),
-                      lambda: awork, n=n_async, rounds=rounds, is_async=True),
-        "5": overhead("(5) one failure then success, zero wait", scenario_fail_once(),
-                      _two_calls, n=n_retry, rounds=rounds),
-        "7": overhead("(7) per-remote lookup", scenario_registry(), lambda: work,
-                      n=n, rounds=rounds),
+    # Each scenario as a thunk, so that --only runs a few; 8 needs 2's figures.
+    scenarios: dict[str, Callable[[], Result]] = {
+        "1": lambda: overhead("(1) breaker only, sync", scenario_breaker(), lambda: work,
+                              n=n, rounds=rounds),
+        "2": lambda: overhead("(2) retry only, sync, success", scenario_retry(),
+                              lambda: work, n=n, rounds=rounds),
+        "3": lambda: overhead("(3) retry + breaker, sync, success", scenario_stack(),
+                              lambda: work, n=n, rounds=rounds),
+        "4": lambda: overhead("(4) retry + breaker, async, success", scenario_async_stack(),
+                              lambda: awork, n=n_async, rounds=rounds, is_async=True),
+        "5": lambda: overhead("(5) one failure then success, zero wait",
+                              scenario_fail_once(), _two_calls, n=n_retry, rounds=rounds),
+        "6": lambda: memory_per_breaker(200 if quick else 10_000),
+        "7": lambda: overhead("(7) per-remote lookup", scenario_registry(), lambda: work,
+                              n=n, rounds=rounds),
+        "8": lambda: batch(2_000 if quick else 100_000, 1 if quick else 5, results["2"]),
+        "9": lambda: amplification(200 if quick else 10_000),
+        "10": lambda: threaded(500 if quick else 100_000, 1 if quick else 3),
+        "11": lambda: shared_registry(n, rounds),
+        "13": lambda: overhead("(13) rate limiter, sync, admitted", scenario_rate(),
+                               lambda: work, n=n, rounds=rounds),
+        "14": lambda: overhead("(14) rate limiter, async, admitted", scenario_async_rate(),
+                               lambda: awork, n=n_async, rounds=rounds, is_async=True),
     }
-    results["6"] = memory_per_breaker(200 if quick else 10_000)
-    results["8"] = batch(2_000 if quick else 100_000, 1 if quick else 5, results["2"])
-    results["9"] = amplification(200 if quick else 10_000)
-    results["10"] = threaded(500 if quick else 100_000, 1 if quick else 3)
-    results["11"] = shared_registry(n, rounds)
+    chosen = list(scenarios) if args.only is None else args.only.split(",")
+    unknown = sorted(set(chosen) - set(scenarios))
+    if unknown:
+        parser.error(
+            f"--only: no scenario {', '.join(unknown)}; choose from {', '.join(scenarios)}"
+        )
+    if "8" in chosen and "2" not in chosen:
+        chosen.insert(0, "2")
+    results: dict[str, Result] = {}
+    for key, measure in scenarios.items():
+        if key in chosen:
+            results[key] = measure()
 
     info = machine()
     print(f"resilience benchmarks: Python {info['python']} on {info['cpu']}, "
           f"{info['cores']} cores, {info['platform']}")
     print(f"rounds={rounds}, calls per timing: sync {n:,}, async {n_async:,}, "
           f"fail-once {n_retry:,}; overhead = contender - bare call, same round\n")
-    reference = dict.fromkeys(("1", "2", "3", "4", "5", "10"), ("resilience", "ours"))
+    reference = dict.fromkeys(("1", "2", "3", "4", "5", "10", "13", "14"), ("resilience", "ours"))
     reference["11"] = ("resilience, RedisBreakerStore", "ours")
     reference["6"] = ("resilience (BreakerRegistry)", "ours")
     reference["8"] = ("resilience, SQLite every 500 (durable)", "ours")

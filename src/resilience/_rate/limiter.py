@@ -9,19 +9,22 @@ serves sync and async calls alike and never blocks an event loop.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
 from pydantic import ValidationError
 
+from resilience._core.blocks import MARK, blocks
 from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.drive import Segment
 from resilience._core.events import emit
 from resilience._core.measure import Measurement
 from resilience._core.options import seconds
-from resilience._core.shells import Shell
+from resilience._core.shells import Shell, require_callable
 from resilience._core.strategy import Pause
 from resilience._rate.bucket import LocalBucket, RateLink, RateStore
 from resilience._rate.config import RateLimiterOptions
@@ -29,6 +32,9 @@ from resilience._rate.errors import RateLimitedError
 from resilience._rate.events import Listener, RateDelayed, RateLimited
 
 __all__ = ["RateLimiter"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class RateLimiter(Shell):
@@ -168,18 +174,54 @@ class RateLimiter(Shell):
 
     # ------------------------------------------------------------ the strategy
 
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn``: each call takes a token, waiting up to ``max_wait`` for it.
+
+        A plain function or coroutine function gets a wrapper of its own (the limiter
+        has nothing to do after the call, so the engine's loop would only cost); a
+        generator function goes through the engine.
+        """
+        require_callable(fn, f"@{self._shell_label()}")
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            return super().__call__(fn)
+        reserve, max_wait, admit = self._reserve, self._max_wait, self._admit
+        wrapper: Callable[..., Any]
+        if inspect.iscoroutinefunction(fn):
+            asleep = self._clock.asleep
+
+            @functools.wraps(fn)
+            async def limited_async(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+                held = blocks()
+                if not held or self not in held:  # a `with` block of ours admitted it
+                    wait = reserve(1, max_wait)
+                    if wait:
+                        await asleep(admit(wait))
+                return await fn(*args, **kwargs)
+
+            wrapper = limited_async
+        else:
+            sleep = self._clock.sleep
+
+            @functools.wraps(fn)
+            def limited(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+                held = blocks()
+                if not held or self not in held:
+                    wait = reserve(1, max_wait)
+                    if wait:
+                        sleep(admit(wait))
+                return fn(*args, **kwargs)
+
+            wrapper = limited
+        setattr(wrapper, MARK, (self,))  # called through call(): not admitted twice
+        return cast("Callable[P, R]", wrapper)
+
     def before(
         self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         """Take a token for the attempt: now, after a wait (:class:`Pause`), or refuse."""
         wait = self._reserve(1, self._max_wait)
-        if wait == 0.0:
-            return
-        if wait > 0.0:
-            if self._listeners:
-                emit(self._listeners, RateDelayed(self._config.name, 1, wait))
-            raise Pause(wait, None, self._clock)
-        raise self._refused(1, wait, self._max_wait)
+        if wait:
+            raise Pause(self._admit(wait), None, self._clock)
 
     def after(self, token: object, value: object, error: BaseException | None) -> None:
         """Nothing to decide: the token was spent when the attempt was admitted."""
@@ -188,6 +230,14 @@ class RateLimiter(Shell):
         """Nothing to settle: a ``with`` block took its token on entry."""
 
     # ----------------------------------------------------------------- internals
+
+    def _admit(self, wait: float) -> float:
+        """A request for one token that did not pass at once: the wait, or the refusal."""
+        if wait < 0.0:
+            raise self._refused(1, wait, self._max_wait)
+        if self._listeners:
+            emit(self._listeners, RateDelayed(self._config.name, 1, wait))
+        return wait
 
     def _take(self, n: int, max_wait: float | timedelta | None) -> float:
         limit = self._max_wait if max_wait is None else _check_wait(max_wait)
