@@ -74,7 +74,6 @@ RESILIENCE = [
     "NotifyError",
     "Outcome",
     "PartialFailure",
-    "Pause",
     "PerRemote",
     "Pipeline",
     "RateDelayed",

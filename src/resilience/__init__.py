@@ -30,7 +30,7 @@ from resilience._core.measure import Measured, Measurement
 from resilience._core.misuse import MisusedCallError
 from resilience._core.pipeline import Pipeline
 from resilience._core.remotes import PerRemote, Remotes
-from resilience._core.strategy import Pause, Replace, Strategy
+from resilience._core.strategy import Replace, Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
 from resilience._rate.bucket import RateLink, RateStore
 from resilience._rate.config import RateLimiterOptions
@@ -180,7 +180,6 @@ __all__ = [
     "NotifyError",
     "Outcome",
     "PartialFailure",
-    "Pause",
     "PerRemote",
     "Pipeline",
     "RateDelayed",

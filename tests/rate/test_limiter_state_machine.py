@@ -122,7 +122,8 @@ class RateLimiterMachine(RuleBasedStateMachine):
         if not hasattr(self, "model"):
             return
         self.model.retry_after(self.now(), 1)  # brings the model to now
-        assert self.limiter.tokens == pytest.approx(float(max(self.model.tokens, Fraction(0))), abs=1e-9)
+        expected = float(max(self.model.tokens, Fraction(0)))
+        assert self.limiter.tokens == pytest.approx(expected, abs=1e-9)
 
 
 TestRateLimiterMachine = RateLimiterMachine.TestCase

@@ -12,19 +12,9 @@ import contextvars
 import logging
 from typing import Final
 
-from resilience._core.strategy import Pause, Strategy
+from resilience._core.strategy import Strategy
 
-__all__ = [
-    "HELD",
-    "MARK",
-    "Held",
-    "aenter_block",
-    "blocks",
-    "enter_block",
-    "exit_block",
-    "settle",
-    "settle_all",
-]
+__all__ = ["HELD", "MARK", "Held", "blocks", "enter_block", "exit_block", "settle", "settle_all"]
 
 logger = logging.getLogger("resilience")
 
@@ -47,29 +37,7 @@ def enter_block(strategy: Strategy) -> None:
     if block is not None:
         block(1)  # a fast lane closes while a block may cover calls through it
     try:
-        try:
-            token = strategy.before(None, (), {})
-        except Pause as pause:  # admitted after a wait
-            pause.clock.sleep(pause.seconds)
-            token = pause.token
-    except BaseException:
-        if block is not None:
-            block(-1)
-        raise
-    _BLOCKS.set((*_BLOCKS.get(), (strategy, token)))
-
-
-async def aenter_block(strategy: Strategy) -> None:
-    """:func:`enter_block` for ``async with``: a wait is awaited."""
-    block = getattr(strategy, "block", None)
-    if block is not None:
-        block(1)
-    try:
-        try:
-            token = strategy.before(None, (), {})
-        except Pause as pause:
-            await pause.clock.asleep(pause.seconds)
-            token = pause.token
+        token = strategy.before(None, (), {})
     except BaseException:
         if block is not None:
             block(-1)

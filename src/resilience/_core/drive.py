@@ -22,7 +22,7 @@ from typing import Any, Final, cast
 from resilience._core.blocks import HELD, MARK, Held
 from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.misuse import AWAITABLES, misused
-from resilience._core.strategy import FastLane, Pause, Replace, Strategy, Wrapping
+from resilience._core.strategy import FastLane, Replace, Strategy, Wrapping
 
 __all__ = [
     "AWAIT",
@@ -31,13 +31,11 @@ __all__ = [
     "Segment",
     "acall",
     "arun",
-    "awaited",
     "call",
     "enter",
     "reraise",
     "run",
     "unwind",
-    "waited",
 ]
 
 WAIT: Final = 0
@@ -126,52 +124,6 @@ def enter(  # noqa: PLR0917 - the engine's inner steps: positional, for speed
     return n, None
 
 
-def waited(  # noqa: PLR0917
-    strategies: tuple[Strategy, ...],
-    tokens: list[object],
-    pause: Pause,
-    i: int,
-    fn: Callable[..., Any] | None,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    held: Held,
-) -> tuple[int, BaseException | None]:
-    """Strategy ``i`` raised ``pause``: sleep it out, then :func:`enter` on inward."""
-    while True:
-        tokens[i] = pause.token
-        try:
-            pause.clock.sleep(pause.seconds)
-        except BaseException as exc:  # interrupted: the outcome, from strategy i out
-            return i + 1, exc
-        i, error = enter(strategies, tokens, i + 1, fn, args, kwargs, held)
-        if error.__class__ is not Pause:
-            return i, error
-        pause = error
-
-
-async def awaited(  # noqa: PLR0917
-    strategies: tuple[Strategy, ...],
-    tokens: list[object],
-    pause: Pause,
-    i: int,
-    fn: Callable[..., Any] | None,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    held: Held,
-) -> tuple[int, BaseException | None]:
-    """:func:`waited`, awaiting the pause."""
-    while True:
-        tokens[i] = pause.token
-        try:
-            await pause.clock.asleep(pause.seconds)
-        except BaseException as exc:  # cancelled: the outcome, from strategy i out
-            return i + 1, exc
-        i, error = enter(strategies, tokens, i + 1, fn, args, kwargs, held)
-        if error.__class__ is not Pause:
-            return i, error
-        pause = error
-
-
 def unwind(  # noqa: PLR0917
     strategies: tuple[Strategy, ...],
     tokens: list[object],
@@ -239,10 +191,6 @@ def run(  # noqa: PLR0917
         top = n
     wrap = segment.wrap
     while True:
-        if error.__class__ is Pause:  # a strategy admits the attempt after a wait
-            top, error = waited(
-                strategies, tokens, error, top, fn, args, kwargs, held
-            )
         if top == n and error is None:
             try:
                 if wrap is None:
@@ -290,10 +238,6 @@ async def arun(  # noqa: PLR0917
         top = n
     wrap = segment.wrap
     while True:
-        if error.__class__ is Pause:
-            top, error = await awaited(
-                strategies, tokens, error, top, fn, args, kwargs, held
-            )
         if top == n and error is None:
             try:
                 if wrap is None:

@@ -13,17 +13,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any, cast
 
 from resilience._core.blocks import Held, blocks, settle_all
-from resilience._core.drive import (
-    AWAIT,
-    DONE,
-    Segment,
-    awaited,
-    enter,
-    reraise,
-    unwind,
-    waited,
-)
-from resilience._core.strategy import Pause
+from resilience._core.drive import AWAIT, DONE, Segment, enter, reraise, unwind
 
 __all__ = ["agenerator", "generator"]
 
@@ -56,8 +46,6 @@ def _generate(  # noqa: PLR0917 - the engine's inner steps: positional, for spee
     top, error = enter(strategies, tokens, 0, fn, args, kwargs, held)
     value: object = None
     while True:
-        if error.__class__ is Pause:  # a strategy admits the attempt after a wait
-            top, error = waited(strategies, tokens, error, top, fn, args, kwargs, held)
         if top == n and error is None:
             try:
                 gen = fn(*args, **kwargs)
@@ -129,8 +117,6 @@ def agenerator(  # noqa: PLR0915 - the driver is the wrapper's own body (see bel
         top, error = enter(strategies, tokens, 0, fn, args, kwargs, held)
         value: object = None
         while True:
-            if error.__class__ is Pause:
-                top, error = await awaited(strategies, tokens, error, top, fn, args, kwargs, held)
             if top == n and error is None:
                 try:
                     agen = fn(*args, **kwargs)

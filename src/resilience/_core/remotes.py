@@ -21,7 +21,7 @@ from resilience._core.errors import RegistryFullError
 from resilience._core.measure import Measurement
 from resilience._core.names import check_name_length
 from resilience._core.shells import Shell
-from resilience._core.strategy import Decision, Pause, Strategy, Wrapping
+from resilience._core.strategy import Decision, Strategy, Wrapping
 
 __all__ = ["PerRemote", "Remotes"]
 
@@ -209,11 +209,7 @@ class PerRemote(Shell, Generic[S]):
     ) -> tuple[S, object]:
         """Admit the attempt through its remote's strategy."""
         strategy = self.strategy_for(args, kwargs)
-        try:
-            return strategy, strategy.before(fn, args, kwargs)
-        except Pause as pause:  # admitted after a wait: the token is still the pair
-            pause.token = (strategy, pause.token)
-            raise
+        return strategy, strategy.before(fn, args, kwargs)
 
     def after(
         self, token: tuple[S, object], value: object, error: BaseException | None

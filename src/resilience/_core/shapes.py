@@ -17,7 +17,7 @@ from typing import Any, cast
 from resilience._core.blocks import MARK, blocks
 from resilience._core.drive import Segment, arun, run
 from resilience._core.generators import agenerator, generator
-from resilience._core.strategy import FastLane, LaneChooser, Pause, Replace, Strategy
+from resilience._core.strategy import FastLane, LaneChooser, Replace, Strategy
 
 __all__ = ["decorate"]
 
@@ -109,11 +109,7 @@ def _one(
         held = blocks()
         if held and strategy in held:
             return fn(*args, **kwargs)  # the enclosing `with` block admits the call
-        try:
-            token = before(fn, args, kwargs)
-        except Pause as pause:  # admitted after a wait
-            pause.clock.sleep(pause.seconds)
-            token = pause.token
+        token = before(fn, args, kwargs)
         while True:
             try:
                 value = fn(*args, **kwargs)

@@ -122,12 +122,7 @@ class Shell:
             blocks.exit_block(strategy, exc)
 
     async def __aenter__(self) -> None:
-        for strategy in self._held():
-            try:
-                await blocks.aenter_block(strategy)
-            except BaseException as exc:
-                self._leave_until(strategy, exc)
-                raise
+        self.__enter__()
 
     async def __aexit__(
         self,

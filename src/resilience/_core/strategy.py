@@ -28,19 +28,14 @@ Strategies decide; the drivers call, wait and sleep, sync or async. Optional par
   limit cancels it; hedging runs it more than once).
 - :class:`FastLane` / :class:`LaneChooser`: what lets the drivers skip ``before`` and
   ``after`` on a success (a CLOSED circuit breaker; a registry of them).
-- :class:`Pause`: ``before`` may raise it to admit the attempt later: the drivers sleep
-  (or await) on its clock, then go on inward (a rate limiter that reserved a slot).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeAlias, TypeVar, runtime_checkable
 
-if TYPE_CHECKING:
-    from resilience._core.clock import Clock
-
-__all__ = ["Decision", "FastLane", "LaneChooser", "Pause", "Replace", "Strategy", "Wrapping"]
+__all__ = ["Decision", "FastLane", "LaneChooser", "Replace", "Strategy", "Wrapping"]
 
 T = TypeVar("T")
 
@@ -58,24 +53,6 @@ class Replace:
         if self.error is not None:
             return f"Replace(error={self.error!r})"
         return f"Replace({self.value!r})"
-
-
-class Pause(BaseException):
-    """Raised by :meth:`Strategy.before`: admit the attempt once ``seconds`` have passed.
-
-    The drivers sleep ``seconds`` on ``clock`` (``clock.sleep``, or ``await clock.asleep``
-    in async code), then take ``token`` as the strategy's token and go on inward. It
-    derives from ``BaseException`` so that no ``except Exception`` between the strategy
-    and the drivers mistakes it for a refusal; it never reaches the caller. Should the
-    wait itself be interrupted (a task cancelled), that error is the attempt's outcome,
-    and ``after`` gets it with ``token``.
-    """
-
-    def __init__(self, seconds: float, token: object, clock: Clock) -> None:
-        super().__init__(seconds)
-        self.seconds = seconds
-        self.token = token
-        self.clock = clock
 
 
 Decision: TypeAlias = "float | Replace | None"

@@ -2,9 +2,9 @@
 
 Every call takes one token; :meth:`RateLimiter.acquire` takes ``n`` for work that is
 not a call. A request that would wait longer than ``max_wait`` is refused at once with
-:class:`RateLimitedError`; one that would wait less reserves its turn and waits for it:
-the pipeline's drivers sleep (or await) the wait on the limiter's clock, so a limiter
-serves sync and async calls alike and never blocks an event loop.
+:class:`RateLimitedError`; one that would wait less reserves its turn and waits for it
+on the limiter's clock: a sync call sleeps in its thread (``before``), an async one
+awaits (``abefore``, which the async drivers call), so it never blocks an event loop.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from resilience._core.events import emit
 from resilience._core.measure import Measurement
 from resilience._core.options import seconds
 from resilience._core.shells import Shell, require_callable
-from resilience._core.strategy import Pause
 from resilience._rate.bucket import LocalBucket, RateLink, RateStore
 from resilience._rate.config import RateLimiterOptions
 from resilience._rate.errors import RateLimitedError
@@ -218,10 +217,25 @@ class RateLimiter(Shell):
     def before(
         self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
-        """Take a token for the attempt: now, after a wait (:class:`Pause`), or refuse."""
+        """Take a token for the attempt: now, after sleeping on the clock, or refuse.
+
+        A sync call waits in its own thread; the async drivers await :meth:`abefore`.
+        """
         wait = self._reserve(1, self._max_wait)
         if wait:
-            raise Pause(self._admit(wait), None, self._clock)
+            self._clock.sleep(self._admit(wait))
+
+    async def abefore(
+        self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """:meth:`before` for async calls: the wait is awaited, never blocking the loop.
+
+        A task cancelled while it waits keeps its turn taken (the limiter never admits
+        more for it) and its call is not made.
+        """
+        wait = self._reserve(1, self._max_wait)
+        if wait:
+            await self._clock.asleep(self._admit(wait))
 
     def after(self, token: object, value: object, error: BaseException | None) -> None:
         """Nothing to decide: the token was spent when the attempt was admitted."""
