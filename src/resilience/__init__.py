@@ -32,6 +32,10 @@ from resilience._core.pipeline import Pipeline
 from resilience._core.remotes import PerRemote, Remotes
 from resilience._core.strategy import Replace, Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._limit.adaptive import AdaptiveLimiter, LimitExceededError
+from resilience._limit.algorithms import AIMD, Gradient2
+from resilience._limit.bulkhead import Bulkhead, BulkheadConfig, BulkheadFullError
+from resilience._limit.events import BulkheadRejected, LimitChanged, LimiterRejected
 from resilience._rate.bucket import RateLink, RateStore
 from resilience._rate.config import RateLimiterOptions
 from resilience._rate.errors import RateLimitedError
@@ -122,7 +126,9 @@ def __dir__() -> list[str]:
     return sorted([*__all__, *_LAZY])
 
 __all__ = [
+    "AIMD",
     "ActionRecord",
+    "AdaptiveLimiter",
     "Attempt",
     "Attempts",
     "Backoff",
@@ -135,6 +141,10 @@ __all__ = [
     "BreakerSnapshot",
     "BreakerStore",
     "BudgetSnapshot",
+    "Bulkhead",
+    "BulkheadConfig",
+    "BulkheadFullError",
+    "BulkheadRejected",
     "CallRecorded",
     "CallRejected",
     "CallTimeoutError",
@@ -156,6 +166,7 @@ __all__ = [
     "Fallback",
     "FeatureChanged",
     "FeatureGate",
+    "Gradient2",
     "HealthMonitor",
     "HealthRegistry",
     "HealthReport",
@@ -168,6 +179,9 @@ __all__ = [
     "JobBusyError",
     "JobLeases",
     "LeaseLostError",
+    "LimitChanged",
+    "LimitExceededError",
+    "LimiterRejected",
     "Listener",
     "LoggingNotifier",
     "Measured",

@@ -23,6 +23,7 @@ from resilience._breaker.events import (
     StateChanged,
 )
 from resilience._core.events import Event
+from resilience._limit.events import BulkheadRejected, LimitChanged, LimiterRejected
 from resilience._rate.events import RateDelayed, RateLimited
 from resilience._retry.events import RetryScheduled
 from resilience.batch import BatchResult
@@ -31,12 +32,15 @@ from resilience.stores._events import StoreDegraded, StoreRecovered
 
 __all__ = [
     "BatchResult",
+    "BulkheadRejected",
     "CallRecorded",
     "CallRejected",
     "CircuitState",
     "ComponentChanged",
     "Event",
     "FeatureChanged",
+    "LimitChanged",
+    "LimiterRejected",
     "Listener",
     "Outcome",
     "RateDelayed",

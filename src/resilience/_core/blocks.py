@@ -14,7 +14,17 @@ from typing import Final
 
 from resilience._core.strategy import Strategy
 
-__all__ = ["HELD", "MARK", "Held", "blocks", "enter_block", "exit_block", "settle", "settle_all"]
+__all__ = [
+    "HELD",
+    "MARK",
+    "Held",
+    "aenter_block",
+    "blocks",
+    "enter_block",
+    "exit_block",
+    "settle",
+    "settle_all",
+]
 
 logger = logging.getLogger("resilience")
 
@@ -38,6 +48,24 @@ def enter_block(strategy: Strategy) -> None:
         block(1)  # a fast lane closes while a block may cover calls through it
     try:
         token = strategy.before(None, (), {})
+    except BaseException:
+        if block is not None:
+            block(-1)
+        raise
+    _BLOCKS.set((*_BLOCKS.get(), (strategy, token)))
+
+
+async def aenter_block(strategy: Strategy) -> None:
+    """:func:`enter_block` for ``async with``: awaits the strategy's ``abefore`` if any."""
+    abefore = getattr(strategy, "abefore", None)
+    if abefore is None:
+        enter_block(strategy)
+        return
+    block = getattr(strategy, "block", None)
+    if block is not None:
+        block(1)
+    try:
+        token = await abefore(None, (), {})
     except BaseException:
         if block is not None:
             block(-1)

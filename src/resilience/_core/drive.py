@@ -30,6 +30,7 @@ __all__ = [
     "WAIT",
     "Segment",
     "acall",
+    "aenter",
     "arun",
     "call",
     "enter",
@@ -53,7 +54,17 @@ class Segment:
     but one fast lane, and which.
     """
 
-    __slots__ = ("asleep", "inner", "lane", "lane_at", "passive", "sleep", "strategies", "wrap")
+    __slots__ = (
+        "asleep",
+        "inner",
+        "lane",
+        "lane_at",
+        "passive",
+        "sleep",
+        "strategies",
+        "waits",
+        "wrap",
+    )
 
     def __init__(self, strategies: Sequence[Strategy], clock: Clock = SYSTEM_CLOCK) -> None:
         self.sleep: Sleep = clock.sleep  # the waits the strategies ask for
@@ -68,6 +79,9 @@ class Segment:
                 break
         else:
             self.strategies = tuple(strategies)
+        # A strategy that may wait to admit an attempt (a bulkhead's queue) has an async
+        # admission, ``abefore``, which the async drivers await instead of ``before``.
+        self.waits = any(callable(getattr(s, "abefore", None)) for s in self.strategies)
         passive = [bool(getattr(s, "passive", False)) for s in self.strategies]
         active = [i for i, p in enumerate(passive) if not p]
         self.passive = self.wrap is None and not active
@@ -119,6 +133,34 @@ def enter(  # noqa: PLR0917 - the engine's inner steps: positional, for speed
             try:
                 tokens[i] = strategy.before(fn, args, kwargs)
             except BaseException as exc:  # a refusal: the outcome for those outside
+                return i, exc
+        i += 1
+    return n, None
+
+
+async def aenter(  # noqa: PLR0917
+    strategies: tuple[Strategy, ...],
+    tokens: list[object],
+    i: int,
+    fn: Callable[..., Any] | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    held: Held,
+) -> tuple[int, BaseException | None]:
+    """:func:`enter`, awaiting the ``abefore`` of each strategy that has one."""
+    n = len(strategies)
+    while i < n:
+        strategy = strategies[i]
+        if held and strategy in held:
+            tokens[i] = HELD
+        else:
+            try:
+                abefore = getattr(strategy, "abefore", None)
+                if abefore is None:
+                    tokens[i] = strategy.before(fn, args, kwargs)
+                else:
+                    tokens[i] = await abefore(fn, args, kwargs)
+            except BaseException as exc:  # a refusal (or a cancelled wait): the outcome
                 return i, exc
         i += 1
     return n, None
@@ -233,7 +275,10 @@ async def arun(  # noqa: PLR0917
     value: object = None
     if tokens is None:
         tokens = [None] * n
-        top, error = enter(strategies, tokens, 0, fn, args, kwargs, held)
+        if segment.waits:
+            top, error = await aenter(strategies, tokens, 0, fn, args, kwargs, held)
+        else:
+            top, error = enter(strategies, tokens, 0, fn, args, kwargs, held)
     else:
         top = n
     wrap = segment.wrap
@@ -265,7 +310,10 @@ async def arun(  # noqa: PLR0917
         if value > 0:  # type: ignore[operator] # a wait
             await asleep(value)  # type: ignore[arg-type]
         value = None
-        top, error = enter(strategies, tokens, i + 1, fn, args, kwargs, held)
+        if segment.waits:
+            top, error = await aenter(strategies, tokens, i + 1, fn, args, kwargs, held)
+        else:
+            top, error = enter(strategies, tokens, i + 1, fn, args, kwargs, held)
     if error is not None:
         reraise(error)
     return value

@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any, cast
 
 from resilience._core.blocks import Held, blocks, settle_all
-from resilience._core.drive import AWAIT, DONE, Segment, enter, reraise, unwind
+from resilience._core.drive import AWAIT, DONE, Segment, aenter, enter, reraise, unwind
 
 __all__ = ["agenerator", "generator"]
 
@@ -114,7 +114,10 @@ def agenerator(  # noqa: PLR0915 - the driver is the wrapper's own body (see bel
         strategies = segment.strategies
         n = len(strategies)
         tokens: list[object] = [None] * n
-        top, error = enter(strategies, tokens, 0, fn, args, kwargs, held)
+        if segment.waits:
+            top, error = await aenter(strategies, tokens, 0, fn, args, kwargs, held)
+        else:
+            top, error = enter(strategies, tokens, 0, fn, args, kwargs, held)
         value: object = None
         while True:
             if top == n and error is None:
@@ -147,7 +150,10 @@ def agenerator(  # noqa: PLR0915 - the driver is the wrapper's own body (see bel
                 return
             if cast("float", value) > 0:
                 await asleep(cast("float", value))
-            top, error = enter(strategies, tokens, i + 1, fn, args, kwargs, held)
+            if segment.waits:
+                top, error = await aenter(strategies, tokens, i + 1, fn, args, kwargs, held)
+            else:
+                top, error = enter(strategies, tokens, i + 1, fn, args, kwargs, held)
         outcome: BaseException | None = None
         try:
             # No `yield from` in async generators: asend() and athrow() by hand.

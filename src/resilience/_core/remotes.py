@@ -211,6 +211,16 @@ class PerRemote(Shell, Generic[S]):
         strategy = self.strategy_for(args, kwargs)
         return strategy, strategy.before(fn, args, kwargs)
 
+    async def abefore(
+        self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[S, object]:
+        """Admit an async attempt through its remote's strategy, awaiting its ``abefore``."""
+        strategy = self.strategy_for(args, kwargs)
+        abefore = getattr(strategy, "abefore", None)
+        if abefore is None:
+            return strategy, strategy.before(fn, args, kwargs)
+        return strategy, await abefore(fn, args, kwargs)
+
     def after(
         self, token: tuple[S, object], value: object, error: BaseException | None
     ) -> Decision:

@@ -122,7 +122,13 @@ class Shell:
             blocks.exit_block(strategy, exc)
 
     async def __aenter__(self) -> None:
-        self.__enter__()
+        # As __enter__, but a strategy that may wait to admit (abefore) is awaited.
+        for strategy in self._held():
+            try:
+                await blocks.aenter_block(strategy)
+            except BaseException as exc:
+                self._leave_until(strategy, exc)
+                raise
 
     async def __aexit__(
         self,

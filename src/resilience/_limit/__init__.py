@@ -1,0 +1,1 @@
+"""Concurrency limits: the bulkhead and the adaptive limiter."""
