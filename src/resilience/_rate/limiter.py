@@ -181,7 +181,8 @@ class RateLimiter(Shell):
         generator function goes through the engine.
         """
         require_callable(fn, f"@{self._shell_label()}")
-        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        iterates = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
+        if iterates:  # not narrowed: fn keeps its type
             return super().__call__(fn)
         reserve, max_wait, admit = self._reserve, self._max_wait, self._admit
         wrapper: Callable[..., Any]
