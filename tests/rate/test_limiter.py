@@ -289,6 +289,26 @@ def test_one_limiter_per_remote(fake_clock: FakeClock) -> None:
     assert sorted(m.name for m in remotes.measurements()) == ["a", "b"]
 
 
+async def test_one_limiter_per_remote_async(fake_clock: FakeClock) -> None:
+    """Through PerRemote in async code, a remote's wait is awaited on its limiter's clock."""
+
+    class Awaited(FakeClock):
+        def sleep(self, seconds: float) -> None:
+            raise AssertionError("an async call must not sleep its thread")
+
+    clock = Awaited()
+    remotes = Remotes(lambda name: RateLimiter(name, rate=1, burst=1, max_wait=1, clock=clock))
+    guarded = Pipeline(remotes.protect(lambda host: host))
+
+    async def fetch(host: str) -> float:
+        return clock.monotonic()
+
+    assert [await guarded.acall(fetch, h) for h in ("a", "b", "a")] == [0.0, 0.0, 1.0]
+    async with remotes.get("a"):  # a with block waits its turn too, awaiting
+        pass
+    assert clock.monotonic() == pytest.approx(2.0)
+
+
 def test_events_reach_the_listeners(fake_clock: FakeClock) -> None:
     """A wait is a RateDelayed, a refusal a RateLimited; both describe themselves."""
     seen: list[Event] = []
