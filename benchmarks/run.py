@@ -1,6 +1,7 @@
 """Benchmarks: resilience against its peers, interleaved in one process.
 
     python -m pip install -e '.[bench]' && python benchmarks/run.py [--quick] [--json PATH]
+        [--only 12,13]
 
 Each timed scenario measures the overhead a library adds above a bare call: every round
 times the bare call and every contender in a rotating order, subtracts the round's bare
@@ -42,6 +43,7 @@ from resilience import (
     CheckpointStore,
     CircuitBreaker,
     MemoryCheckpointStore,
+    RateLimiter,
     RetryBudget,
     RetryPolicy,
     SQLiteCheckpointStore,
@@ -67,6 +69,9 @@ aiobreaker = _optional("aiobreaker")
 stamina = _optional("stamina")
 backoff = _optional("backoff")
 pyresilience = _optional("pyresilience")
+aiolimiter = _optional("aiolimiter")
+limits = _optional("limits")
+pyrate_limiter = _optional("pyrate_limiter")
 
 
 # --------------------------------------------------------------------- the work
@@ -451,6 +456,111 @@ class Result:
         return statistics.median(self.rounds[name])
 
 
+# A limit no run reaches: every call is admitted, so what shows is the cost of asking.
+UNREACHED = 10**9
+
+
+class FloorRate:
+    """The least a thread-safe rate limiter can do: GCRA's arithmetic under a lock."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.interval = 1 / rate
+        self.capacity = burst * self.interval
+        self.tat = 0.0
+        self.lock = threading.Lock()
+
+    def wrap(self, fn: Callable[..., object]) -> Callable[..., object]:
+        monotonic = time.monotonic
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            with self.lock:
+                now = monotonic()
+                tat = max(self.tat, now) + self.interval
+                if tat - now > self.capacity:
+                    raise RuntimeError("limited")
+                self.tat = tat
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    def awrap(self, fn: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
+        monotonic = time.monotonic
+
+        async def wrapper(*args: object, **kwargs: object) -> object:
+            now = monotonic()  # one event loop: no lock to take
+            tat = max(self.tat, now) + self.interval
+            if tat - now > self.capacity:
+                raise RuntimeError("limited")
+            self.tat = tat
+            return await fn(*args, **kwargs)
+
+        return wrapper
+
+
+def ours_limiter() -> RateLimiter:
+    return RateLimiter("bench", rate=1_000_000, burst=UNREACHED)
+
+
+def scenario_rate() -> dict[str, Callable[[], Op] | None]:
+    def limits_fixed() -> Op:
+        strategy = limits.strategies.FixedWindowRateLimiter(limits.storage.MemoryStorage())
+        item = limits.RateLimitItemPerSecond(UNREACHED)
+
+        def op(x: int) -> object:
+            if not strategy.hit(item):
+                raise RuntimeError("limited")
+            return work(x)
+
+        return op
+
+    def pyrate() -> Op:
+        limiter = pyrate_limiter.Limiter(
+            pyrate_limiter.Rate(UNREACHED, pyrate_limiter.Duration.SECOND)
+        )
+
+        def op(x: int) -> object:
+            if not limiter.try_acquire("bench", blocking=False):
+                raise RuntimeError("limited")
+            return work(x)
+
+        return op
+
+    def try_acquire() -> Op:
+        limiter = ours_limiter()
+
+        def op(x: int) -> object:
+            if not limiter.try_acquire():
+                raise RuntimeError("limited")
+            return work(x)
+
+        return op
+
+    return {
+        "resilience": lambda: ours_limiter()(work),
+        "resilience, try_acquire() by hand": try_acquire,
+        "hand-written floor": lambda: FloorRate(1_000_000, UNREACHED).wrap(work),
+        "limits (fixed window)": _peer(limits, limits_fixed),
+        "pyrate-limiter": _peer(pyrate_limiter, pyrate),
+    }
+
+
+def scenario_async_rate() -> dict[str, Callable[[], AsyncOp] | None]:
+    def aio() -> AsyncOp:
+        limiter = aiolimiter.AsyncLimiter(UNREACHED, 1)
+
+        async def op(x: int) -> object:
+            async with limiter:
+                return await awork(x)
+
+        return op
+
+    return {
+        "resilience": lambda: ours_limiter()(awork),
+        "hand-written floor": lambda: FloorRate(1_000_000, UNREACHED).awrap(awork),  # type: ignore[dict-item]
+        "aiolimiter": _peer(aiolimiter, aio),
+    }
+
+
 def _time_sync(op: Op, n: int) -> float:
     with _no_gc():
         start = time.perf_counter_ns()
@@ -769,6 +879,8 @@ def targets(results: dict[str, Result]) -> list[str]:
         ("12", "resilience", "threading.BoundedSemaphore (floor)", 1.5),
         ("13", "resilience", "asyncio.Semaphore (floor)", 1.5),
         ("14", "resilience (AIMD)", "lock + counter + clock (floor)", 1.5),
+        ("15", "resilience", "hand-written floor", 1.5),
+        ("16", "resilience", "hand-written floor", 1.5),
     ):
         if key not in results:
             continue  # not run (--only)
@@ -848,6 +960,10 @@ def main(argv: list[str] | None = None) -> int:
                                lambda: awork, n=n_async, rounds=rounds, is_async=True),
         "14": lambda: overhead("(14) adaptive limiter, sync, success", scenario_limiter(),
                                lambda: work, n=n, rounds=rounds),
+        "15": lambda: overhead("(15) rate limiter, sync, admitted", scenario_rate(),
+                               lambda: work, n=n, rounds=rounds),
+        "16": lambda: overhead("(16) rate limiter, async, admitted", scenario_async_rate(),
+                               lambda: awork, n=n_async, rounds=rounds, is_async=True),
     }
     unknown = only - set(jobs)
     if unknown:
@@ -862,7 +978,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{info['cores']} cores, {info['platform']}")
     print(f"rounds={rounds}, calls per timing: sync {n:,}, async {n_async:,}, "
           f"fail-once {n_retry:,}; overhead = contender - bare call, same round\n")
-    reference = dict.fromkeys(("1", "2", "3", "4", "5", "10"), ("resilience", "ours"))
+    reference = dict.fromkeys(("1", "2", "3", "4", "5", "10", "13", "14"), ("resilience", "ours"))
     reference["11"] = ("resilience, RedisBreakerStore", "ours")
     reference["6"] = ("resilience (BreakerRegistry)", "ours")
     reference["8"] = ("resilience, SQLite every 500 (durable)", "ours")

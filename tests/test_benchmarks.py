@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "run.py"
-TIMED = ("1", "2", "3", "4", "5", "7", "12", "13", "14")
+TIMED = ("1", "2", "3", "4", "5", "7", "12", "13", "14", "15", "16")
 
 
 def test_quick_benchmarks_run_and_write_every_scenario(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_quick_benchmarks_run_and_write_every_scenario(tmp_path: Path) -> None:
     assert data["quick"] is True
     assert data["machine"]["python"]
     scenarios = data["scenarios"]
-    assert set(scenarios) == {str(n) for n in range(1, 15)}
+    assert set(scenarios) == {str(n) for n in range(1, 17)}
     for key in TIMED:
         results = scenarios[key]["results"]
         ours = [name for name in results if name.startswith("resilience")]

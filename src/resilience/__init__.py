@@ -36,6 +36,11 @@ from resilience._limit.adaptive import AdaptiveLimiter, LimitExceededError
 from resilience._limit.algorithms import AIMD, Gradient2
 from resilience._limit.bulkhead import Bulkhead, BulkheadConfig, BulkheadFullError
 from resilience._limit.events import BulkheadRejected, LimitChanged, LimiterRejected
+from resilience._rate.bucket import RateLink, RateStore
+from resilience._rate.config import RateLimiterOptions
+from resilience._rate.errors import RateLimitedError
+from resilience._rate.events import RateDelayed, RateLimited
+from resilience._rate.limiter import RateLimiter
 from resilience._retry.attempts import Attempt, Attempts
 from resilience._retry.backoff import Backoff
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
@@ -97,6 +102,7 @@ if TYPE_CHECKING:
     from resilience.stores.redis._breaker import RedisBreakerStore as RedisBreakerStore
     from resilience.stores.redis._budget import RedisRetryBudget as RedisRetryBudget
     from resilience.stores.redis._checkpoint import RedisCheckpointStore as RedisCheckpointStore
+    from resilience.stores.redis._rate import RedisRateStore as RedisRateStore
 
 # Backed by optional extras (redis, postgres): imported on first use, so that
 # ``import resilience`` needs neither client library.
@@ -104,6 +110,7 @@ _LAZY = {
     "PostgresCheckpointStore": "resilience.stores.postgres._checkpoint",
     "RedisBreakerStore": "resilience.stores.redis._breaker",
     "RedisCheckpointStore": "resilience.stores.redis._checkpoint",
+    "RedisRateStore": "resilience.stores.redis._rate",
     "RedisRetryBudget": "resilience.stores.redis._budget",
 }
 
@@ -189,6 +196,13 @@ __all__ = [
     "PartialFailure",
     "PerRemote",
     "Pipeline",
+    "RateDelayed",
+    "RateLimited",
+    "RateLimitedError",
+    "RateLimiter",
+    "RateLimiterOptions",
+    "RateLink",
+    "RateStore",
     "RecoveryManager",
     "RecoveryStats",
     "RegistryFullError",

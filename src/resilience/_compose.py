@@ -1,4 +1,4 @@
-"""resilient(): fallback ∘ retry ∘ breaker ∘ bulkhead ∘ limiter ∘ timeout ∘ call, one pipeline."""
+"""resilient(): fallback ∘ retry ∘ breaker ∘ rate limiter ∘ bulkhead ∘ limiter ∘ timeout ∘ call."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from resilience._core.strategy import Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
 from resilience._limit.adaptive import AdaptiveLimiter
 from resilience._limit.bulkhead import Bulkhead
+from resilience._rate.limiter import RateLimiter
 from resilience._retry.policy import RetryPolicy
 
 __all__ = ["CallTimeoutError", "Resilient", "resilient"]
@@ -51,6 +52,7 @@ def resilient(
     *,
     retry: RetryPolicy | None = None,
     breaker: CircuitBreaker | BreakerRegistry | None = None,
+    rate_limiter: RateLimiter | Remotes[RateLimiter] | None = None,
     bulkhead: Bulkhead | Remotes[Bulkhead] | None = None,
     limiter: AdaptiveLimiter | Remotes[AdaptiveLimiter] | None = None,
     timeout: float | timedelta | None = None,
@@ -58,7 +60,10 @@ def resilient(
     classifier: Classifier | None = None,
     clock: Clock | None = None,
 ) -> Resilient:
-    """Compose the layers around a call: fallback(retry(breaker(bulkhead(limiter(timeout(call)))))).
+    """Compose the layers around a call into one pipeline.
+
+    Outermost first: fallback, retry, breaker, rate limiter, bulkhead, adaptive limiter,
+    timeout.
 
     Args:
         remote: With a :class:`BreakerRegistry` or a :class:`Remotes`, which remote a
@@ -67,6 +72,9 @@ def resilient(
             open circuit's rejection goes to the fallback at once, unless the policy's
             ``wait_for_open_circuit`` allows waiting for its trial call.
         breaker: A :class:`CircuitBreaker`, or a :class:`BreakerRegistry` with ``remote``.
+        rate_limiter: A :class:`RateLimiter`, or :class:`Remotes` of them with ``remote``:
+            inside the retry and the breaker, so each attempt takes a token and a
+            refusal (:class:`RateLimitedError`) never counts against the remote.
         bulkhead: A :class:`Bulkhead` (each attempt takes a slot), or a
             :class:`Remotes` of them with ``remote``.
         limiter: An :class:`AdaptiveLimiter` (inside the bulkhead, outside the time
@@ -89,7 +97,7 @@ def resilient(
         raise TypeError(f"resilient(fallback=...) must be callable, got {fallback!r}")
     if classifier is not None and retry is not None and not retry.has_classifier:
         retry = retry.replace(classifier=classifier)
-    per_remote = isinstance(bulkhead, Remotes) or isinstance(limiter, Remotes)
+    per_remote = any(isinstance(v, Remotes) for v in (rate_limiter, bulkhead, limiter))
     registry: BreakerRegistry | None = None
     fixed: CircuitBreaker | None = None
     if per_remote and not isinstance(breaker, BreakerRegistry):
@@ -127,6 +135,7 @@ def resilient(
     elif fixed is not None:
         strategies.append(fixed)
     for name, value, kind, what in (
+        ("rate_limiter", rate_limiter, RateLimiter, "a RateLimiter"),
         ("bulkhead", bulkhead, Bulkhead, "a Bulkhead"),
         ("limiter", limiter, AdaptiveLimiter, "an AdaptiveLimiter"),
     ):
@@ -146,6 +155,7 @@ def resilient(
         for name, value in (
             ("retry", retry),
             ("breaker", breaker),
+            ("rate_limiter", rate_limiter),
             ("bulkhead", bulkhead),
             ("limiter", limiter),
             ("timeout", config.timeout),
@@ -161,6 +171,7 @@ def resilient(
 def _check_remote(remote: object) -> None:
     if not remote or not (isinstance(remote, str) or callable(remote)):
         raise TypeError(
-            "resilient(bulkhead= or limiter=<Remotes>) needs remote=: a non-empty remote "
-            f"name, or a function of the call's arguments that returns one; got {remote!r}"
+            "resilient(rate_limiter=, bulkhead= or limiter=<Remotes>) needs remote=: a "
+            "non-empty remote name, or a function of the call's arguments that returns one; "
+            f"got {remote!r}"
         )

@@ -24,6 +24,7 @@ from resilience._breaker.events import (
 )
 from resilience._core.events import Event
 from resilience._limit.events import BulkheadRejected, LimitChanged, LimiterRejected
+from resilience._rate.events import RateDelayed, RateLimited
 from resilience._retry.events import RetryScheduled
 from resilience.batch import BatchResult
 from resilience.config import ConfigReloaded, ReloadRefused
@@ -44,6 +45,8 @@ __all__ = [
     "LimiterRejected",
     "Listener",
     "Outcome",
+    "RateDelayed",
+    "RateLimited",
     "ReloadRefused",
     "RetryScheduled",
     "StateChanged",

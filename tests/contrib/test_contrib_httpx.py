@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
-from scripted_http import Reply, ScriptedServer
 
 from resilience import (
     Backoff,
@@ -28,6 +27,7 @@ from resilience.contrib.httpx import (
     host_key,
 )
 from resilience.testing import FakeClock
+from scripted_http import Reply, ScriptedServer
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from scripted_http import Reply, ScriptedServer
 
 from resilience import (
     BreakerConfig,
@@ -24,6 +23,7 @@ from resilience.contrib.requests import (
     host_key,
 )
 from resilience.testing import FakeClock
+from scripted_http import Reply, ScriptedServer
 
 UNAVAILABLE = Reply(503, b"down")
 

@@ -626,3 +626,40 @@ def misuse_bulkhead_config() -> None:
 def misuse_limiter_algorithm() -> None:
     """A limiter's algorithm is AIMD or Gradient2."""
     AdaptiveLimiter("db", BulkheadConfig())  # type: ignore[arg-type]
+
+
+def rate_limiter_forms() -> None:
+    """A rate limiter's forms keep the signature; acquire() says how long it waited."""
+    limiter = resilience.RateLimiter("s3", rate=10, per=timedelta(seconds=1), burst=5, clock=clock)
+    limited = limiter(fetch)
+    assert_type(limited("b", "k", version=2), bytes)
+    assert_type(limiter.call(fetch, "b", "k"), bytes)
+    with limiter:
+        fetch("b", "k")
+    assert_type(limiter.acquire(2, max_wait=0.5), float)
+    assert_type(limiter.try_acquire(), bool)
+    assert_type(limiter.measurements(), list[resilience.Measurement])
+    shared = resilience.RedisRateStore("redis://127.0.0.1:6379/0", on_error="open")
+    resilience.RateLimiter("fleet", rate=100, store=shared)
+    per_remote = resilience.Remotes(lambda name: resilience.RateLimiter(name, rate=1))
+    resilience.resilient(remote="s3", rate_limiter=per_remote)
+    try:
+        limiter.acquire()
+    except resilience.RateLimitedError as exc:
+        assert_type(exc.retry_after, float | None)
+
+
+async def async_rate_limiter_forms() -> None:
+    """The async forms of a rate limiter."""
+    limiter = resilience.RateLimiter(rate=10)
+    assert_type(await limiter(afetch)("b", "k"), bytes)
+    assert_type(await limiter.acall(afetch, "b", "k"), bytes)
+    assert_type(await limiter.aacquire(), float)
+    async with limiter:
+        pass
+
+
+def misuse_rate_limiter() -> None:
+    """A rate is a number, and a rate store's on_error one of local, closed or open."""
+    resilience.RateLimiter(rate="10/s")  # type: ignore[arg-type]
+    resilience.RedisRateStore("redis://127.0.0.1:6379/0", on_error="ignore")  # type: ignore[arg-type]

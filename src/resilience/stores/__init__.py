@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from resilience.stores.redis._breaker import RedisBreakerStore
     from resilience.stores.redis._budget import RedisRetryBudget
     from resilience.stores.redis._checkpoint import RedisCheckpointStore
+    from resilience.stores.redis._rate import RedisRateStore
 
     # Being moved here from resilience.batch and resilience.recovery: until they land,
     # these modules do not exist, and once they do the ignores are unused.
@@ -29,6 +30,7 @@ __all__ = [
     "PostgresCheckpointStore",
     "RedisBreakerStore",
     "RedisCheckpointStore",
+    "RedisRateStore",
     "RedisRetryBudget",
     "SQLiteCheckpointStore",
     "SQLiteIncidentStore",
@@ -39,6 +41,7 @@ _LAZY = {
     "PostgresCheckpointStore": "resilience.stores.postgres._checkpoint",
     "RedisBreakerStore": "resilience.stores.redis._breaker",
     "RedisCheckpointStore": "resilience.stores.redis._checkpoint",
+    "RedisRateStore": "resilience.stores.redis._rate",
     "RedisRetryBudget": "resilience.stores.redis._budget",
     "SQLiteCheckpointStore": "resilience.stores.sqlite._checkpoint",
     "SQLiteIncidentStore": "resilience.stores.sqlite._incidents",

@@ -1,7 +1,8 @@
 """The Redis stores' Lua scripts, read once, at import, from the ``*.lua`` files beside this one.
 
 Each breaker script is the prelude (the shared state and its moves) followed by its own
-part; the checkpoint scripts stand alone. The files are package data: a wheel carries them.
+part; the checkpoint and rate limiter scripts stand alone. The files are package data: a
+wheel carries them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "CHECKPOINT_FORGET",
     "CHECKPOINT_RELEASE",
     "CHECKPOINT_RENEW",
+    "RATE_ACQUIRE",
 ]
 
 
@@ -42,3 +44,6 @@ CHECKPOINT_RENEW: Final = _read("checkpoint_renew")
 CHECKPOINT_COMMIT_LEASED: Final = _read("checkpoint_commit_leased")
 CHECKPOINT_RELEASE: Final = _read("checkpoint_release")
 CHECKPOINT_FORGET: Final = _read("checkpoint_forget")
+
+RATE_ACQUIRE: Final = _read("rate_acquire")
+"""Take tokens from a shared GCRA rate limiter: one atomic call per request."""

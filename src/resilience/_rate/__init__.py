@@ -1,0 +1,1 @@
+"""Rate limiters: GCRA in memory, or shared by a fleet through a store."""

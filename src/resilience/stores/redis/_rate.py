@@ -1,0 +1,284 @@
+"""Rate limiters shared by a fleet through Redis: one atomic Lua call per admission.
+
+The key of a limiter (the braces are literal: a Redis Cluster hash tag):
+
+``{namespace}:rate:{<name>}``
+    The fleet's GCRA state: its theoretical arrival time, in microseconds of the Redis
+    server's clock. It expires once the bucket is full again, when it holds nothing.
+
+Each request that may be admitted is one call of ``rate_acquire.lua``, which reads and
+moves the state with no other command in between, so the fleet never admits more than
+its rate. The fast path is local and exact: the state only moves forward, so the last
+state seen is a lower bound of the fleet's, and a request it already refuses (its wait
+would pass ``max_wait``) is refused without asking Redis. Admissions always ask.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Final, Literal, Self
+
+from resilience._core.clock import SYSTEM_CLOCK
+from resilience._core.events import emit
+from resilience._core.log import log_event
+from resilience._rate.bucket import LocalBucket, gcra
+from resilience.health import CheckResult, ComponentStatus
+from resilience.stores._events import StoreDegraded, StoreRecovered
+
+try:
+    import redis
+except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
+    raise ImportError(
+        "RedisRateStore needs the redis client: pip install 'resilience[redis]'"
+    ) from _exc
+
+from resilience.stores.redis._connection import connect
+from resilience.stores.redis._link import REDIS_ERRORS, describe
+from resilience.stores.redis._options import RateStoreOptions
+from resilience.stores.redis._scripts import RATE_ACQUIRE
+
+if TYPE_CHECKING:
+    from resilience._core.clock import Clock
+    from resilience._rate.config import RateLimiterOptions
+
+__all__ = ["RedisRateStore"]
+
+logger = logging.getLogger("resilience")
+
+_US: Final = 1_000_000
+
+
+class RedisRateStore:
+    """Shares rate limiters across processes: limiters of one ``name`` are one limit.
+
+    Pass it as ``RateLimiter(name, rate=..., store=...)`` in every process. Each
+    admission is one atomic Lua call on the Redis server's clock, so the fleet together
+    admits ``burst + rate x t`` in any ``t`` seconds, as one limiter would. See
+    ``docs/fleet.md``.
+
+    Args:
+        url_or_client: A ``redis://`` URL (the store makes a client with ``timeout``
+            and no retries, and :meth:`close` closes it), or a ``redis.Redis`` client
+            (left open; its own timeouts and retries decide how long an outage blocks).
+        namespace: The first part of every key.
+        on_error: What limiters do while Redis is unreachable: ``"local"`` (each
+            process limits alone, at the full rate: the fleet may admit up to one
+            rate per process), ``"closed"`` (every call is let through) or ``"open"``
+            (every call is refused with :class:`~resilience.RateLimitedError`,
+            ``retry_after`` None). No storage error ever reaches a call; each outage
+            emits :class:`~resilience.StoreDegraded` and :meth:`check` reports WARNING.
+        timeout: Seconds a Redis call may take (a URL-made client's socket timeouts).
+        retry_interval: Seconds between attempts to reach Redis again while it is down.
+        listeners: Receive :class:`~resilience.StoreDegraded` and
+            :class:`~resilience.StoreRecovered`.
+    """
+
+    def __init__(
+        self,
+        url_or_client: str | redis.Redis,
+        *,
+        namespace: str = "resilience",
+        on_error: Literal["local", "closed", "open"] = "local",
+        timeout: float | timedelta = 0.25,
+        retry_interval: float | timedelta = 1.0,
+        listeners: Iterable[Callable[[StoreDegraded | StoreRecovered], object]] = (),
+    ) -> None:
+        self.config = config = RateStoreOptions.model_validate(
+            {
+                "namespace": namespace,
+                "on_error": on_error,
+                "timeout": timeout,
+                "retry_interval": retry_interval,
+            }
+        )
+        client, self._shown, self._owned = connect(
+            url_or_client, what="RedisRateStore", timeout=config.timeout
+        )
+        self._client = client
+        self._script = client.register_script(RATE_ACQUIRE)
+        self._listeners = tuple(listeners)
+        self._lock = threading.Lock()
+        self._down: BaseException | None = None
+        self._down_since = 0.0
+        self._probe_at = 0.0
+        self._names: set[str] = set()
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"RedisRateStore({self._shown!r}, namespace={c.namespace!r}, "
+            f"on_error={c.on_error!r})"
+        )
+
+    def link(self, config: RateLimiterOptions, clock: Clock) -> RedisRateLink:
+        """The shared state of the limiter named ``config.name``."""
+        if "{" in config.name or "}" in config.name:
+            raise ValueError(
+                f"a shared rate limiter's name must not contain braces (they mark its "
+                f"hash tag in its key), got name={config.name!r}"
+            )
+        with self._lock:
+            self._names.add(config.name)
+        return RedisRateLink(self, config, clock)
+
+    def check(self) -> CheckResult:
+        """A health check: OK while Redis is reachable, WARNING while it is not.
+
+        Register it with ``health.register("rate-store", store.check, critical=False)``.
+        """
+        down = self._down
+        if down is None:
+            return CheckResult(ComponentStatus.OK, f"sharing {len(self._names)} rate limiters")
+        return CheckResult(
+            ComponentStatus.WARNING,
+            f"Redis unreachable ({describe(down)}); rate limiters follow "
+            f"on_error={self.config.on_error!r} until it is back",
+        )
+
+    @property
+    def degraded(self) -> bool:
+        """Whether Redis is unreachable, so limiters follow ``on_error``."""
+        return self._down is not None
+
+    def close(self) -> None:
+        """Close a client the store made from a URL; its limiters then follow ``on_error``."""
+        if self._owned:
+            self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --------------------------------------------------------------- for links
+
+    def run(self, key: str, args: list[int]) -> list[int] | None:
+        """One call of the script; None while Redis is unreachable (``on_error`` decides)."""
+        if self._down is not None:
+            now = SYSTEM_CLOCK.monotonic()
+            with self._lock:  # one caller at a time probes a Redis that was down
+                if now < self._probe_at:
+                    return None
+                self._probe_at = now + self.config.retry_interval
+        try:
+            reply: list[int] = self._script(keys=[key], args=args)
+        except REDIS_ERRORS as exc:
+            self._degrade(exc)
+            return None
+        if self._down is not None:
+            self._recovered()
+        return reply
+
+    def _degrade(self, exc: BaseException) -> None:
+        now = SYSTEM_CLOCK.monotonic()
+        with self._lock:
+            self._probe_at = now + self.config.retry_interval
+            if self._down is not None:
+                return
+            self._down = exc
+            self._down_since = now
+        event = StoreDegraded(repr(self), self.config.on_error, exc)
+        log_event(event)
+        emit(self._listeners, event)
+
+    def _recovered(self) -> None:
+        with self._lock:
+            if self._down is None:
+                return
+            self._down = None
+            down_for = SYSTEM_CLOCK.monotonic() - self._down_since
+        event = StoreRecovered(repr(self), down_for)
+        log_event(event)
+        emit(self._listeners, event)
+
+
+class RedisRateLink:
+    """One limiter's side of :class:`RedisRateStore` (see :class:`resilience.RateLink`)."""
+
+    __slots__ = (
+        "_args",
+        "_capacity",
+        "_interval",
+        "_key",
+        "_known",
+        "_local",
+        "_lock",
+        "_monotonic",
+        "_on_error",
+        "_store",
+        "admitted",
+        "delayed",
+        "rejected",
+    )
+
+    def __init__(self, store: RedisRateStore, config: RateLimiterOptions, clock: Clock) -> None:
+        self._store = store
+        self._key = f"{store.config.namespace}:rate:{{{config.name}}}"
+        interval_us = max(1, round(config.interval * _US))
+        self._args = (interval_us, config.capacity * interval_us)
+        self._interval = interval_us / _US
+        self._capacity = config.capacity * self._interval
+        self._monotonic = clock.monotonic
+        self._known = -math.inf  # the fleet's state as last seen, on this clock: a lower bound
+        self._local = LocalBucket(config, clock)  # on_error="local"
+        self._on_error = store.config.on_error
+        self._lock = threading.Lock()
+        self.admitted = 0
+        self.delayed = 0
+        self.rejected = 0
+
+    def reserve(self, n: int, max_wait: float) -> float:
+        """Take ``n`` tokens of the fleet's; see :meth:`resilience.RateLink.reserve`."""
+        sent = self._monotonic()
+        _, known = gcra(self._known, sent, n, self._interval, self._capacity, max_wait)
+        if known < 0.0:  # refused by what is known already: the fleet's state is later
+            return self._count(known)
+        reply = self._store.run(self._key, [*self._args, n, math.floor(max_wait * _US)])
+        if reply is None:
+            return self._unshared(n, max_wait)
+        taken, wait_us, tat_us, now_us = reply
+        seen = sent + (tat_us - now_us) / _US  # the server's now is no earlier than sent
+        with self._lock:
+            self._known = max(self._known, seen)
+        return self._count(wait_us / _US if taken else -max(wait_us / _US, 1e-6))
+
+    def tokens(self) -> float:
+        """The fleet's tokens as last seen here (this process's while Redis is down)."""
+        if self._store.degraded and self._on_error == "local":
+            return self._local.tokens()
+        now = self._monotonic()
+        backlog = self._known - now if self._known > now else 0.0
+        return max(0.0, (self._capacity - backlog) / self._interval)
+
+    def counts(self) -> tuple[int, int, int]:
+        """Requests admitted, admitted after a wait, and refused, by this process."""
+        with self._lock:
+            return self.admitted, self.delayed, self.rejected
+
+    @property
+    def idle(self) -> bool:
+        """Whether dropping the limiter loses nothing: the state is the fleet's, in Redis."""
+        return True
+
+    def _unshared(self, n: int, max_wait: float) -> float:
+        mode = self._on_error
+        if mode == "local":
+            return self._count(self._local.reserve(n, max_wait))
+        if mode == "closed":
+            return self._count(0.0)
+        return self._count(-math.inf)
+
+    def _count(self, wait: float) -> float:
+        with self._lock:
+            if wait >= 0.0:
+                self.admitted += 1
+                if wait:
+                    self.delayed += 1
+            else:
+                self.rejected += 1
+        return wait
