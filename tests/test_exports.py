@@ -54,6 +54,9 @@ RESILIENCE = [
     "HealthRegistry",
     "HealthReport",
     "HealthStatus",
+    "Hedge",
+    "HedgeStarted",
+    "HedgeWon",
     "Incident",
     "IncidentStore",
     "ItemFailure",
@@ -169,16 +172,27 @@ EVENTS = [
     "BatchResult",
     "CallRecorded",
     "CallRejected",
+    "ChaosInjected",
     "CircuitState",
     "ComponentChanged",
     "Event",
     "FeatureChanged",
+    "HedgeStarted",
+    "HedgeWon",
     "Listener",
     "Outcome",
     "RetryScheduled",
     "StateChanged",
     "StoreDegraded",
     "StoreRecovered",
+]
+
+CHAOS = [
+    "ChaosInjected",
+    "ChaosSwitch",
+    "InjectFault",
+    "InjectLatency",
+    "InjectResult",
 ]
 
 TESTING = [
@@ -198,6 +212,7 @@ RESILIENCE_LAZY = [
 PINS = {
     "resilience": RESILIENCE,
     "resilience.batch": BATCH,
+    "resilience.chaos": CHAOS,
     "resilience.events": EVENTS,
     "resilience.health": HEALTH,
     "resilience.recovery": RECOVERY,
@@ -283,7 +298,7 @@ def test_importing_the_public_namespaces_imports_no_optional_client() -> None:
             "import sys",
             "import resilience, resilience.batch, resilience.health",
             "import resilience.recovery, resilience.stores, resilience.testing",
-            "import resilience.events",
+            "import resilience.events, resilience.chaos",
             "from resilience import SQLiteCheckpointStore, SQLiteIncidentStore",
             "from resilience.stores import SQLiteCheckpointStore, SQLiteIncidentStore",
             f"loaded = sorted(m for m in {OPTIONAL_CLIENTS!r} if m in sys.modules)",

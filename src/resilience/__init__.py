@@ -32,6 +32,8 @@ from resilience._core.pipeline import Pipeline
 from resilience._core.remotes import PerRemote, Remotes
 from resilience._core.strategy import Replace, Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._hedge.events import HedgeStarted, HedgeWon
+from resilience._hedge.hedge import Hedge
 from resilience._retry.attempts import Attempt, Attempts
 from resilience._retry.backoff import Backoff
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
@@ -153,6 +155,9 @@ __all__ = [
     "HealthRegistry",
     "HealthReport",
     "HealthStatus",
+    "Hedge",
+    "HedgeStarted",
+    "HedgeWon",
     "Incident",
     "IncidentStore",
     "ItemFailure",

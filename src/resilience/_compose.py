@@ -1,4 +1,4 @@
-"""resilient(): fallback ∘ retry ∘ breaker ∘ timeout ∘ call, as one pipeline."""
+"""resilient(): fallback ∘ retry ∘ breaker ∘ hedge ∘ timeout ∘ chaos ∘ call, as one pipeline."""
 
 from __future__ import annotations
 
@@ -18,7 +18,11 @@ from resilience._core.options import Options, Seconds, seconds
 from resilience._core.pipeline import Pipeline
 from resilience._core.strategy import Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._hedge.hedge import Hedge
 from resilience._retry.policy import RetryPolicy
+from resilience.chaos import InjectFault, InjectLatency, InjectResult
+
+_CHAOS = (InjectFault, InjectLatency, InjectResult)
 
 __all__ = ["CallTimeoutError", "Resilient", "resilient"]
 
@@ -48,7 +52,9 @@ def resilient(
     *,
     retry: RetryPolicy | None = None,
     breaker: CircuitBreaker | BreakerRegistry | None = None,
+    hedge: Hedge | None = None,
     timeout: float | timedelta | None = None,
+    chaos: InjectFault | InjectLatency | InjectResult | None = None,
     fallback: Callable[..., Any] | None = None,
     classifier: Classifier | None = None,
     clock: Clock | None = None,
@@ -62,11 +68,15 @@ def resilient(
             open circuit's rejection goes to the fallback at once, unless the policy's
             ``wait_for_open_circuit`` allows waiting for its trial call.
         breaker: A :class:`CircuitBreaker`, or a :class:`BreakerRegistry` with ``remote``.
+        hedge: Starts another attempt when one is slow (async calls only, idempotent
+            ones only); each attempt it starts passes through the timeout and chaos.
         timeout: Seconds per attempt. A coroutine still running at the timeout is
             cancelled and :class:`CallTimeoutError` (a ``TimeoutError``, so RETRYABLE)
             raised; a ``TimeoutError`` the call raises itself passes through as it is.
             A sync call cannot be interrupted: it runs to the end, and a late result
             is returned (never discarded and retried), the overrun logged as a warning.
+        chaos: A fault injection strategy, innermost: what it injects looks like the
+            call's own doing to the retry and the breaker.
         fallback: ``fallback(exc, *args, **kwargs)`` gives the result when the final
             attempt failed with an ``Exception``; may be async for async calls.
         classifier: Overrides the retry policy's classifier when the policy has none of
@@ -76,6 +86,13 @@ def resilient(
     config = _ComposeConfig(timeout=seconds(timeout))
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise TypeError(f"resilient(retry=...) must be a RetryPolicy, got {retry!r}")
+    if hedge is not None and not isinstance(hedge, Hedge):
+        raise TypeError(f"resilient(hedge=...) must be a Hedge, got {hedge!r}")
+    if chaos is not None and not isinstance(chaos, _CHAOS):
+        raise TypeError(
+            "resilient(chaos=...) must be an InjectFault, InjectLatency or InjectResult, "
+            f"got {chaos!r}"
+        )
     if fallback is not None and not callable(fallback):
         raise TypeError(f"resilient(fallback=...) must be callable, got {fallback!r}")
     if classifier is not None and retry is not None and not retry.has_classifier:
@@ -114,15 +131,21 @@ def resilient(
         strategies.append(RemoteBreakers(registry, remote))  # type: ignore[arg-type]
     elif fixed is not None:
         strategies.append(fixed)
+    if hedge is not None:
+        strategies.append(hedge)
     timed = clock if clock is not None else SYSTEM_CLOCK
     if config.timeout is not None:
         strategies.append(Timeout(config.timeout, clock=timed))
+    if chaos is not None:
+        strategies.append(chaos)
     shown = [
         f"{name}={value!r}"
         for name, value in (
             ("retry", retry),
             ("breaker", breaker),
+            ("hedge", hedge),
             ("timeout", config.timeout),
+            ("chaos", chaos),
             ("fallback", fallback),
         )
         if value is not None

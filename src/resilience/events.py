@@ -23,8 +23,10 @@ from resilience._breaker.events import (
     StateChanged,
 )
 from resilience._core.events import Event
+from resilience._hedge.events import HedgeStarted, HedgeWon
 from resilience._retry.events import RetryScheduled
 from resilience.batch import BatchResult
+from resilience.chaos import ChaosInjected
 from resilience.health import ComponentChanged, FeatureChanged
 from resilience.stores._events import StoreDegraded, StoreRecovered
 
@@ -32,10 +34,13 @@ __all__ = [
     "BatchResult",
     "CallRecorded",
     "CallRejected",
+    "ChaosInjected",
     "CircuitState",
     "ComponentChanged",
     "Event",
     "FeatureChanged",
+    "HedgeStarted",
+    "HedgeWon",
     "Listener",
     "Outcome",
     "RetryScheduled",

@@ -1,0 +1,246 @@
+"""One hedged call: the first attempt awaited in the caller's task, the hedges in tasks.
+
+The first attempt runs as a plain ``await`` in the caller's own task (a call that answers
+before the delay costs a timer and nothing more). If it has not answered when the delay
+expires, a hedged attempt starts in a task of its own, and another after each further
+delay, up to ``max_hedges``. The first success wins: when it is a hedge's, the caller's
+task is cancelled to stop the first attempt, as ``asyncio.timeout`` does (the request is
+counted with ``Task.uncancel``, so a cancellation from outside is never swallowed), and
+every attempt still running is cancelled and awaited. A failure never starts a hedge:
+the call fails once every attempt started has failed (the last failure is raised), and a
+retry outside decides what follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, cast
+
+__all__ = ["Owner", "Race"]
+
+
+class Owner(Protocol):
+    """What a race asks of the hedge that runs it: its timer, and where to count."""
+
+    @property
+    def timer_sleep(self) -> Callable[[float], Awaitable[None]] | None:
+        """The clock's ``asleep`` to wait the delay with, or None for the loop's timer."""
+        ...
+
+    @property
+    def max_hedges(self) -> int:
+        """The most attempts started besides the first."""
+        ...
+
+    def now(self) -> float:
+        """The clock's time (0.0 when nothing measures latencies)."""
+        ...
+
+    def fired(self, race: Race, attempt: int) -> float:
+        """A hedged attempt started; the delay before the next."""
+        ...
+
+    def settled(self, race: Race, attempt: int) -> None:
+        """The call has its outcome: attempt ``attempt`` won (0: every attempt failed)."""
+        ...
+
+    def cancelled(self, race: Race, count: int) -> None:
+        """``count`` attempts lost and were cancelled."""
+        ...
+
+
+class Race:
+    """The state of one hedged call (see the module's docstring)."""
+
+    __slots__ = (
+        "args",
+        "cancelling",
+        "error",
+        "fn",
+        "handle",
+        "hedge",
+        "kwargs",
+        "loop",
+        "primary",
+        "requested",
+        "start",
+        "started",
+        "starts",
+        "task",
+        "tasks",
+        "timer",
+        "value",
+        "verdict",
+        "won",
+    )
+
+    def __init__(  # noqa: PLR0917 - built once per call, by the hedge only
+        self,
+        hedge: Owner,
+        start: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        fn: object,
+        loop: asyncio.AbstractEventLoop,
+        task: asyncio.Task[Any],
+    ) -> None:
+        self.hedge = hedge
+        self.start = start
+        self.args = args
+        self.kwargs = kwargs
+        self.fn = fn
+        self.loop = loop
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.handle: asyncio.TimerHandle | None = None
+        self.timer: asyncio.Task[None] | None = None
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.starts: list[float] = []
+        self.primary = True  # the first attempt is still running
+        self.requested = False  # we cancelled the caller's task to stop the first attempt
+        self.won = 0  # the attempt that answered first: 1 for the first, 0 for none yet
+        self.value: object = None
+        self.error: BaseException | None = None
+        self.verdict: asyncio.Future[None] | None = None
+
+    async def run(self, delay: float, started: float) -> Any:  # noqa: ANN401 - the call's result
+        """Await the first attempt, hedging it after ``delay``; the first success."""
+        self.started = started
+        self.arm(delay)
+        try:
+            value = await self.start(*self.args, **self.kwargs)
+        except asyncio.CancelledError:
+            self.primary = False
+            if self.requested and self.task.uncancel() <= self.cancelling:
+                return await self.answer()  # a hedge won: ours was the only cancellation
+            await self.abandon()
+            raise
+        except BaseException as exc:
+            self.primary = False
+            if self.requested:  # a hedge won; the first attempt ignored its cancellation
+                self.task.uncancel()
+                return await self.answer()
+            if not isinstance(exc, Exception) or not self.running():
+                await self.abandon()
+                raise
+            self.error = exc
+            return await self.others()
+        self.primary = False
+        if self.requested:
+            self.task.uncancel()
+            return await self.answer()
+        self.won = 1
+        self.disarm()
+        self.hedge.settled(self, 1)
+        if self.tasks:
+            await self.cancel_all()
+        return value
+
+    def arm(self, delay: float) -> None:
+        """Start the next hedge after ``delay``, on the loop's timer or the hedge's clock."""
+        asleep = self.hedge.timer_sleep
+        if asleep is None:
+            self.handle = self.loop.call_later(delay, self.fire)
+        else:
+            self.timer = self.loop.create_task(self.wait(asleep, delay))
+
+    async def wait(self, asleep: Callable[[float], Awaitable[None]], delay: float) -> None:
+        """The timer on an injected clock."""
+        await asleep(delay)
+        self.timer = None
+        self.fire()
+
+    def disarm(self) -> None:
+        """Start no more hedges."""
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def fire(self) -> None:
+        """The delay expired without an answer: start a hedged attempt."""
+        self.handle = None
+        if self.won or (self.error is not None and not self.running()):
+            return
+        coro = cast("Coroutine[Any, Any, Any]", self.start(*self.args, **self.kwargs))
+        task = self.loop.create_task(coro)
+        self.tasks.append(task)
+        self.starts.append(self.hedge.now())
+        task.add_done_callback(self.finished)
+        attempt = len(self.tasks) + 1
+        delay = self.hedge.fired(self, attempt)
+        if len(self.tasks) < self.hedge.max_hedges:
+            self.arm(delay)
+
+    def running(self) -> bool:
+        """Whether an attempt is still running."""
+        return self.primary or any(not t.done() for t in self.tasks)
+
+    def finished(self, task: asyncio.Task[Any]) -> None:
+        """A hedged attempt ended: a win, or one failure more."""
+        if task.cancelled():
+            return
+        error = task.exception()  # retrieved, so that asyncio never reports it
+        if self.won:
+            return
+        if error is None:
+            self.won = self.tasks.index(task) + 2
+            self.value = task.result()
+            self.disarm()
+            if self.primary:
+                self.requested = True
+                self.task.cancel()
+            elif self.verdict is not None and not self.verdict.done():
+                self.verdict.set_result(None)
+            return
+        self.error = error
+        if not self.running():
+            self.disarm()
+            if self.verdict is not None and not self.verdict.done():
+                self.verdict.set_result(None)
+
+    async def others(self) -> Any:  # noqa: ANN401 - the call's result
+        """The first attempt failed while hedges run: the first of theirs to succeed."""
+        self.verdict = self.loop.create_future()
+        try:
+            await self.verdict
+        except asyncio.CancelledError:
+            await self.abandon()
+            raise
+        if self.won:
+            return await self.answer()
+        self.hedge.settled(self, 0)
+        error = self.error
+        self.error = None
+        try:
+            raise error  # type: ignore[misc] # every attempt failed: the last failure
+        finally:
+            del error
+
+    async def answer(self) -> Any:  # noqa: ANN401 - the call's result
+        """A hedged attempt won: cancel and await the rest; its value."""
+        self.hedge.settled(self, self.won)
+        if self.requested:  # the first attempt was cancelled for the winner
+            self.hedge.cancelled(self, 1)
+        await self.cancel_all()
+        value = self.value
+        self.value = None
+        return value
+
+    async def cancel_all(self) -> None:
+        """Cancel every hedged attempt still running, and await them."""
+        losers = [t for t in self.tasks if not t.done()]
+        for task in losers:
+            task.cancel()
+        if losers:
+            self.hedge.cancelled(self, len(losers))
+            await asyncio.wait(losers)
+
+    async def abandon(self) -> None:
+        """The call ends without a winner (cancelled, or a fatal error): stop everything."""
+        self.disarm()
+        self.won = self.won or -1
+        await self.cancel_all()
