@@ -38,12 +38,15 @@ from resilience import (
     BreakerRegistry,
     CheckpointStore,
     CircuitBreaker,
+    Hedge,
     MemoryCheckpointStore,
+    Pipeline,
     RetryBudget,
     RetryPolicy,
     SQLiteCheckpointStore,
     resilient,
 )
+from resilience.chaos import ChaosSwitch, InjectFault
 from resilience.testing import FakeClock
 
 Op = Callable[[int], object]
@@ -381,6 +384,65 @@ class Result:
         return statistics.median(self.rounds[name])
 
 
+class FloorHedge:
+    """The least a hedge does on a call that answers in time: arm a timer, disarm it."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def wrap(self, fn: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
+        delay = self.delay
+
+        async def wrapper(*args: object, **kwargs: object) -> object:
+            handle = asyncio.get_running_loop().call_later(delay, _never)
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                handle.cancel()
+
+        return wrapper
+
+
+def _never() -> None:
+    raise AssertionError("the floor's timer never fires in the benchmark")
+
+
+def scenario_hedge() -> dict[str, Callable[[], AsyncOp] | None]:
+    return {
+        "resilience Hedge": lambda: Hedge(delay=5.0)(awork),
+        "resilience Pipeline(Hedge)": lambda: Pipeline(Hedge(delay=5.0))(awork),
+        "hand-written floor (a loop timer)": lambda: FloorHedge(5.0).wrap(awork),
+    }
+
+
+class FloorFlag:
+    """A plain attribute: the least a run-time switch can be."""
+
+    on = False
+
+
+def floor_chaos(fn: Callable[..., object], flag: FloorFlag) -> Callable[..., object]:
+    """The least a fault injector does while switched off: one check of its flag."""
+
+    def wrapper(*args: object, **kwargs: object) -> object:
+        if flag.on:
+            raise ConnectionError("injected")
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def scenario_chaos() -> dict[str, Callable[[], Op] | None]:
+    def off() -> InjectFault:
+        return InjectFault(ConnectionError, rate=0.5, switch=ChaosSwitch("bench"))
+
+    return {
+        "resilience InjectFault, off": lambda: off()(work),
+        "resilience Pipeline(InjectFault), off": lambda: Pipeline(off())(work),
+        "hand-written floor (an if)": lambda: floor_chaos(work, FloorFlag()),
+    }
+
+
 def _time_sync(op: Op, n: int) -> float:
     with _no_gc():
         start = time.perf_counter_ns()
@@ -486,7 +548,7 @@ def memory_per_breaker(count: int) -> Result:
     return result
 
 
-def batch(items: int, rounds: int, retry: Result) -> Result:
+def batch(items: int, rounds: int, retry: Result | None) -> Result:
     """Per-item overhead of a batch of no-op items, checkpointed every 500 items."""
     result = Result(f"(8) batch per-item overhead, {items:,} no-op items", "ns/item")
     stores: dict[str, Callable[[Path], CheckpointStore]] = {
@@ -510,7 +572,7 @@ def batch(items: int, rounds: int, retry: Result) -> Result:
                     elapsed = (time.perf_counter_ns() - start) / items
                 store.close()
             result.rounds[name].append(max(0.0, elapsed - bare))
-    if "tenacity" in retry.rounds:
+    if retry is not None and "tenacity" in retry.rounds:
         result.rounds["one tenacity-decorated call (for scale)"] = retry.rounds["tenacity"]
     durable = result.median("resilience, SQLite every 500 (durable)") + bare
     result.figures["items_per_second"] = 1e9 / durable
@@ -694,14 +756,28 @@ def targets(results: dict[str, Result]) -> list[str]:
         ("4", "resilience", "aiobreaker (breaker only)", 0.5),
         ("5", "resilience", "tenacity (no-op sleep)", 0.1),
         ("11", "resilience, RedisBreakerStore", "resilience, in memory", 2.0),
+        ("12", "resilience Hedge", "hand-written floor (a loop timer)", 1.5),
+        ("13", "resilience InjectFault, off", "hand-written floor (an if)", 1.5),
     ):
+        if key not in results:
+            continue
         value = ratio(key, ours, peer)
         if value is None:
             checks.append(f"  ({key}) ours / {peer} <= {limit}: not measured ({peer} missing)")
         else:
             verdict = "met" if value <= limit else "MISSED"
             checks.append(f"  ({key}) ours / {peer} = {value:.3f} (target <= {limit}): {verdict}")
-    batch8 = results["8"]
+    for key in ("12", "13"):
+        r = results.get(key)
+        bare = r.figures.get("bare_ns") if r is not None else None
+        if r is None or not bare:
+            continue
+        checks.extend(
+            f"  ({key}) {name}: {(bare + r.median(name)) / bare:.2f}x a bare call's time "
+            "(reported, no target: see docs/performance.md)"
+            for name in r.rounds
+        )
+    batch8 = results.get("8", Result("", ""))
     name8 = "resilience, SQLite every 500 (durable)"
     if name8 in batch8.rounds:
         per_item = batch8.median(name8)
@@ -711,7 +787,7 @@ def targets(results: dict[str, Result]) -> list[str]:
             f"  (8) {rate:,.0f} items per second, SQLite every 500 (target >= 100,000): "
             f"{verdict}"
         )
-        tenacity_call = results["2"].rounds.get("tenacity")
+        tenacity_call = results["2"].rounds.get("tenacity") if "2" in results else None
         if tenacity_call:
             ratio_8 = per_item / statistics.median(tenacity_call)
             verdict = "met" if ratio_8 <= 0.5 else "MISSED"
@@ -719,7 +795,7 @@ def targets(results: dict[str, Result]) -> list[str]:
                 f"  (8) per-item overhead / one tenacity call = {ratio_8:.3f} "
                 f"(target <= 0.5): {verdict}"
             )
-    memory = results["6"].rounds.get("resilience (BreakerRegistry)")
+    memory = results["6"].rounds.get("resilience (BreakerRegistry)") if "6" in results else None
     if memory:
         verdict = "met" if memory[0] <= 600 else "MISSED"
         checks.append(f"  (6) {memory[0]:.0f} B per breaker (target <= 600): {verdict}")
@@ -731,6 +807,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny counts: prove it runs")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--only", help="comma-separated scenario numbers: --only 12,13")
     args = parser.parse_args(argv)
     quick = args.quick
     rounds = args.rounds or (1 if quick else 9)
@@ -742,25 +819,41 @@ def main(argv: list[str] | None = None) -> int:
     # into a NullHandler instead of logging's last-resort handler on stderr.
     logging.getLogger("stamina").addHandler(logging.NullHandler())
     logging.getLogger("stamina").propagate = False
-    results: dict[str, Result] = {
-        "1": overhead("(1) breaker only, sync", scenario_breaker(), lambda: work,
-                      n=n, rounds=rounds),
-        "2": overhead("(2) retry only, sync, success", scenario_retry(), lambda: work,
-                      n=n, rounds=rounds),
-        "3": overhead("(3) retry + breaker, sync, success", scenario_stack(), lambda: work,
-                      n=n, rounds=rounds),
-        "4": overhead("(4) retry + breaker, async, success", scenario_async_stack(),
-                      lambda: awork, n=n_async, rounds=rounds, is_async=True),
-        "5": overhead("(5) one failure then success, zero wait", scenario_fail_once(),
-                      _two_calls, n=n_retry, rounds=rounds),
-        "7": overhead("(7) per-remote lookup", scenario_registry(), lambda: work,
-                      n=n, rounds=rounds),
+    scenarios: dict[str, Callable[[], Result]] = {
+        "1": lambda: overhead("(1) breaker only, sync", scenario_breaker(), lambda: work,
+                              n=n, rounds=rounds),
+        "2": lambda: overhead("(2) retry only, sync, success", scenario_retry(), lambda: work,
+                              n=n, rounds=rounds),
+        "3": lambda: overhead("(3) retry + breaker, sync, success", scenario_stack(),
+                              lambda: work, n=n, rounds=rounds),
+        "4": lambda: overhead("(4) retry + breaker, async, success", scenario_async_stack(),
+                              lambda: awork, n=n_async, rounds=rounds, is_async=True),
+        "5": lambda: overhead("(5) one failure then success, zero wait", scenario_fail_once(),
+                              _two_calls, n=n_retry, rounds=rounds),
+        "6": lambda: memory_per_breaker(200 if quick else 10_000),
+        "7": lambda: overhead("(7) per-remote lookup", scenario_registry(), lambda: work,
+                              n=n, rounds=rounds),
+        "8": lambda: batch(2_000 if quick else 100_000, 1 if quick else 5,
+                           results.get("2")),
+        "9": lambda: amplification(200 if quick else 10_000),
+        "10": lambda: threaded(500 if quick else 100_000, 1 if quick else 3),
+        "11": lambda: shared_registry(n, rounds),
+        "12": lambda: _with_bare(
+            overhead("(12) hedge that never fires, async, success", scenario_hedge(),
+                     lambda: awork, n=n_async, rounds=rounds, is_async=True),
+            _time_async(awork, n_async)),
+        "13": lambda: _with_bare(
+            overhead("(13) fault injection switched off, sync, success", scenario_chaos(),
+                     lambda: work, n=n, rounds=rounds),
+            _time_sync(work, n)),
     }
-    results["6"] = memory_per_breaker(200 if quick else 10_000)
-    results["8"] = batch(2_000 if quick else 100_000, 1 if quick else 5, results["2"])
-    results["9"] = amplification(200 if quick else 10_000)
-    results["10"] = threaded(500 if quick else 100_000, 1 if quick else 3)
-    results["11"] = shared_registry(n, rounds)
+    wanted = args.only.split(",") if args.only else list(scenarios)
+    unknown = sorted(set(wanted) - set(scenarios))
+    if unknown:
+        parser.error(f"--only: no scenario {', '.join(unknown)} (known: {', '.join(scenarios)})")
+    results: dict[str, Result] = {}
+    for key in sorted(wanted, key=int):
+        results[key] = scenarios[key]()
 
     info = machine()
     print(f"resilience benchmarks: Python {info['python']} on {info['cpu']}, "
@@ -772,6 +865,8 @@ def main(argv: list[str] | None = None) -> int:
     reference["6"] = ("resilience (BreakerRegistry)", "ours")
     reference["8"] = ("resilience, SQLite every 500 (durable)", "ours")
     reference["7"] = ("plain dict lookup", "a dict lookup")
+    reference["12"] = ("resilience Hedge", "ours")
+    reference["13"] = ("resilience InjectFault, off", "ours")
     for key in sorted(results, key=int):
         if results[key].rounds or results[key].missing:
             print(render(results[key], *reference.get(key, (None, "ours"))))
@@ -804,6 +899,12 @@ def main(argv: list[str] | None = None) -> int:
             },
         }, indent=2))
     return 0
+
+
+def _with_bare(result: Result, bare_ns: float) -> Result:
+    """Keep a bare call's own time beside the overheads, for the ratio to it."""
+    result.figures["bare_ns"] = bare_ns
+    return result
 
 
 def _two_calls() -> Op:

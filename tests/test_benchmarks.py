@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "run.py"
-TIMED = ("1", "2", "3", "4", "5", "7")
+TIMED = ("1", "2", "3", "4", "5", "7", "12", "13")
 
 
 def test_quick_benchmarks_run_and_write_every_scenario(tmp_path: Path) -> None:
@@ -27,7 +27,7 @@ def test_quick_benchmarks_run_and_write_every_scenario(tmp_path: Path) -> None:
     assert data["quick"] is True
     assert data["machine"]["python"]
     scenarios = data["scenarios"]
-    assert set(scenarios) == {str(n) for n in range(1, 12)}
+    assert set(scenarios) == {str(n) for n in range(1, 14)}
     for key in TIMED:
         results = scenarios[key]["results"]
         ours = [name for name in results if name.startswith("resilience")]
@@ -40,3 +40,29 @@ def test_quick_benchmarks_run_and_write_every_scenario(tmp_path: Path) -> None:
     assert scenarios["10"]["results"]["resilience"]["median"] > 0
     # Redis runs on this machine (as in CI): the shared registry is measured beside pybreaker.
     assert "resilience, RedisBreakerStore" in scenarios["11"]["results"], scenarios["11"]["notes"]
+    # The hedge and chaos scenarios keep a bare call's time, for the ratio to it.
+    assert scenarios["12"]["figures"]["bare_ns"] > 0
+    assert scenarios["13"]["figures"]["bare_ns"] > 0
+
+
+def test_only_runs_the_scenarios_asked_for(tmp_path: Path) -> None:
+    """--only 12,13 runs those two scenarios and no other; an unknown number is refused."""
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--only", "12,13", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(out.read_text())["scenarios"]) == {"12", "13"}
+    refused = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--only", "99"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "no scenario 99" in refused.stderr

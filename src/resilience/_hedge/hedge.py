@@ -10,6 +10,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, NoReturn, ParamSpec, TypeVar, cast
@@ -28,6 +29,7 @@ from resilience._core.text import safe_repr
 from resilience._hedge.events import HedgeStarted, HedgeWon
 from resilience._hedge.latency import Latencies
 from resilience._hedge.race import Race
+from resilience._hedge.sweep import Sweep
 
 __all__ = ["Hedge"]
 
@@ -106,6 +108,8 @@ class Hedge(Shell):
         "_now",
         "_on_hedge",
         "_segment",
+        "_sweep",
+        "_sweeps",
         "_timer_sleep",
     )
 
@@ -152,6 +156,11 @@ class Hedge(Shell):
         )
         self._on_hedge = on_hedge
         self._segment: Segment | None = None
+        # A fixed delay on the loop's own timer: one shared timer per loop (see sweep.py).
+        self._sweeps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Sweep] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._sweep: Sweep | None = None  # the last loop's, found without a lookup
         self._calls = 0
         self._hedges = 0
         self._hedge_wins = 0
@@ -251,10 +260,29 @@ class Hedge(Shell):
             self.refuse_sync(fn)
         afn = cast("Callable[..., Awaitable[Any]]", fn)
         race = self._race
+        running_loop = asyncio.get_running_loop
+        current_task = asyncio.current_task
 
         @functools.wraps(fn)
         async def hedged(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-            return await race(afn, args, kwargs, fn)
+            if self._latencies is not None:
+                return await race(afn, args, kwargs, fn)
+            loop = running_loop()
+            task = current_task(loop)
+            if task is None:
+                return await race(afn, args, kwargs, fn)  # raises, saying why
+            # The fixed-delay path of _race, inline: one frame less on every call.
+            sweep = self._sweep
+            if sweep is None or sweep.loop is not loop:
+                sweep = self._sweep_of(loop)
+            self._calls += 1
+            self._in_flight += 1
+            try:
+                return await Race(self, afn, args, kwargs, fn, loop, task).run(
+                    self._delay, None, self._timer_sleep, sweep
+                )
+            finally:
+                self._in_flight -= 1
 
         return cast("Callable[P, R]", hedged)
 
@@ -274,19 +302,33 @@ class Hedge(Shell):
         kwargs: dict[str, Any],
         fn: object,
     ) -> Any:  # noqa: ANN401 - the call's result
-        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError(f"{self!r} runs in an asyncio task; await it from one")
-        race = Race(self, start, args, kwargs, fn, asyncio.get_running_loop(), task)
+        race = Race(self, start, args, kwargs, fn, loop, task)
         self._calls += 1
         self._in_flight += 1
         try:
             latencies = self._latencies
             if latencies is None:
-                return await race.run(self._delay, 0.0)
-            return await race.run(latencies.delay, self._now())
+                sweep = self._sweep
+                if sweep is None or sweep.loop is not loop:
+                    sweep = self._sweep_of(loop)
+                return await race.run(self._delay, None, self._timer_sleep, sweep)
+            return await race.run(latencies.delay, self._now(), self._timer_sleep)
         finally:
             self._in_flight -= 1
+
+    def _sweep_of(self, loop: asyncio.AbstractEventLoop) -> Sweep | None:
+        """The shared timer of ``loop`` (None on an injected clock: a timer task each)."""
+        if self._timer_sleep is not None:
+            return None
+        sweep = self._sweeps.get(loop)
+        if sweep is None:
+            sweep = self._sweeps[loop] = Sweep(loop, self._delay)
+        self._sweep = sweep
+        return sweep
 
     def now(self) -> float:
         """The clock's time, when latencies are measured (else 0.0: nothing reads it)."""
@@ -296,19 +338,20 @@ class Hedge(Shell):
         """A hedged attempt started: count and report it; the delay before the next."""
         self._hedges += 1
         if self._on_hedge is not None or _debug():
-            after = self._now() - race.started if self._latencies is not None else self.delay
+            after = self.delay if race.started is None else self._now() - race.started
             self._report(HedgeStarted(self.name, attempt, after, _named(race.fn)))
         return self.delay
 
     def settled(self, race: Race, attempt: int) -> None:
         """The call has its outcome: attempt ``attempt`` won (0: every attempt failed)."""
         latencies = self._latencies
-        if latencies is not None and attempt:
+        first = race.started
+        if latencies is not None and first is not None and attempt:
             now = self._now()
-            started = race.started if attempt == 1 else race.starts[attempt - 2]
+            started = first if attempt == 1 else race.starts[attempt - 2]
             latencies.record(now - started)
             if attempt > 1:  # the first attempt lost: it ran at least this long
-                latencies.record(now - race.started)
+                latencies.record(now - first)
             for task, begun in zip(race.tasks, race.starts, strict=True):
                 if not task.done():
                     latencies.record(now - begun)

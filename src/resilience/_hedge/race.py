@@ -17,7 +17,11 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, cast
 
+from resilience._hedge.sweep import Sweep
+
 __all__ = ["Owner", "Race"]
+
+_NO_KWARGS: dict[str, Any] = {}  # never written to: what a finished call's kwargs become
 
 
 class Owner(Protocol):
@@ -50,30 +54,43 @@ class Owner(Protocol):
         ...
 
 
-class Race:
-    """The state of one hedged call (see the module's docstring)."""
+class _Later:
+    """What only a hedged call needs, as class defaults until then (see :class:`Race`)."""
+
+    handle: asyncio.TimerHandle | None = None
+    timer: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[Any]] | tuple[()] = ()
+    starts: list[float] | tuple[()] = ()
+    primary = True  # the first attempt is still running
+    requested = False  # we cancelled the caller's task to stop the first attempt
+    value: object = None
+    error: BaseException | None = None
+    verdict: asyncio.Future[None] | None = None
+    started: float | None = None  # when the first attempt started, if latencies are measured
+
+
+class Race(_Later):
+    """The state of one hedged call (see the module's docstring).
+
+    What every call needs is slotted; the rest is set only when it changes (the
+    instance's ``__dict__`` is made then), so that a call answered in time costs eight
+    slot writes.
+    """
 
     __slots__ = (
         "args",
         "cancelling",
-        "error",
+        "deadline",
         "fn",
-        "handle",
         "hedge",
         "kwargs",
         "loop",
-        "primary",
-        "requested",
         "start",
-        "started",
-        "starts",
         "task",
-        "tasks",
-        "timer",
-        "value",
-        "verdict",
         "won",
     )
+
+    deadline: float  # when the first delay expires, on the loop's clock (set by a Sweep)
 
     def __init__(  # noqa: PLR0917 - built once per call, by the hedge only
         self,
@@ -93,21 +110,29 @@ class Race:
         self.loop = loop
         self.task = task
         self.cancelling = task.cancelling()
-        self.handle: asyncio.TimerHandle | None = None
-        self.timer: asyncio.Task[None] | None = None
-        self.tasks: list[asyncio.Task[Any]] = []
-        self.starts: list[float] = []
-        self.primary = True  # the first attempt is still running
-        self.requested = False  # we cancelled the caller's task to stop the first attempt
-        self.won = 0  # the attempt that answered first: 1 for the first, 0 for none yet
-        self.value: object = None
-        self.error: BaseException | None = None
-        self.verdict: asyncio.Future[None] | None = None
+        self.won = 0  # the attempt that answered first: 1 the first, 0 none yet, -1 abandoned
 
-    async def run(self, delay: float, started: float) -> Any:  # noqa: ANN401 - the call's result
-        """Await the first attempt, hedging it after ``delay``; the first success."""
-        self.started = started
-        self.arm(delay)
+    async def run(
+        self,
+        delay: float,
+        started: float | None,
+        asleep: Callable[[float], Awaitable[None]] | None,
+        sweep: Sweep | None = None,
+    ) -> Any:  # noqa: ANN401 - the call's result
+        """Await the first attempt, hedging it after ``delay``; the first success.
+
+        ``started``: when the call started, if the hedge measures latencies. ``asleep``:
+        the clock's, to wait the delay with, or None for the loop's timer. ``sweep``: the
+        loop's shared timer of a fixed-delay hedge, instead of a timer of this call's.
+        """
+        if started is not None:
+            self.started = started
+        if sweep is not None:
+            sweep.add(self)
+        elif asleep is None:
+            self.handle = self.loop.call_later(delay, self.fire)
+        else:
+            self.timer = self.loop.create_task(self.wait(asleep, delay))
         try:
             value = await self.start(*self.args, **self.kwargs)
         except asyncio.CancelledError:
@@ -131,9 +156,15 @@ class Race:
             self.task.uncancel()
             return await self.answer()
         self.won = 1
-        self.disarm()
-        self.hedge.settled(self, 1)
-        if self.tasks:
+        # A sweep keeps the entry until its deadline: let go of the caller's arguments.
+        self.args = ()
+        self.kwargs = _NO_KWARGS
+        handle = self.handle
+        if handle is not None:
+            handle.cancel()
+        if self.timer is not None or self.tasks or started is not None:
+            self.disarm()
+            self.hedge.settled(self, 1)
             await self.cancel_all()
         return value
 
@@ -167,8 +198,11 @@ class Race:
             return
         coro = cast("Coroutine[Any, Any, Any]", self.start(*self.args, **self.kwargs))
         task = self.loop.create_task(coro)
+        if not self.tasks:
+            self.tasks = []
+            self.starts = []
         self.tasks.append(task)
-        self.starts.append(self.hedge.now())
+        cast("list[float]", self.starts).append(self.hedge.now())
         task.add_done_callback(self.finished)
         attempt = len(self.tasks) + 1
         delay = self.hedge.fired(self, attempt)
