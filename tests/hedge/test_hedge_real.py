@@ -1,4 +1,4 @@
-"""Hedging real HTTP requests to a loopback server with a slow tail: p99 cut, losers cancelled."""
+"""Hedging on the loop's real timer: HTTP on loopback with a slow tail (p99 cut), a shared timer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from resilience import Hedge
+from resilience import CallTimeoutError, Hedge, Pipeline, Timeout
 
 FAST = 0.002
 SLOW = 0.25
@@ -113,3 +113,66 @@ async def test_hedging_cuts_the_p99_of_a_slow_tail_and_cancels_the_losers(
     assert max(cancelled) < SLOW  # cancelled mid-request, not left to finish
     assert running == 0  # no attempt outlived its call (each loser was awaited)
     assert hedge.idle
+
+
+async def test_one_shared_timer_hedges_exactly_the_calls_still_unanswered() -> None:
+    """On the loop's timer, 40 calls at once: the 20 that hang get a hedge, the rest none."""
+    hedge = Hedge(delay=0.005)
+    first_attempts: set[int] = set()
+
+    @hedge
+    async def fetch(key: int) -> int:
+        if key % 2 and key not in first_attempts:  # odd keys hang on their first attempt
+            first_attempts.add(key)
+            await asyncio.Event().wait()
+        return key
+
+    results = await asyncio.wait_for(asyncio.gather(*(fetch(k) for k in range(40))), timeout=5)
+    assert results == list(range(40))
+    (measurement,) = hedge.measurements()
+    assert dict(measurement.totals) == {
+        "calls": 40,
+        "hedges": 20,
+        "hedge_wins": 20,
+        "cancelled": 20,
+    }
+    assert hedge.idle
+
+
+async def test_each_attempt_gets_the_time_limit_inside_the_hedge() -> None:
+    """Pipeline(hedge, timeout): a hung first attempt times out alone; the hedge answers."""
+    calls: list[int] = []
+
+    async def fetch() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            await asyncio.Event().wait()  # hangs until cancelled
+        return "ok"
+
+    pipeline = Pipeline(Hedge(delay=0.001), Timeout(5))
+    assert await pipeline.acall(fetch) == "ok"
+    assert len(calls) == 2
+    hung = Pipeline(Hedge(delay=10), Timeout(0.01))
+    calls.clear()
+    with pytest.raises(CallTimeoutError):
+        await hung.acall(fetch)
+
+
+async def test_an_outer_timeout_is_not_mistaken_for_a_hedge_win() -> None:
+    """asyncio.timeout outside a hedge still times out: the hedge swallows only its own cancel."""
+    hedge = Hedge(delay=0.0)
+    cancelled: list[int] = []
+
+    async def hangs(number: list[int]) -> None:
+        number.append(len(number) + 1)
+        mine = len(number)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(mine)
+            raise
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.02):  # a real 20 ms, the loop's own timer
+            await hedge.acall(hangs, [])
+    assert sorted(cancelled) == [1, 2]
