@@ -297,3 +297,33 @@ def test_repr_shows_the_configuration() -> None:
     assert repr(hedge) == "Hedge(delay=0.05, max_hedges=2, percentile=95, name='search')"
     assert hedge.name == "search"
     assert hedge.max_hedges == 2
+
+
+async def test_a_losing_first_attempt_is_measured_as_slow(fake_clock: FakeClock) -> None:
+    """With a percentile, a first attempt cancelled for its hedge counts among the slow ones."""
+    hedge = Hedge(delay=0.5, percentile=50, window=10, min_samples=2, clock=fake_clock)
+    attempts = Attempts()
+    call = asyncio.ensure_future(hedge.acall(attempts, "k"))
+    await until(lambda: len(attempts.gates) == 2)
+    fake_clock.advance(0.25)  # the hedge answers 0.25 s after it started, 0.75 s into the call
+    attempts.answer(2, "hedged")
+    assert await call == "hedged"
+    assert hedge.delay == pytest.approx(0.25)  # median of 0.25 (the hedge) and 0.75 (the loser)
+
+
+async def test_a_hedge_that_cannot_start_is_one_failed_attempt(fake_clock: FakeClock) -> None:
+    """A call whose second start raises at once: the first attempt still decides the call."""
+    hedge = Hedge(delay=0.05, clock=fake_clock)
+    gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    starts: list[int] = []
+
+    def start() -> asyncio.Future[str]:  # not a coroutine function: any awaitable will do
+        starts.append(1)
+        if len(starts) == 2:
+            raise OSError("no file descriptors left")
+        return gate
+
+    call = asyncio.ensure_future(hedge.acall(start))
+    await until(lambda: len(starts) == 2)
+    gate.set_result("first")
+    assert await call == "first"

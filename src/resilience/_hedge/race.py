@@ -14,7 +14,7 @@ retry outside decides what follows.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, cast
 
 from resilience._hedge.sweep import Sweep
@@ -196,8 +196,8 @@ class Race(_Later):
         self.handle = None
         if self.won or (self.error is not None and not self.running()):
             return
-        coro = cast("Coroutine[Any, Any, Any]", self.start(*self.args, **self.kwargs))
-        task = self.loop.create_task(coro)
+        # In a coroutine of its own: what start() raises or returns is the task's outcome.
+        task = self.loop.create_task(_attempt(self.start, self.args, self.kwargs))
         if not self.tasks:
             self.tasks = []
             self.starts = []
@@ -278,3 +278,10 @@ class Race(_Later):
         self.disarm()
         self.won = self.won or -1
         await self.cancel_all()
+
+
+async def _attempt(
+    start: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:  # noqa: ANN401 - the call's result
+    """One hedged attempt, as a task runs it."""
+    return await start(*args, **kwargs)
