@@ -249,6 +249,7 @@ class Race(_Later):
         self.hedge.settled(self, 0)
         error = self.error
         self.error = None
+        self.won = -1  # over: a timer that still comes (a sweep's) starts nothing
         try:
             raise error  # type: ignore[misc] # every attempt failed: the last failure
         finally:
