@@ -32,6 +32,15 @@ class StepClock:
         return [w for w in self.waits if not w.done()]
 
 
+class StepLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock moves only when the test says so: the loop's own timers."""
+
+    now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+
 class Model:
     """What one hedged call should have done so far."""
 
@@ -49,15 +58,24 @@ class HedgeRace(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.loop = asyncio.new_event_loop()
+        self.loop = self.new_loop()
         self.clock = StepClock()
         self.max_hedges = 2
-        self.hedge = Hedge(delay=1.0, max_hedges=self.max_hedges, clock=self.clock)
+        self.hedge = self.new_hedge()
         self.calls = 0
         self.hedges = 0
         self.wins = 0
         self.cancels = 0
         self.start_call()
+
+    def new_loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.new_event_loop()
+
+    def new_hedge(self) -> Hedge:
+        return Hedge(delay=1.0, max_hedges=self.max_hedges, clock=self.clock)
+
+    def expire(self) -> None:
+        self.clock.armed()[0].set_result(None)
 
     def start_call(self) -> None:
         self.gates: list[asyncio.Future[object]] = []
@@ -91,11 +109,11 @@ class HedgeRace(RuleBasedStateMachine):
         self.cancels += len(model.running)
         model.running = set()
 
-    @precondition(lambda self: not self.model.done and self.clock.armed())
+    @precondition(lambda self: not self.model.done and self.model.started <= self.max_hedges)
     @rule()
     def delay_expires(self) -> None:
         """The hedge's delay expires: another attempt starts, if any is left."""
-        self.clock.armed()[0].set_result(None)
+        self.expire()
         model = self.model
         model.started += 1
         model.running.add(model.started)
@@ -149,10 +167,8 @@ class HedgeRace(RuleBasedStateMachine):
                 error = self.call.exception()
                 assert isinstance(error, ConnectionResetError)
                 assert str(error) == f"failure {model.failed[-1]}"
-            assert not self.clock.armed()
             assert self.hedge.idle
-        else:
-            assert bool(self.clock.armed()) == (model.started <= self.max_hedges)
+        self.timers_agree()
         (measurement,) = self.hedge.measurements()
         assert dict(measurement.totals) == {
             "calls": self.calls,
@@ -161,6 +177,12 @@ class HedgeRace(RuleBasedStateMachine):
             "cancelled": self.cancels,
         }
 
+    def timers_agree(self) -> None:
+        """The injected clock is waited on exactly while a hedge is still to come."""
+        model = self.model
+        waiting = not model.done and model.started <= self.max_hedges
+        assert bool(self.clock.armed()) == waiting
+
     def teardown(self) -> None:
         if not self.call.done():
             self.call.cancel()
@@ -168,5 +190,35 @@ class HedgeRace(RuleBasedStateMachine):
         self.loop.close()
 
 
+class HedgeRaceOnTheLoopTimer(HedgeRace):
+    """The same race on the system clock: the loop's timers, and the shared timer (a Sweep)."""
+
+    def new_loop(self) -> asyncio.AbstractEventLoop:
+        return StepLoop()
+
+    def new_hedge(self) -> Hedge:
+        return Hedge(delay=1.0, max_hedges=self.max_hedges)
+
+    def expire(self) -> None:
+        loop = self.loop
+        assert isinstance(loop, StepLoop)
+        loop.now += 1.0
+
+    def timers_agree(self) -> None:
+        """A timer is due a delay from now while a hedge is still to come."""
+        sweep = self.hedge._sweep  # the first delay is the loop's shared timer
+        assert sweep is not None
+        assert sweep.loop is self.loop
+        model = self.model
+        if not model.done and model.started <= self.max_hedges:
+            loop = self.loop
+            assert isinstance(loop, StepLoop)
+            scheduled: list[asyncio.TimerHandle] = loop._scheduled  # type: ignore[attr-defined]
+            due = [t.when() for t in scheduled if not t.cancelled()]
+            assert min(due) <= loop.now + 1.0
+
+
 TestHedgeRace = HedgeRace.TestCase
 TestHedgeRace.settings = settings(stateful_step_count=25)
+TestHedgeRaceOnTheLoopTimer = HedgeRaceOnTheLoopTimer.TestCase
+TestHedgeRaceOnTheLoopTimer.settings = settings(stateful_step_count=25)
