@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -241,6 +242,16 @@ def test_a_sync_function_is_a_type_error_saying_why() -> None:
         resilient(hedge=hedge)(fetch)
     with pytest.raises(TypeError, match="cannot guard a with block"), hedge:
         pass
+
+
+def test_an_async_generator_function_is_refused_saying_why() -> None:
+    """A generator's items come over many calls: a hedge cannot race them."""
+
+    async def items() -> AsyncIterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match="cannot hedge the async generator function"):
+        Hedge(delay=0.1)(items)
 
 
 @pytest.mark.parametrize(

@@ -256,6 +256,12 @@ class Hedge(Shell):
             TypeError: ``fn`` is not an async function.
         """
         require_callable(fn, f"@{self._shell_label()}")
+        if inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"{self!r} cannot hedge the async generator function {_named(fn)}: a hedge "
+                "races whole calls, and a generator's items come over many; hedge the "
+                "call that fetches each item instead"
+            )
         if not inspect.iscoroutinefunction(fn):
             self.refuse_sync(fn)
         afn = cast("Callable[..., Awaitable[Any]]", fn)
