@@ -270,6 +270,20 @@ def test_events_report_each_injection() -> None:
     assert event.describe() == "chaos 'drill' injected a fault (ValueError) into 'ping'"
 
 
+def test_an_injection_is_logged_at_debug_with_its_fields(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """log_event logs a ChaosInjected at DEBUG, its fields as record.resilience."""
+    caplog.set_level(logging.DEBUG, logger="resilience")
+    fault = InjectFault(KeyError, rate=1.0, switch=True, name="drill")
+    caplog.clear()
+    with pytest.raises(KeyError):
+        fault.call(ping)
+    (record,) = [r for r in caplog.records if r.levelno == logging.DEBUG]
+    assert record.getMessage() == "chaos 'drill' injected a fault (KeyError) into 'ping'"
+    assert record.resilience["event"] == "chaos.injected"  # type: ignore[attr-defined]
+
+
 def test_an_exception_instance_is_raised_with_a_fresh_traceback_each_time() -> None:
     """The same instance raised again does not pile up traceback entries."""
     error = ConnectionError("injected")
