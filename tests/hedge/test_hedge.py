@@ -107,7 +107,10 @@ async def test_a_slow_first_attempt_is_hedged_and_cancelled_when_the_hedge_wins(
 
 async def test_up_to_max_hedges_start_one_delay_apart(fake_clock: FakeClock) -> None:
     """With max_hedges=2 a third attempt starts a delay after the second, and no fourth."""
-    hedge = Hedge(delay=timedelta(milliseconds=10), max_hedges=2, clock=fake_clock)
+    seen: list[object] = []
+    hedge = Hedge(
+        delay=timedelta(milliseconds=10), max_hedges=2, clock=fake_clock, on_hedge=seen.append
+    )
     attempts = Attempts()
     call = asyncio.ensure_future(hedge.acall(attempts, "k"))
     await until(lambda: len(attempts.gates) == 3)
@@ -119,6 +122,8 @@ async def test_up_to_max_hedges_start_one_delay_apart(fake_clock: FakeClock) -> 
     assert await call == "third"
     assert sorted(attempts.cancelled) == [1, 2]
     assert totals(hedge) == {"calls": 1, "hedges": 2, "hedge_wins": 1, "cancelled": 2}
+    started = [e for e in seen if isinstance(e, HedgeStarted)]
+    assert [(e.attempt, e.after) for e in started] == [(2, 0.01), (3, 0.02)]
 
 
 async def test_the_first_attempt_can_still_win_and_the_hedge_is_cancelled(

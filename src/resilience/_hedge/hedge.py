@@ -344,7 +344,8 @@ class Hedge(Shell):
         """A hedged attempt started: count and report it; the delay before the next."""
         self._hedges += 1
         if self._on_hedge is not None or _debug():
-            after = self.delay if race.started is None else self._now() - race.started
+            first = race.started  # None with a fixed delay: each hedge one delay later
+            after = self._delay * (attempt - 1) if first is None else self._now() - first
             self._report(HedgeStarted(self.name, attempt, after, _named(race.fn)))
         return self.delay
 
