@@ -15,6 +15,7 @@ from resilience import (
     CircuitOpenError,
     CircuitState,
     Pipeline,
+    Remotes,
     RetryPolicy,
     Timeout,
     resilient,
@@ -372,3 +373,21 @@ def test_repr_and_measurements_when_on() -> None:
     assert latency.name == "chaos"
     assert repr(latency).startswith("InjectLatency(0.1, rate=0.5")
     assert repr(InjectResult(None, rate=0.5)).startswith("InjectResult(None, rate=0.5")
+
+
+def test_faults_per_remote_through_remotes() -> None:
+    """A Remotes of InjectFault fails the calls to the drilled remote only."""
+    drill = ChaosSwitch("s3 drill", enabled=True)
+    faults = Remotes(
+        lambda remote: InjectFault(ConnectionError, rate=0.0, switch=drill, name=remote),
+        overrides={"s3-*": lambda r: InjectFault(ConnectionError, rate=1.0, switch=drill, name=r)},
+    )
+    pipeline = Pipeline(faults.protect(lambda remote: remote))
+
+    def fetch(remote: str) -> str:
+        return f"{remote}: ok"
+
+    assert pipeline.call(fetch, "gcs") == "gcs: ok"
+    with pytest.raises(ConnectionError):
+        pipeline.call(fetch, "s3-eu")
+    assert [m.totals["injected"] for m in faults.measurements()] == [0, 1]
