@@ -343,3 +343,19 @@ async def test_a_hedge_that_cannot_start_is_one_failed_attempt(fake_clock: FakeC
     await until(lambda: len(starts) == 2)
     gate.set_result("first")
     assert await call == "first"
+
+
+async def test_calls_answered_in_time_do_not_pile_up_in_the_shared_timer() -> None:
+    """On the loop's timer, a thousand quick calls leave at most one entry queued."""
+    hedge = Hedge(delay=60)
+
+    @hedge
+    async def quick(x: int) -> int:
+        return x
+
+    for i in range(1000):
+        assert await quick(i) == i
+    sweep = hedge._sweep
+    assert sweep is not None
+    assert len(sweep.queue) <= 1
+    assert totals(hedge)["hedges"] == 0

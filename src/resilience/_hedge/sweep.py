@@ -3,7 +3,7 @@
 With a fixed delay, the first attempts' deadlines come in the order the calls started:
 a queue is sorted by itself. One timer, at the head's deadline, starts the hedges of the
 calls still unanswered and moves on to the next deadline; a call answered in time costs
-an append and a flag, and is dropped from the queue when the timer passes it.
+an append and a flag, and is dropped from the queue by the next call (or the timer).
 """
 
 from __future__ import annotations
@@ -41,7 +41,12 @@ class Sweep:
         """Start ``entry``'s hedge after the delay, unless it has won by then."""
         deadline = self.loop.time() + self.delay
         entry.deadline = deadline
-        self.queue.append(entry)
+        queue = self.queue
+        # Drop the calls answered in time from the front now, not at the next deadline:
+        # the queue then holds little more than the calls still waiting.
+        while queue and queue[0].won:
+            queue.popleft()
+        queue.append(entry)
         if self.handle is None:
             self.handle = self.loop.call_at(deadline, self.fire)
 
