@@ -42,13 +42,16 @@ from resilience import (
     Bulkhead,
     CheckpointStore,
     CircuitBreaker,
+    Hedge,
     MemoryCheckpointStore,
+    Pipeline,
     RateLimiter,
     RetryBudget,
     RetryPolicy,
     SQLiteCheckpointStore,
     resilient,
 )
+from resilience.chaos import ChaosSwitch, InjectFault
 from resilience.testing import FakeClock
 
 Op = Callable[[int], object]
@@ -497,6 +500,25 @@ class FloorRate:
         return wrapper
 
 
+class FloorHedge:
+    """The least a hedge does on a call that answers in time: arm a timer, disarm it."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def wrap(self, fn: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[object]]:
+        delay = self.delay
+
+        async def wrapper(*args: object, **kwargs: object) -> object:
+            handle = asyncio.get_running_loop().call_later(delay, _never)
+            try:
+                return await fn(*args, **kwargs)
+            finally:
+                handle.cancel()
+
+        return wrapper
+
+
 def ours_limiter() -> RateLimiter:
     return RateLimiter("bench", rate=1_000_000, burst=UNREACHED)
 
@@ -558,6 +580,46 @@ def scenario_async_rate() -> dict[str, Callable[[], AsyncOp] | None]:
         "resilience": lambda: ours_limiter()(awork),
         "hand-written floor": lambda: FloorRate(1_000_000, UNREACHED).awrap(awork),  # type: ignore[dict-item]
         "aiolimiter": _peer(aiolimiter, aio),
+    }
+
+
+def _never() -> None:
+    raise AssertionError("the floor's timer never fires in the benchmark")
+
+
+def scenario_hedge() -> dict[str, Callable[[], AsyncOp] | None]:
+    return {
+        "resilience Hedge": lambda: Hedge(delay=5.0)(awork),
+        "resilience Pipeline(Hedge)": lambda: Pipeline(Hedge(delay=5.0))(awork),
+        "hand-written floor (a loop timer)": lambda: FloorHedge(5.0).wrap(awork),
+    }
+
+
+class FloorFlag:
+    """A plain attribute: the least a run-time switch can be."""
+
+    on = False
+
+
+def floor_chaos(fn: Callable[..., object], flag: FloorFlag) -> Callable[..., object]:
+    """The least a fault injector does while switched off: one check of its flag."""
+
+    def wrapper(*args: object, **kwargs: object) -> object:
+        if flag.on:
+            raise ConnectionError("injected")
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def scenario_chaos() -> dict[str, Callable[[], Op] | None]:
+    def off() -> InjectFault:
+        return InjectFault(ConnectionError, rate=0.5, switch=ChaosSwitch("bench"))
+
+    return {
+        "resilience InjectFault, off": lambda: off()(work),
+        "resilience Pipeline(InjectFault), off": lambda: Pipeline(off())(work),
+        "hand-written floor (an if)": lambda: floor_chaos(work, FloorFlag()),
     }
 
 
@@ -881,6 +943,8 @@ def targets(results: dict[str, Result]) -> list[str]:
         ("14", "resilience (AIMD)", "lock + counter + clock (floor)", 1.5),
         ("15", "resilience", "hand-written floor", 1.5),
         ("16", "resilience", "hand-written floor", 1.5),
+        ("17", "resilience Hedge", "hand-written floor (a loop timer)", 1.5),
+        ("18", "resilience InjectFault, off", "hand-written floor (an if)", 1.5),
     ):
         if key not in results:
             continue  # not run (--only)
@@ -890,6 +954,16 @@ def targets(results: dict[str, Result]) -> list[str]:
         else:
             verdict = "met" if value <= limit else "MISSED"
             checks.append(f"  ({key}) ours / {peer} = {value:.3f} (target <= {limit}): {verdict}")
+    for key in ("17", "18"):
+        r = results.get(key)
+        bare = r.figures.get("bare_ns") if r is not None else None
+        if r is None or not bare:
+            continue
+        checks.extend(
+            f"  ({key}) {name}: {(bare + r.median(name)) / bare:.2f}x a bare call's time "
+            "(reported, no target: see docs/performance.md)"
+            for name in r.rounds
+        )
     batch8 = results.get("8")
     name8 = "resilience, SQLite every 500 (durable)"
     if batch8 is not None and name8 in batch8.rounds:
@@ -964,6 +1038,14 @@ def main(argv: list[str] | None = None) -> int:
                                lambda: work, n=n, rounds=rounds),
         "16": lambda: overhead("(16) rate limiter, async, admitted", scenario_async_rate(),
                                lambda: awork, n=n_async, rounds=rounds, is_async=True),
+        "17": lambda: _with_bare(
+            overhead("(17) hedge that never fires, async, success", scenario_hedge(),
+                     lambda: awork, n=n_async, rounds=rounds, is_async=True),
+            _time_async(awork, n_async)),
+        "18": lambda: _with_bare(
+            overhead("(18) fault injection switched off, sync, success", scenario_chaos(),
+                     lambda: work, n=n, rounds=rounds),
+            _time_sync(work, n)),
     }
     unknown = only - set(jobs)
     if unknown:
@@ -986,6 +1068,8 @@ def main(argv: list[str] | None = None) -> int:
     reference["12"] = ("threading.BoundedSemaphore (floor)", "the floor")
     reference["13"] = ("asyncio.Semaphore (floor)", "the floor")
     reference["14"] = ("lock + counter + clock (floor)", "the floor")
+    reference["17"] = ("resilience Hedge", "ours")
+    reference["18"] = ("resilience InjectFault, off", "ours")
     for key in sorted(results, key=int):
         if results[key].rounds or results[key].missing:
             print(render(results[key], *reference.get(key, (None, "ours"))))
@@ -1018,6 +1102,12 @@ def main(argv: list[str] | None = None) -> int:
             },
         }, indent=2))
     return 0
+
+
+def _with_bare(result: Result, bare_ns: float) -> Result:
+    """Keep a bare call's own time beside the overheads, for the ratio to it."""
+    result.figures["bare_ns"] = bare_ns
+    return result
 
 
 def _two_calls() -> Op:

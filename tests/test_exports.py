@@ -61,6 +61,9 @@ RESILIENCE = [
     "HealthRegistry",
     "HealthReport",
     "HealthStatus",
+    "Hedge",
+    "HedgeStarted",
+    "HedgeWon",
     "Incident",
     "IncidentStore",
     "ItemFailure",
@@ -188,11 +191,14 @@ EVENTS = [
     "BulkheadRejected",
     "CallRecorded",
     "CallRejected",
+    "ChaosInjected",
     "CircuitState",
     "ComponentChanged",
     "ConfigReloaded",
     "Event",
     "FeatureChanged",
+    "HedgeStarted",
+    "HedgeWon",
     "LimitChanged",
     "LimiterRejected",
     "Listener",
@@ -223,6 +229,14 @@ CONFIG = [
     "load",
 ]
 
+CHAOS = [
+    "ChaosInjected",
+    "ChaosSwitch",
+    "InjectFault",
+    "InjectLatency",
+    "InjectResult",
+]
+
 TESTING = [
     "FakeClock",
     "set_testing",
@@ -242,6 +256,7 @@ PINS = {
     "resilience": RESILIENCE,
     "resilience.batch": BATCH,
     "resilience.config": CONFIG,
+    "resilience.chaos": CHAOS,
     "resilience.events": EVENTS,
     "resilience.health": HEALTH,
     "resilience.recovery": RECOVERY,
@@ -328,6 +343,7 @@ def test_importing_the_public_namespaces_imports_no_optional_client() -> None:
             "import resilience, resilience.batch, resilience.health",
             "import resilience.recovery, resilience.stores, resilience.testing",
             "import resilience.events, resilience.config",
+            "import resilience.events, resilience.chaos",
             "from resilience import SQLiteCheckpointStore, SQLiteIncidentStore",
             "from resilience.stores import SQLiteCheckpointStore, SQLiteIncidentStore",
             f"loaded = sorted(m for m in {OPTIONAL_CLIENTS!r} if m in sys.modules)",

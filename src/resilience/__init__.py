@@ -32,6 +32,8 @@ from resilience._core.pipeline import Pipeline
 from resilience._core.remotes import PerRemote, Remotes
 from resilience._core.strategy import Replace, Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._hedge.events import HedgeStarted, HedgeWon
+from resilience._hedge.hedge import Hedge
 from resilience._limit.adaptive import AdaptiveLimiter, LimitExceededError
 from resilience._limit.algorithms import AIMD, Gradient2
 from resilience._limit.bulkhead import Bulkhead, BulkheadConfig, BulkheadFullError
@@ -171,6 +173,9 @@ __all__ = [
     "HealthRegistry",
     "HealthReport",
     "HealthStatus",
+    "Hedge",
+    "HedgeStarted",
+    "HedgeWon",
     "Incident",
     "IncidentStore",
     "ItemFailure",

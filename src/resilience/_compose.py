@@ -1,4 +1,4 @@
-"""resilient(): fallback ∘ retry ∘ breaker ∘ rate limiter ∘ bulkhead ∘ limiter ∘ timeout ∘ call."""
+"""resilient(): the usual strategies around a call, as one pipeline."""
 
 from __future__ import annotations
 
@@ -19,10 +19,14 @@ from resilience._core.pipeline import Pipeline
 from resilience._core.remotes import Remotes
 from resilience._core.strategy import Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._hedge.hedge import Hedge
 from resilience._limit.adaptive import AdaptiveLimiter
 from resilience._limit.bulkhead import Bulkhead
 from resilience._rate.limiter import RateLimiter
 from resilience._retry.policy import RetryPolicy
+from resilience.chaos import InjectFault, InjectLatency, InjectResult
+
+_CHAOS = (InjectFault, InjectLatency, InjectResult)
 
 __all__ = ["CallTimeoutError", "Resilient", "resilient"]
 
@@ -55,7 +59,9 @@ def resilient(
     rate_limiter: RateLimiter | Remotes[RateLimiter] | None = None,
     bulkhead: Bulkhead | Remotes[Bulkhead] | None = None,
     limiter: AdaptiveLimiter | Remotes[AdaptiveLimiter] | None = None,
+    hedge: Hedge | None = None,
     timeout: float | timedelta | None = None,
+    chaos: InjectFault | InjectLatency | InjectResult | None = None,
     fallback: Callable[..., Any] | None = None,
     classifier: Classifier | None = None,
     clock: Clock | None = None,
@@ -79,11 +85,15 @@ def resilient(
             :class:`Remotes` of them with ``remote``.
         limiter: An :class:`AdaptiveLimiter` (inside the bulkhead, outside the time
             limit: a timed-out attempt is a drop), or a :class:`Remotes` of them.
+        hedge: Starts another attempt when one is slow (async calls only, idempotent
+            ones only); each attempt it starts passes through the timeout and chaos.
         timeout: Seconds per attempt. A coroutine still running at the timeout is
             cancelled and :class:`CallTimeoutError` (a ``TimeoutError``, so RETRYABLE)
             raised; a ``TimeoutError`` the call raises itself passes through as it is.
             A sync call cannot be interrupted: it runs to the end, and a late result
             is returned (never discarded and retried), the overrun logged as a warning.
+        chaos: A fault injection strategy, innermost: what it injects looks like the
+            call's own doing to the retry and the breaker.
         fallback: ``fallback(exc, *args, **kwargs)`` gives the result when the final
             attempt failed with an ``Exception``; may be async for async calls.
         classifier: Overrides the retry policy's classifier when the policy has none of
@@ -93,47 +103,26 @@ def resilient(
     config = _ComposeConfig(timeout=seconds(timeout))
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise TypeError(f"resilient(retry=...) must be a RetryPolicy, got {retry!r}")
+    if hedge is not None and not isinstance(hedge, Hedge):
+        raise TypeError(f"resilient(hedge=...) must be a Hedge, got {hedge!r}")
+    if chaos is not None and not isinstance(chaos, _CHAOS):
+        raise TypeError(
+            "resilient(chaos=...) must be an InjectFault, InjectLatency or InjectResult, "
+            f"got {chaos!r}"
+        )
     if fallback is not None and not callable(fallback):
         raise TypeError(f"resilient(fallback=...) must be callable, got {fallback!r}")
     if classifier is not None and retry is not None and not retry.has_classifier:
         retry = retry.replace(classifier=classifier)
     per_remote = any(isinstance(v, Remotes) for v in (rate_limiter, bulkhead, limiter))
-    registry: BreakerRegistry | None = None
-    fixed: CircuitBreaker | None = None
-    if per_remote and not isinstance(breaker, BreakerRegistry):
-        _check_remote(remote)
-    if isinstance(breaker, BreakerRegistry):
-        if remote is None:
-            raise TypeError(
-                "resilient(breaker=<BreakerRegistry>) needs remote=: a remote name, or a "
-                "function of the call's arguments that returns one"
-            )
-        if not remote or not (isinstance(remote, str) or callable(remote)):
-            raise TypeError(
-                "resilient(remote=...) must be a non-empty remote name or a function of "
-                f"the call's arguments returning one; got {remote!r}"
-            )
-        registry = breaker
-    elif isinstance(breaker, CircuitBreaker):
-        if remote is not None and not per_remote:
-            raise TypeError(
-                "resilient(remote=...) picks a breaker from a BreakerRegistry; with a "
-                "single CircuitBreaker, leave remote out"
-            )
-        fixed = breaker
-    elif breaker is not None:
-        raise TypeError(
-            f"resilient(breaker=...) must be a CircuitBreaker or a BreakerRegistry, got {breaker!r}"
-        )
+    guard = _breaker(breaker, remote, per_remote=per_remote)
     strategies: list[Strategy] = []
     if fallback is not None:
         strategies.append(Fallback(fallback))
     if retry is not None:
         strategies.append(retry)
-    if registry is not None:
-        strategies.append(RemoteBreakers(registry, remote))  # type: ignore[arg-type]
-    elif fixed is not None:
-        strategies.append(fixed)
+    if guard is not None:
+        strategies.append(guard)
     for name, value, kind, what in (
         ("rate_limiter", rate_limiter, RateLimiter, "a RateLimiter"),
         ("bulkhead", bulkhead, Bulkhead, "a Bulkhead"),
@@ -147,9 +136,13 @@ def resilient(
             raise TypeError(
                 f"resilient({name}=...) must be {what} or a Remotes of them, got {value!r}"
             )
+    if hedge is not None:
+        strategies.append(hedge)
     timed = clock if clock is not None else SYSTEM_CLOCK
     if config.timeout is not None:
         strategies.append(Timeout(config.timeout, clock=timed))
+    if chaos is not None:
+        strategies.append(chaos)
     shown = [
         f"{name}={value!r}"
         for name, value in (
@@ -158,7 +151,9 @@ def resilient(
             ("rate_limiter", rate_limiter),
             ("bulkhead", bulkhead),
             ("limiter", limiter),
+            ("hedge", hedge),
             ("timeout", config.timeout),
+            ("chaos", chaos),
             ("fallback", fallback),
         )
         if value is not None
@@ -166,6 +161,38 @@ def resilient(
     # Waits are the retry policy's: its clock sleeps them.
     waits = retry.clock if retry is not None else timed
     return Resilient(*strategies, clock=waits, shown=f"resilient({', '.join(shown)})")
+
+
+def _breaker(
+    breaker: object, remote: str | Callable[..., str] | None, *, per_remote: bool
+) -> Strategy | None:
+    """The breaker strategy: the breaker itself, or its remote's from a registry."""
+    if per_remote and not isinstance(breaker, BreakerRegistry):
+        _check_remote(remote)
+    if isinstance(breaker, BreakerRegistry):
+        if remote is None:
+            raise TypeError(
+                "resilient(breaker=<BreakerRegistry>) needs remote=: a remote name, or a "
+                "function of the call's arguments that returns one"
+            )
+        if not remote or not (isinstance(remote, str) or callable(remote)):
+            raise TypeError(
+                "resilient(remote=...) must be a non-empty remote name or a function of "
+                f"the call's arguments returning one; got {remote!r}"
+            )
+        return RemoteBreakers(breaker, remote)
+    if isinstance(breaker, CircuitBreaker):
+        if remote is not None and not per_remote:
+            raise TypeError(
+                "resilient(remote=...) picks a breaker from a BreakerRegistry; with a "
+                "single CircuitBreaker, leave remote out"
+            )
+        return breaker
+    if breaker is not None:
+        raise TypeError(
+            f"resilient(breaker=...) must be a CircuitBreaker or a BreakerRegistry, got {breaker!r}"
+        )
+    return None
 
 
 def _check_remote(remote: object) -> None:

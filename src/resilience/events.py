@@ -23,10 +23,12 @@ from resilience._breaker.events import (
     StateChanged,
 )
 from resilience._core.events import Event
+from resilience._hedge.events import HedgeStarted, HedgeWon
 from resilience._limit.events import BulkheadRejected, LimitChanged, LimiterRejected
 from resilience._rate.events import RateDelayed, RateLimited
 from resilience._retry.events import RetryScheduled
 from resilience.batch import BatchResult
+from resilience.chaos import ChaosInjected
 from resilience.config import ConfigReloaded, ReloadRefused
 from resilience.health import ComponentChanged, FeatureChanged
 from resilience.stores._events import StoreDegraded, StoreRecovered
@@ -36,11 +38,14 @@ __all__ = [
     "BulkheadRejected",
     "CallRecorded",
     "CallRejected",
+    "ChaosInjected",
     "CircuitState",
     "ComponentChanged",
     "ConfigReloaded",
     "Event",
     "FeatureChanged",
+    "HedgeStarted",
+    "HedgeWon",
     "LimitChanged",
     "LimiterRejected",
     "Listener",

@@ -22,6 +22,8 @@ from resilience import (
     FeatureChanged,
     FeatureGate,
     HealthRegistry,
+    HedgeStarted,
+    HedgeWon,
     Outcome,
     RetryScheduled,
     StateChanged,
@@ -93,6 +95,18 @@ EXAMPLES: list[tuple[Event, str, int, str]] = [
         "feature.disabled",
         logging.WARNING,
         "feature 'search' disabled: elastic is ERROR",
+    ),
+    (
+        HedgeStarted("search", 2, 0.05, "'fetch'"),
+        "hedge.started",
+        logging.DEBUG,
+        "hedge 'search' started attempt 2 of 'fetch': no answer after 0.05 s",
+    ),
+    (
+        HedgeWon("search", 2, 1, "'fetch'"),
+        "hedge.won",
+        logging.DEBUG,
+        "hedge 'search': attempt 2 of 'fetch' answered first; 1 attempt(s) cancelled",
     ),
     (
         BatchResult("nightly", 3, 3, 0, (), (), aborted=False, reason=None, duration=1.5),

@@ -48,6 +48,9 @@ from resilience import (
     FailureKind,
     Fallback,
     Gradient2,
+    Hedge,
+    HedgeStarted,
+    HedgeWon,
     LimitChanged,
     LimiterRejected,
     LimitExceededError,
@@ -67,6 +70,7 @@ from resilience import (
     resilient,
 )
 from resilience.batch import CheckpointStore, ItemKey, ItemRecord, MemoryCheckpointStore
+from resilience.chaos import ChaosInjected, ChaosSwitch, InjectFault, InjectLatency, InjectResult
 from resilience.contrib.aiohttp import ResilientMiddleware
 from resilience.contrib.grpc import AsyncResilientInterceptor, ResilientInterceptor
 from resilience.contrib.httpx import AsyncResilientTransport, ResilientTransport
@@ -291,6 +295,38 @@ async def async_composition() -> None:
     assert_type(await pipeline.acall(afetch, "b", "k"), bytes)
     async with pipeline:
         await afetch("b", "k")
+
+
+async def hedging_and_chaos() -> None:
+    """Hedge (async only) and the chaos strategies, alone and in resilient(...)."""
+    seen: list[HedgeStarted | HedgeWon] = []
+    hedge = Hedge(
+        delay=timedelta(milliseconds=50),
+        max_hedges=2,
+        percentile=95,
+        window=100,
+        min_samples=10,
+        name="search",
+        on_hedge=seen.append,
+    )
+    assert_type(await hedge(afetch)("b", "k", version=2), bytes)
+    assert_type(await hedge.acall(afetch, "b", "k"), bytes)
+    assert_type(hedge.delay, float)
+    assert_type(hedge.idle, bool)
+    assert_type(hedge.measurements(), list[Measurement])
+    injected: list[ChaosInjected] = []
+    drill = ChaosSwitch("drill", enabled=False)
+    drill.enable()
+    assert_type(drill.enabled, bool)
+    fault = InjectFault(ConnectionError, rate=0.1, switch=drill, seed=1, on_inject=injected.append)
+    slow = InjectLatency(timedelta(seconds=1), rate=0.5, switch=lambda: True)
+    stale = InjectResult(b"", rate=0.5, switch=False)
+    assert_type(fault(fetch)("b", "k"), bytes)
+    assert_type(await stale(afetch)("b", "k"), bytes)
+    assert_type(slow.call(fetch, "b", "k"), bytes)
+    policy = resilient(retry=RetryPolicy(), hedge=hedge, timeout=1, chaos=fault)
+    assert_type(await policy.acall(afetch, "b", "k"), bytes)
+    assert_type(fault.injected, int)
 
 
 class Deny:

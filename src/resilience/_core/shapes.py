@@ -39,6 +39,10 @@ def decorate(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
     elif inspect.iscoroutinefunction(fn):
         wrapper = _async(segment, fn)
     else:
+        for strategy in _all(segment):  # an async-only strategy (a hedge) says why not
+            refuse = getattr(strategy, "refuse_sync", None)
+            if refuse is not None:
+                refuse(fn)
         wrapper = _sync(segment.sync, fn)
     once = tuple(s for s in _all(segment) if getattr(s, "once", False))
     if once:
