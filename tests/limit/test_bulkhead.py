@@ -407,3 +407,14 @@ def test_a_waiter_whose_loop_closed_is_passed_over() -> None:
     assert (bulkhead.in_use, bulkhead.queued) == (0, 0)
     assert bulkhead.call(lambda: "free") == "free"
     waiting._log_destroy_pending = False  # type: ignore[attr-defined] # abandoned on purpose
+
+
+def test_a_retry_does_not_spin_on_a_full_bulkhead() -> None:
+    """A retry outside a full bulkhead gives up at once, its note saying who refused."""
+    clock = FakeClock()
+    bulkhead = Bulkhead("db", max_concurrent=1)
+    pipeline = Pipeline(RetryPolicy(attempts=5, clock=clock), bulkhead)
+    with bulkhead, pytest.raises(BulkheadFullError) as caught:
+        pipeline.call(lambda: "never")
+    assert clock.monotonic() == 0.0
+    assert "bulkhead 'db' is full with no free slot coming" in caught.value.__notes__[0]
