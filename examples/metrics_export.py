@@ -2,9 +2,10 @@
 
 Two remotes are called through a breaker registry: "payments" has an outage (its
 circuit opens, calls are rejected, then a trial call closes it again) and "inventory"
-is slow but healthy. A retry policy with a retry budget retries the failures, a batch
-job reconciles orders, and health checks report the database and the cache. Then the
-script prints what a Prometheus scrape of ``/metrics`` would get.
+is slow but healthy, behind an adaptive concurrency limit that its timeouts bring down.
+A retry policy with a retry budget retries the failures, a batch job reconciles orders,
+and health checks report the database and the cache. Then the script prints what a
+Prometheus scrape of ``/metrics`` would get.
 
 The remotes are simulated and time is a FakeClock, so the script runs in an instant.
 In a service, register the collector with ``prometheus_client.REGISTRY`` and serve it
@@ -18,6 +19,8 @@ import random
 from prometheus_client import CollectorRegistry, generate_latest
 
 from resilience import (
+    AIMD,
+    AdaptiveLimiter,
     Backoff,
     BatchProcessor,
     BreakerConfig,
@@ -47,8 +50,14 @@ def reconcile(order: int) -> None:
 
 batch = BatchProcessor("reconcile-orders", reconcile, clock=clock)
 
+inventory_limit = AdaptiveLimiter("inventory", AIMD(initial_limit=20), clock=clock)
+
 collector = PrometheusCollector(
-    registry=breakers, health=health, batches=[batch], budgets={"checkout": budget}
+    registry=breakers,
+    health=health,
+    batches=[batch],
+    budgets={"checkout": budget},
+    strategies=[inventory_limit],  # any strategy with measurements(): read generically
 )
 scrape = CollectorRegistry()  # in a service: prometheus_client.REGISTRY
 scrape.register(collector)
@@ -78,10 +87,13 @@ def reserve(item: str) -> str:
     return f"reserved {item}"
 
 
+limited_reserve = inventory_limit(reserve)  # each attempt a sample of its latency
+
+
 def checkout(order: int) -> str:
     """One order: reserve the item, then charge; each call retried, each through a breaker."""
     try:
-        retry.call(breakers.get("inventory").call, reserve, f"sku-{order}")
+        retry.call(breakers.get("inventory").call, limited_reserve, f"sku-{order}")
         return retry.call(breakers.get("payments").call, charge, order)
     except CircuitOpenError as exc:
         return f"order {order}: payments unavailable, retry in {exc.retry_after:.0f} s"

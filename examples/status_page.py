@@ -1,6 +1,7 @@
 """A live status page for a file manager's remotes, served for a few seconds.
 
 Five remotes behind a BreakerRegistry (one failing, one recovering, one in maintenance),
+an adaptive concurrency limit per remote, a bulkhead around uploads that is full,
 health checks kept fresh by a monitor, a finished batch job and one still running:
 ``resilience.web.status_app`` shows them all, updated live, at the URL printed. The
 script serves on 127.0.0.1 for ``--seconds`` (3 by default), reads its own
@@ -32,13 +33,17 @@ from pathlib import Path
 import uvicorn
 
 from resilience import (
+    AdaptiveLimiter,
     BatchProcessor,
     BreakerConfig,
     BreakerRegistry,
+    Bulkhead,
     CheckResult,
     CircuitOpenError,
     ComponentStatus,
+    Gradient2,
     HealthRegistry,
+    Remotes,
 )
 from resilience.web import StatusApp, status_app
 
@@ -117,14 +122,21 @@ def build(stop: threading.Event) -> tuple[StatusApp, list[threading.Thread], Hea
     nightly = BatchProcessor("nightly-export", copy)
     photos = BatchProcessor("sync-photos", upload, breaker=registry, remote=remote_of)
 
+    limits = Remotes(lambda remote: AdaptiveLimiter(remote, Gradient2(initial_limit=8)))
+    uploads = Bulkhead("uploads", max_concurrent=2)
+
     # Built before the traffic, so that the page lists what happens from here on.
     app = status_app(
-        registry=registry, health=health, batches=[nightly, photos], title="file manager"
+        registry=registry,
+        health=health,
+        batches=[nightly, photos],
+        strategies=[uploads, limits],
+        title="file manager",
     )
 
     def call(remote: str) -> None:
         with contextlib.suppress(ConnectionError, CircuitOpenError):  # the page shows them
-            registry.get(remote).call(remotes[remote].list)
+            limits.get(remote).call(registry.get(remote).call, remotes[remote].list)
 
     for _ in range(20):
         for remote in ("gdrive", "webdav", "s3-eu"):
@@ -140,6 +152,10 @@ def build(stop: threading.Event) -> tuple[StatusApp, list[threading.Thread], Hea
     nightly.run(range(200))
     health.run()
 
+    def upload_forever() -> None:
+        with uploads:  # holds one of the two upload slots while the page is served
+            stop.wait()
+
     def traffic() -> None:
         while not stop.wait(0.05):
             for remote in ("gdrive", "webdav", "s3-eu", "onedrive"):
@@ -151,6 +167,8 @@ def build(stop: threading.Event) -> tuple[StatusApp, list[threading.Thread], Hea
 
     threads = [
         threading.Thread(target=traffic, daemon=True),
+        threading.Thread(target=upload_forever, daemon=True),
+        threading.Thread(target=upload_forever, daemon=True),
         threading.Thread(target=monitor, daemon=True),
         threading.Thread(target=photos.run, args=(Items(900, stop),), daemon=True),
     ]
@@ -197,6 +215,9 @@ def summary(url: str) -> None:
             f"  batch {b['job']}: {b['processed']}/{b['total']} {state}, "
             f"{b['failed']} failed, {b['deferred']} deferred"
         )
+    for row in status["strategies"]:
+        healthy = "" if row["healthy"] else " (turning calls away)"
+        print(f"  {row['kind']} {row['name']}: {row['state']}{healthy}")
     print(f"  recent events: {len(status['events'])}, e.g. {status['events'][0]['text']}")
 
 

@@ -12,6 +12,7 @@ import resilience
 import resilience.events
 from resilience import (
     BatchResult,
+    BulkheadRejected,
     CallRecorded,
     CallRejected,
     CircuitState,
@@ -24,6 +25,8 @@ from resilience import (
     HealthRegistry,
     HedgeStarted,
     HedgeWon,
+    LimitChanged,
+    LimiterRejected,
     Outcome,
     RetryScheduled,
     StateChanged,
@@ -116,6 +119,30 @@ EXAMPLES: list[tuple[Event, str, int, str]] = [
             "batch job 'nightly': run of 3 items in 1.5 s: 3 succeeded, 0 skipped (finished "
             "before), 0 failed, 0 deferred"
         ),
+    ),
+    (
+        BulkheadRejected("db", 4, 2, 4, 2, 0.5),
+        "bulkhead.rejected",
+        logging.DEBUG,
+        "bulkhead 'db' rejected a call after waiting 0.5 s (4 of 4 in use, 2 of 2 queued)",
+    ),
+    (
+        LimiterRejected("db", 12, 12),
+        "limiter.rejected",
+        logging.DEBUG,
+        "limiter 'db' rejected a call (12 in flight, limit 12)",
+    ),
+    (
+        LimitChanged("db", 20, 10, "dropped"),
+        "limiter.limit_changed",
+        logging.INFO,
+        "limiter 'db' limit 20 -> 10 (dropped)",
+    ),
+    (
+        LimitChanged("db", 10, 11, "latency held"),
+        "limiter.limit_changed",
+        logging.DEBUG,
+        "limiter 'db' limit 10 -> 11 (latency held)",
     ),
 ]
 

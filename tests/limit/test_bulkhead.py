@@ -392,3 +392,29 @@ def test_measurements_show_slots_queue_and_totals() -> None:
     for _ in range(2):
         bulkhead.after(None, None, None)
     assert bulkhead.idle
+
+
+def test_a_waiter_whose_loop_closed_is_passed_over() -> None:
+    """A slot freed for a task whose loop is gone goes to the next waiter, or is free."""
+    bulkhead = Bulkhead("db", max_concurrent=1, max_queue=2, queue_timeout=JOIN)
+    bulkhead.before(None, (), {})
+    loop = asyncio.new_event_loop()
+    waiting = loop.create_task(bulkhead.abefore(None, (), {}))
+    loop.run_until_complete(asyncio.sleep(0))  # the task is queued, and left so
+    assert bulkhead.queued == 1
+    loop.close()  # abandoned with its task still waiting, as a loop that crashed
+    bulkhead.after(None, None, None)
+    assert (bulkhead.in_use, bulkhead.queued) == (0, 0)
+    assert bulkhead.call(lambda: "free") == "free"
+    waiting._log_destroy_pending = False  # type: ignore[attr-defined] # abandoned on purpose
+
+
+def test_a_retry_does_not_spin_on_a_full_bulkhead() -> None:
+    """A retry outside a full bulkhead gives up at once, its note saying who refused."""
+    clock = FakeClock()
+    bulkhead = Bulkhead("db", max_concurrent=1)
+    pipeline = Pipeline(RetryPolicy(attempts=5, clock=clock), bulkhead)
+    with bulkhead, pytest.raises(BulkheadFullError) as caught:
+        pipeline.call(lambda: "never")
+    assert clock.monotonic() == 0.0
+    assert "bulkhead 'db' is full with no free slot coming" in caught.value.__notes__[0]

@@ -77,6 +77,7 @@ class SlotsMachine(RuleBasedStateMachine):
         self.waiting: dict[int, Recorded] = {}
         self.granted: list[Recorded] = []  # woken, not yet running: may still give up
         self.next = 0
+        self.tried = 0  # admissions through try_enter
 
     @rule(may_queue=st.booleans())
     def arrive(self, may_queue: bool) -> None:
@@ -92,6 +93,17 @@ class SlotsMachine(RuleBasedStateMachine):
         else:
             assert got is waiter
             self.waiting[waiter.number] = waiter
+
+    @rule()
+    def try_enter(self) -> None:
+        """The fast path: a free slot is taken only if nobody waits; nothing is counted else."""
+        m = self.model
+        expected = m.holders < m.limit and not m.queue
+        assert self.slots.try_enter() is expected
+        if expected:
+            m.holders += 1
+            m.admitted += 1
+            self.tried += 1
 
     @precondition(lambda self: self.model.holders > 0)
     @rule()
@@ -145,7 +157,7 @@ class SlotsMachine(RuleBasedStateMachine):
         assert in_use <= m.limit
         assert queued <= m.max_queue
         assert queued == 0 or in_use == m.limit  # nobody waits while a slot is free
-        arrived = self.next
+        arrived = self.next + self.tried
         assert admitted + rejected + timed_out + cancelled + queued == arrived
 
 

@@ -37,7 +37,7 @@ class LimitExceededError(RejectedError):
         limit: The limit then.
     """
 
-    noun = "a call"
+    noun = "free place"
 
     def __init__(self, *, name: str, in_flight: int, limit: int) -> None:
         self.name = name

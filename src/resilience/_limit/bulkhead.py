@@ -50,7 +50,7 @@ class BulkheadFullError(RejectedError):
         waited: Seconds the call waited in the queue; None when refused at once.
     """
 
-    noun = "a call"
+    noun = "free slot"
 
     def __init__(
         self,

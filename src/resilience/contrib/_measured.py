@@ -86,11 +86,11 @@ class MeasuredSources:
         spec = self._specs.get(key)
         if spec is None:
             if field == _HEALTHY and measured is Kind.GAUGE:
-                about = f"1 while a {kind} admits calls, 0 while it turns them away."
+                about = f"1 while the {kind} admits calls, 0 while it turns them away."
             elif measured is Kind.GAUGE:
-                about = f"The {field.replace('_', ' ')} of a {kind}, as it measures it now."
+                about = f"The {kind}'s {field}, read from its measurements."
             else:
-                about = f"The {field.replace('_', ' ')} counted by a {kind} since it was made."
+                about = f"The {kind}'s {field} count since it was made, from its measurements."
             timed = field.endswith("_seconds")
             made = MetricSpec(
                 f"resilience.{kind}.{field}",
