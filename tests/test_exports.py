@@ -135,11 +135,16 @@ HEALTH = [
 RECOVERY = [
     "DEFAULT_STAGES",
     "ActionRecord",
+    "Breach",
     "CallbackNotifier",
+    "EntryKind",
     "Incident",
+    "IncidentError",
+    "IncidentState",
     "IncidentStore",
     "LoggingNotifier",
     "MemoryIncidentStore",
+    "MutableIncidentStore",
     "Notifier",
     "NotifierRecord",
     "NotifyError",
@@ -149,6 +154,9 @@ RECOVERY = [
     "RestartBudget",
     "Severity",
     "Stage",
+    "Target",
+    "TimelineEntry",
+    "UnknownIncidentError",
     "WebhookNotifier",
 ]
 

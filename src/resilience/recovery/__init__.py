@@ -14,12 +14,12 @@ from resilience.recovery._incidents import (
     ActionRecord,
     Incident,
     IncidentStore,
-    MemoryIncidentStore,
+    MutableIncidentStore,
     NotifierRecord,
     Resolution,
-    Severity,
 )
 from resilience.recovery._manager import RecoveryManager
+from resilience.recovery._memory import MemoryIncidentStore
 from resilience.recovery._notifiers import (
     CallbackNotifier,
     LoggingNotifier,
@@ -29,15 +29,30 @@ from resilience.recovery._notifiers import (
 )
 from resilience.recovery._stages import DEFAULT_STAGES, Stage
 from resilience.recovery._stats import RecoveryStats
+from resilience.recovery._timeline import (
+    Breach,
+    EntryKind,
+    IncidentError,
+    IncidentState,
+    Severity,
+    Target,
+    TimelineEntry,
+    UnknownIncidentError,
+)
 
 __all__ = [
     "DEFAULT_STAGES",
     "ActionRecord",
+    "Breach",
     "CallbackNotifier",
+    "EntryKind",
     "Incident",
+    "IncidentError",
+    "IncidentState",
     "IncidentStore",
     "LoggingNotifier",
     "MemoryIncidentStore",
+    "MutableIncidentStore",
     "Notifier",
     "NotifierRecord",
     "NotifyError",
@@ -47,5 +62,8 @@ __all__ = [
     "RestartBudget",
     "Severity",
     "Stage",
+    "Target",
+    "TimelineEntry",
+    "UnknownIncidentError",
     "WebhookNotifier",
 ]

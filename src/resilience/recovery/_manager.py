@@ -25,13 +25,8 @@ from resilience._core.text import one_line
 from resilience.health import ComponentChanged, ComponentStatus, HealthRegistry
 from resilience.recovery._budget import RestartBudget
 from resilience.recovery._component import Component, ComponentConfig
-from resilience.recovery._incidents import (
-    Incident,
-    IncidentStore,
-    MemoryIncidentStore,
-    Resolution,
-    Severity,
-)
+from resilience.recovery._incidents import Incident, IncidentStore, Resolution, Severity
+from resilience.recovery._memory import MemoryIncidentStore
 from resilience.recovery._notifiers import Notifier
 from resilience.recovery._run import Recovery, RecoverySettings, Running, wake
 from resilience.recovery._stages import DEFAULT_STAGES, Stage

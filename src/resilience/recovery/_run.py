@@ -19,7 +19,13 @@ from resilience._core.text import safe_repr, safe_str
 from resilience._core.timeout import Overran, within
 from resilience.health import CheckResult, ComponentStatus, HealthRegistry
 from resilience.recovery._component import Component
-from resilience.recovery._incidents import ActionRecord, Incident, NotifierRecord, Resolution
+from resilience.recovery._incidents import (
+    ActionRecord,
+    Incident,
+    NotifierRecord,
+    Resolution,
+    from_run,
+)
 from resilience.recovery._notifiers import Notifier
 from resilience.recovery._stages import Stage
 
@@ -87,16 +93,18 @@ class Recovery:
     def incident(self, resolution: Resolution, detail: str) -> Incident:
         """The incident of this recovery, ended now as ``resolution``."""
         comp, run = self._comp, self._run
-        return Incident(
-            id=uuid.uuid4().hex,
-            component=comp.config.name,
-            reason=run.reason,
-            severity=comp.config.severity,
-            started_at=self._settings.epoch + run.started,
-            ended_at=self._wall(),
-            resolution=resolution,
-            detail=detail,
-            actions=tuple(self._records),
+        return from_run(
+            Incident(
+                id=uuid.uuid4().hex,
+                component=comp.config.name,
+                reason=run.reason,
+                severity=comp.config.severity,
+                started_at=self._settings.epoch + run.started,
+                ended_at=self._wall(),
+                resolution=resolution,
+                detail=detail,
+                actions=tuple(self._records),
+            )
         )
 
     async def _stages(self) -> tuple[Resolution, str]:
