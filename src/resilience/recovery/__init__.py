@@ -29,6 +29,13 @@ from resilience.recovery._notifiers import (
 )
 from resilience.recovery._stages import DEFAULT_STAGES, Stage
 from resilience.recovery._stats import RecoveryStats
+from resilience.recovery._targets import (
+    EscalationPolicy,
+    EscalationTier,
+    IncidentPolicy,
+    SeverityTargets,
+    Targets,
+)
 from resilience.recovery._timeline import (
     Breach,
     EntryKind,
@@ -39,6 +46,7 @@ from resilience.recovery._timeline import (
     TimelineEntry,
     UnknownIncidentError,
 )
+from resilience.recovery._tracker import IncidentTracker
 
 __all__ = [
     "DEFAULT_STAGES",
@@ -46,10 +54,14 @@ __all__ = [
     "Breach",
     "CallbackNotifier",
     "EntryKind",
+    "EscalationPolicy",
+    "EscalationTier",
     "Incident",
     "IncidentError",
+    "IncidentPolicy",
     "IncidentState",
     "IncidentStore",
+    "IncidentTracker",
     "LoggingNotifier",
     "MemoryIncidentStore",
     "MutableIncidentStore",
@@ -61,8 +73,10 @@ __all__ = [
     "Resolution",
     "RestartBudget",
     "Severity",
+    "SeverityTargets",
     "Stage",
     "Target",
+    "Targets",
     "TimelineEntry",
     "UnknownIncidentError",
     "WebhookNotifier",

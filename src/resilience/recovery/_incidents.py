@@ -31,6 +31,7 @@ __all__ = [
     "Resolution",
     "Severity",
     "from_run",
+    "iso",
 ]
 
 SCHEMA = 2
@@ -121,6 +122,8 @@ class Incident:
     """The component opened and resolved incidents too often lately: it pages once."""
     fingerprint: str = ""
     """What de-duplication matches: the component and the trigger, by default."""
+    notified_at: float | None = None
+    """When the notifiers were last told of it (for the cool-down); None: never."""
 
     def __post_init__(self) -> None:
         # Errors quoted here are posted to webhooks, logged and kept: secrets in them go
@@ -154,7 +157,7 @@ class Incident:
                 f"{self.duration:.0f} s; {self.detail}"
             ),
             f"  trigger: {self.reason}",
-            f"  started: {_iso(self.started_at)}",
+            f"  started: {iso(self.started_at)}",
         ]
         if self.state is not IncidentState.OPEN or self.flapping or self.occurrences > 1:
             by = self.resolved_by or self.acknowledged_by
@@ -209,6 +212,7 @@ class Incident:
             "occurrences": self.occurrences,
             "flapping": self.flapping,
             "fingerprint": self.fingerprint,
+            "notified_at": self.notified_at,
         }
 
     @classmethod
@@ -246,6 +250,7 @@ class Incident:
             occurrences=data["occurrences"],
             flapping=data["flapping"],
             fingerprint=data["fingerprint"],
+            notified_at=data["notified_at"],
         )
 
 
@@ -255,6 +260,7 @@ def _lifecycle_of(incident: Incident) -> dict[str, Any]:
         "resolved_at": incident.resolved_at,
         "resolved_by": incident.resolved_by,
         "timeline": incident.timeline,
+        "notified_at": incident.ended_at if incident.notifications else None,
     }
 
 
@@ -293,7 +299,8 @@ def _redact_fields(record: object, *names: str) -> None:
             object.__setattr__(record, name, redact_text(text))  # frozen: set once, here
 
 
-def _iso(epoch: float) -> str:
+def iso(epoch: float) -> str:
+    """``epoch`` seconds as an ISO 8601 UTC time, to the second."""
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
