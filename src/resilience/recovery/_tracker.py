@@ -190,7 +190,14 @@ class IncidentTracker:
 
     def tick(self) -> list[Incident]:
         """:meth:`check_targets`, from code that is not in an event loop."""
-        return asyncio.run(self.check_targets())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.check_targets())
+        raise RuntimeError(
+            "tick() runs an event loop of its own, and this code is in one already: "
+            "use `await check_targets()` instead"
+        )
 
     async def watch(self, interval: float | timedelta = 60.0) -> None:
         """Check the targets every ``interval`` seconds on the clock, until cancelled."""
