@@ -168,6 +168,7 @@ RECOVERY = [
 
 STORES = [
     "PostgresCheckpointStore",
+    "PostgresIncidentStore",
     "RedisBreakerStore",
     "RedisCheckpointStore",
     "RedisRetryBudget",
