@@ -1,10 +1,12 @@
-"""The command line: ``python -m resilience demo`` and ``python -m resilience status``."""
+"""The command line: ``python -m resilience demo``, ``status`` and ``incidents``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from resilience._cli.incidents import add_parser as add_incidents_parser
 
 __all__ = ["main"]
 
@@ -28,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         "status", help="validate a configuration, run its checks, show the breakers"
     )
     status.add_argument("--config", type=Path, required=True, help="a .toml or .json file")
+    add_incidents_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "incidents":
+        from resilience._cli.incidents import run_incidents  # noqa: PLC0415
+
+        return run_incidents(args, out=sys.stdout, err=sys.stderr)
     if args.command == "demo":
         from resilience._cli.demo import run_demo  # noqa: PLC0415 - only what the command needs
 
