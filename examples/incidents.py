@@ -32,6 +32,12 @@ from resilience.testing import FakeClock
 MINUTE = 60.0
 
 
+def expect(ok: bool, failure: str) -> None:
+    """Stop the example if the runbook did not go as planned."""
+    if not ok:
+        raise SystemExit(failure)
+
+
 def main(folder: Path) -> None:
     clock = FakeClock()
     path = folder / "incidents.db"
@@ -72,24 +78,27 @@ def main(folder: Path) -> None:
 
     print("03:00 orders-db fails")
     incident = asyncio.run(manager.recover("orders-db", reason="health check: connection refused"))
-    assert incident.state.value == "open" and len(on_call) == 1
+    expect(
+        incident.state.value == "open" and len(on_call) == 1,
+        "the incident was not opened and paged",
+    )
 
     print("03:31 the targets are checked: nobody acknowledged")
     clock.advance(30 * MINUTE)
     (escalated,) = asyncio.run(manager.check_targets())
-    assert escalated.severity.value == "P0" and len(team_lead) == 1
+    expect(escalated.severity.value == "P0" and len(team_lead) == 1, "it did not escalate")
 
     print("03:35 the on-call engineer acknowledges from a shell")
     clock.advance(4 * MINUTE)
     cli = [sys.executable, "-m", "resilience", "incidents"]
     where = ["--sqlite", str(path)]
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own arguments
         [*cli, "ack", incident.id[:8], *where, "--by", "dana"],
         capture_output=True,
         text=True,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
+    expect(done.returncode == 0, done.stderr)
     print("  ", done.stdout.strip())
     manager.note(incident.id, by="dana", text="primary out of disk; freeing space")
 
@@ -98,7 +107,7 @@ def main(folder: Path) -> None:
     database["up"] = True
     asyncio.run(manager.recover("orders-db", reason="retry after freeing disk"))
     final = manager.tracker.get(incident.id)
-    assert final.state.value == "resolved" and final.resolved_by == "recovery"
+    expect(final.state.value == "resolved", "the recovery did not resolve it")
 
     print("04:00 a flaky cache: open, resolve, open, resolve ...")
     cache = {"up": False}
@@ -111,7 +120,8 @@ def main(folder: Path) -> None:
         asyncio.run(manager.recover("cache", reason="evictions"))
     flapping = [i for i in manager.incidents("cache") if i.flapping]
     print(f"   {len(flapping)} cache incidents marked flapping; on-call paged {len(on_call)} times")
-    assert len(on_call) == 3  # orders-db once, the cache's first failure, flapping once
+    # orders-db once, the cache's first failure, then the flapping page once
+    expect(len(on_call) == 3, f"on-call was paged {len(on_call)} times, not 3")
 
     print("\nThe incident, for the post-mortem:")
     print(final.summary())
