@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -449,3 +450,25 @@ def test_an_incident_of_schema_1_reads_with_a_state_and_a_timeline() -> None:
         }
     )
     assert (escalated.state, escalated.notified_at) == (OPEN, 160.0)
+
+
+async def test_watch_checks_the_targets_every_interval_until_cancelled(
+    fake_clock: FakeClock,
+) -> None:
+    """watch() checks on the clock's interval: an unacknowledged incident escalates."""
+    told: list[Incident] = []
+    tier = EscalationTier(notifiers=(CallbackNotifier(told.append),))
+    manager, _ = make(fake_clock, escalation=EscalationPolicy(tiers=(tier,)))
+    incident = await manager.recover("db")
+    watcher = asyncio.create_task(manager.watch(60))
+    for _ in range(10_000):  # each round sleeps 60 s on the fake clock, which moves at once
+        if told:
+            break
+        await asyncio.sleep(0)
+    watcher.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await watcher
+    assert fake_clock.monotonic() == 1800  # the 30th round: the P1 response target
+    assert manager.tracker.get(incident.id).escalation_tier == 1
+    with pytest.raises(ValueError, match="interval of more than 0 seconds"):
+        await manager.watch(0)
