@@ -184,7 +184,7 @@ class IncidentTracker:
                 continue
             for tier in reached:
                 if tier.notifiers:
-                    new = await self._tell(new, tier.notifiers)
+                    new = await self._tell(new, tier.notifiers, by=life.CHECKER)
             changed.append(new)
         return changed
 
@@ -228,8 +228,18 @@ class IncidentTracker:
         now = self.now()
         mutable = isinstance(store, MutableIncidentStore)
         none: list[Incident] = []
-        earlier = self._safely(lambda: store.incidents(incident.component), none)
-        folded = self._fold_target(incident, earlier, now) if mutable else None
+        name = incident.component
+        # Only what is needed: the open incidents (to fold into, to resolve), and the
+        # history only when flapping is judged from it.
+        if isinstance(store, MutableIncidentStore):
+            still_open = self._safely(lambda: store.open_incidents(name), none)
+        else:
+            still_open = none
+        if policy.flapping_threshold is not None or not mutable:
+            earlier = self._safely(lambda: store.incidents(name), none)
+        else:
+            earlier = still_open
+        folded = self._fold_target(incident, still_open, now) if mutable else None
         if folded is not None:
             return await self._fold(folded, incident, page=page, now=now)
         threshold = policy.flapping_threshold
@@ -253,7 +263,7 @@ class IncidentTracker:
             incident = replace(incident, notifications=told)
         self.keep(incident)
         if mutable and incident.resolution is Resolution.RECOVERED:
-            self._resolve_earlier(incident, earlier, now)
+            self._resolve_earlier(incident, still_open, now)
         return incident
 
     def _fold_target(
@@ -305,11 +315,13 @@ class IncidentTracker:
             merged = await self._tell(merged, chosen)
         return merged
 
-    async def _tell(self, incident: Incident, notifiers: Iterable[Notifier]) -> Incident:
+    async def _tell(
+        self, incident: Incident, notifiers: Iterable[Notifier], *, by: str = _RECOVERY
+    ) -> Incident:
         """Tell ``notifiers``; the incident with what came of it on its timeline."""
         told = await tell_all(notifiers, incident, limit=self._timeout)
         now = self.now()
-        entries = [TimelineEntry(now, EntryKind.NOTIFIED, _told(r)) for r in told]
+        entries = [TimelineEntry(now, EntryKind.NOTIFIED, _told(r), by) for r in told]
 
         def change(current: Incident) -> Incident:
             return replace(current.with_entries(*entries), notified_at=now, notifications=told)
