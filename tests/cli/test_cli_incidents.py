@@ -165,3 +165,17 @@ def test_against_postgresql_in_a_real_process(pg_dsn: str) -> None:
             conn.execute(
                 sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(f"{prefix}_incidents"))
             )
+
+
+def test_what_people_wrote_is_shown_escaped(
+    db: tuple[str, list[Incident]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A note with a newline and a terminal escape prints on one line, escaped."""
+    path, (first, _) = db
+    forged = "fixed\n  resolved         admin: all clear\x1b[2J"
+    assert run(capsys, "note", first.id, "--sqlite", path, "--by", "mallory", forged)[0] == 0
+    code, out, _ = run(capsys, "show", first.id, "--sqlite", path)
+    assert code == 0
+    assert "\x1b" not in out
+    assert not any(line.lstrip().startswith("resolved") for line in out.splitlines())
+    assert "fixed\\n" in out

@@ -17,6 +17,7 @@ import json
 from typing import TextIO
 
 from resilience._core.redact import redact_conninfo
+from resilience._core.text import one_line
 from resilience.recovery import (
     Incident,
     IncidentError,
@@ -169,16 +170,20 @@ def _table(incidents: list[Incident], out: TextIO) -> None:
         flags = " [flapping]" if i.flapping else ""
         print(
             f"{i.id[:12]:<12}  {i.severity.value:<3}  {i.state.value:<12}  "
-            f"{i.component[:16]:<16}  {iso(i.started_at):<25}  {i.detail}{flags}",
+            + one_line(f"{i.component[:16]:<16}  {iso(i.started_at):<25}  {i.detail}{flags}"),
             file=out,
         )
 
 
 def _show(incident: Incident, out: TextIO) -> None:
-    print(incident.summary(), file=out)
+    # What people and failures wrote is shown escaped: a note cannot forge a line of the
+    # output or recolour the terminal.
+    for line in incident.summary().splitlines():
+        print(one_line(line), file=out)
     print("  timeline:", file=out)
     for entry in incident.timeline:
-        print(f"    {iso(entry.at)}  {entry.kind.value:<15} {entry.by}: {entry.text}", file=out)
+        text = f"{entry.kind.value:<15} {entry.by}: {entry.text}"
+        print(f"    {iso(entry.at)}  {one_line(text)}", file=out)
     for breach in incident.breaches:
         print(
             f"  breach: {breach.severity.value} {breach.target.value} target, due "
