@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
+from resilience.health import HealthRegistry
 from resilience.recovery import (
     CallbackNotifier,
     EntryKind,
@@ -472,3 +473,26 @@ async def test_watch_checks_the_targets_every_interval_until_cancelled(
     assert manager.tracker.get(incident.id).escalation_tier == 1
     with pytest.raises(ValueError, match="interval of more than 0 seconds"):
         await manager.watch(0)
+
+
+async def test_a_component_healthy_again_by_itself_resolves_its_open_incidents(
+    fake_clock: FakeClock,
+) -> None:
+    """A health check back to OK after ERROR resolves the open incidents, by the check."""
+    state = {"ok": False}
+    health = HealthRegistry(clock=fake_clock)
+    health.register("db", lambda: state["ok"])
+    manager, _ = make(fake_clock)
+    manager.attach(health)
+    await health.arun()  # ERROR: a recovery, which fails
+    (future,) = manager.running().values()
+    incident = await asyncio.wrap_future(future)
+    assert manager.tracker.get(incident.id).state is OPEN
+    state["ok"] = True
+    fake_clock.advance(120)
+    await health.arun()  # OK again, nobody recovered it
+    kept = manager.tracker.get(incident.id)
+    assert (kept.state, kept.resolved_by) == (RESOLVED, "health check")
+    assert kept.timeline[-1].text == "health check OK"
+    await health.arun()  # OK to OK: nothing more
+    assert manager.tracker.get(incident.id) == kept

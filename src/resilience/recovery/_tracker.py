@@ -157,6 +157,26 @@ class IncidentTracker:
         for incident in self._safely(lambda: store.open_incidents(component), none):
             self._safely(functools.partial(store.append, incident.id, entry), None)
 
+    def resolve_open(self, component: str, *, by: str, text: str) -> list[Incident]:
+        """Resolve every open incident of ``component`` (it is healthy again); those."""
+        store = self._store
+        if not isinstance(store, MutableIncidentStore):
+            return []
+        at = self.now()
+
+        def change(current: Incident) -> Incident:
+            if not current.is_open:
+                return current  # resolved meanwhile
+            return life.resolve(current, by=by, at=at, text=text)
+
+        none: list[Incident] = []
+        done = []
+        for incident in self._safely(lambda: store.open_incidents(component), none):
+            new = self._safely(functools.partial(store.update, incident.id, change), None)
+            if new is not None:
+                done.append(new)
+        return done
+
     # ---------------------------------------------------------------- targets
 
     async def check_targets(self) -> list[Incident]:
@@ -263,7 +283,8 @@ class IncidentTracker:
             incident = replace(incident, notifications=told)
         self.keep(incident)
         if mutable and incident.resolution is Resolution.RECOVERED:
-            self._resolve_earlier(incident, still_open, now)
+            said = f"recovered (incident {incident.id}): {incident.detail}"
+            self.resolve_open(incident.component, by=_RECOVERY, text=said)
         return incident
 
     def _fold_target(
@@ -328,19 +349,6 @@ class IncidentTracker:
 
         store = self._mutable("told")
         return self._safely(lambda: store.update(incident.id, change), incident)
-
-    def _resolve_earlier(self, incident: Incident, earlier: list[Incident], now: float) -> None:
-        store = self._mutable("resolved")
-        text = f"recovered (incident {incident.id}): {incident.detail}"
-
-        def change(current: Incident) -> Incident:
-            if not current.is_open:
-                return current  # resolved meanwhile
-            return life.resolve(current, by=_RECOVERY, at=now, text=text)
-
-        for old in earlier:
-            if old.is_open and old.id != incident.id:
-                self._safely(functools.partial(store.update, old.id, change), None)
 
     # ---------------------------------------------------------------- plumbing
 
