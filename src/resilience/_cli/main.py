@@ -18,6 +18,7 @@ __all__ = ["COMMANDS", "main", "parser"]
 COMMANDS: tuple[str, ...] = (
     "resilience._cli.demo_command",
     "resilience._cli.status_command",
+    "resilience._cli.incidents_command",
 )
 """The modules of the subcommands, in the order ``--help`` lists them; each has ``COMMAND``."""
 
