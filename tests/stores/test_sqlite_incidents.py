@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
+import re
 import sqlite3
 import stat
+import subprocess
+import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -145,20 +148,37 @@ def test_a_checkpoint_file_of_schema_1_is_upgraded_by_the_checkpoint_store(
     store.close()
 
 
-@pytest.mark.skipif(os.name == "nt" or os.geteuid() == 0, reason="needs file permissions")
-def test_a_read_only_file_of_schema_1_is_refused_unchanged(tmp_path: Path) -> None:
+READ_ONLY = """
+import os, sys
+from resilience import SQLiteIncidentStore
+if os.geteuid() == 0:  # root writes anything: be nobody for the test
+    os.setgid(65534)
+    os.setuid(65534)
+try:
+    SQLiteIncidentStore(sys.argv[1])
+except OSError as exc:
+    print(exc)
+else:
+    print("opened")
+"""
+
+
+def test_a_read_only_file_of_schema_1_is_refused_unchanged() -> None:
     """A file that cannot be written cannot be upgraded: refused, naming it, not changed."""
-    path = tmp_path / "app.db"
-    write_schema_1(path)
-    before = path.read_bytes()
-    path.chmod(stat.S_IRUSR)
-    try:
-        with pytest.raises(OSError, match=r"app\.db.*is refused"):
-            SQLiteIncidentStore(path)
-    finally:
-        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    assert path.read_bytes() == before
-    assert user_version(path) == 1
+    with tempfile.TemporaryDirectory(prefix="resilience-ro-") as name:
+        path = Path(name) / "app.db"
+        write_schema_1(path)
+        before = path.read_bytes()
+        path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        Path(name).chmod(0o755)
+        done = subprocess.run(
+            [sys.executable, "-c", READ_ONLY, str(path)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert re.search(r"app\.db.*is refused", done.stdout), done.stdout
+        assert path.read_bytes() == before
+        assert user_version(path) == 1
 
 
 async def test_the_lifecycle_survives_a_restart(tmp_path: Path, fake_clock: FakeClock) -> None:
