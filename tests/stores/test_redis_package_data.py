@@ -27,7 +27,7 @@ def test_every_lua_script_is_in_the_built_wheel(tmp_path: Path) -> None:
     )
     if built.returncode != 0:
         pytest.fail(f"pip wheel failed:\n{built.stdout}\n{built.stderr}")
-    (wheel,) = tmp_path.glob("resilience-*.whl")
+    (wheel,) = tmp_path.glob("resilience_engine-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         in_wheel = sorted(n.rsplit("/", 1)[1] for n in names if n.startswith(f"{PACKAGE}/"))
