@@ -186,6 +186,7 @@ CONFIG = [
     "ConfigError",
     "ConfigReloaded",
     "Configuration",
+    "LivePolicy",
     "NotifierConfig",
     "RecoveryConfig",
     "ReloadRefused",
