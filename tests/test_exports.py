@@ -234,6 +234,7 @@ CONFIG = [
     "ConfigError",
     "ConfigReloaded",
     "Configuration",
+    "LivePolicy",
     "NotifierConfig",
     "RecoveryConfig",
     "ReloadRefused",

@@ -15,6 +15,8 @@ import pytest
 
 from resilience import SQLiteCheckpointStore
 
+pytestmark = pytest.mark.slow  # real worker processes, killed and resumed
+
 ITEMS = 5_000
 CHECKPOINT_EVERY = 50
 KILLS = 10

@@ -37,6 +37,7 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_the_demo_shows_every_part_and_succeeds() -> None:
     """The demo shows every part and succeeds."""
     start = time.monotonic()
@@ -58,6 +59,7 @@ def test_the_demo_shows_every_part_and_succeeds() -> None:
     assert done.stderr == ""  # no stray log output: the library logs nowhere by default
 
 
+@pytest.mark.slow
 def test_the_demo_counts_only_the_open_remotes_rejections() -> None:
     """The "rejected at once while OPEN" line counts gdrive's rejections, no other remote's."""
     done = run("demo", timeout=60)
@@ -72,6 +74,7 @@ def test_the_demo_counts_only_the_open_remotes_rejections() -> None:
     assert rejected + seen == 20  # each of gdrive's 20 calls was rejected or reached it
 
 
+@pytest.mark.slow
 def test_the_demo_serves_the_status_page_with_web() -> None:
     """The demo serves the status page with web."""
     process = subprocess.Popen(

@@ -240,6 +240,8 @@ def test_environment_variables_override_keys(fake_clock: FakeClock) -> None:
         "resilience__remotes__search_eu__timeout": "4",  # matches "search-eu"
         "RESILIENCE__REMOTES__NEW__RETRY": '{"attempts": 7}',
         "RESILIENCE__STORE__NAMESPACE": "fleet",
+        "RESILIENCE__REMOTES__S3__FAILURE_THRESHOLD": "2",  # a breaker field, shortened
+        "RESILIENCE__DEFAULTS__OPEN_FOR": "15",
         "UNRELATED": "1",
     }
     config = load(
@@ -247,6 +249,8 @@ def test_environment_variables_override_keys(fake_clock: FakeClock) -> None:
         env=env, clock=fake_clock,
     )
     assert config.breaker("S3").open_for == 90
+    assert config.breaker("S3").failure_threshold == 2
+    assert config.breaker("other").open_for == 15
     assert config.section("search-eu", "timeout") == 4
     assert config.section("new", "retry") == RetryConfig(attempts=7)
     assert config.store is not None

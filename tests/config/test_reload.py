@@ -199,3 +199,56 @@ def test_reload_takes_a_new_mapping_only_for_a_mapping() -> None:
     assert config.poll() is None
     with pytest.raises(TypeError, match="takes a new mapping"):
         config.reload("other.toml")
+
+
+async def test_a_live_policy_follows_a_reload_of_its_retry_and_timeout(
+    fake_clock: FakeClock,
+) -> None:
+    """live() runs each call through the pipeline in force: new attempts apply at once."""
+    def remote(attempts: int) -> dict[str, object]:
+        return {"remotes": {"s3": {"retry": {"attempts": attempts,
+                                             "backoff": {"initial": 1, "jitter": "none"}},
+                                   "breaker": {"failure_threshold": 50}, "timeout": 5}}}
+
+    config = load(remote(2), env={}, clock=fake_clock)
+    live = config.live("s3")
+    first = config.policy("s3")
+    assert config.policy("s3") is first  # built once per version of the settings
+    failures: list[int] = []
+
+    def flaky() -> str:
+        failures.append(1)
+        if len(failures) % 3:
+            raise ConnectionResetError("reset")
+        return "ok"
+
+    with pytest.raises(ConnectionResetError):
+        live.call(flaky)  # 2 attempts: both fail
+    assert config.reload(remote(4))
+    assert config.policy("s3") is not first
+    failures.clear()
+    assert live.call(flaky) == "ok"  # 4 attempts now: the third succeeds
+    assert len(failures) == 3
+
+    @live
+    def decorated() -> str:
+        return flaky()
+
+    @live
+    async def adecorated() -> str:
+        return flaky()
+
+    failures.clear()
+    assert decorated() == "ok"
+    failures.clear()
+    assert await adecorated() == "ok"
+    failures.clear()
+
+    async def aflaky() -> str:
+        return flaky()
+
+    assert await live.acall(aflaky) == "ok"
+    assert live.pipeline is config.policy("s3")
+    assert repr(live) == "LivePolicy('s3')"
+    with pytest.raises(TypeError, match="non-empty str"):
+        config.live("")

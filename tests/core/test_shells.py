@@ -191,6 +191,7 @@ def test_resilient_call_refuses_an_async_function_and_skips_the_fallback(
     assert breaker.state is CLOSED
 
 
+@pytest.mark.slow
 def test_mypy_rejects_an_async_function_given_to_call(tmp_path: Path) -> None:
     """mypy reports call() of a coroutine function as an error that names acall()."""
     snippet = tmp_path / "snippet.py"

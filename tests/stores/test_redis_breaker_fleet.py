@@ -22,6 +22,8 @@ import redis
 
 from servers import RedisServer
 
+pytestmark = pytest.mark.slow  # real processes sharing real Redis servers
+
 WORKERS = 4
 THRESHOLD = 20
 BATCH = 5

@@ -33,6 +33,8 @@ from resilience import (
 from resilience.stores.redis._breaker import RedisBreakerStore
 from servers import RedisServer
 
+pytestmark = pytest.mark.slow  # a fleet of real processes beside a model
+
 PROCESSES = 3
 THRESHOLD = 4
 

@@ -22,6 +22,8 @@ import pytest
 from resilience import CheckpointStore
 from servers import RedisServer
 
+pytestmark = pytest.mark.slow  # real worker processes, killed again and again
+
 ITEMS = 3_000
 CHECKPOINT_EVERY = 50
 CONCURRENCY = 4

@@ -22,7 +22,10 @@ import pytest
 from resilience import CheckpointError, ItemRecord, SQLiteCheckpointStore, SQLiteIncidentStore
 from resilience.stores.sqlite._connection import APPLICATION_ID, SCHEMA_VERSION
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="fork and SIGKILL")
+pytestmark = [
+    pytest.mark.skipif(os.name != "posix", reason="fork and SIGKILL"),
+    pytest.mark.slow,  # real processes, killed at every moment
+]
 
 KILLS = 300
 TABLES = {"checkpoints": "resilience_checkpoints", "incidents": "resilience_incidents"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from hypothesis import find, given
 
 from resilience import BreakerConfig, CircuitBreaker, RetryBudget, RetryPolicy
@@ -23,6 +24,7 @@ def test_every_breaker_config_makes_a_working_breaker(config: BreakerConfig) -> 
     assert breaker.call(lambda: "ok") == "ok"
 
 
+@pytest.mark.slow
 def test_every_kind_of_breaker_config_is_reachable() -> None:
     """The breaker config strategy reaches every kind of config."""
     kinds: list[Callable[[BreakerConfig], bool]] = [

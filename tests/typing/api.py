@@ -168,6 +168,10 @@ def configuration_forms(path: Path) -> bytes:
         config.load("missing.toml")
     except config.ConfigError as exc:
         assert_type(exc.problems, tuple[str, ...])
+    live = settings.live("s3")
+    assert_type(live, config.LivePolicy)
+    assert_type(live.call(fetch, "b", "k", version=1), bytes)
+    assert_type(live(fetch)("b", "k"), bytes)
     return settings.policy("s3").call(fetch, "b", "k")
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from resilience.config._env import PREFIX as ENV_PREFIX
 from resilience.config._events import ConfigReloaded, ReloadRefused
 from resilience.config._live import Configuration, load
+from resilience.config._policy import LivePolicy
 from resilience.config._read import ConfigError
 from resilience.config._sections import (
     SECTIONS,
@@ -38,6 +39,7 @@ __all__ = [
     "ConfigError",
     "ConfigReloaded",
     "Configuration",
+    "LivePolicy",
     "NotifierConfig",
     "RecoveryConfig",
     "ReloadRefused",

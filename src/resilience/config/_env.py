@@ -1,17 +1,19 @@
 """Environment overrides: ``RESILIENCE__REMOTES__S3__BREAKER__OPEN_FOR=60``.
 
 A variable named ``RESILIENCE__`` and a key path, its keys joined by ``__``, sets that
-key. Keys match the file's case-insensitively (and ``_`` matches ``-``, which a variable's
-name cannot hold); a key the file does not have is added in lower case. The value is
-read as JSON when it is JSON (``60``, ``true``, ``{"initial": 1}``, ``"60"`` for the
-string), else taken as the string it is (``redis://cache:6379/0``).
+key; a breaker's field may be named directly under a remote or the defaults
+(``RESILIENCE__REMOTES__S3__OPEN_FOR``). Keys match the file's case-insensitively (and
+``_`` matches ``-``, which a variable's name cannot hold); a key the file does not have
+is added in lower case. The value is read as JSON when it is JSON (``60``, ``true``,
+``{"initial": 1}``, ``"60"`` for the string), else taken as the string it is
+(``redis://cache:6379/0``).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from resilience.config._file import FileError, KeyPath
@@ -22,15 +24,21 @@ PREFIX = "RESILIENCE__"
 
 
 def apply(
-    data: Mapping[str, Any], env: Mapping[str, str]
+    data: Mapping[str, Any],
+    env: Mapping[str, str],
+    expand: Callable[[list[str]], list[str]] = list,
 ) -> tuple[dict[str, Any], dict[KeyPath, str]]:
-    """``data`` with the overrides of ``env``, and the variable that set each key path."""
+    """``data`` with the overrides of ``env``, and the variable that set each key path.
+
+    ``expand`` completes a shortened path (its keys in lower case), e.g. a breaker's
+    field named directly under a remote.
+    """
     result: dict[str, Any] = copy.deepcopy(dict(data))
     origins: dict[KeyPath, str] = {}
     for name in sorted(env):
         if not name.upper().startswith(PREFIX):
             continue
-        parts = name[len(PREFIX):].split("__")
+        parts = expand([part.lower() for part in name[len(PREFIX):].split("__")])
         if not all(parts):
             raise FileError(
                 f"{name} (environment): an empty key in its path; separate keys with '__', "

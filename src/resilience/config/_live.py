@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -20,6 +21,7 @@ from resilience._core.pipeline import Pipeline
 from resilience._retry.policy import RetryPolicy
 from resilience.config._checks import check
 from resilience.config._events import ConfigReloaded, ReloadRefused
+from resilience.config._policy import LivePolicy
 from resilience.config._read import MAPPING, ConfigError, Source, breakers, settings_of
 from resilience.config._sections import SECTIONS, StoreConfig, Wiring
 from resilience.health import HealthRegistry
@@ -103,6 +105,7 @@ class Configuration:
             default, overrides=overrides, clock=clock, classifier=classifier
         )
         self._next_poll = clock.monotonic() + self._poll_interval
+        self._policies: dict[str, Pipeline] = {}  # of the settings in force, by remote
 
     @property
     def source(self) -> str:
@@ -151,9 +154,22 @@ class Configuration:
         """The pipeline of ``remote``: a strategy per section, outermost first.
 
         Its breaker is the registry's, reconfigured in place by a reload; its retry
-        policy and timeout are those in force now: call it again after a reload (it is
-        cheap) to have the new ones.
+        policy and timeout are those of the settings in force now. Built once per
+        version of the settings (a reload builds anew); :meth:`live` follows reloads.
         """
+        policies = self._policies
+        pipeline = policies.get(remote)
+        if pipeline is None:
+            pipeline = policies[remote] = self._build(remote)
+        return pipeline
+
+    def live(self, remote: str) -> LivePolicy:
+        """``remote``'s policy following reloads: each call runs through :meth:`policy`."""
+        if not isinstance(remote, str) or not remote:
+            raise TypeError(f"a remote's name must be a non-empty str, got {remote!r}")
+        return LivePolicy(remote, functools.partial(self.policy, remote))
+
+    def _build(self, remote: str) -> Pipeline:
         wiring = Wiring(remote=remote, registry=self._registry, clock=self._clock)
         strategies = []
         for name, section in SECTIONS.items():
@@ -216,6 +232,7 @@ class Configuration:
                 self._announce(ReloadRefused(self.source, str(exc)))
                 return False
             old, self._settings, self._source = self._settings, settings, given
+            self._policies = {}  # after the settings: a pipeline cached here is a new one
         self._announce(ConfigReloaded(self.source, _changed(old, settings)))
         return True
 

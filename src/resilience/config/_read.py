@@ -21,7 +21,7 @@ from resilience._core.redact import MASK, is_secret_name, redact_text
 from resilience._core.text import one_line, safe_repr
 from resilience.config import _env
 from resilience.config._file import FileError, KeyPath, read
-from resilience.config._sections import ConfigFile
+from resilience.config._sections import SECTIONS, ConfigFile
 
 __all__ = ["MAPPING", "ConfigError", "Source", "breakers", "settings_of"]
 
@@ -56,7 +56,7 @@ def settings_of(source: Source, env: Mapping[str, str]) -> Options:
         except FileError as exc:
             raise ConfigError([str(exc)]) from None
     try:
-        data, origins = _env.apply(raw, env)
+        data, origins = _env.apply(raw, env, _breaker_shorthand)
     except FileError as exc:
         raise ConfigError([str(exc)]) from None
     try:
@@ -81,6 +81,17 @@ def settings_of(source: Source, env: Mapping[str, str]) -> Options:
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+_BREAKER_FIELDS = frozenset(BreakerConfig.model_fields)
+
+
+def _breaker_shorthand(path: list[str]) -> list[str]:
+    """``remotes.s3.open_for`` -> ``remotes.s3.breaker.open_for`` (and so for defaults)."""
+    at = {"remotes": 2, "defaults": 1}.get(path[0]) if path else None
+    if at is not None and len(path) == at + 1 and path[at] in _BREAKER_FIELDS - SECTIONS.keys():
+        return [*path[:at], "breaker", path[at]]
+    return path
 
 
 def breakers(settings: Options) -> tuple[BreakerConfig | None, dict[str, BreakerConfig]]:
