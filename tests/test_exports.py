@@ -89,6 +89,7 @@ RESILIENCE = [
     "RestartBudget",
     "RetryBudget",
     "RetryPolicy",
+    "RetryResultError",
     "RetryScheduled",
     "SQLiteCheckpointStore",
     "SQLiteIncidentStore",
@@ -105,6 +106,7 @@ RESILIENCE = [
     "__version__",
     "log_event",
     "resilient",
+    "retry_on_status",
 ]
 
 BATCH = [

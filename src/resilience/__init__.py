@@ -37,6 +37,7 @@ from resilience._retry.backoff import Backoff
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
 from resilience._retry.events import RetryScheduled
 from resilience._retry.policy import RetryPolicy
+from resilience._retry.results import RetryResultError, retry_on_status
 from resilience._version import __version__
 from resilience.batch import (
     BatchProcessor,
@@ -188,6 +189,7 @@ __all__ = [
     "RestartBudget",
     "RetryBudget",
     "RetryPolicy",
+    "RetryResultError",
     "RetryScheduled",
     "SQLiteCheckpointStore",
     "SQLiteIncidentStore",
@@ -204,4 +206,5 @@ __all__ = [
     "__version__",
     "log_event",
     "resilient",
+    "retry_on_status",
 ]

@@ -47,10 +47,12 @@ from resilience import (
     Resilient,
     RetryBudget,
     RetryPolicy,
+    RetryResultError,
     RetryScheduled,
     Strategy,
     Timeout,
     resilient,
+    retry_on_status,
 )
 from resilience.batch import CheckpointStore, ItemKey, ItemRecord, MemoryCheckpointStore
 from resilience.contrib.httpx import AsyncResilientTransport, ResilientTransport
@@ -190,6 +192,27 @@ async def async_retry_forms() -> bytes:
         with attempt:
             return await afetch("b", "k")
     raise AssertionError
+
+
+def result_retries() -> httpx.Response:
+    """retry_on_result: a predicate on the value, or retry_on_status for responses."""
+    none = RetryPolicy(retry_on_result=lambda value: value is None, clock=clock)
+    assert_type(none.call(fetch, "b", "k"), bytes)
+    http = RetryPolicy(retry_on_result=retry_on_status(503, 429), clock=clock)
+    try:
+        return http.call(httpx.get, "http://127.0.0.1/")
+    except RetryResultError as gave_up:
+        assert_type(gave_up.attempts, int)
+        assert_type(gave_up.result, object)
+        for attempt in http:
+            with attempt:
+                attempt.set_result(httpx.get("http://127.0.0.1/"))
+        raise
+
+
+def misuse_retry_on_result() -> None:
+    """retry_on_result takes a predicate, not a status."""
+    RetryPolicy(retry_on_result=503)  # type: ignore[arg-type]
 
 
 def partial_retries() -> None:
