@@ -17,6 +17,7 @@ import pytest
 
 RESILIENCE = [
     "ActionRecord",
+    "AlternateRemote",
     "Attempt",
     "Attempts",
     "Backoff",
@@ -29,6 +30,8 @@ RESILIENCE = [
     "BreakerSnapshot",
     "BreakerStore",
     "BudgetSnapshot",
+    "CachedFallback",
+    "CachedResultServed",
     "CallRecorded",
     "CallRejected",
     "CallTimeoutError",
@@ -81,6 +84,7 @@ RESILIENCE = [
     "RegistryFullError",
     "RejectedError",
     "RemoteBreakers",
+    "RemoteUnavailableError",
     "Remotes",
     "Replace",
     "ResilienceError",

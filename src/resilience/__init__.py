@@ -32,6 +32,8 @@ from resilience._core.pipeline import Pipeline
 from resilience._core.remotes import PerRemote, Remotes
 from resilience._core.strategy import Replace, Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._fallback.alternate import AlternateRemote, RemoteUnavailableError
+from resilience._fallback.cached import CachedFallback, CachedResultServed
 from resilience._retry.attempts import Attempt, Attempts
 from resilience._retry.backoff import Backoff
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
@@ -117,6 +119,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ActionRecord",
+    "AlternateRemote",
     "Attempt",
     "Attempts",
     "Backoff",
@@ -129,6 +132,8 @@ __all__ = [
     "BreakerSnapshot",
     "BreakerStore",
     "BudgetSnapshot",
+    "CachedFallback",
+    "CachedResultServed",
     "CallRecorded",
     "CallRejected",
     "CallTimeoutError",
@@ -181,6 +186,7 @@ __all__ = [
     "RegistryFullError",
     "RejectedError",
     "RemoteBreakers",
+    "RemoteUnavailableError",
     "Remotes",
     "Replace",
     "ResilienceError",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.fallback import Fallback
 from resilience._core.options import Options, Seconds, seconds
 from resilience._core.pipeline import Pipeline
+from resilience._core.remotes import Remotes
 from resilience._core.strategy import Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
 from resilience._retry.policy import RetryPolicy
@@ -49,7 +50,7 @@ def resilient(
     retry: RetryPolicy | None = None,
     breaker: CircuitBreaker | BreakerRegistry | None = None,
     timeout: float | timedelta | None = None,
-    fallback: Callable[..., Any] | None = None,
+    fallback: Callable[..., Any] | Strategy | Remotes[Any] | Sequence[Strategy] | None = None,
     classifier: Classifier | None = None,
     clock: Clock | None = None,
 ) -> Resilient:
@@ -68,7 +69,10 @@ def resilient(
             A sync call cannot be interrupted: it runs to the end, and a late result
             is returned (never discarded and retried), the overrun logged as a warning.
         fallback: ``fallback(exc, *args, **kwargs)`` gives the result when the final
-            attempt failed with an ``Exception``; may be async for async calls.
+            attempt failed with an ``Exception``; may be async for async calls. Or a
+            fallback strategy (a :class:`CachedFallback`, an :class:`AlternateRemote`),
+            a list of them (outermost first), or a :class:`Remotes` of them (with
+            ``remote``: each call's remote has its own).
         classifier: Overrides the retry policy's classifier when the policy has none of
             its own. (A breaker keeps the classifier it was built with.)
         clock: Time source for the sync timeout.
@@ -76,8 +80,7 @@ def resilient(
     config = _ComposeConfig(timeout=seconds(timeout))
     if retry is not None and not isinstance(retry, RetryPolicy):
         raise TypeError(f"resilient(retry=...) must be a RetryPolicy, got {retry!r}")
-    if fallback is not None and not callable(fallback):
-        raise TypeError(f"resilient(fallback=...) must be callable, got {fallback!r}")
+    fallbacks = _fallbacks(fallback, remote)
     if classifier is not None and retry is not None and not retry.has_classifier:
         retry = retry.replace(classifier=classifier)
     registry: BreakerRegistry | None = None
@@ -95,7 +98,7 @@ def resilient(
             )
         registry = breaker
     elif isinstance(breaker, CircuitBreaker):
-        if remote is not None:
+        if remote is not None and not isinstance(fallback, Remotes):
             raise TypeError(
                 "resilient(remote=...) picks a breaker from a BreakerRegistry; with a "
                 "single CircuitBreaker, leave remote out"
@@ -105,9 +108,7 @@ def resilient(
         raise TypeError(
             f"resilient(breaker=...) must be a CircuitBreaker or a BreakerRegistry, got {breaker!r}"
         )
-    strategies: list[Strategy] = []
-    if fallback is not None:
-        strategies.append(Fallback(fallback))
+    strategies: list[Strategy] = [*fallbacks]
     if retry is not None:
         strategies.append(retry)
     if registry is not None:
@@ -130,3 +131,31 @@ def resilient(
     # Waits are the retry policy's: its clock sleeps them.
     waits = retry.clock if retry is not None else timed
     return Resilient(*strategies, clock=waits, shown=f"resilient({', '.join(shown)})")
+
+
+def _fallbacks(
+    fallback: Callable[..., Any] | Strategy | Remotes[Any] | Sequence[Strategy] | None,
+    remote: str | Callable[..., str] | None,
+) -> list[Strategy]:
+    """The outermost strategies: a fallback function's Fallback, or the strategies given."""
+    if fallback is None:
+        return []
+    if isinstance(fallback, Remotes):
+        if remote is None:
+            raise TypeError(
+                "resilient(fallback=<Remotes>) needs remote=: a remote name, or a function "
+                "of the call's arguments that returns one"
+            )
+        return [fallback.protect(remote)]
+    if isinstance(fallback, Strategy):  # a CachedFallback, an AlternateRemote (callable too)
+        return [fallback]
+    if isinstance(fallback, list | tuple):
+        if not fallback or not all(isinstance(f, Strategy) for f in fallback):
+            raise TypeError(
+                "resilient(fallback=[...]) takes fallback strategies (a CachedFallback, an "
+                f"AlternateRemote, ...), outermost first; got {fallback!r}"
+            )
+        return list(fallback)
+    if not callable(fallback):
+        raise TypeError(f"resilient(fallback=...) must be callable, got {fallback!r}")
+    return [Fallback(fallback)]

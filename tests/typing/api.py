@@ -24,6 +24,7 @@ import httpx
 
 import resilience
 from resilience import (
+    AlternateRemote,
     Attempt,
     Attempts,
     Backoff,
@@ -32,6 +33,8 @@ from resilience import (
     BreakerConfig,
     BreakerRegistry,
     BreakerSnapshot,
+    CachedFallback,
+    CachedResultServed,
     CircuitBreaker,
     CircuitOpenError,
     CircuitState,
@@ -43,6 +46,8 @@ from resilience import (
     Pipeline,
     RejectedError,
     RemoteBreakers,
+    RemoteUnavailableError,
+    Remotes,
     Replace,
     Resilient,
     RetryBudget,
@@ -252,6 +257,40 @@ def composition() -> None:
     assert_type(pipeline.call(fetch, "b", "k"), bytes)
     with pipeline:
         fetch("b", "k")
+
+
+def fallbacks() -> None:
+    """CachedFallback and AlternateRemote: alone, in resilient(), per remote."""
+    cache = CachedFallback(
+        name="listing",
+        key=lambda bucket, *_, **__: bucket,
+        max_entries=100,
+        max_age=timedelta(minutes=5),
+        clock=clock,
+        on_served=lambda event: assert_type(event, CachedResultServed),
+    )
+    assert_type(cache(fetch)("b", "k"), bytes)
+    assert_type(cache.call(fetch, "b", "k"), bytes)
+    assert_type(cache.measurements()[0].healthy, bool)
+    registry = BreakerRegistry(clock=clock)
+    alternate = AlternateRemote({"b": ["b-mirror"]}, remote="bucket", breakers=registry)
+    assert_type(alternate.call(fetch, "b", "k"), bytes)
+    policy = resilient(
+        lambda bucket, *_, **__: bucket,
+        breaker=registry,
+        fallback=[cache, alternate],
+    )
+    assert_type(policy(fetch)("b", "k"), bytes)
+    per_remote = resilient(
+        lambda bucket, *_, **__: bucket,
+        fallback=Remotes(lambda name: CachedFallback(name=name)),
+    )
+    assert_type(per_remote.call(fetch, "b", "k"), bytes)
+    try:
+        alternate.call(fetch, "b", "k")
+    except RemoteUnavailableError as unavailable:
+        assert_type(unavailable.retry_after, float | None)
+        assert_type(unavailable.tried, tuple[tuple[str, str], ...])
 
 
 async def async_composition() -> None:
