@@ -54,7 +54,7 @@ def ls(remote: str, path: str) -> Response:
 breakers = BreakerRegistry(BreakerConfig(failure_threshold=3, open_for=60), clock=clock)
 listings = CachedFallback(name="listings", max_entries=1000, max_age=3600, clock=clock)
 listing = resilient(
-    lambda remote, path: remote,
+    lambda remote, _path: remote,
     retry=RetryPolicy(
         attempts=3,
         backoff=Backoff(initial=0.5, jitter="none"),
