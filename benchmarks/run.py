@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,8 +37,10 @@ from resilience import (
     BatchProcessor,
     BreakerConfig,
     BreakerRegistry,
+    CachedFallback,
     CheckpointStore,
     CircuitBreaker,
+    Fallback,
     MemoryCheckpointStore,
     RetryBudget,
     RetryPolicy,
@@ -381,6 +384,61 @@ class Result:
         return statistics.median(self.rounds[name])
 
 
+def floor_cached(fn: Callable[..., object], max_entries: int = 1024) -> Callable[..., object]:
+    """The least a last-good-result fallback can do: a key, a clock read, a bounded dict.
+
+    Not thread-safe (ours takes a lock around its dict): the floor of scenario 12.
+    """
+    entries: OrderedDict[object, tuple[object, float]] = OrderedDict()
+    now = time.monotonic
+
+    def wrapper(*args: object, **kwargs: object) -> object:
+        key = args if not kwargs else (args, tuple(sorted(kwargs.items())))
+        try:
+            value = fn(*args, **kwargs)
+        except Exception:
+            entry = entries.get(key)
+            if entry is None:
+                raise
+            return entry[0]
+        entries[key] = (value, now())
+        entries.move_to_end(key)
+        if len(entries) > max_entries:
+            entries.popitem(last=False)
+        return value
+
+    return wrapper
+
+
+def _repeating(fn: Op) -> Op:
+    return lambda x: fn(x & 255)  # 256 keys, each stored again and again
+
+
+def cached_fallback(n: int, rounds: int) -> Result:
+    """A success through a CachedFallback, beside the floor, a plain Fallback and no fallback.
+
+    Two runs: every call a new key (each success stores one and drops the oldest of
+    1,024), and 256 keys stored again and again; each against its own bare call.
+    """
+    result = Result("(12) cached fallback, sync, success", "ns/call")
+    new = overhead("", {
+        "resilience CachedFallback, every key new": lambda: CachedFallback()(work),
+        "hand-written floor, every key new": lambda: floor_cached(work),
+        "resilience Fallback (stores nothing)": lambda: Fallback(lambda _exc, x: x)(work),
+    }, lambda: work, n=n, rounds=rounds)
+    again = overhead("", {
+        "resilience CachedFallback, 256 keys": lambda: _repeating(CachedFallback()(work)),
+        "hand-written floor, 256 keys": lambda: _repeating(floor_cached(work)),
+    }, lambda: _repeating(work), n=n, rounds=rounds)
+    result.rounds.update(new.rounds)
+    result.rounds.update(again.rounds)
+    result.notes.append(
+        "the floor is not thread-safe; ours updates its dict under a lock (never around "
+        "the call)"
+    )
+    return result
+
+
 def _time_sync(op: Op, n: int) -> float:
     with _no_gc():
         start = time.perf_counter_ns()
@@ -680,7 +738,9 @@ def targets(results: dict[str, Result]) -> list[str]:
     checks = []
 
     def ratio(key: str, ours: str, peer: str) -> float | None:
-        r = results[key]
+        r = results.get(key)
+        if r is None:
+            return None
         if ours not in r.rounds or peer not in r.rounds or not r.median(peer):
             return None
         return r.median(ours) / r.median(peer)
@@ -694,6 +754,9 @@ def targets(results: dict[str, Result]) -> list[str]:
         ("4", "resilience", "aiobreaker (breaker only)", 0.5),
         ("5", "resilience", "tenacity (no-op sleep)", 0.1),
         ("11", "resilience, RedisBreakerStore", "resilience, in memory", 2.0),
+        ("12", "resilience CachedFallback, 256 keys", "hand-written floor, 256 keys", 1.5),
+        ("12", "resilience CachedFallback, every key new", "hand-written floor, every key new",
+         1.5),
     ):
         value = ratio(key, ours, peer)
         if value is None:
@@ -701,9 +764,9 @@ def targets(results: dict[str, Result]) -> list[str]:
         else:
             verdict = "met" if value <= limit else "MISSED"
             checks.append(f"  ({key}) ours / {peer} = {value:.3f} (target <= {limit}): {verdict}")
-    batch8 = results["8"]
+    batch8 = results.get("8")
     name8 = "resilience, SQLite every 500 (durable)"
-    if name8 in batch8.rounds:
+    if batch8 is not None and name8 in batch8.rounds:
         per_item = batch8.median(name8)
         rate = batch8.figures["items_per_second"]
         verdict = "met" if rate >= 100_000 else "MISSED"
@@ -711,7 +774,7 @@ def targets(results: dict[str, Result]) -> list[str]:
             f"  (8) {rate:,.0f} items per second, SQLite every 500 (target >= 100,000): "
             f"{verdict}"
         )
-        tenacity_call = results["2"].rounds.get("tenacity")
+        tenacity_call = results["2"].rounds.get("tenacity") if "2" in results else None
         if tenacity_call:
             ratio_8 = per_item / statistics.median(tenacity_call)
             verdict = "met" if ratio_8 <= 0.5 else "MISSED"
@@ -719,7 +782,7 @@ def targets(results: dict[str, Result]) -> list[str]:
                 f"  (8) per-item overhead / one tenacity call = {ratio_8:.3f} "
                 f"(target <= 0.5): {verdict}"
             )
-    memory = results["6"].rounds.get("resilience (BreakerRegistry)")
+    memory = results["6"].rounds.get("resilience (BreakerRegistry)") if "6" in results else None
     if memory:
         verdict = "met" if memory[0] <= 600 else "MISSED"
         checks.append(f"  (6) {memory[0]:.0f} B per breaker (target <= 600): {verdict}")
@@ -731,6 +794,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny counts: prove it runs")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--only", help="run only these scenarios, e.g. --only 1,3,12")
     args = parser.parse_args(argv)
     quick = args.quick
     rounds = args.rounds or (1 if quick else 9)
@@ -742,25 +806,35 @@ def main(argv: list[str] | None = None) -> int:
     # into a NullHandler instead of logging's last-resort handler on stderr.
     logging.getLogger("stamina").addHandler(logging.NullHandler())
     logging.getLogger("stamina").propagate = False
-    results: dict[str, Result] = {
-        "1": overhead("(1) breaker only, sync", scenario_breaker(), lambda: work,
-                      n=n, rounds=rounds),
-        "2": overhead("(2) retry only, sync, success", scenario_retry(), lambda: work,
-                      n=n, rounds=rounds),
-        "3": overhead("(3) retry + breaker, sync, success", scenario_stack(), lambda: work,
-                      n=n, rounds=rounds),
-        "4": overhead("(4) retry + breaker, async, success", scenario_async_stack(),
-                      lambda: awork, n=n_async, rounds=rounds, is_async=True),
-        "5": overhead("(5) one failure then success, zero wait", scenario_fail_once(),
-                      _two_calls, n=n_retry, rounds=rounds),
-        "7": overhead("(7) per-remote lookup", scenario_registry(), lambda: work,
-                      n=n, rounds=rounds),
+    scenarios: dict[str, Callable[[], Result]] = {
+        "1": lambda: overhead("(1) breaker only, sync", scenario_breaker(), lambda: work,
+                              n=n, rounds=rounds),
+        "2": lambda: overhead("(2) retry only, sync, success", scenario_retry(),
+                              lambda: work, n=n, rounds=rounds),
+        "3": lambda: overhead("(3) retry + breaker, sync, success", scenario_stack(),
+                              lambda: work, n=n, rounds=rounds),
+        "4": lambda: overhead("(4) retry + breaker, async, success", scenario_async_stack(),
+                              lambda: awork, n=n_async, rounds=rounds, is_async=True),
+        "5": lambda: overhead("(5) one failure then success, zero wait",
+                              scenario_fail_once(), _two_calls, n=n_retry, rounds=rounds),
+        "7": lambda: overhead("(7) per-remote lookup", scenario_registry(), lambda: work,
+                              n=n, rounds=rounds),
+        "6": lambda: memory_per_breaker(200 if quick else 10_000),
+        "8": lambda: batch(2_000 if quick else 100_000, 1 if quick else 5,
+                           results.get("2") or Result("", "")),
+        "9": lambda: amplification(200 if quick else 10_000),
+        "10": lambda: threaded(500 if quick else 100_000, 1 if quick else 3),
+        "11": lambda: shared_registry(n, rounds),
+        "12": lambda: cached_fallback(n, rounds),
     }
-    results["6"] = memory_per_breaker(200 if quick else 10_000)
-    results["8"] = batch(2_000 if quick else 100_000, 1 if quick else 5, results["2"])
-    results["9"] = amplification(200 if quick else 10_000)
-    results["10"] = threaded(500 if quick else 100_000, 1 if quick else 3)
-    results["11"] = shared_registry(n, rounds)
+    chosen = args.only.split(",") if args.only else list(scenarios)
+    unknown = [key for key in chosen if key not in scenarios]
+    if unknown:
+        parser.error(f"--only: unknown scenarios {unknown}; known: {', '.join(scenarios)}")
+    results: dict[str, Result] = {}
+    for key in scenarios:
+        if key in chosen:
+            results[key] = scenarios[key]()
 
     info = machine()
     print(f"resilience benchmarks: Python {info['python']} on {info['cpu']}, "
@@ -772,6 +846,7 @@ def main(argv: list[str] | None = None) -> int:
     reference["6"] = ("resilience (BreakerRegistry)", "ours")
     reference["8"] = ("resilience, SQLite every 500 (durable)", "ours")
     reference["7"] = ("plain dict lookup", "a dict lookup")
+    reference["12"] = ("resilience Fallback (stores nothing)", "a plain Fallback")
     for key in sorted(results, key=int):
         if results[key].rounds or results[key].missing:
             print(render(results[key], *reference.get(key, (None, "ours"))))

@@ -198,7 +198,7 @@ def test_served_events_and_measurements(fake_clock: FakeClock) -> None:
         cache.call(quotes, "INIT")
     (failing,) = cache.measurements()
     assert failing.healthy is False
-    assert failing.totals == {"stored": 1, "served": 1, "missed": 1}
+    assert failing.totals == {"served": 1, "missed": 1}
     assert failing.gauges == {"entries": 1, "max_entries": 1024}
     assert "nothing fresh to serve" in failing.state
 
@@ -258,7 +258,7 @@ def test_threads_store_and_serve_within_the_bound() -> None:
                 else:
                     with contextlib.suppress(ConnectionError):  # not stored, or dropped
                         assert cache.call(_fails, key) == str(key)
-                assert len(cache) <= 20
+                assert len(cache) <= 20 + 16  # one more at most per thread storing now
         except BaseException as exc:
             errors.append(exc)
 
@@ -268,8 +268,8 @@ def test_threads_store_and_serve_within_the_bound() -> None:
     for thread in threads:
         thread.join(timeout=10)
     assert not errors
+    assert len(cache) <= 20  # once no store is under way, the bound holds exactly
     (shown,) = cache.measurements()
-    assert shown.totals["stored"] == 16 * 200
     assert shown.totals["served"] + shown.totals["missed"] == 16 * 100
 
 
@@ -294,7 +294,7 @@ class CacheMachine(RuleBasedStateMachine):
         )
         # The call's arguments, (key,), to (value, stored at); insertion order is storing order.
         self.model: dict[tuple[int], tuple[int, float]] = {}
-        self.served = self.missed = self.stored = 0
+        self.served = self.missed = 0
 
     @rule(key=st.integers(0, 4), value=st.integers())
     def succeed(self, key: int, value: int) -> None:
@@ -304,7 +304,6 @@ class CacheMachine(RuleBasedStateMachine):
         if len(self.model) >= self.MAX_ENTRIES:
             del self.model[next(iter(self.model))]
         self.model[key,] = (value, self.clock.monotonic())
-        self.stored += 1
 
     @rule(key=st.integers(0, 4))
     def fail(self, key: int) -> None:
@@ -338,7 +337,7 @@ class CacheMachine(RuleBasedStateMachine):
         assert self.cache.keys() == list(self.model)
         assert len(self.cache) == len(self.model) <= self.MAX_ENTRIES
         (shown,) = self.cache.measurements()
-        assert shown.totals == {"stored": self.stored, "served": self.served, "missed": self.missed}
+        assert shown.totals == {"served": self.served, "missed": self.missed}
 
 
 TestCacheMachine = CacheMachine.TestCase

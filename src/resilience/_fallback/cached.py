@@ -8,6 +8,7 @@ included, as long as the value is younger than ``max_age`` on the injected clock
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +29,9 @@ from resilience._core.text import safe_repr
 __all__ = ["CachedFallback", "CachedResultServed"]
 
 Kwargs = dict[str, Any]
+
+# The last outcome, for measurements: compared by identity on every success.
+_NONE, _OK, _SERVED, _MISSED = "none", "ok", "served", "missed"
 
 
 class _CachedConfig(Options):
@@ -99,11 +103,13 @@ class CachedFallback(Shell):
         "_lock",
         "_max_age",
         "_max_entries",
+        "_missed",
         "_name",
         "_now",
         "_on_served",
         "_segment",
-        "_totals",
+        "_served",
+        "_timed",
     )
 
     def __init__(
@@ -131,10 +137,12 @@ class CachedFallback(Shell):
         self._clock: Clock = clock if clock is not None else SYSTEM_CLOCK
         self._now = self._clock.monotonic
         self._lock = threading.Lock()
-        # key -> (value, stored at); insertion order is storing order, oldest first.
-        self._entries: dict[Hashable, tuple[object, float]] = {}
-        self._totals = [0, 0, 0]  # stored, served, missed
-        self._last = "none"  # the last outcome: "ok", "served", "missed"
+        # key -> (value, stored at), the least recently stored first.
+        self._entries: OrderedDict[Hashable, tuple[object, float]] = OrderedDict()
+        self._served = self._missed = 0
+        self._last = _NONE  # the last outcome
+        # Only an age limit or the served event reads a value's age: else no clock read.
+        self._timed = config.max_age is not None or on_served is not None
         self._segment: Segment | None = None
 
     def __repr__(self) -> str:
@@ -171,22 +179,24 @@ class CachedFallback(Shell):
     def after(self, token: Hashable, value: object, error: BaseException | None) -> Replace | None:
         """Store a success; replace a failure by the stored value, if fresh enough."""
         if error is None:
-            now = self._now()
+            # No lock on a success: each step is one atomic operation of the C
+            # OrderedDict; a key another thread dropped meanwhile is simply stored again.
             entries = self._entries
             try:
-                with self._lock:
-                    if entries.pop(token, None) is None and len(entries) >= self._max_entries:
-                        del entries[next(iter(entries))]  # the least recently stored
-                    entries[token] = (value, now)
-                    self._totals[0] += 1
+                entries[token] = (value, self._now() if self._timed else 0.0)
+                entries.move_to_end(token)
+                if len(entries) > self._max_entries:
+                    entries.popitem(last=False)  # the least recently stored
+            except KeyError:
+                pass  # dropped (or the oldest popped) by another thread: nothing to do
             except TypeError:
                 raise TypeError(
                     f"CachedFallback {self._name!r} cannot store a result under the key "
                     f"{safe_repr(token)}: it is not hashable. Pass key= a function of the "
                     "call's arguments that returns a hashable key"
                 ) from None
-            if self._last != "ok":
-                self._last = "ok"
+            if self._last is not _OK:
+                self._last = _OK
             return None
         if not isinstance(error, Exception) or isinstance(error, MisusedCallError):
             return None
@@ -197,13 +207,16 @@ class CachedFallback(Shell):
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and self._max_age is not None and now - entry[1] > self._max_age:
-                del self._entries[key]  # too old to serve, and only older from now on
+                self._entries.pop(key, None)  # too old to serve, and only older from now on
                 entry = None
-            self._totals[1 if entry is not None else 2] += 1
+            if entry is None:
+                self._missed += 1
+            else:
+                self._served += 1
         if entry is None:
-            self._last = "missed"
+            self._last = _MISSED
             return None
-        self._last = "served"
+        self._last = _SERVED
         value, stored = entry
         if self._on_served is not None:
             emit((self._on_served,), CachedResultServed(self._name, now - stored, error))
@@ -212,14 +225,14 @@ class CachedFallback(Shell):
     # ---------------------------------------------------------------- showing
 
     def measurements(self) -> list[Measurement]:
-        """Entries kept; values stored, served and missed (unhealthy while calls fail)."""
-        stored, served, missed = self._totals
+        """Entries kept; values served and missed (unhealthy while calls fail)."""
+        served, missed = self._served, self._missed
         entries = len(self._entries)
         state = f"{entries} of {self._max_entries} cached"
         last = self._last
-        if last == "served":
+        if last is _SERVED:
             state += "; calls failing, the last one served from the cache"
-        elif last == "missed":
+        elif last is _MISSED:
             state += "; calls failing, the last one with nothing fresh to serve"
         return [
             Measurement(
@@ -227,7 +240,7 @@ class CachedFallback(Shell):
                 name=self._name,
                 state=state,
                 gauges={"entries": entries, "max_entries": self._max_entries},
-                totals={"stored": stored, "served": served, "missed": missed},
-                healthy=last in {"ok", "none"},
+                totals={"served": served, "missed": missed},
+                healthy=last is _OK or last is _NONE,
             )
         ]
