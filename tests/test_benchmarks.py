@@ -27,7 +27,7 @@ def test_quick_benchmarks_run_and_write_every_scenario(tmp_path: Path) -> None:
     assert data["quick"] is True
     assert data["machine"]["python"]
     scenarios = data["scenarios"]
-    assert set(scenarios) == {str(n) for n in range(1, 12)}
+    assert set(scenarios) == {str(n) for n in range(1, 13)}
     for key in TIMED:
         results = scenarios[key]["results"]
         ours = [name for name in results if name.startswith("resilience")]
@@ -40,3 +40,4 @@ def test_quick_benchmarks_run_and_write_every_scenario(tmp_path: Path) -> None:
     assert scenarios["10"]["results"]["resilience"]["median"] > 0
     # Redis runs on this machine (as in CI): the shared registry is measured beside pybreaker.
     assert "resilience, RedisBreakerStore" in scenarios["11"]["results"], scenarios["11"]["notes"]
+    assert scenarios["12"]["results"]["resilience CachedFallback, 256 keys"]["median"] >= 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -342,3 +343,63 @@ class CacheMachine(RuleBasedStateMachine):
 
 TestCacheMachine = CacheMachine.TestCase
 TestCacheMachine.settings = settings(stateful_step_count=50)
+
+
+def test_successes_are_recorded_on_every_path(fake_clock: FakeClock) -> None:
+    """Fast paths (alone, with passive ones, call()) and the loop (breaker, async, retry) store."""
+    quotes = Quotes()
+    lone = CachedFallback(clock=fake_clock)
+    passive = CachedFallback(clock=fake_clock)
+    looped = CachedFallback(clock=fake_clock)
+    with_passive = Pipeline(Fallback(lambda _, s: (s, 0.0, "none")), passive, RetryPolicy())
+    with_breaker = Pipeline(looped, CircuitBreaker("q", clock=fake_clock))
+    lone(quotes)("ACME")
+    lone.call(quotes, "INIT")
+    with_passive(quotes)("ACME")
+    with_passive.call(quotes, "INIT")
+    with_breaker(quotes)("ACME")
+    asyncio.run(with_breaker.acall(_async(quotes), "INIT"))
+    assert lone.keys() == [("ACME",), ("INIT",)]
+    assert passive.keys() == [("ACME",), ("INIT",)]
+    assert looped.keys() == [("ACME",), ("INIT",)]
+    retried = CachedFallback(clock=fake_clock)
+    flaky = iter([ConnectionError("once"), "ok"])
+
+    def once(key: str) -> object:
+        outcome = next(flaky)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert Pipeline(retried, RetryPolicy(clock=fake_clock))(once)("k") == "ok"
+    assert retried.keys() == [("k",)]
+
+
+def _async(quotes: Quotes) -> Callable[..., Awaitable[object]]:
+    async def fetch(symbol: str) -> object:
+        return quotes(symbol)
+
+    return fetch
+
+
+def test_a_strategy_of_your_own_can_observe_successes() -> None:
+    """A passive strategy with succeeded(args, kwargs, value) is told of each fast success."""
+    seen: list[tuple[tuple[object, ...], object]] = []
+
+    class Count:
+        passive = True
+
+        def before(self, fn: object, args: tuple[object, ...], kwargs: dict[str, object]) -> None:
+            return None
+
+        def after(self, token: None, value: object, error: BaseException | None) -> None:
+            return None
+
+        def succeeded(
+            self, args: tuple[object, ...], kwargs: dict[str, object], value: object
+        ) -> None:
+            seen.append((args, value))
+
+    Pipeline(Count())(str)(5)
+    Pipeline(Count()).call(str, 6)
+    assert seen == [((5,), "5"), ((6,), "6")]

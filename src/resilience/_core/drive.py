@@ -53,7 +53,18 @@ class Segment:
     but one fast lane, and which.
     """
 
-    __slots__ = ("asleep", "inner", "lane", "lane_at", "passive", "sleep", "strategies", "wrap")
+    __slots__ = (
+        "asleep",
+        "inner",
+        "lane",
+        "lane_at",
+        "observed",
+        "observers",
+        "passive",
+        "sleep",
+        "strategies",
+        "wrap",
+    )
 
     def __init__(self, strategies: Sequence[Strategy], clock: Clock = SYSTEM_CLOCK) -> None:
         self.sleep: Sleep = clock.sleep  # the waits the strategies ask for
@@ -79,6 +90,17 @@ class Segment:
             if all(hasattr(candidate, a) for a in ("fast_epoch", "epoch", "streak")):
                 self.lane_at = active[0]
                 self.lane = cast("FastLane", candidate)
+        # Passive strategies told of each success by succeeded() (a cached fallback): a
+        # fast path that skips after() must call them, and only the observing ones do.
+        self.observers: tuple[Callable[..., object], ...] = tuple(
+            s.succeeded  # type: ignore[attr-defined]
+            for s in self.strategies
+            if callable(getattr(s, "succeeded", None))
+        )
+        self.observed = False
+        if self.observers:
+            self.observed, self.passive = self.passive, False
+            self.lane_at, self.lane = -1, None
 
     def deferred(
         self,
@@ -306,6 +328,18 @@ def call(
             if token == lane.epoch:  # a stale success must not reset a later period's
                 lane.streak = 0
             return value
+    if segment.observed:  # every strategy passive, some told of successes
+        try:
+            value = fn(*args, **kwargs)
+            if type(value) in AWAITABLES:
+                raise misused(_named(owner), fn, value)  # noqa: TRY301 - the outcome
+        except BaseException as exc:
+            held = getattr(fn, MARK, ())
+            tokens = [HELD if s in held else s.before(fn, args, kwargs) for s in segment.strategies]
+            return run(segment, fn, args, kwargs, segment.sleep, tokens, exc, held, owner)
+        for observe in segment.observers:
+            observe(args, kwargs, value)
+        return value
     held = getattr(fn, MARK, ())
     return run(segment, fn, args, kwargs, segment.sleep, None, None, held, owner)
 

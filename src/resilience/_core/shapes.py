@@ -57,6 +57,8 @@ def _all(segment: Segment | None) -> list[Strategy]:
 def _sync(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
     sleep = segment.sleep
     strategies = segment.strategies
+    if segment.observed:
+        return _observed(segment, fn, sleep)
     if segment.passive and len(strategies) == 1:
         return _loop(strategies[0], fn, sleep)
     if segment.passive:
@@ -84,6 +86,41 @@ def _sync(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
         return run(segment, fn, args, kwargs, sleep, None, None, blocks())
 
     return engine
+
+
+def _observed(
+    segment: Segment, fn: Callable[..., Any], sleep: Callable[[float], None]
+) -> Callable[..., Any]:
+    """Passive strategies, some told of each success (a cached fallback records it)."""
+    strategies = segment.strategies
+    observers = segment.observers
+    if len(observers) == 1:
+        (observe,) = observers
+
+        @functools.wraps(fn)
+        def observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            try:
+                value = fn(*args, **kwargs)
+            except Exception as exc:
+                tokens = [s.before(fn, args, kwargs) for s in strategies]
+                return run(segment, fn, args, kwargs, sleep, tokens, exc, blocks())
+            observe(args, kwargs, value)
+            return value
+
+        return observed
+
+    @functools.wraps(fn)
+    def observed_by_all(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        try:
+            value = fn(*args, **kwargs)
+        except Exception as exc:
+            tokens = [s.before(fn, args, kwargs) for s in strategies]
+            return run(segment, fn, args, kwargs, sleep, tokens, exc, blocks())
+        for each in observers:
+            each(args, kwargs, value)
+        return value
+
+    return observed_by_all
 
 
 def _single(
@@ -197,8 +234,8 @@ def _lane(
 
 def _chooser(segment: Segment) -> tuple[int, LaneChooser] | None:
     """The one strategy that is not passive, when it chooses a fast lane per call."""
-    if segment.wrap is not None:
-        return None
+    if segment.wrap is not None or segment.observers:
+        return None  # a fast lane's success skips after(), which an observer needs
     active = [i for i, s in enumerate(segment.strategies) if not getattr(s, "passive", False)]
     if len(active) == 1 and hasattr(segment.strategies[active[0]], "lanes"):
         return active[0], cast("LaneChooser", segment.strategies[active[0]])

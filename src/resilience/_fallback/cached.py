@@ -176,31 +176,58 @@ class CachedFallback(Shell):
             return args if not kwargs else (args, tuple(sorted(kwargs.items())))
         return key(*args, **kwargs)
 
+    passive = True
+    """Nothing before a first attempt; a success is recorded by :meth:`succeeded`."""
+
+    def succeeded(self, args: tuple[Any, ...], kwargs: Kwargs, value: object) -> None:
+        """Store a success (what the drivers' fast paths call instead of before/after)."""
+        key = self._key
+        if key is not None:
+            return self._store(key(*args, **kwargs), value)
+        token = args if not kwargs else (args, tuple(sorted(kwargs.items())))
+        # _store, inline on the hot path of the common case (a frame less on a success).
+        entries = self._entries
+        try:
+            entries[token] = (value, self._now() if self._timed else 0.0)
+            entries.move_to_end(token)
+            if len(entries) > self._max_entries:
+                entries.popitem(last=False)
+        except KeyError:
+            pass
+        except TypeError:
+            return self._store(token, value)  # says what is wrong
+        if self._last is not _OK:
+            self._last = _OK
+        return None
+
     def after(self, token: Hashable, value: object, error: BaseException | None) -> Replace | None:
         """Store a success; replace a failure by the stored value, if fresh enough."""
         if error is None:
-            # No lock on a success: each step is one atomic operation of the C
-            # OrderedDict; a key another thread dropped meanwhile is simply stored again.
-            entries = self._entries
-            try:
-                entries[token] = (value, self._now() if self._timed else 0.0)
-                entries.move_to_end(token)
-                if len(entries) > self._max_entries:
-                    entries.popitem(last=False)  # the least recently stored
-            except KeyError:
-                pass  # dropped (or the oldest popped) by another thread: nothing to do
-            except TypeError:
-                raise TypeError(
-                    f"CachedFallback {self._name!r} cannot store a result under the key "
-                    f"{safe_repr(token)}: it is not hashable. Pass key= a function of the "
-                    "call's arguments that returns a hashable key"
-                ) from None
-            if self._last is not _OK:
-                self._last = _OK
+            self._store(token, value)
             return None
         if not isinstance(error, Exception) or isinstance(error, MisusedCallError):
             return None
         return self._serve(token, error)
+
+    def _store(self, token: Hashable, value: object) -> None:
+        # No lock on a success: each step is one atomic operation of the C OrderedDict;
+        # a key another thread dropped meanwhile is simply stored again.
+        entries = self._entries
+        try:
+            entries[token] = (value, self._now() if self._timed else 0.0)
+            entries.move_to_end(token)
+            if len(entries) > self._max_entries:
+                entries.popitem(last=False)  # the least recently stored
+        except KeyError:
+            pass  # dropped (or the oldest popped) by another thread: nothing to do
+        except TypeError:
+            raise TypeError(
+                f"CachedFallback {self._name!r} cannot store a result under the key "
+                f"{safe_repr(token)}: it is not hashable. Pass key= a function of the "
+                "call's arguments that returns a hashable key"
+            ) from None
+        if self._last is not _OK:
+            self._last = _OK
 
     def _serve(self, key: Hashable, error: Exception) -> Replace | None:
         now = self._now()
