@@ -8,11 +8,11 @@ generically, without knowing the strategy's type.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Measured", "Measurement"]
+__all__ = ["Measured", "Measurement", "check_measured"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +44,26 @@ class Measured(Protocol):
     def measurements(self) -> list[Measurement]:
         """The current measurements: one per strategy (a registry: one per remote)."""
         ...
+
+
+def check_measured(strategies: Iterable[Measured] | Measured) -> list[Measured]:
+    """The strategies as a list, each checked to show measurements.
+
+    Raises:
+        TypeError: If one has no ``measurements()`` method (nothing is added then).
+    """
+    if isinstance(strategies, Measured):
+        return [strategies]
+    if not isinstance(strategies, Iterable):
+        raise TypeError(
+            f"strategies must be an iterable of objects with measurements() "
+            f"(e.g. [bulkhead]), got {strategies!r}"
+        )
+    found = list(strategies)
+    for strategy in found:
+        if not isinstance(strategy, Measured):
+            raise TypeError(
+                f"strategies must show their state with a measurements() method "
+                f"(resilience.Measured), got {strategy!r}"
+            )
+    return found

@@ -67,6 +67,7 @@ ATTRIBUTES: Final = {
     "job": "resilience.job",
     "status": "resilience.status",
     "component": "resilience.component",
+    "name": "resilience.name",
 }
 
 

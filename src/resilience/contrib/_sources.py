@@ -1,4 +1,4 @@
-"""What an exporter reads at collection time: breakers, budgets, batches and health.
+"""What an exporter reads at collection time: breakers, budgets, batches, health, strategies.
 
 :class:`Sources` holds the objects an exporter was given and reads their snapshots
 when it collects, as ``(label values, value)`` readings of the metrics they provide.
@@ -13,8 +13,10 @@ from typing import Final
 from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker
 from resilience._breaker.events import CircuitState
 from resilience._breaker.registry import BreakerRegistry
+from resilience._core.measure import Measured, check_measured
 from resilience._retry.budget import RetryBudget
 from resilience.batch import BatchProcessor
+from resilience.contrib._measured import MeasuredSources
 from resilience.contrib._metrics import (
     BATCH_ITEMS,
     BATCH_METRICS,
@@ -51,7 +53,15 @@ _BATCH_STATUSES: Final = ("succeeded", "failed", "deferred", "skipped")
 class Sources:
     """What an exporter reads at collection time; sources are added, never removed."""
 
-    __slots__ = ("_batches", "_breakers", "_budgets", "_health", "_lock", "_registries")
+    __slots__ = (
+        "_batches",
+        "_breakers",
+        "_budgets",
+        "_health",
+        "_lock",
+        "_registries",
+        "measured",
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -60,6 +70,8 @@ class Sources:
         self._health: tuple[HealthRegistry, ...] = ()
         self._batches: tuple[BatchProcessor, ...] = ()
         self._budgets: dict[str, RetryBudget] = {}
+        self.measured = MeasuredSources()
+        """The strategies that show measurements, read generically."""
 
     def add(
         self,
@@ -69,6 +81,7 @@ class Sources:
         health: HealthRegistry | None = None,
         batches: Iterable[BatchProcessor] = (),
         budgets: Mapping[str, RetryBudget] | None = None,
+        strategies: Iterable[Measured] = (),
     ) -> list[BreakerRegistry | CircuitBreaker]:
         """Add sources (each once); the registries and breakers that need a listener now.
 
@@ -93,6 +106,7 @@ class Sources:
                 f"budgets must map a name to each RetryBudget, e.g. {{'payments': budget}}; "
                 f"got {budgets!r}"
             )
+        measured = check_measured(strategies)
         budgets = dict(budgets or {})
         for name, budget in budgets.items():
             if not isinstance(name, str) or not name:
@@ -118,6 +132,7 @@ class Sources:
                 if not _holds(self._batches, batch):
                     self._batches = (*self._batches, batch)
             self._budgets.update(budgets)
+        self.measured.add(measured)
         return new
 
     def metrics(self) -> list[MetricSpec]:
@@ -131,6 +146,8 @@ class Sources:
             found.extend(BATCH_METRICS)
         if self._health:
             found.extend(HEALTH_METRICS)
+        if self.measured:
+            found.extend(self.measured.read())  # the strategies' metrics shown so far
         return found
 
     def read(self, metric: MetricSpec) -> list[Sample]:
@@ -156,6 +173,8 @@ class Sources:
             readings.update(self._read_batches())
         if self._health:
             readings[HEALTH] = self._read_health()
+        if self.measured:
+            readings.update(self.measured.read())
         return readings
 
     def _read_breakers(self) -> dict[MetricSpec, list[Sample]]:

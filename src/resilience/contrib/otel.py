@@ -1,4 +1,4 @@
-"""OpenTelemetry metrics and span events for breakers, retries, budgets, batches and health.
+"""OpenTelemetry metrics and span events: breakers, retries, budgets, health, strategies.
 
 ::
 
@@ -7,13 +7,15 @@
     policy = RetryPolicy(on_retry=metrics.on_retry)
 
 Calls, transitions and retries are counted as they happen; breaker states, budgets,
-batches and health are read from their snapshots when the SDK collects. Only the
+batches, health and the measurements of strategies (a bulkhead, a limiter: read
+generically) are read when the SDK collects. Only the
 OpenTelemetry API is needed (``pip install 'resilience[otel]'``); the application
 configures the SDK and its exporters. See ``docs/metrics.md`` for every metric.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -37,6 +39,7 @@ from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.events import TRANSITION_NAMES
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.events import Event
+from resilience._core.measure import Measured
 from resilience._retry.budget import RetryBudget
 from resilience._retry.events import RetryScheduled
 from resilience._version import __version__
@@ -100,7 +103,18 @@ class OTelMetrics:
             so no tracer provider is needed).
     """
 
-    __slots__ = ("__weakref__", "_attributes", "_counts", "_duration", "_sources", "_span_events")
+    __slots__ = (
+        "__weakref__",
+        "_attributes",
+        "_counts",
+        "_discovering",
+        "_duration",
+        "_lock",
+        "_measured",
+        "_meter",
+        "_sources",
+        "_span_events",
+    )
 
     def __init__(
         self,
@@ -115,6 +129,10 @@ class OTelMetrics:
         self._span_events = span_events
         self._attributes: dict[tuple[str, ...], dict[str, str]] = {}
         self._duration = _histogram(meter, CALL_DURATION) if durations else None
+        self._meter = meter
+        self._lock = threading.Lock()  # held while creating instruments, never in a callback
+        self._measured: set[MetricSpec] = set()  # the strategies' metrics with an instrument
+        self._discovering = False
         for metric in METRICS:
             if metric.kind is Kind.GAUGE:
                 meter.create_observable_gauge(
@@ -136,6 +154,7 @@ class OTelMetrics:
         health: HealthRegistry | None = None,
         batches: Iterable[BatchProcessor] = (),
         budgets: Mapping[str, RetryBudget] | None = None,
+        strategies: Iterable[Measured] = (),
     ) -> None:
         """Observe these sources from now on; each is attached once, however often given.
 
@@ -146,11 +165,24 @@ class OTelMetrics:
             health: The last known status of each component is read (no check is run).
             batches: The progress of each job's current or last run is read.
             budgets: Retry budgets by the name to report them under.
+            strategies: Strategies that show measurements (:class:`~resilience.Measured`:
+                a bulkhead, a limiter, a ``Remotes`` registry of them): each gauge of a
+                measurement of kind ``<kind>`` is the gauge ``resilience.<kind>.<gauge>``,
+                each total the counter ``resilience.<kind>.<total>``, and
+                ``resilience.<kind>.healthy`` is 1 or 0, with the attribute
+                ``resilience.name``. A metric is created when it is first seen: here, or
+                at a collection, and then it is reported from the next collection on.
         """
         for target in self._sources.add(
-            registry=registry, breakers=breakers, health=health, batches=batches, budgets=budgets
+            registry=registry,
+            breakers=breakers,
+            health=health,
+            batches=batches,
+            budgets=budgets,
+            strategies=strategies,
         ):
             target.add_listener(self.listener)
+        self._discover()
 
     def listener(self, event: Event) -> None:
         """A breaker listener: counts calls, rejections and transitions."""
@@ -189,6 +221,47 @@ class OTelMetrics:
                 cache.clear()
             attributes = cache[labels] = dict(zip(CALL_DURATION.attributes, labels, strict=True))
         return attributes
+
+    def _discover(self) -> None:
+        # Never called from a callback: the SDK holds its lock while it collects, and
+        # creating an instrument takes it.
+        with self._lock:
+            for metric in self._sources.measured.read():
+                if metric in self._measured:
+                    continue
+                self._measured.add(metric)
+                callback = [self._measured_callback(metric)]
+                if metric.kind is Kind.GAUGE:
+                    self._meter.create_observable_gauge(
+                        metric.name, callback, metric.unit, metric.description
+                    )
+                else:
+                    self._meter.create_observable_counter(
+                        metric.name, callback, metric.unit, metric.description
+                    )
+        self._discovering = False
+
+    def _measured_callback(
+        self, metric: MetricSpec
+    ) -> Callable[[CallbackOptions], list[Observation]]:
+        names = metric.attributes
+
+        def observe(_options: CallbackOptions) -> list[Observation]:
+            readings = self._sources.measured.read()
+            if not self._discovering and any(m not in self._measured for m in readings):
+                # A kind or field first seen now: its instrument is made once the SDK
+                # has collected (it holds its lock), and read from the next collection.
+                self._discovering = True
+                threading.Thread(
+                    target=self._discover, name="resilience-otel-instruments", daemon=True
+                ).start()
+            return [
+                Observation(value, dict(zip(names, labels, strict=True)))
+                for labels, value in readings.get(metric, ())
+            ]
+
+        observe.__qualname__ = f"OTelMetrics.observe[{metric.name}]"
+        return observe
 
     def _callback(self, metric: MetricSpec) -> Callable[[CallbackOptions], list[Observation]]:
         read = self._counts.read if metric in EVENT_METRICS else self._sources.read

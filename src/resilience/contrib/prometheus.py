@@ -1,4 +1,4 @@
-"""A Prometheus collector for breakers, retries, budgets, batches and health.
+"""A Prometheus collector for breakers, retries, budgets, batches, health and strategies.
 
 ::
 
@@ -34,6 +34,7 @@ except ImportError as exc:  # tested by hiding the library from sys.modules
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.events import Event
+from resilience._core.measure import Measured
 from resilience._retry.budget import RetryBudget
 from resilience._retry.events import RetryScheduled
 from resilience.batch import BatchProcessor
@@ -75,6 +76,12 @@ class PrometheusCollector:
         health: The last known status of each component is read (no check is run).
         batches: The progress of each job's current or last run is read.
         budgets: Retry budgets by the name to report them under.
+        strategies: Strategies that show measurements (:class:`~resilience.Measured`:
+            a bulkhead, a limiter, a ``Remotes`` registry of them), read at scrape time:
+            each gauge ``<gauge>`` of a measurement of kind ``<kind>`` is the gauge
+            ``resilience_<kind>_<gauge>``, each total the counter
+            ``resilience_<kind>_<total>_total``, and ``resilience_<kind>_healthy`` is 1
+            or 0, all labelled ``name``.
         namespace: The prefix of every metric name (``resilience_calls_total``); ""
             for none.
         durations: Keep the histogram of call durations (17 series per remote and
@@ -91,6 +98,7 @@ class PrometheusCollector:
         health: HealthRegistry | None = None,
         batches: Iterable[BatchProcessor] = (),
         budgets: Mapping[str, RetryBudget] | None = None,
+        strategies: Iterable[Measured] = (),
         namespace: str = "resilience",
         durations: bool = True,
     ) -> None:
@@ -103,7 +111,12 @@ class PrometheusCollector:
         self._counts = Counts(durations=durations)
         self._sources = Sources()
         for target in self._sources.add(
-            registry=registry, breakers=breakers, health=health, batches=batches, budgets=budgets
+            registry=registry,
+            breakers=breakers,
+            health=health,
+            batches=batches,
+            budgets=budgets,
+            strategies=strategies,
         ):
             target.add_listener(self.listener)
 

@@ -1,9 +1,10 @@
-"""The status page: one plain ASGI app showing breakers, health and batches, live over SSE.
+"""The status page: one ASGI app showing breakers, health, batches, strategies, live over SSE.
 
 Routes: ``/`` (the page), ``/static/<file>`` (its script and style sheet), ``/api/status``
 (the status as JSON) and ``/api/events`` (the same status as Server-Sent Events, pushed on
 every change). Listeners on the breaker and health registries keep a short log of recent
-events and wake the open streams at once; everything else (batch progress, counts) is
+events and wake the open streams at once; everything else (batch progress, counts, the
+strategies' measurements) is
 polled every ``poll_interval`` seconds, and a stream sends only when something changed.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.clock import wall_time
+from resilience._core.measure import Measured, check_measured
 from resilience._core.options import seconds
 from resilience.batch import BatchProcessor
 from resilience.health import HealthRegistry
@@ -34,7 +36,7 @@ from resilience.web._http import (
     respond,
     route_path,
 )
-from resilience.web._render import batch, breakers, components, to_json
+from resilience.web._render import batch, breakers, components, strategies, to_json
 from resilience.web._stream import SSE_HEADERS, Streams, serve_events
 
 __all__ = ["StatusApp", "status_app"]
@@ -54,6 +56,7 @@ class StatusApp:
         health: HealthRegistry | None,
         batches: tuple[BatchProcessor, ...],
         title: str,
+        measured: tuple[Measured, ...] = (),
         history: int,
         poll_interval: float | timedelta,
         allowed_hosts: frozenset[str] = frozenset(),
@@ -62,6 +65,7 @@ class StatusApp:
         self._allowed_hosts = allowed_hosts
         self._health = health
         self._batches = batches
+        self._measured = measured
         self._title = title
         self._poll = (
             poll_interval.total_seconds()
@@ -82,7 +86,7 @@ class StatusApp:
     # ------------------------------------------------------------------ the status
 
     def status(self) -> dict[str, Any]:
-        """What ``/api/status`` answers: breakers, health, batches, recent events."""
+        """What ``/api/status`` answers: breakers, health, batches, strategies, events."""
         return self._status()[1]
 
     def _status(self) -> tuple[int, dict[str, Any]]:
@@ -94,6 +98,7 @@ class StatusApp:
             "breakers": breakers(self._registry),
             "health": components(self._health),
             "batches": [batch(processor) for processor in self._batches],
+            "strategies": strategies(self._measured),
             "events": events,
         }
 
@@ -187,6 +192,7 @@ class StatusApp:
             f"registry={self._registry!r}" if self._registry is not None else "",
             f"health={self._health!r}" if self._health is not None else "",
             f"batches={len(self._batches)}",
+            f"strategies={len(self._measured)}" if self._measured else "",
         ]
         return f"StatusApp({', '.join(p for p in parts if p)}, title={self._title!r})"
 
@@ -196,12 +202,13 @@ def status_app(
     registry: BreakerRegistry | None = None,
     health: HealthRegistry | None = None,
     batches: Iterable[BatchProcessor] = (),
+    strategies: Iterable[Measured] = (),
     title: str = "resilience",
     history: int = 100,
     poll_interval: float | timedelta = 0.5,
     allowed_hosts: Iterable[str] = (),
 ) -> StatusApp:
-    """A status page for operators: breakers, health and batches, updated live.
+    """A status page for operators: breakers, health, batches and strategies, updated live.
 
     Serve the returned ASGI app with any ASGI server (``uvicorn``: ``pip install
     'resilience[web]'``). It shows internal state (remote names, error messages): bind it
@@ -212,6 +219,9 @@ def status_app(
         health: The health components to show, as last checked (run a
             :meth:`HealthRegistry.monitor` to keep them fresh; the page runs no check).
         batches: Batch processors whose progress to show.
+        strategies: Strategies that show measurements (:class:`~resilience.Measured`:
+            a bulkhead, a limiter, a ``Remotes`` registry of them): one row each, with
+            its kind, name, state and whether it is healthy (admits calls).
         title: The page's title.
         history: How many recent events (transitions, health changes, bursts of
             rejections) the page lists.
@@ -234,6 +244,7 @@ def status_app(
     for processor in processors:
         if not isinstance(processor, BatchProcessor):
             raise TypeError(f"batches must hold BatchProcessor objects, got {processor!r}")
+    measured = tuple(check_measured(strategies))
     if not isinstance(title, str):
         raise TypeError(f"title must be a str, got {title!r}")
     if isinstance(history, bool) or not isinstance(history, int):
@@ -252,6 +263,7 @@ def status_app(
         health=health,
         batches=processors,
         title=title,
+        measured=measured,
         history=history,
         poll_interval=poll,
         allowed_hosts=parse_allowed_hosts(allowed_hosts),

@@ -1,17 +1,19 @@
-"""The status as JSON: breakers, health and batches, and what a stream compares."""
+"""The status as JSON: breakers, health, batches, strategies, and what a stream compares."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from resilience._breaker.registry import BreakerRegistry
+from resilience._core.measure import Measured
 from resilience._core.redact import redact_text
 from resilience._core.text import json_bytes
 from resilience.batch import BatchProcessor
 from resilience.health import HealthRegistry, aggregate
 
-__all__ = ["batch", "breakers", "components", "fingerprint", "finite", "to_json"]
+__all__ = ["batch", "breakers", "components", "fingerprint", "finite", "strategies", "to_json"]
 
 
 def breakers(registry: BreakerRegistry | None) -> list[dict[str, Any]] | None:
@@ -85,12 +87,38 @@ def batch(processor: BatchProcessor) -> dict[str, Any]:
     }
 
 
+def strategies(measured: Sequence[Measured]) -> list[dict[str, Any]] | None:
+    """The strategies' rows: one per measurement, by kind and name; None without any.
+
+    A (kind, name) that two sources show (a strategy given alone and in its registry)
+    is one row, the first source's.
+    """
+    if not measured:
+        return None
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for source in measured:
+        for m in source.measurements():
+            rows.setdefault(
+                (m.kind, m.name),
+                {
+                    "kind": m.kind,
+                    "name": m.name,
+                    "state": redact_text(m.state) if m.state else m.state,
+                    "healthy": bool(m.healthy),
+                    "gauges": {key: finite(float(v)) for key, v in m.gauges.items()},
+                    "totals": {key: finite(float(v)) for key, v in m.totals.items()},
+                },
+            )
+    return [rows[key] for key in sorted(rows)]
+
+
 def fingerprint(version: int, status: dict[str, Any]) -> str:
     """What a stream compares: the status without its clock readings (countdowns, time)."""
     rows = status["breakers"]
     if rows is not None:
         rows = [{**b, "retry_after": None} for b in rows]
-    return to_json([version, rows, status["health"], status["batches"]], sort_keys=True).decode()
+    shown = [version, rows, status["health"], status["batches"], status["strategies"]]
+    return to_json(shown, sort_keys=True).decode()
 
 
 def to_json(value: object, *, sort_keys: bool = False) -> bytes:

@@ -110,6 +110,37 @@
           bad.map((b) => `${b.remote} (${b.state})`).join(", ") + ".";
   }
 
+  function renderStrategies(strategies) {
+    const section = byId("strategies-section");
+    section.hidden = strategies === null || strategies === undefined;
+    if (section.hidden) return;
+    const rows = [...strategies].sort(
+      (a, b) => Number(a.healthy) - Number(b.healthy) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name),
+    );
+    byId("strategies").tBodies[0].replaceChildren(
+      ...rows.map((s) =>
+        el(
+          "tr",
+          {},
+          el("td", {}, s.kind),
+          el("td", { class: "name" }, s.name),
+          el("td", {}, badge(s.healthy ? "yes" : "no", s.healthy ? "ok" : "warning", {
+            kind: s.kind, name: s.name, healthy: String(s.healthy),
+          })),
+          el("td", { class: "message" }, s.state || ""),
+        ),
+      ),
+    );
+    byId("strategies-empty").hidden = rows.length > 0;
+    const bad = rows.filter((s) => !s.healthy);
+    byId("strategies-summary").textContent = rows.length === 0
+      ? ""
+      : bad.length === 0
+        ? `All ${rows.length} admitting calls.`
+        : `${bad.length} of ${rows.length} turning calls away: ` +
+          bad.map((s) => `${s.kind} ${s.name}`).join(", ") + ".";
+  }
+
   function renderHealth(health, generatedAt) {
     const section = byId("health-section");
     section.hidden = health === null;
@@ -186,6 +217,7 @@
     const received = Date.now();
     pollEvery = Math.max(1000, (status.poll_interval || 2) * 1000);
     renderBreakers(status.breakers, received);
+    renderStrategies(status.strategies);
     renderHealth(status.health, status.generated_at);
     renderBatches(status.batches);
     renderEvents(status.events);
