@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from resilience import (
     BreakerConfig,
+    BreakerRegistry,
     CachedFallback,
     CachedResultServed,
     CircuitBreaker,
@@ -403,3 +404,31 @@ def test_a_strategy_of_your_own_can_observe_successes() -> None:
     Pipeline(Count())(str)(5)
     Pipeline(Count()).call(str, 6)
     assert seen == [((5,), "5"), ((6,), "6")]
+
+
+def test_beside_a_breaker_lane_successes_are_stored_and_counted(fake_clock: FakeClock) -> None:
+    """A breaker's fast lane (alone or per remote) stays: it resets its streak, the cache stores."""
+    registry = BreakerRegistry(BreakerConfig(failure_threshold=2), clock=fake_clock)
+    breaker = CircuitBreaker("one", BreakerConfig(failure_threshold=2), clock=fake_clock)
+    state = {"down": False}
+
+    def ls(remote: str, path: str) -> str:
+        if state["down"]:
+            raise ConnectionError(remote)
+        return f"{remote}:{path}"
+
+    fixed_cache, remote_cache = CachedFallback(clock=fake_clock), CachedFallback(clock=fake_clock)
+    fixed = resilient(breaker=breaker, fallback=fixed_cache)(ls)
+    per_remote = resilient(lambda remote, _: remote, breaker=registry, fallback=remote_cache)(ls)
+    for guarded in (fixed, per_remote):
+        assert guarded("gdrive", "/a") == "gdrive:/a"
+        state["down"] = True
+        assert guarded("gdrive", "/a") == "gdrive:/a"  # one failure, served
+        state["down"] = False
+        assert guarded("gdrive", "/b") == "gdrive:/b"  # a success resets the streak
+        state["down"] = True
+        assert guarded("gdrive", "/b") == "gdrive:/b"
+        state["down"] = False
+    assert breaker.state.name == "CLOSED"
+    assert registry.get("gdrive").state.name == "CLOSED"
+    assert fixed_cache.keys() == remote_cache.keys() == [("gdrive", "/a"), ("gdrive", "/b")]

@@ -58,8 +58,9 @@ class Segment:
         "inner",
         "lane",
         "lane_at",
+        "observe",
         "observed",
-        "observers",
+        "observed_lane",
         "passive",
         "sleep",
         "strategies",
@@ -91,16 +92,20 @@ class Segment:
                 self.lane_at = active[0]
                 self.lane = cast("FastLane", candidate)
         # Passive strategies told of each success by succeeded() (a cached fallback): a
-        # fast path that skips after() must call them, and only the observing ones do.
-        self.observers: tuple[Callable[..., object], ...] = tuple(
+        # fast path that skips after() must call them, and only the observing ones do:
+        # ``observed`` (all passive) and the sync decorators' ``observed_lane``.
+        observers = [
             s.succeeded  # type: ignore[attr-defined]
             for s in self.strategies
             if callable(getattr(s, "succeeded", None))
-        )
+        ]
+        self.observe: Observe | None = None
         self.observed = False
-        if self.observers:
+        self.observed_lane: FastLane | None = None
+        if observers:
+            self.observe = observers[0] if len(observers) == 1 else _every(observers)
             self.observed, self.passive = self.passive, False
-            self.lane_at, self.lane = -1, None
+            self.observed_lane, self.lane = self.lane, None
 
     def deferred(
         self,
@@ -120,6 +125,17 @@ class Segment:
             else s.before(fn, args, kwargs)
             for i, s in enumerate(self.strategies)
         ]
+
+
+Observe = Callable[[tuple[Any, ...], dict[str, Any], object], object]
+
+
+def _every(observers: list[Observe]) -> Observe:
+    def observe(args: tuple[Any, ...], kwargs: dict[str, Any], value: object) -> None:
+        for each in observers:
+            each(args, kwargs, value)
+
+    return observe
 
 
 def enter(  # noqa: PLR0917 - the engine's inner steps: positional, for speed
@@ -337,8 +353,7 @@ def call(
             held = getattr(fn, MARK, ())
             tokens = [HELD if s in held else s.before(fn, args, kwargs) for s in segment.strategies]
             return run(segment, fn, args, kwargs, segment.sleep, tokens, exc, held, owner)
-        for observe in segment.observers:
-            observe(args, kwargs, value)
+        segment.observe(args, kwargs, value)  # type: ignore[misc] # set when observed
         return value
     held = getattr(fn, MARK, ())
     return run(segment, fn, args, kwargs, segment.sleep, None, None, held, owner)

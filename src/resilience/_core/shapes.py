@@ -72,7 +72,7 @@ def _sync(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
                 return run(segment, fn, args, kwargs, sleep, tokens, exc, blocks())
 
         return passive
-    lane = segment.lane
+    lane = segment.lane if segment.observe is None else segment.observed_lane
     if lane is not None:
         return _lane(segment, lane, fn, sleep)
     chooser = _chooser(segment)
@@ -93,34 +93,19 @@ def _observed(
 ) -> Callable[..., Any]:
     """Passive strategies, some told of each success (a cached fallback records it)."""
     strategies = segment.strategies
-    observers = segment.observers
-    if len(observers) == 1:
-        (observe,) = observers
-
-        @functools.wraps(fn)
-        def observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-            try:
-                value = fn(*args, **kwargs)
-            except Exception as exc:
-                tokens = [s.before(fn, args, kwargs) for s in strategies]
-                return run(segment, fn, args, kwargs, sleep, tokens, exc, blocks())
-            observe(args, kwargs, value)
-            return value
-
-        return observed
+    observe = cast("Callable[..., object]", segment.observe)
 
     @functools.wraps(fn)
-    def observed_by_all(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+    def observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         try:
             value = fn(*args, **kwargs)
         except Exception as exc:
             tokens = [s.before(fn, args, kwargs) for s in strategies]
             return run(segment, fn, args, kwargs, sleep, tokens, exc, blocks())
-        for each in observers:
-            each(args, kwargs, value)
+        observe(args, kwargs, value)
         return value
 
-    return observed_by_all
+    return observed
 
 
 def _single(
@@ -215,6 +200,26 @@ def _lane(
         def slow(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # noqa: ANN401
             return run(segment, fn, args, kwargs, sleep, None, None, blocks())
 
+    observe = segment.observe
+    if observe is not None:
+
+        @functools.wraps(fn)
+        def fast_observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            token = lane.fast_epoch
+            if token is None:
+                return slow(args, kwargs)
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                tokens = segment.deferred(token, fn, args, kwargs)
+                return run(segment, fn, args, kwargs, sleep, tokens, exc)
+            if token == lane.epoch:
+                lane.streak = 0
+            observe(args, kwargs, result)  # after() was skipped: a cached fallback records
+            return result
+
+        return fast_observed
+
     @functools.wraps(fn)
     def fast(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         token = lane.fast_epoch
@@ -234,8 +239,8 @@ def _lane(
 
 def _chooser(segment: Segment) -> tuple[int, LaneChooser] | None:
     """The one strategy that is not passive, when it chooses a fast lane per call."""
-    if segment.wrap is not None or segment.observers:
-        return None  # a fast lane's success skips after(), which an observer needs
+    if segment.wrap is not None:
+        return None
     active = [i for i, s in enumerate(segment.strategies) if not getattr(s, "passive", False)]
     if len(active) == 1 and hasattr(segment.strategies[active[0]], "lanes"):
         return active[0], cast("LaneChooser", segment.strategies[active[0]])
@@ -260,6 +265,27 @@ def _chosen(
             for i, s in enumerate(strategies)
         ]
 
+    observe = segment.observe
+    if observe is not None:
+        fixed_name = remote if isinstance(remote, str) else None
+        choose = cast("Callable[..., str]", remote)
+
+        @functools.wraps(fn)
+        def chosen_observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            lane = get(fixed_name if fixed_name is not None else choose(*args, **kwargs))
+            token = lane.fast_epoch
+            if token is None:
+                return run(segment, fn, args, kwargs, sleep, None, None, blocks())
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                return run(segment, fn, args, kwargs, sleep, failed(lane, token, args, kwargs), exc)
+            if token == lane.epoch:
+                lane.streak = 0
+            observe(args, kwargs, result)  # after() was skipped: a cached fallback records
+            return result
+
+        return chosen_observed
     if isinstance(remote, str):
         name = remote
 
