@@ -167,9 +167,12 @@ class AlternateRemote(Shell):
         fn, args, kwargs = token
         if fn is None or not self._unavailable(error):
             return None
-        bound = inspect.signature(fn).bind(*args, **kwargs)
-        remote = bound.arguments.get(self._arg)
-        if not isinstance(remote, str):
+        try:
+            bound = inspect.signature(fn).bind(*args, **kwargs)
+        except (TypeError, ValueError):  # no signature to read (a builtin), or no match
+            bound = None
+        remote = bound.arguments.get(self._arg) if bound is not None else None
+        if bound is None or not isinstance(remote, str):
             raise TypeError(
                 f"AlternateRemote: {getattr(fn, '__qualname__', fn)!r} has no argument "
                 f"{self._arg!r} holding a remote's name (got {remote!r}); pass remote= the "
