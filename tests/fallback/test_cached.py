@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -376,8 +377,8 @@ def test_successes_are_recorded_on_every_path(fake_clock: FakeClock) -> None:
     assert retried.keys() == [("k",)]
 
 
-def _async(quotes: Quotes) -> Callable[..., Awaitable[object]]:
-    async def fetch(symbol: str) -> object:
+def _async(quotes: Quotes) -> Callable[[str], Coroutine[Any, Any, tuple[str, float, str]]]:
+    async def fetch(symbol: str) -> tuple[str, float, str]:
         return quotes(symbol)
 
     return fetch
@@ -432,3 +433,25 @@ def test_beside_a_breaker_lane_successes_are_stored_and_counted(fake_clock: Fake
     assert breaker.state.name == "CLOSED"
     assert registry.get("gdrive").state.name == "CLOSED"
     assert fixed_cache.keys() == remote_cache.keys() == [("gdrive", "/a"), ("gdrive", "/b")]
+
+
+def test_call_and_async_beside_a_breaker_store_and_serve(fake_clock: FakeClock) -> None:
+    """call(), acall() and async decorators beside a breaker, or alone: stored, then served."""
+    breaker = CircuitBreaker("q", BreakerConfig(failure_threshold=2), clock=fake_clock)
+    beside, alone = CachedFallback(clock=fake_clock), CachedFallback(clock=fake_clock)
+    pipeline = Pipeline(beside, breaker)
+    quotes = Quotes()
+    fetch = _async(quotes)
+    assert pipeline.call(quotes, "ACME")[1] == 101.5
+    assert asyncio.run(pipeline(fetch)("INIT"))[1] == 7.0
+    assert asyncio.run(alone(fetch)("ACME"))[1] == 101.5
+    assert beside.keys() == [("ACME",), ("INIT",)]
+    assert alone.keys() == [("ACME",)]
+    quotes.down = True
+    assert pipeline.call(quotes, "ACME")[1] == 101.5
+    quotes.down = False
+    pipeline.call(quotes, "INIT")  # a success through call(): the streak starts again
+    quotes.down = True
+    assert asyncio.run(pipeline(fetch)("INIT"))[1] == 7.0
+    assert asyncio.run(alone(fetch)("ACME"))[1] == 101.5
+    assert breaker.state.name == "CLOSED"

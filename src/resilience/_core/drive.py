@@ -355,6 +355,21 @@ def call(
             return run(segment, fn, args, kwargs, segment.sleep, tokens, exc, held, owner)
         segment.observe(args, kwargs, value)  # type: ignore[misc] # set when observed
         return value
+    lane = segment.observed_lane
+    if lane is not None and lane.fast_epoch is not None:  # a breaker beside an observer
+        token = lane.fast_epoch
+        try:
+            value = fn(*args, **kwargs)
+            if type(value) in AWAITABLES:
+                raise misused(_named(owner), fn, value)  # noqa: TRY301 - the outcome
+        except BaseException as exc:
+            held = getattr(fn, MARK, ())
+            tokens = segment.deferred(token, fn, args, kwargs, held)
+            return run(segment, fn, args, kwargs, segment.sleep, tokens, exc, held, owner)
+        if token == lane.epoch:
+            lane.streak = 0
+        segment.observe(args, kwargs, value)  # type: ignore[misc] # set with the lane
+        return value
     held = getattr(fn, MARK, ())
     return run(segment, fn, args, kwargs, segment.sleep, None, None, held, owner)
 

@@ -328,6 +328,39 @@ def _async(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
     asleep = segment.asleep
     strategies = segment.strategies
     lane = segment.lane
+    observe = segment.observe
+    observed_lane = segment.observed_lane
+    if observe is not None and observed_lane is not None:
+
+        @functools.wraps(fn)
+        async def fast_observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            token = observed_lane.fast_epoch
+            if token is None:
+                return await arun(segment, afn, args, kwargs, asleep, None, None, blocks())
+            try:
+                result = await afn(*args, **kwargs)
+            except BaseException as exc:
+                tokens = segment.deferred(token, fn, args, kwargs)
+                return await arun(segment, afn, args, kwargs, asleep, tokens, exc)
+            if token == observed_lane.epoch:
+                observed_lane.streak = 0
+            observe(args, kwargs, result)  # after() was skipped: a cached fallback records
+            return result
+
+        return fast_observed
+    if observe is not None and segment.observed:
+
+        @functools.wraps(fn)
+        async def observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            try:
+                result = await afn(*args, **kwargs)
+            except Exception as exc:
+                tokens = [s.before(fn, args, kwargs) for s in strategies]
+                return await arun(segment, afn, args, kwargs, asleep, tokens, exc, blocks())
+            observe(args, kwargs, result)
+            return result
+
+        return observed
     if segment.passive:
 
         @functools.wraps(fn)
