@@ -425,6 +425,12 @@ def cached_fallback(n: int, rounds: int) -> Result:
         "resilience CachedFallback, every key new": lambda: CachedFallback(max_age=300)(work),
         "hand-written floor, every key new": lambda: floor_cached(work),
         "resilience Fallback (stores nothing)": lambda: Fallback(lambda _exc, x: x)(work),
+        "resilient: retry + breaker": lambda: resilient(
+            retry=ours_retry(), breaker=ours_breaker()
+        )(work),
+        "resilient: + CachedFallback, every key new": lambda: resilient(
+            retry=ours_retry(), breaker=ours_breaker(), fallback=CachedFallback(max_age=300)
+        )(work),
     }, lambda: work, n=n, rounds=rounds)
     again = overhead("", {
         "resilience CachedFallback, 256 keys": lambda: _repeating(
