@@ -12,6 +12,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+import tenacity
 
 from resilience import (
     Backoff,
@@ -385,3 +386,14 @@ def test_real_httpx_responses_from_a_loopback_server(
         response = policy.call(client.get, flapping_url)
     assert response.status_code == 200
     assert fake_clock.monotonic() >= 3.0
+
+
+def test_tenacity_retry_if_result_is_accepted(fake_clock: FakeClock) -> None:
+    """tenacity's retry_if_result, combined with |, judges the value as it would in tenacity."""
+    fn = Returns(fake_clock, [None, "", "ok"])
+    either = tenacity.retry_if_result(lambda r: r is None) | tenacity.retry_if_result(
+        lambda r: r == ""
+    )
+    policy = RetryPolicy(backoff=no_jitter(), clock=fake_clock, retry_on_result=either)
+    assert policy.call(fn) == "ok"
+    assert fn.calls == [0.0, 1.0, 3.0]

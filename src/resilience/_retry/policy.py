@@ -78,7 +78,8 @@ class RetryPolicy(Shell):
         on_retry: Called with a :class:`RetryScheduled` before each wait.
         retry_on_result: Called with each value the call returns; a truthy answer retries
             it as a RETRYABLE failure would be (``lambda r: r is None``, or
-            :func:`retry_on_status` for HTTP responses). A number of seconds (or a
+            :func:`retry_on_status` for HTTP responses, or tenacity's
+            ``retry_if_result(...)``). A number of seconds (or a
             ``timedelta``) retries too, waiting at least that, like a Retry-After. When
             the policy gives up, :class:`RetryResultError` carries the last value.
     """

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Final
 
+import tenacity
+
 from resilience._classify.classifier import Classification, Classifier, FailureKind
 from resilience._classify.http import as_status, attribute, retry_after
 from resilience._core.clock import wall_time
@@ -99,7 +101,23 @@ class ResultCheck:
         return delay
 
 
+def _tenacity(retry: tenacity.retry_base) -> Callable[[object], object]:
+    """Tenacity's ``retry_if_result(...)`` (and ``|``, ``&`` of them) on a value."""
+
+    def predicate(value: object) -> bool:
+        state = tenacity.RetryCallState.__new__(tenacity.RetryCallState)  # no real clock
+        outcome = tenacity.Future(1)
+        outcome.set_result(value)
+        state.outcome = outcome
+        return bool(retry(state))
+
+    return predicate
+
+
 def _judged_by(predicate: Callable[[object], object]) -> Callable[[object], Classification | None]:
+    if isinstance(predicate, tenacity.retry_base):
+        predicate = _tenacity(predicate)
+
     def judge(value: object) -> Classification | None:
         answer = predicate(value)
         if answer is True:
