@@ -18,6 +18,8 @@ from resilience import (
     Backoff,
     BatchProcessor,
     CircuitBreaker,
+    Classifier,
+    FailureKind,
     Pipeline,
     RetryBudget,
     RetryPolicy,
@@ -397,3 +399,17 @@ def test_tenacity_retry_if_result_is_accepted(fake_clock: FakeClock) -> None:
     policy = RetryPolicy(backoff=no_jitter(), clock=fake_clock, retry_on_result=either)
     assert policy.call(fn) == "ok"
     assert fn.calls == [0.0, 1.0, 3.0]
+
+
+def test_a_given_up_response_is_classified_by_its_status(fake_clock: FakeClock) -> None:
+    """Giving up on a 503 is RETRYABLE with its Retry-After; giving up on None is not."""
+    policy = RetryPolicy(clock=fake_clock, retry_on_result=retry_on_status(503))
+    with pytest.raises(RetryResultError) as caught:
+        policy.call(lambda: Response(503, {"Retry-After": "9"}))
+    verdict = Classifier.default().classify(caught.value)
+    assert (verdict.kind, verdict.retry_after) == (FailureKind.RETRYABLE, 9.0)
+    assert caught.value.response is caught.value.result
+    with pytest.raises(RetryResultError) as plain:
+        none_policy(fake_clock).call(lambda: None)
+    assert plain.value.response is None
+    assert Classifier.default().classify(plain.value).kind is FailureKind.PERMANENT

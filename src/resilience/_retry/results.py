@@ -39,6 +39,9 @@ class RetryResultError(ResilienceError):
     Attributes:
         result: The value the last attempt returned.
         attempts: The attempts made, counting the first.
+        response: The result again when it is an HTTP response (it has a status), where
+            the classifier looks for one: a 503 stays RETRYABLE for a batch or an outer
+            policy, with its Retry-After. None otherwise.
     """
 
     def __init__(self, result: object, attempts: int, reason: str) -> None:
@@ -46,6 +49,8 @@ class RetryResultError(ResilienceError):
         self.result = result
         self.attempts = attempts
         self.reason = reason
+        has_status = any(as_status(attribute(result, n)) for n in ("status_code", "status"))
+        self.response = result if has_status else None
 
     def __str__(self) -> str:
         plural = "s" if self.attempts != 1 else ""
