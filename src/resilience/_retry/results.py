@@ -9,7 +9,7 @@ when the policy gives up, :class:`RetryResultError` carries the last value to th
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Final
 
@@ -188,8 +188,7 @@ def retry_on_status(*statuses: int, wall_clock: Callable[[], float] | None = Non
     Retry-After header (seconds, or an HTTP date read on ``wall_clock``) makes the wait at
     least that long, as for an exception, within the policy's ``max_retry_after``.
     """
-    chosen: Iterable[int] = statuses
-    for status in chosen:
+    for status in statuses:
         if as_status(status) is None:
             raise ValueError(
                 f"retry_on_status(statuses=...) takes HTTP status codes (100..599), got {status!r}"
