@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,8 +41,10 @@ from resilience import (
     BreakerConfig,
     BreakerRegistry,
     Bulkhead,
+    CachedFallback,
     CheckpointStore,
     CircuitBreaker,
+    Fallback,
     Hedge,
     MemoryCheckpointStore,
     Pipeline,
@@ -612,6 +615,32 @@ def floor_chaos(fn: Callable[..., object], flag: FloorFlag) -> Callable[..., obj
     return wrapper
 
 
+def floor_cached(fn: Callable[..., object], max_entries: int = 1024) -> Callable[..., object]:
+    """The least a last-good-result fallback can do: a key, a clock read, a bounded dict.
+
+    Not thread-safe (ours takes a lock around its dict): the floor of scenario 12.
+    """
+    entries: OrderedDict[object, tuple[object, float]] = OrderedDict()
+    now = time.monotonic
+
+    def wrapper(*args: object, **kwargs: object) -> object:
+        key = args if not kwargs else (args, tuple(sorted(kwargs.items())))
+        try:
+            value = fn(*args, **kwargs)
+        except Exception:
+            entry = entries.get(key)
+            if entry is None:
+                raise
+            return entry[0]
+        entries[key] = (value, now())
+        entries.move_to_end(key)
+        if len(entries) > max_entries:
+            entries.popitem(last=False)
+        return value
+
+    return wrapper
+
+
 def scenario_chaos() -> dict[str, Callable[[], Op] | None]:
     def off() -> InjectFault:
         return InjectFault(ConnectionError, rate=0.5, switch=ChaosSwitch("bench"))
@@ -621,6 +650,43 @@ def scenario_chaos() -> dict[str, Callable[[], Op] | None]:
         "resilience Pipeline(InjectFault), off": lambda: Pipeline(off())(work),
         "hand-written floor (an if)": lambda: floor_chaos(work, FloorFlag()),
     }
+
+
+def _repeating(fn: Op) -> Op:
+    return lambda x: fn(x & 255)  # 256 keys, each stored again and again
+
+
+def cached_fallback(n: int, rounds: int) -> Result:
+    """A success through a CachedFallback (max_age=300), beside its floor and a plain Fallback.
+
+    Two runs: every call a new key (each success stores one and drops the oldest of
+    1,024), and 256 keys stored again and again; each against its own bare call.
+    """
+    result = Result("(19) cached fallback, sync, success", "ns/call")
+    new = overhead("", {
+        "resilience CachedFallback, every key new": lambda: CachedFallback(max_age=300)(work),
+        "hand-written floor, every key new": lambda: floor_cached(work),
+        "resilience Fallback (stores nothing)": lambda: Fallback(lambda _exc, x: x)(work),
+        "resilient: retry + breaker": lambda: resilient(
+            retry=ours_retry(), breaker=ours_breaker()
+        )(work),
+        "resilient: + CachedFallback, every key new": lambda: resilient(
+            retry=ours_retry(), breaker=ours_breaker(), fallback=CachedFallback(max_age=300)
+        )(work),
+    }, lambda: work, n=n, rounds=rounds)
+    again = overhead("", {
+        "resilience CachedFallback, 256 keys": lambda: _repeating(
+            CachedFallback(max_age=300)(work)
+        ),
+        "hand-written floor, 256 keys": lambda: _repeating(floor_cached(work)),
+    }, lambda: _repeating(work), n=n, rounds=rounds)
+    result.rounds.update(new.rounds)
+    result.rounds.update(again.rounds)
+    result.notes.append(
+        "both store with the same OrderedDict steps; the floor is a closure, ours a "
+        "strategy told of each success by the decorated function's wrapper"
+    )
+    return result
 
 
 def _time_sync(op: Op, n: int) -> float:
@@ -945,6 +1011,9 @@ def targets(results: dict[str, Result]) -> list[str]:
         ("16", "resilience", "hand-written floor", 1.5),
         ("17", "resilience Hedge", "hand-written floor (a loop timer)", 1.5),
         ("18", "resilience InjectFault, off", "hand-written floor (an if)", 1.5),
+        ("19", "resilience CachedFallback, 256 keys", "hand-written floor, 256 keys", 1.5),
+        ("19", "resilience CachedFallback, every key new", "hand-written floor, every key new",
+         1.5),
     ):
         if key not in results:
             continue  # not run (--only)
@@ -1046,6 +1115,7 @@ def main(argv: list[str] | None = None) -> int:
             overhead("(18) fault injection switched off, sync, success", scenario_chaos(),
                      lambda: work, n=n, rounds=rounds),
             _time_sync(work, n)),
+        "19": lambda: cached_fallback(n, rounds),
     }
     unknown = only - set(jobs)
     if unknown:
@@ -1070,6 +1140,7 @@ def main(argv: list[str] | None = None) -> int:
     reference["14"] = ("lock + counter + clock (floor)", "the floor")
     reference["17"] = ("resilience Hedge", "ours")
     reference["18"] = ("resilience InjectFault, off", "ours")
+    reference["19"] = ("resilience Fallback (stores nothing)", "a plain Fallback")
     for key in sorted(results, key=int):
         if results[key].rounds or results[key].missing:
             print(render(results[key], *reference.get(key, (None, "ours"))))

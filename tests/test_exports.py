@@ -19,6 +19,7 @@ RESILIENCE = [
     "AIMD",
     "ActionRecord",
     "AdaptiveLimiter",
+    "AlternateRemote",
     "Attempt",
     "Attempts",
     "Backoff",
@@ -35,6 +36,8 @@ RESILIENCE = [
     "BulkheadConfig",
     "BulkheadFullError",
     "BulkheadRejected",
+    "CachedFallback",
+    "CachedResultServed",
     "CallRecorded",
     "CallRejected",
     "CallTimeoutError",
@@ -101,6 +104,7 @@ RESILIENCE = [
     "RegistryFullError",
     "RejectedError",
     "RemoteBreakers",
+    "RemoteUnavailableError",
     "Remotes",
     "Replace",
     "ResilienceError",
@@ -109,6 +113,7 @@ RESILIENCE = [
     "RestartBudget",
     "RetryBudget",
     "RetryPolicy",
+    "RetryResultError",
     "RetryScheduled",
     "SQLiteCheckpointStore",
     "SQLiteIncidentStore",
@@ -125,6 +130,7 @@ RESILIENCE = [
     "__version__",
     "log_event",
     "resilient",
+    "retry_on_status",
 ]
 
 BATCH = [

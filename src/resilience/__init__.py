@@ -32,6 +32,8 @@ from resilience._core.pipeline import Pipeline
 from resilience._core.remotes import PerRemote, Remotes
 from resilience._core.strategy import Replace, Strategy
 from resilience._core.timeout import CallTimeoutError, Timeout
+from resilience._fallback.alternate import AlternateRemote, RemoteUnavailableError
+from resilience._fallback.cached import CachedFallback, CachedResultServed
 from resilience._hedge.events import HedgeStarted, HedgeWon
 from resilience._hedge.hedge import Hedge
 from resilience._limit.adaptive import AdaptiveLimiter, LimitExceededError
@@ -48,6 +50,7 @@ from resilience._retry.backoff import Backoff
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
 from resilience._retry.events import RetryScheduled
 from resilience._retry.policy import RetryPolicy
+from resilience._retry.results import RetryResultError, retry_on_status
 from resilience._version import __version__
 from resilience.batch import (
     BatchProcessor,
@@ -131,6 +134,7 @@ __all__ = [
     "AIMD",
     "ActionRecord",
     "AdaptiveLimiter",
+    "AlternateRemote",
     "Attempt",
     "Attempts",
     "Backoff",
@@ -147,6 +151,8 @@ __all__ = [
     "BulkheadConfig",
     "BulkheadFullError",
     "BulkheadRejected",
+    "CachedFallback",
+    "CachedResultServed",
     "CallRecorded",
     "CallRejected",
     "CallTimeoutError",
@@ -213,6 +219,7 @@ __all__ = [
     "RegistryFullError",
     "RejectedError",
     "RemoteBreakers",
+    "RemoteUnavailableError",
     "Remotes",
     "Replace",
     "ResilienceError",
@@ -221,6 +228,7 @@ __all__ = [
     "RestartBudget",
     "RetryBudget",
     "RetryPolicy",
+    "RetryResultError",
     "RetryScheduled",
     "SQLiteCheckpointStore",
     "SQLiteIncidentStore",
@@ -237,4 +245,5 @@ __all__ = [
     "__version__",
     "log_event",
     "resilient",
+    "retry_on_status",
 ]

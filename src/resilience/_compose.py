@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -62,7 +62,7 @@ def resilient(
     hedge: Hedge | None = None,
     timeout: float | timedelta | None = None,
     chaos: InjectFault | InjectLatency | InjectResult | None = None,
-    fallback: Callable[..., Any] | None = None,
+    fallback: Callable[..., Any] | Strategy | Remotes[Any] | Sequence[Strategy] | None = None,
     classifier: Classifier | None = None,
     clock: Clock | None = None,
 ) -> Resilient:
@@ -95,7 +95,10 @@ def resilient(
         chaos: A fault injection strategy, innermost: what it injects looks like the
             call's own doing to the retry and the breaker.
         fallback: ``fallback(exc, *args, **kwargs)`` gives the result when the final
-            attempt failed with an ``Exception``; may be async for async calls.
+            attempt failed with an ``Exception``; may be async for async calls. Or a
+            fallback strategy (a :class:`CachedFallback`, an :class:`AlternateRemote`),
+            a list of them (outermost first), or a :class:`Remotes` of them (with
+            ``remote``: each call's remote has its own).
         classifier: Overrides the retry policy's classifier when the policy has none of
             its own. (A breaker keeps the classifier it was built with.)
         clock: Time source for the sync timeout.
@@ -110,15 +113,12 @@ def resilient(
             "resilient(chaos=...) must be an InjectFault, InjectLatency or InjectResult, "
             f"got {chaos!r}"
         )
-    if fallback is not None and not callable(fallback):
-        raise TypeError(f"resilient(fallback=...) must be callable, got {fallback!r}")
+    fallbacks = _fallbacks(fallback, remote)
     if classifier is not None and retry is not None and not retry.has_classifier:
         retry = retry.replace(classifier=classifier)
-    per_remote = any(isinstance(v, Remotes) for v in (rate_limiter, bulkhead, limiter))
+    per_remote = any(isinstance(v, Remotes) for v in (rate_limiter, bulkhead, limiter, fallback))
     guard = _breaker(breaker, remote, per_remote=per_remote)
-    strategies: list[Strategy] = []
-    if fallback is not None:
-        strategies.append(Fallback(fallback))
+    strategies: list[Strategy] = [*fallbacks]
     if retry is not None:
         strategies.append(retry)
     if guard is not None:
@@ -198,7 +198,35 @@ def _breaker(
 def _check_remote(remote: object) -> None:
     if not remote or not (isinstance(remote, str) or callable(remote)):
         raise TypeError(
-            "resilient(rate_limiter=, bulkhead= or limiter=<Remotes>) needs remote=: a "
+            "resilient(...=<Remotes>) needs remote=: a "
             "non-empty remote name, or a function of the call's arguments that returns one; "
             f"got {remote!r}"
         )
+
+
+def _fallbacks(
+    fallback: Callable[..., Any] | Strategy | Remotes[Any] | Sequence[Strategy] | None,
+    remote: str | Callable[..., str] | None,
+) -> list[Strategy]:
+    """The outermost strategies: a fallback function's Fallback, or the strategies given."""
+    if fallback is None:
+        return []
+    if isinstance(fallback, Remotes):
+        if remote is None:
+            raise TypeError(
+                "resilient(fallback=<Remotes>) needs remote=: a remote name, or a function "
+                "of the call's arguments that returns one"
+            )
+        return [fallback.protect(remote)]
+    if isinstance(fallback, Strategy):  # a CachedFallback, an AlternateRemote (callable too)
+        return [fallback]
+    if isinstance(fallback, list | tuple):
+        if not fallback or not all(isinstance(f, Strategy) for f in fallback):
+            raise TypeError(
+                "resilient(fallback=[...]) takes fallback strategies (a CachedFallback, an "
+                f"AlternateRemote, ...), outermost first; got {fallback!r}"
+            )
+        return list(fallback)
+    if not callable(fallback):
+        raise TypeError(f"resilient(fallback=...) must be callable, got {fallback!r}")
+    return [Fallback(fallback)]

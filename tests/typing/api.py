@@ -27,6 +27,7 @@ import resilience
 from resilience import (
     AIMD,
     AdaptiveLimiter,
+    AlternateRemote,
     Attempt,
     Attempts,
     Backoff,
@@ -39,6 +40,8 @@ from resilience import (
     BulkheadConfig,
     BulkheadFullError,
     BulkheadRejected,
+    CachedFallback,
+    CachedResultServed,
     CircuitBreaker,
     CircuitOpenError,
     CircuitState,
@@ -59,15 +62,18 @@ from resilience import (
     RejectedError,
     RemoteBreakers,
     Remotes,
+    RemoteUnavailableError,
     Replace,
     Resilient,
     RetryBudget,
     RetryPolicy,
+    RetryResultError,
     RetryScheduled,
     Strategy,
     Timeout,
     config,
     resilient,
+    retry_on_status,
 )
 from resilience.batch import CheckpointStore, ItemKey, ItemRecord, MemoryCheckpointStore
 from resilience.chaos import ChaosInjected, ChaosSwitch, InjectFault, InjectLatency, InjectResult
@@ -267,6 +273,27 @@ async def async_retry_forms() -> bytes:
     raise AssertionError
 
 
+def result_retries() -> httpx.Response:
+    """retry_on_result: a predicate on the value, or retry_on_status for responses."""
+    none = RetryPolicy(retry_on_result=lambda value: value is None, clock=clock)
+    assert_type(none.call(fetch, "b", "k"), bytes)
+    http = RetryPolicy(retry_on_result=retry_on_status(503, 429), clock=clock)
+    try:
+        return http.call(httpx.get, "http://127.0.0.1/")
+    except RetryResultError as gave_up:
+        assert_type(gave_up.attempts, int)
+        assert_type(gave_up.result, object)
+        for attempt in http:
+            with attempt:
+                attempt.set_result(httpx.get("http://127.0.0.1/"))
+        raise
+
+
+def misuse_retry_on_result() -> None:
+    """retry_on_result takes a predicate, not a status."""
+    RetryPolicy(retry_on_result=503)  # type: ignore[arg-type]
+
+
 def partial_retries() -> None:
     """partial(): a multi-item call whose failed items alone are retried."""
 
@@ -304,6 +331,40 @@ def composition() -> None:
     assert_type(pipeline.call(fetch, "b", "k"), bytes)
     with pipeline:
         fetch("b", "k")
+
+
+def fallbacks() -> None:
+    """CachedFallback and AlternateRemote: alone, in resilient(), per remote."""
+    cache = CachedFallback(
+        name="listing",
+        key=lambda bucket, *_, **__: bucket,
+        max_entries=100,
+        max_age=timedelta(minutes=5),
+        clock=clock,
+        on_served=lambda event: assert_type(event, CachedResultServed),
+    )
+    assert_type(cache(fetch)("b", "k"), bytes)
+    assert_type(cache.call(fetch, "b", "k"), bytes)
+    assert_type(cache.measurements()[0].healthy, bool)
+    registry = BreakerRegistry(clock=clock)
+    alternate = AlternateRemote({"b": ["b-mirror"]}, remote="bucket", breakers=registry)
+    assert_type(alternate.call(fetch, "b", "k"), bytes)
+    policy = resilient(
+        lambda bucket, *_, **__: bucket,
+        breaker=registry,
+        fallback=[cache, alternate],
+    )
+    assert_type(policy(fetch)("b", "k"), bytes)
+    per_remote = resilient(
+        lambda bucket, *_, **__: bucket,
+        fallback=Remotes(lambda name: CachedFallback(name=name)),
+    )
+    assert_type(per_remote.call(fetch, "b", "k"), bytes)
+    try:
+        alternate.call(fetch, "b", "k")
+    except RemoteUnavailableError as unavailable:
+        assert_type(unavailable.retry_after, float | None)
+        assert_type(unavailable.tried, tuple[tuple[str, str], ...])
 
 
 async def async_composition() -> None:

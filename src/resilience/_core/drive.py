@@ -59,6 +59,9 @@ class Segment:
         "inner",
         "lane",
         "lane_at",
+        "observe",
+        "observed",
+        "observed_lane",
         "passive",
         "sleep",
         "strategies",
@@ -105,6 +108,21 @@ class Segment:
             if all(hasattr(candidate, a) for a in ("fast_epoch", "epoch", "streak")):
                 self.lane_at = active[0]
                 self.lane = cast("FastLane", candidate)
+        # Passive strategies told of each success by succeeded() (a cached fallback): a
+        # fast path that skips after() must call them, and only the observing ones do:
+        # ``observed`` (all passive) and the sync decorators' ``observed_lane``.
+        observers = [
+            s.succeeded  # type: ignore[attr-defined]
+            for s in self.strategies
+            if callable(getattr(s, "succeeded", None))
+        ]
+        self.observe: Observe | None = None
+        self.observed = False
+        self.observed_lane: FastLane | None = None
+        if observers:
+            self.observe = observers[0] if len(observers) == 1 else _every(observers)
+            self.observed, self.passive = self.passive, False
+            self.observed_lane, self.lane = self.lane, None
 
     def deferred(
         self,
@@ -124,6 +142,17 @@ class Segment:
             else s.before(fn, args, kwargs)
             for i, s in enumerate(self.strategies)
         ]
+
+
+Observe = Callable[[tuple[Any, ...], dict[str, Any], object], object]
+
+
+def _every(observers: list[Observe]) -> Observe:
+    def observe(args: tuple[Any, ...], kwargs: dict[str, Any], value: object) -> None:
+        for each in observers:
+            each(args, kwargs, value)
+
+    return observe
 
 
 def enter(  # noqa: PLR0917 - the engine's inner steps: positional, for speed
@@ -367,6 +396,32 @@ def call(
             if token == lane.epoch:  # a stale success must not reset a later period's
                 lane.streak = 0
             return value
+    if segment.observed:  # every strategy passive, some told of successes
+        try:
+            value = fn(*args, **kwargs)
+            if type(value) in AWAITABLES:
+                raise misused(_named(owner), fn, value)  # noqa: TRY301 - the outcome
+        except BaseException as exc:
+            held = getattr(fn, MARK, ())
+            tokens = [HELD if s in held else s.before(fn, args, kwargs) for s in segment.strategies]
+            return run(segment, fn, args, kwargs, segment.sleep, tokens, exc, held, owner)
+        segment.observe(args, kwargs, value)  # type: ignore[misc] # set when observed
+        return value
+    lane = segment.observed_lane
+    if lane is not None and lane.fast_epoch is not None:  # a breaker beside an observer
+        token = lane.fast_epoch
+        try:
+            value = fn(*args, **kwargs)
+            if type(value) in AWAITABLES:
+                raise misused(_named(owner), fn, value)  # noqa: TRY301 - the outcome
+        except BaseException as exc:
+            held = getattr(fn, MARK, ())
+            tokens = segment.deferred(token, fn, args, kwargs, held)
+            return run(segment, fn, args, kwargs, segment.sleep, tokens, exc, held, owner)
+        if token == lane.epoch:
+            lane.streak = 0
+        segment.observe(args, kwargs, value)  # type: ignore[misc] # set with the lane
+        return value
     held = getattr(fn, MARK, ())
     return run(segment, fn, args, kwargs, segment.sleep, None, None, held, owner)
 

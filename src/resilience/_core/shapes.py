@@ -61,6 +61,8 @@ def _all(segment: Segment | None) -> list[Strategy]:
 def _sync(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
     sleep = segment.sleep
     strategies = segment.strategies
+    if segment.observed:
+        return _observed(segment, fn, sleep)
     if segment.passive and len(strategies) == 1:
         return _loop(strategies[0], fn, sleep)
     if segment.passive:
@@ -74,7 +76,7 @@ def _sync(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
                 return run(segment, fn, args, kwargs, sleep, tokens, exc, blocks())
 
         return passive
-    lane = segment.lane
+    lane = segment.lane if segment.observe is None else segment.observed_lane
     if lane is not None:
         return _lane(segment, lane, fn, sleep)
     chooser = _chooser(segment)
@@ -88,6 +90,26 @@ def _sync(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
         return run(segment, fn, args, kwargs, sleep, None, None, blocks())
 
     return engine
+
+
+def _observed(
+    segment: Segment, fn: Callable[..., Any], sleep: Callable[[float], None]
+) -> Callable[..., Any]:
+    """Passive strategies, some told of each success (a cached fallback records it)."""
+    strategies = segment.strategies
+    observe = cast("Callable[..., object]", segment.observe)
+
+    @functools.wraps(fn)
+    def observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        try:
+            value = fn(*args, **kwargs)
+        except Exception as exc:
+            tokens = [s.before(fn, args, kwargs) for s in strategies]
+            return run(segment, fn, args, kwargs, sleep, tokens, exc, blocks())
+        observe(args, kwargs, value)
+        return value
+
+    return observed
 
 
 def _single(
@@ -182,6 +204,26 @@ def _lane(
         def slow(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # noqa: ANN401
             return run(segment, fn, args, kwargs, sleep, None, None, blocks())
 
+    observe = segment.observe
+    if observe is not None:
+
+        @functools.wraps(fn)
+        def fast_observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            token = lane.fast_epoch
+            if token is None:
+                return slow(args, kwargs)
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                tokens = segment.deferred(token, fn, args, kwargs)
+                return run(segment, fn, args, kwargs, sleep, tokens, exc)
+            if token == lane.epoch:
+                lane.streak = 0
+            observe(args, kwargs, result)  # after() was skipped: a cached fallback records
+            return result
+
+        return fast_observed
+
     @functools.wraps(fn)
     def fast(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         token = lane.fast_epoch
@@ -227,6 +269,27 @@ def _chosen(
             for i, s in enumerate(strategies)
         ]
 
+    observe = segment.observe
+    if observe is not None:
+        fixed_name = remote if isinstance(remote, str) else None
+        choose = cast("Callable[..., str]", remote)
+
+        @functools.wraps(fn)
+        def chosen_observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            lane = get(fixed_name if fixed_name is not None else choose(*args, **kwargs))
+            token = lane.fast_epoch
+            if token is None:
+                return run(segment, fn, args, kwargs, sleep, None, None, blocks())
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                return run(segment, fn, args, kwargs, sleep, failed(lane, token, args, kwargs), exc)
+            if token == lane.epoch:
+                lane.streak = 0
+            observe(args, kwargs, result)  # after() was skipped: a cached fallback records
+            return result
+
+        return chosen_observed
     if isinstance(remote, str):
         name = remote
 
@@ -269,6 +332,39 @@ def _async(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
     asleep = segment.asleep
     strategies = segment.strategies
     lane = segment.lane
+    observe = segment.observe
+    observed_lane = segment.observed_lane
+    if observe is not None and observed_lane is not None:
+
+        @functools.wraps(fn)
+        async def fast_observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            token = observed_lane.fast_epoch
+            if token is None:
+                return await arun(segment, afn, args, kwargs, asleep, None, None, blocks())
+            try:
+                result = await afn(*args, **kwargs)
+            except BaseException as exc:
+                tokens = segment.deferred(token, fn, args, kwargs)
+                return await arun(segment, afn, args, kwargs, asleep, tokens, exc)
+            if token == observed_lane.epoch:
+                observed_lane.streak = 0
+            observe(args, kwargs, result)  # after() was skipped: a cached fallback records
+            return result
+
+        return fast_observed
+    if observe is not None and segment.observed:
+
+        @functools.wraps(fn)
+        async def observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            try:
+                result = await afn(*args, **kwargs)
+            except Exception as exc:
+                tokens = [s.before(fn, args, kwargs) for s in strategies]
+                return await arun(segment, afn, args, kwargs, asleep, tokens, exc, blocks())
+            observe(args, kwargs, result)
+            return result
+
+        return observed
     if segment.passive:
 
         @functools.wraps(fn)

@@ -16,6 +16,10 @@ Strategies decide; the drivers call, wait and sleep, sync or async. Optional par
 - ``passive = True``: ``before`` has no effect on the attempt it precedes and ``after``
   acts on an ``Exception`` only, so the drivers may run ``before`` once the first
   attempt failed, and skip ``after`` when it did not (a plain retry, a fallback).
+- ``succeeded(args, kwargs, value)``: on a passive strategy, what the fast paths call
+  on a success instead of skipping it (a cached fallback records the value); in the
+  loop the strategy's ``after`` sees the success as usual. A breaker's fast lane
+  beside one keeps running (``Segment.observed_lane``), but for ``acall()``.
 - ``once = True``: a call is admitted at most once: a function the strategy decorates,
   called through the strategy's own ``call()`` or inside its ``with`` block, is not
   admitted again (a breaker would count it twice).

@@ -4,24 +4,37 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Final, Self, cast
+
+from resilience._core.strategy import Replace
 
 if TYPE_CHECKING:
     from resilience._retry.run import Retrying, Run
 
 __all__ = ["Attempt", "Attempts"]
 
+_UNSET: Final = object()
+
 
 class Attempt:
     """One attempt of ``for attempt in policy: with attempt: ...``."""
 
-    __slots__ = ("_number", "_policy", "_run", "_wait")
+    __slots__ = ("_number", "_policy", "_result", "_run", "_wait")
 
     def __init__(self, number: int, policy: Retrying, run: Run) -> None:
         self._number = number
         self._policy = policy
         self._run = run
         self._wait: float | None = None
+        self._result: object = _UNSET
+
+    def set_result(self, value: object) -> None:
+        """Hand the block's result to the policy's ``retry_on_result`` (as tenacity's).
+
+        Without it, a block that does not raise is a success: the predicate judges only
+        what is handed to it.
+        """
+        self._result = value
 
     @property
     def number(self) -> int:
@@ -42,9 +55,15 @@ class Attempt:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        self._wait = self._policy.after(self._run, None, exc)
+        result = self._result
+        if exc is None and result is _UNSET:
+            return False  # a success, no result to judge
+        decision = self._policy.after(self._run, None if result is _UNSET else result, exc)
+        if isinstance(decision, Replace):  # gave up on an unwanted result
+            raise cast("BaseException", decision.error)
+        self._wait = decision
         # Swallowed when it will be retried; else it propagates, with its note.
-        return self._wait is not None
+        return decision is not None
 
 
 class Attempts:

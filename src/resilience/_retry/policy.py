@@ -20,11 +20,13 @@ from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.drive import Segment
 from resilience._core.options import Options, Seconds, seconds
 from resilience._core.shells import Shell, require_callable
+from resilience._core.strategy import Replace
 from resilience._retry.attempts import Attempt, Attempts
 from resilience._retry.backoff import Backoff
 from resilience._retry.budget import RetryBudget
 from resilience._retry.events import RetryScheduled
 from resilience._retry.partial import partial_shells
+from resilience._retry.results import ResultCheck
 from resilience._retry.run import Run, Settings, new_run
 
 __all__ = ["RetryPolicy"]
@@ -74,9 +76,24 @@ class RetryPolicy(Shell):
         wait: A tenacity wait strategy, replacing ``backoff``.
         clock: Time source for waits and the deadline.
         on_retry: Called with a :class:`RetryScheduled` before each wait.
+        retry_on_result: Called with each value the call returns; a truthy answer retries
+            it as a RETRYABLE failure would be (``lambda r: r is None``, or
+            :func:`retry_on_status` for HTTP responses, or tenacity's
+            ``retry_if_result(...)``). A number of seconds (or a
+            ``timedelta``) retries too, waiting at least that, like a Retry-After. When
+            the policy gives up, :class:`RetryResultError` carries the last value.
     """
 
-    __slots__ = ("_clock", "_kwargs", "_segment", "_settings", "after", "before", "passive")
+    __slots__ = (
+        "_check",
+        "_clock",
+        "_kwargs",
+        "_segment",
+        "_settings",
+        "after",
+        "before",
+        "passive",
+    )
 
     before: Callable[[Callable[..., object] | None, tuple[Any, ...], Kwargs], Run]
     """Begin an operation: a budget deposit and a start time, where they are needed.
@@ -84,14 +101,18 @@ class RetryPolicy(Shell):
     A plain policy's run is made on the first failure (the policy is passive) and needs
     neither: one small list.
     """
-    after: Callable[[Run, object, BaseException | None], float | None]
+    after: Callable[[Run, object, BaseException | None], float | Replace | None]
     """After an attempt: the wait before the next one, or None (success, give-up).
 
     The settings' own :meth:`~resilience._retry.run.Settings.after`: one frame on the
-    failure path, not two.
+    failure path, not two. With ``retry_on_result``, the result's judge, which gives up
+    on an unwanted result with ``Replace(error=RetryResultError(...))``.
     """
     passive: bool
-    """A plain policy needs nothing before a first attempt, and nothing after a success."""
+    """A plain policy needs nothing before a first attempt, and nothing after a success.
+
+    A policy with ``retry_on_result`` is never passive: a success is judged too.
+    """
 
     waits = True  # its after() asks for waits: a pipeline sleeps them on its clock
 
@@ -110,6 +131,7 @@ class RetryPolicy(Shell):
         wait: tenacity.wait.wait_base | None = None,
         clock: Clock | None = None,
         on_retry: Callable[[RetryScheduled], object] | None = None,
+        retry_on_result: Callable[[Any], object] | None = None,
     ) -> None:
         config = _RetryConfig(
             attempts=attempts,
@@ -125,6 +147,11 @@ class RetryPolicy(Shell):
         _check_type("wait", wait, tenacity.wait.wait_base)
         if on_retry is not None and not callable(on_retry):
             raise TypeError(f"on_retry must be callable, got {on_retry!r}")
+        if retry_on_result is not None and not callable(retry_on_result):
+            raise TypeError(
+                "RetryPolicy(retry_on_result=...) must be a predicate taking the call's "
+                f"result, got {type(retry_on_result).__name__}: {retry_on_result!r}"
+            )
         self._kwargs: dict[str, Any] = {
             "attempts": attempts,
             "backoff": backoff,
@@ -138,6 +165,7 @@ class RetryPolicy(Shell):
             "wait": wait,
             "clock": clock,
             "on_retry": on_retry,
+            "retry_on_result": retry_on_result,
         }
         count = config.attempts
         if count is None and stop is None:
@@ -160,11 +188,16 @@ class RetryPolicy(Shell):
             clock=self._clock,
             on_retry=on_retry,
         )
+        # Judging results is the only thing a success pays for, and only when asked for.
+        self._check = (
+            None if retry_on_result is None else ResultCheck(self._settings, retry_on_result)
+        )
         self._segment: Segment | None = None
         # The Strategy protocol, bound once: plain attributes, read on every attempt.
-        self.passive = self._settings.plain
+        check = self._check
+        self.passive = self._settings.plain and check is None
         self.before = _plain_run if self._settings.plain else self._begin
-        self.after = self._settings.after
+        self.after = self._settings.after if check is None else check
 
     def replace(self, **changes: Any) -> RetryPolicy:  # noqa: ANN401 - mirrors __init__
         """A copy with some arguments changed, e.g. ``policy.replace(attempts=5)``."""

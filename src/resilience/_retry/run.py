@@ -20,6 +20,7 @@ from resilience._core.errors import RejectedError
 from resilience._core.events import emit
 from resilience._core.log import log_event, logger
 from resilience._core.misuse import MisusedCallError
+from resilience._core.strategy import Replace
 from resilience._core.text import safe_repr
 from resilience._retry.backoff import SCHEDULE, Backoff, jittered
 from resilience._retry.budget import RetryBudget
@@ -67,7 +68,6 @@ class Settings:
         object.__setattr__(self, "plain", timeless and self.budget is None)
         object.__setattr__(self, "plain_types", self.classifier.plain_types())
         hot = (
-            self.plain_types,
             self.attempts,
             self.bases,
             self.jitter,
@@ -79,7 +79,7 @@ class Settings:
         )
         object.__setattr__(self, "hot", hot)
 
-    def after(  # noqa: PLR0915 - one decision, in order; split, it would cost frames
+    def after(
         self, run: Run, value: object, exc: BaseException | None
     ) -> float | None:
         """After an attempt: seconds to wait before the next, or None (a success, a give-up).
@@ -90,8 +90,7 @@ class Settings:
         if not isinstance(exc, Exception):
             return None  # a success, or a cancellation: never retried
         attempt = len(run) - _AT_TRIES + 1
-        # What every failure reads, in one tuple: a local each, not an attribute each.
-        plain, attempts, bases, jitter, timeless, now_of, budget, on_retry, enabled = self.hot
+        plain = self.plain_types
         verdict = plain.get(exc.__class__) if plain is not None else None
         if verdict is not None and not exc.__dict__:
             special = verdict.kind is not _RETRYABLE  # a plain builtin: nothing else to ask
@@ -109,6 +108,19 @@ class Settings:
                 _give_up(self, run, exc, attempt, reason, None)
                 return None
             verdict = reason
+        return self.schedule(run, exc, attempt, verdict)
+
+    def schedule(
+        self, run: Run, exc: Exception, attempt: int, verdict: Classification
+    ) -> float | None:
+        """After attempt ``attempt`` failed for a retryable reason: the wait, or None (give up).
+
+        Shared by failures (an exception) and unwanted results (see
+        :mod:`resilience._retry.results`): the same caps, backoff, Retry-After, testing
+        mode, deadline, stop and budget. On give-up ``exc`` gets the note of every attempt.
+        """
+        # What every failure reads, in one tuple: a local each, not an attribute each.
+        attempts, bases, jitter, timeless, now_of, budget, on_retry, enabled = self.hot
         testing = TESTING.on
         cap = TESTING.attempts if testing else None
         if cap is not None:
@@ -344,8 +356,8 @@ class Retrying(Protocol):
         ...
 
     @property
-    def after(self) -> Callable[[Run, object, BaseException | None], float | None]:
-        """After an attempt: the wait before the next, or None."""
+    def after(self) -> Callable[[Run, object, BaseException | None], float | Replace | None]:
+        """After an attempt: the wait before the next, None, or a give-up on a result."""
         ...
 
     @property
