@@ -20,7 +20,8 @@ try:
     from aiohttp.payload import BytesPayload
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "resilience.contrib.aiohttp needs aiohttp 3.12 or later: pip install -e '.[aiohttp]'"
+        "resilience.contrib.aiohttp needs aiohttp 3.12 or later: "
+        "pip install 'resilience-engine[aiohttp]'"
     ) from _exc
 
 from resilience._breaker.errors import CircuitOpenError

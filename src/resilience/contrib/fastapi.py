@@ -21,7 +21,7 @@ try:
     import fastapi  # noqa: F401 - the extra's presence is what this module checks
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "resilience.contrib.fastapi needs FastAPI: pip install -e '.[fastapi]'"
+        "resilience.contrib.fastapi needs FastAPI: pip install 'resilience-engine[fastapi]'"
     ) from _exc
 
 from resilience.contrib.starlette import LoadShedding, circuit_open_response, guard, health_routes

@@ -18,7 +18,9 @@ from collections.abc import Callable
 try:
     from flask import Blueprint, Response, request
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError("resilience.contrib.flask needs Flask: pip install -e '.[flask]'") from _exc
+    raise ImportError(
+        "resilience.contrib.flask needs Flask: pip install 'resilience-engine[flask]'"
+    ) from _exc
 
 from resilience._breaker.errors import CircuitOpenError
 from resilience.contrib._web import circuit_open_body, retry_after_header

@@ -27,7 +27,9 @@ try:
     import grpc  # type: ignore[import-untyped]
     import grpc.aio  # type: ignore[import-untyped]
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError("resilience.contrib.grpc needs grpcio: pip install -e '.[grpc]'") from _exc
+    raise ImportError(
+        "resilience.contrib.grpc needs grpcio: pip install 'resilience-engine[grpc]'"
+    ) from _exc
 
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.errors import CircuitOpenError

@@ -23,7 +23,7 @@ try:
     from requests.adapters import HTTPAdapter
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "resilience.contrib.requests needs requests: pip install -e '.[requests]'"
+        "resilience.contrib.requests needs requests: pip install 'resilience-engine[requests]'"
     ) from _exc
 
 from resilience._breaker.errors import CircuitOpenError

@@ -29,7 +29,7 @@ try:
     from starlette.routing import Route
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "resilience.contrib.starlette needs Starlette: pip install -e '.[starlette]'"
+        "resilience.contrib.starlette needs Starlette: pip install 'resilience-engine[starlette]'"
     ) from _exc
 
 from resilience._breaker.breaker import CircuitBreaker

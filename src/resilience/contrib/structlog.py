@@ -24,7 +24,7 @@ try:
     import structlog
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "resilience.contrib.structlog needs structlog: pip install -e '.[structlog]'"
+        "resilience.contrib.structlog needs structlog: pip install 'resilience-engine[structlog]'"
     ) from _exc
 
 from resilience._core.events import Event

@@ -5,7 +5,7 @@ from __future__ import annotations
 try:
     from django.apps import AppConfig  # type: ignore[import-untyped]
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    msg = "resilience.contrib.django needs Django: pip install -e '.[django]'"
+    msg = "resilience.contrib.django needs Django: pip install 'resilience-engine[django]'"
     raise ImportError(msg) from _exc
 
 

@@ -13,7 +13,7 @@ try:
     from django.core.signals import setting_changed  # type: ignore[import-untyped]
     from django.utils.module_loading import import_string  # type: ignore[import-untyped]
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    msg = "resilience.contrib.django needs Django: pip install -e '.[django]'"
+    msg = "resilience.contrib.django needs Django: pip install 'resilience-engine[django]'"
     raise ImportError(msg) from _exc
 
 from resilience._breaker.registry import BreakerRegistry

@@ -7,7 +7,7 @@ from collections.abc import Callable
 try:
     from django.http import HttpRequest, HttpResponse  # type: ignore[import-untyped]
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    msg = "resilience.contrib.django needs Django: pip install -e '.[django]'"
+    msg = "resilience.contrib.django needs Django: pip install 'resilience-engine[django]'"
     raise ImportError(msg) from _exc
 
 from resilience.contrib.django.conf import settings

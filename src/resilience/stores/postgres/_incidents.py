@@ -27,7 +27,7 @@ try:
     from psycopg.rows import TupleRow, tuple_row
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "PostgresIncidentStore needs psycopg 3: pip install -e '.[postgres]'"
+        "PostgresIncidentStore needs psycopg 3: pip install 'resilience-engine[postgres]'"
     ) from _exc
 
 __all__ = ["PostgresIncidentStore"]

@@ -33,7 +33,7 @@ try:
     import redis
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
-        "RedisRateStore needs the redis client: pip install 'resilience[redis]'"
+        "RedisRateStore needs the redis client: pip install 'resilience-engine[redis]'"
     ) from _exc
 
 from resilience.stores.redis._connection import connect
