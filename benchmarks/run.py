@@ -1075,9 +1075,15 @@ def main(argv: list[str] | None = None) -> int:
     n_retry = 200 if quick else 10_000
 
     # stamina logs every retry by default; it still does (and that cost is measured), but
-    # into a NullHandler instead of logging's last-resort handler on stderr.
+    # into a NullHandler instead of logging's last-resort handler on stderr. With
+    # structlog installed it would log through structlog to stdout: keep it on the
+    # standard library's logging, as on a machine without structlog.
     logging.getLogger("stamina").addHandler(logging.NullHandler())
     logging.getLogger("stamina").propagate = False
+    if stamina is not None:
+        stamina.instrumentation.set_on_retry_hooks(
+            [stamina.instrumentation.LoggingOnRetryHook]
+        )
     jobs: dict[str, Callable[[], Result]] = {
         "1": lambda: overhead("(1) breaker only, sync", scenario_breaker(), lambda: work,
                               n=n, rounds=rounds),
