@@ -10,6 +10,12 @@ notifiers.
 from __future__ import annotations
 
 from resilience.recovery._budget import RestartBudget
+from resilience.recovery._channels import (
+    EmailNotifier,
+    PagerDutyNotifier,
+    SlackNotifier,
+    TelegramNotifier,
+)
 from resilience.recovery._incidents import (
     ActionRecord,
     Incident,
@@ -27,6 +33,7 @@ from resilience.recovery._notifiers import (
     NotifyError,
     WebhookNotifier,
 )
+from resilience.recovery._routing import Router, RoutingMatrix
 from resilience.recovery._stages import DEFAULT_STAGES, Stage
 from resilience.recovery._stats import RecoveryStats
 
@@ -34,6 +41,7 @@ __all__ = [
     "DEFAULT_STAGES",
     "ActionRecord",
     "CallbackNotifier",
+    "EmailNotifier",
     "Incident",
     "IncidentStore",
     "LoggingNotifier",
@@ -41,11 +49,16 @@ __all__ = [
     "Notifier",
     "NotifierRecord",
     "NotifyError",
+    "PagerDutyNotifier",
     "RecoveryManager",
     "RecoveryStats",
     "Resolution",
     "RestartBudget",
+    "Router",
+    "RoutingMatrix",
     "Severity",
+    "SlackNotifier",
     "Stage",
+    "TelegramNotifier",
     "WebhookNotifier",
 ]
