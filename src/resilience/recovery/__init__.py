@@ -20,12 +20,12 @@ from resilience.recovery._incidents import (
     ActionRecord,
     Incident,
     IncidentStore,
-    MemoryIncidentStore,
+    MutableIncidentStore,
     NotifierRecord,
     Resolution,
-    Severity,
 )
 from resilience.recovery._manager import RecoveryManager
+from resilience.recovery._memory import MemoryIncidentStore
 from resilience.recovery._notifiers import (
     CallbackNotifier,
     LoggingNotifier,
@@ -36,16 +36,43 @@ from resilience.recovery._notifiers import (
 from resilience.recovery._routing import Router, RoutingMatrix
 from resilience.recovery._stages import DEFAULT_STAGES, Stage
 from resilience.recovery._stats import RecoveryStats
+from resilience.recovery._targets import (
+    EscalationPolicy,
+    EscalationTier,
+    IncidentPolicy,
+    SeverityTargets,
+    Targets,
+)
+from resilience.recovery._timeline import (
+    Breach,
+    EntryKind,
+    IncidentError,
+    IncidentState,
+    Severity,
+    Target,
+    TimelineEntry,
+    UnknownIncidentError,
+)
+from resilience.recovery._tracker import IncidentTracker
 
 __all__ = [
     "DEFAULT_STAGES",
     "ActionRecord",
+    "Breach",
     "CallbackNotifier",
     "EmailNotifier",
+    "EntryKind",
+    "EscalationPolicy",
+    "EscalationTier",
     "Incident",
+    "IncidentError",
+    "IncidentPolicy",
+    "IncidentState",
     "IncidentStore",
+    "IncidentTracker",
     "LoggingNotifier",
     "MemoryIncidentStore",
+    "MutableIncidentStore",
     "Notifier",
     "NotifierRecord",
     "NotifyError",
@@ -57,8 +84,13 @@ __all__ = [
     "Router",
     "RoutingMatrix",
     "Severity",
+    "SeverityTargets",
     "SlackNotifier",
     "Stage",
+    "Target",
+    "Targets",
     "TelegramNotifier",
+    "TimelineEntry",
+    "UnknownIncidentError",
     "WebhookNotifier",
 ]

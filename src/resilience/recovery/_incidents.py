@@ -1,38 +1,41 @@
-"""Incidents: what failed, what was tried, how it ended; the store protocol, and memory."""
+"""Incidents: what failed, what was tried, how it ended, who handled it; the store protocols.
+
+An incident is a frozen record; every change (an acknowledgement, a note, a breach) is a
+new record replacing the old one in its store, in one transaction
+(:meth:`MutableIncidentStore.update`).
+"""
 
 from __future__ import annotations
 
 import enum
-import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, Self, runtime_checkable
 
 from resilience._core.redact import redact_text
+from resilience.recovery._timeline import (
+    Breach,
+    EntryKind,
+    IncidentState,
+    Severity,
+    TimelineEntry,
+)
 
 __all__ = [
     "ActionRecord",
     "Incident",
     "IncidentStore",
-    "MemoryIncidentStore",
+    "MutableIncidentStore",
     "NotifierRecord",
     "Resolution",
     "Severity",
+    "from_run",
+    "iso",
 ]
 
-
-class Severity(enum.Enum):
-    """How urgent an incident is: P0 (everyone, now) to P3 (the next working day)."""
-
-    P0 = "P0"
-    P1 = "P1"
-    P2 = "P2"
-    P3 = "P3"
-
-    def at_least(self, other: Severity) -> bool:
-        """Whether this is as urgent as ``other`` or more (P0 is the most urgent)."""
-        return self.value <= other.value
+SCHEMA = 2
+"""The version of :meth:`Incident.to_dict`'s shape; 1 had no lifecycle (no ``state``)."""
 
 
 class Resolution(enum.Enum):
@@ -99,11 +102,47 @@ class Incident:
     """Why it ended as it did."""
     actions: tuple[ActionRecord, ...] = ()
     notifications: tuple[NotifierRecord, ...] = ()
+    state: IncidentState = IncidentState.OPEN
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+    resolved_at: float | None = None
+    """When it was resolved (by recovery or a person); None while not resolved."""
+    resolved_by: str | None = None
+    """``"recovery"`` when a recovery resolved it, else the person named."""
+    updated_at: float = 0.0
+    """When the record last changed; ``ended_at`` until then."""
+    timeline: tuple[TimelineEntry, ...] = ()
+    breaches: tuple[Breach, ...] = ()
+    escalation_tier: int = 0
+    """How many tiers of the escalation policy were told (0: the first notification only)."""
+    occurrences: int = 1
+    """Recoveries folded into this incident (the same failure within the de-duplication
+    window counts again here instead of opening another incident)."""
+    flapping: bool = False
+    """The component opened and resolved incidents too often lately: it pages once."""
+    fingerprint: str = ""
+    """What de-duplication matches: the component and the trigger, by default."""
+    notified_at: float | None = None
+    """When the notifiers were last told of it (for the cool-down); None: never."""
 
     def __post_init__(self) -> None:
         # Errors quoted here are posted to webhooks, logged and kept: secrets in them go
         # when the incident is made, so that none of those can show them.
         _redact_fields(self, "reason", "detail")
+        if not self.updated_at:
+            object.__setattr__(self, "updated_at", self.ended_at)
+        if not self.fingerprint:
+            object.__setattr__(self, "fingerprint", f"{self.component}: {self.reason}")
+
+    @property
+    def is_open(self) -> bool:
+        """Whether it is not resolved (open or acknowledged)."""
+        return self.state is not IncidentState.RESOLVED
+
+    def with_entries(self, *entries: TimelineEntry) -> Incident:
+        """A copy with ``entries`` appended to the timeline (and ``updated_at`` moved on)."""
+        at = max((e.at for e in entries), default=self.updated_at)
+        return replace(self, timeline=self.timeline + entries, updated_at=max(at, self.updated_at))
 
     @property
     def duration(self) -> float:
@@ -118,8 +157,15 @@ class Incident:
                 f"{self.duration:.0f} s; {self.detail}"
             ),
             f"  trigger: {self.reason}",
-            f"  started: {_iso(self.started_at)}",
+            f"  started: {iso(self.started_at)}",
         ]
+        if self.state is not IncidentState.OPEN or self.flapping or self.occurrences > 1:
+            by = self.resolved_by or self.acknowledged_by
+            lines.append(
+                f"  state: {self.state.value}{f' by {by}' if by else ''}"
+                f"{'; flapping' if self.flapping else ''}"
+                f"{f'; seen {self.occurrences} times' if self.occurrences > 1 else ''}"
+            )
         lines += [
             f"  stage {a.stage} attempt {a.attempt}: {a.action} "
             f"{'ok' if a.ok else 'failed'} ({a.duration:.1f} s): {a.outcome}"
@@ -153,12 +199,30 @@ class Incident:
             "notifications": [
                 {"notifier": n.notifier, "ok": n.ok, "error": n.error} for n in self.notifications
             ],
+            "schema": SCHEMA,
+            "state": self.state.value,
+            "acknowledged_at": self.acknowledged_at,
+            "acknowledged_by": self.acknowledged_by,
+            "resolved_at": self.resolved_at,
+            "resolved_by": self.resolved_by,
+            "updated_at": self.updated_at,
+            "timeline": [e.to_dict() for e in self.timeline],
+            "breaches": [b.to_dict() for b in self.breaches],
+            "escalation_tier": self.escalation_tier,
+            "occurrences": self.occurrences,
+            "flapping": self.flapping,
+            "fingerprint": self.fingerprint,
+            "notified_at": self.notified_at,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        """The inverse of :meth:`to_dict`."""
-        return cls(
+        """The inverse of :meth:`to_dict`; also reads schema 1 (no lifecycle yet).
+
+        A schema-1 incident that recovered is resolved by recovery at its end; any other
+        is open (nobody acknowledged it); its timeline is made from its actions.
+        """
+        incident = cls(
             id=data["id"],
             component=data["component"],
             reason=data["reason"],
@@ -170,6 +234,62 @@ class Incident:
             actions=tuple(ActionRecord(**a) for a in data["actions"]),
             notifications=tuple(NotifierRecord(**n) for n in data["notifications"]),
         )
+        if data.get("schema", 1) < SCHEMA:
+            return replace(incident, **_lifecycle_of(from_run(incident)))
+        return replace(
+            incident,
+            state=IncidentState(data["state"]),
+            acknowledged_at=data["acknowledged_at"],
+            acknowledged_by=data["acknowledged_by"],
+            resolved_at=data["resolved_at"],
+            resolved_by=data["resolved_by"],
+            updated_at=data["updated_at"],
+            timeline=tuple(TimelineEntry.from_dict(e) for e in data["timeline"]),
+            breaches=tuple(Breach.from_dict(b) for b in data["breaches"]),
+            escalation_tier=data["escalation_tier"],
+            occurrences=data["occurrences"],
+            flapping=data["flapping"],
+            fingerprint=data["fingerprint"],
+            notified_at=data["notified_at"],
+        )
+
+
+def _lifecycle_of(incident: Incident) -> dict[str, Any]:
+    return {
+        "state": incident.state,
+        "resolved_at": incident.resolved_at,
+        "resolved_by": incident.resolved_by,
+        "timeline": incident.timeline,
+        "notified_at": incident.ended_at if incident.notifications else None,
+    }
+
+
+def from_run(incident: Incident) -> Incident:
+    """``incident`` (just made by a recovery, or of schema 1) with its state and timeline.
+
+    Detected at its start, each action, and resolved by recovery at its end if it
+    recovered; else open. (The first notification's results are its ``notifications``;
+    the timeline has those of later ones: escalations.)
+    """
+    entries = [TimelineEntry(incident.started_at, EntryKind.DETECTED, incident.reason)]
+    entries += [
+        TimelineEntry(
+            a.at,
+            EntryKind.ACTION,
+            f"stage {a.stage} attempt {a.attempt}: {a.action} "
+            f"{'worked' if a.ok else 'failed'}: {a.outcome}",
+        )
+        for a in incident.actions
+    ]
+    changes: dict[str, Any] = {}
+    if incident.resolution is Resolution.RECOVERED:
+        entries.append(TimelineEntry(incident.ended_at, EntryKind.RESOLVED, incident.detail))
+        changes = {
+            "state": IncidentState.RESOLVED,
+            "resolved_at": incident.ended_at,
+            "resolved_by": "recovery",
+        }
+    return replace(incident, timeline=tuple(entries), **changes)
 
 
 def _redact_fields(record: object, *names: str) -> None:
@@ -179,7 +299,8 @@ def _redact_fields(record: object, *names: str) -> None:
             object.__setattr__(record, name, redact_text(text))  # frozen: set once, here
 
 
-def _iso(epoch: float) -> str:
+def iso(epoch: float) -> str:
+    """``epoch`` seconds as an ISO 8601 UTC time, to the second."""
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
@@ -197,27 +318,26 @@ class IncidentStore(Protocol):
         """Release what the store holds open."""
 
 
-class MemoryIncidentStore:
-    """Incidents in memory, for the life of the process (the default)."""
+@runtime_checkable
+class MutableIncidentStore(IncidentStore, Protocol):
+    """A store whose incidents can change: acknowledged, escalated, noted, resolved.
 
-    __slots__ = ("_incidents", "_lock")
+    The memory, SQLite and PostgreSQL stores implement it; the lifecycle (operators,
+    targets, de-duplication) needs it.
+    """
 
-    def __init__(self) -> None:
-        self._incidents: list[Incident] = []
-        self._lock = threading.Lock()
+    def get(self, incident_id: str) -> Incident:
+        """The incident of that id; :class:`UnknownIncidentError` if none."""
 
-    def add(self, incident: Incident) -> None:
-        """Keep ``incident``."""
-        with self._lock:
-            self._incidents.append(incident)
+    def update(self, incident_id: str, change: Callable[[Incident], Incident]) -> Incident:
+        """Replace the incident by ``change(incident)``, atomically; the new incident.
 
-    def incidents(self, component: str | None = None) -> list[Incident]:
-        """Every incident kept (of ``component``, or all), oldest first."""
-        with self._lock:
-            return [i for i in self._incidents if component in (None, i.component)]
+        ``change`` may be called under the store's lock or transaction: it must be a
+        quick, pure function. It may raise to change nothing.
+        """
 
-    def close(self) -> None:
-        """Nothing to release."""
+    def append(self, incident_id: str, *entries: TimelineEntry) -> Incident:
+        """Add ``entries`` to the incident's timeline, atomically; the new incident."""
 
-    def __repr__(self) -> str:
-        return f"MemoryIncidentStore({len(self._incidents)} incidents)"
+    def open_incidents(self, component: str | None = None) -> list[Incident]:
+        """The incidents not resolved (of ``component``, or all), oldest first."""

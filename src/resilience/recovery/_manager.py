@@ -25,19 +25,17 @@ from resilience._core.text import one_line
 from resilience.health import ComponentChanged, ComponentStatus, HealthRegistry
 from resilience.recovery._budget import RestartBudget
 from resilience.recovery._component import Component, ComponentConfig
-from resilience.recovery._incidents import (
-    Incident,
-    IncidentStore,
-    MemoryIncidentStore,
-    Resolution,
-    Severity,
-)
+from resilience.recovery._incidents import Incident, IncidentStore, Resolution, Severity
+from resilience.recovery._memory import MemoryIncidentStore
 from resilience.recovery._notifiers import Notifier
 from resilience.recovery._run import Recovery, RecoverySettings, Running, wake
 from resilience.recovery._stages import DEFAULT_STAGES, Stage
 
 # Also importable from here, where they lived before the recovery package was split.
 from resilience.recovery._stats import RecoveryStats, recovery_stats
+from resilience.recovery._targets import IncidentPolicy
+from resilience.recovery._timeline import EntryKind
+from resilience.recovery._tracker import IncidentTracker
 
 __all__ = ["RecoveryManager", "RecoveryStats", "RestartBudget", "Stage"]
 
@@ -65,6 +63,9 @@ class RecoveryManager:
         clock: Time source for the stage delays and the budget.
         notify_timeout: Seconds (or a timedelta) a notifier may take before it counts
             as failed.
+        incidents: An :class:`IncidentPolicy`: targets, escalation, de-duplication,
+            cool-down and flapping. Its targets are checked by :meth:`check_targets`
+            (or :meth:`tick`, or :meth:`watch`): nothing escalates on its own.
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class RecoveryManager:
         store: IncidentStore | None = None,
         clock: Clock | None = None,
         notify_timeout: float | timedelta = 30.0,
+        incidents: IncidentPolicy | None = None,
     ) -> None:
         self._config = _ManagerConfig.model_validate(
             {"stages": tuple(stages), "budget": budget, "notify_timeout": notify_timeout}
@@ -94,6 +96,14 @@ class RecoveryManager:
         # Incidents carry wall times (they outlive the process); measured on the injected
         # clock from a wall-time anchor, so that a fake clock moves them too.
         self._epoch = wall_time() - self._clock.monotonic()
+        self._tracker = IncidentTracker(
+            self._store,
+            policy=incidents,
+            notifiers=self._notifiers,
+            clock=self._clock,
+            notify_timeout=self._config.notify_timeout,
+            epoch=self._epoch,
+        )
         self._components: dict[str, Component] = {}
         self._running: dict[str, Running] = {}
         self._lock = threading.Lock()
@@ -191,11 +201,12 @@ class RecoveryManager:
             task.add_done_callback(self._tasks.discard)
         return run.future
 
-    def suspend(self, name: str) -> None:
-        """Stop recovering ``name``: a person is on it.
+    def suspend(self, name: str, *, by: str = "operator") -> None:
+        """Stop recovering ``name``: a person (``by``) is on it.
 
         A running recovery ends after its current action (a wait is cut short) as
-        SUSPENDED; later triggers are recorded as SUSPENDED without acting.
+        SUSPENDED; later triggers are recorded as SUSPENDED without acting. The
+        component's open incidents note it on their timelines.
         """
         comp = self._component(name)
         with self._lock:
@@ -203,13 +214,15 @@ class RecoveryManager:
             run = self._running.get(name)
             if run is not None and run.loop is not None and run.wake is not None:
                 run.loop.call_soon_threadsafe(wake, run.wake)
+        self._tracker.log_for(name, EntryKind.SUSPENDED, f"recovery suspended by {by}", by=by)
 
-    def resume(self, name: str) -> None:
+    def resume(self, name: str, *, by: str = "operator") -> None:
         """Allow recovering ``name`` again, with a fresh restart budget."""
         comp = self._component(name)
         with self._lock:
             comp.suspended = False
             comp.budget.reset()
+        self._tracker.log_for(name, EntryKind.RESUMED, f"recovery resumed by {by}", by=by)
 
     def running(self) -> Mapping[str, Future[Incident]]:
         """The recoveries in progress, by component: each future resolves to its incident."""
@@ -225,6 +238,35 @@ class RecoveryManager:
     def incidents(self, name: str | None = None) -> list[Incident]:
         """The incidents kept (of ``name``, or all), oldest first."""
         return self._store.incidents(name)
+
+    @property
+    def tracker(self) -> IncidentTracker:
+        """The incidents' lifecycle: acknowledge, resolve, note, re-open, the targets."""
+        return self._tracker
+
+    def acknowledge(self, incident_id: str, *, by: str, text: str = "") -> Incident:
+        """``by`` takes the incident: its escalation stops."""
+        return self._tracker.acknowledge(incident_id, by=by, text=text)
+
+    def resolve(self, incident_id: str, *, by: str, text: str = "") -> Incident:
+        """``by`` resolves the incident."""
+        return self._tracker.resolve(incident_id, by=by, text=text)
+
+    def note(self, incident_id: str, *, by: str, text: str) -> Incident:
+        """Add a note to the incident's timeline."""
+        return self._tracker.note(incident_id, by=by, text=text)
+
+    async def check_targets(self) -> list[Incident]:
+        """Record missed targets and escalate unacknowledged incidents, as of now."""
+        return await self._tracker.check_targets()
+
+    def tick(self) -> list[Incident]:
+        """:meth:`check_targets` from code outside an event loop."""
+        return self._tracker.tick()
+
+    async def watch(self, interval: float | timedelta = 60.0) -> None:
+        """Check the targets every ``interval`` seconds on the clock, until cancelled."""
+        await self._tracker.watch(interval)
 
     def stats(self) -> Mapping[str, RecoveryStats]:
         """Each registered component's record, from every incident kept."""
@@ -282,18 +324,19 @@ class RecoveryManager:
                 epoch=self._epoch,
                 lock=self._lock,
                 stages=config.stages,
-                notifiers=self._notifiers,
-                notify_timeout=config.notify_timeout,
                 health=self._health,
             ),
         )
         name = comp.config.name
         logger.info("recovery of %s started: %s", name, run.reason, extra={"component": name})
         try:
-            incident = await recovery.resolve()
+            incident, page = await recovery.resolve()
+            incident = await self._tracker.record(incident, page=page)
         except asyncio.CancelledError:
             detail = "the task running the recovery was cancelled"
-            self._end(comp, run, recovery.incident(Resolution.CANCELLED, detail))
+            cancelled = recovery.incident(Resolution.CANCELLED, detail)
+            self._tracker.keep(cancelled)
+            self._end(comp, run, cancelled)
             raise
         except BaseException as exc:  # a defect: never leave joiners waiting
             with self._lock:
@@ -305,16 +348,6 @@ class RecoveryManager:
             raise run.interrupt  # kept and told: now the process may stop
 
     def _end(self, comp: Component, run: Running, incident: Incident) -> None:
-        try:
-            self._store.add(incident)
-        except Exception:
-            # The history is not lost: the whole incident goes to the log instead.
-            logger.exception(
-                "could not store incident %s in %r; it was: %s",
-                incident.id,
-                self._store,
-                incident.to_dict(),
-            )
         with self._lock:
             comp.budget.last_end = self._clock.monotonic()
             del self._running[comp.config.name]

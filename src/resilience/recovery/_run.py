@@ -9,19 +9,23 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final
 
 from resilience._core.clock import Clock
-from resilience._core.redact import redact_text
 from resilience._core.shells import is_async
 from resilience._core.text import safe_repr, safe_str
 from resilience._core.timeout import Overran, within
 from resilience.health import CheckResult, ComponentStatus, HealthRegistry
 from resilience.recovery._component import Component
-from resilience.recovery._incidents import ActionRecord, Incident, NotifierRecord, Resolution
-from resilience.recovery._notifiers import Notifier
+from resilience.recovery._incidents import (
+    ActionRecord,
+    Incident,
+    Resolution,
+    from_run,
+)
 from resilience.recovery._stages import Stage
+from resilience.recovery._tell import failure
 
 __all__ = ["Recovery", "RecoverySettings", "Running", "wake"]
 
@@ -57,8 +61,6 @@ class RecoverySettings:
     lock: threading.Lock
     """The manager's lock, which guards each run's ``wake``."""
     stages: tuple[Stage, ...]
-    notifiers: tuple[Notifier, ...]
-    notify_timeout: float
     health: HealthRegistry | None
 
 
@@ -71,32 +73,35 @@ class Recovery:
         self._settings = settings
         self._records: list[ActionRecord] = []
 
-    async def resolve(self) -> Incident:
-        """Run the stages (unless decided before any action) and tell the notifiers."""
+    async def resolve(self) -> tuple[Incident, bool]:
+        """Run the stages (unless decided before any action).
+
+        Returns:
+            The incident, and whether people are to be told of it.
+        """
         run = self._run
         if run.verdict is None:
             resolution, detail = await self._stages()
             notify = resolution is _ESCALATED
         else:
             resolution, detail, notify = run.verdict, run.detail, run.notify
-        incident = self.incident(resolution, detail)
-        if notify:
-            incident = replace(incident, notifications=await self._notify(incident))
-        return incident
+        return self.incident(resolution, detail), notify
 
     def incident(self, resolution: Resolution, detail: str) -> Incident:
         """The incident of this recovery, ended now as ``resolution``."""
         comp, run = self._comp, self._run
-        return Incident(
-            id=uuid.uuid4().hex,
-            component=comp.config.name,
-            reason=run.reason,
-            severity=comp.config.severity,
-            started_at=self._settings.epoch + run.started,
-            ended_at=self._wall(),
-            resolution=resolution,
-            detail=detail,
-            actions=tuple(self._records),
+        return from_run(
+            Incident(
+                id=uuid.uuid4().hex,
+                component=comp.config.name,
+                reason=run.reason,
+                severity=comp.config.severity,
+                started_at=self._settings.epoch + run.started,
+                ended_at=self._wall(),
+                resolution=resolution,
+                detail=detail,
+                actions=tuple(self._records),
+            )
         )
 
     async def _stages(self) -> tuple[Resolution, str]:
@@ -152,7 +157,7 @@ class Recovery:
         except BaseException as exc:  # whatever it raised is its failure, kept and paged
             if _cancelled(exc):
                 raise  # the recovery itself was cancelled: the manager keeps the incident
-            outcome = _failure(exc)
+            outcome = failure(exc)
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 self._run.interrupt = exc
         duration = clock.monotonic() - start
@@ -183,7 +188,7 @@ class Recovery:
         except Overran:
             return False, f"verification gave no answer within timeout={timeout:g} s"
         except Exception as exc:
-            return False, f"verification raised {_failure(exc)}"
+            return False, f"verification raised {failure(exc)}"
         if value is None or value is True:
             return True, "verified"
         if isinstance(value, CheckResult):
@@ -196,32 +201,6 @@ class Recovery:
             "False (failed) or a CheckResult"
         )
 
-    async def _notify(self, incident: Incident) -> tuple[NotifierRecord, ...]:
-        chosen = [n for n in self._settings.notifiers if incident.severity.at_least(n.min_severity)]
-        return tuple(await asyncio.gather(*(self._tell(n, incident) for n in chosen)))
-
-    async def _tell(self, notifier: Notifier, incident: Incident) -> NotifierRecord:
-        timeout = self._settings.notify_timeout
-        shown = safe_repr(notifier)
-        try:
-            await within(timeout, notifier.notify(incident))
-        except Exception as exc:
-            error = (
-                f"no answer within notify_timeout={timeout:g} s"
-                if isinstance(exc, Overran)
-                else _failure(exc)
-            )
-            logger.error(  # noqa: TRY400 - the notifier's own error is the message
-                "notifier %s failed to report incident %s of %s: %s; recovery is unaffected",
-                shown,
-                incident.id,
-                incident.component,
-                error,
-                extra={"component": incident.component, "incident": incident.id},
-            )
-            return NotifierRecord(shown, ok=False, error=error)
-        return NotifierRecord(shown, ok=True)
-
     def _wall(self) -> float:
         return self._settings.epoch + self._settings.clock.monotonic()
 
@@ -230,12 +209,6 @@ def wake(pending: asyncio.Future[None]) -> None:
     """Cut a recovery's wait short (on its loop): it was suspended."""
     if not pending.done():
         pending.set_result(None)
-
-
-def _failure(exc: BaseException) -> str:
-    """What an action, a verification or a notifier raised, safe to record and log."""
-    message = safe_str(exc)
-    return redact_text(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
 
 
 def _cancelled(exc: BaseException) -> bool:

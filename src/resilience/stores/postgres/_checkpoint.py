@@ -308,9 +308,7 @@ class PostgresCheckpointStore:
             f"its lease lapses by itself within {shown}), {then}"
         )
 
-    def _lost(
-        self, job: str, token: int, holder: TupleRow | None, *, doing: str
-    ) -> LeaseLostError:
+    def _lost(self, job: str, token: int, holder: TupleRow | None, *, doing: str) -> LeaseLostError:
         if holder is None or holder[2] is None:
             why = "it expired or was released, and no worker holds it now"
         else:

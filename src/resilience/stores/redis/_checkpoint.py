@@ -65,6 +65,7 @@ __all__ = ["RedisCheckpointStore"]
 
 logger = logging.getLogger("resilience")
 
+
 class RedisCheckpointStore:
     """Checkpoints in Redis, with job leases so that workers can share the store.
 
@@ -108,8 +109,11 @@ class RedisCheckpointStore:
         *,
         namespace: str = "resilience",
     ) -> None:
-        if not isinstance(namespace, str) or not namespace or "{" in namespace or (
-            "}" in namespace
+        if (
+            not isinstance(namespace, str)
+            or not namespace
+            or "{" in namespace
+            or ("}" in namespace)
         ):
             raise ValueError(
                 f"RedisCheckpointStore namespace must be a non-empty str without braces "

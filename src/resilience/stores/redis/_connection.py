@@ -46,6 +46,5 @@ def connect(url_or_client: object, *, what: str, timeout: float) -> Connection:
     if isinstance(url_or_client, redis.Redis):
         return Connection(url_or_client, "<redis.Redis client>", owned=False)
     raise TypeError(
-        f"{what} needs a redis:// URL or a redis.Redis client, got "
-        f"{type(url_or_client).__name__}"
+        f"{what} needs a redis:// URL or a redis.Redis client, got {type(url_or_client).__name__}"
     )

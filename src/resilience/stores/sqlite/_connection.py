@@ -21,13 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from resilience._core.clock import wall_time
+from resilience.stores.sqlite._migrate import MIGRATIONS
 
 __all__ = ["open_database"]
 
 # "RSLC": marks a SQLite file as ours, so that another application's database is never
 # mistaken for one of our stores and written to.
 APPLICATION_ID = 0x52534C43
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: checkpoints and incidents; 2: incidents have a lifecycle (state, updated_at)."""
 _STALE = 3600.0
 """Seconds after which a temporary file a crash left behind is removed."""
 
@@ -133,7 +135,8 @@ def _prepare(
         raise refuse(f"it is not a readable SQLite database ({exc})") from exc
     if pages == 0 and _create_in_empty(conn, schema):
         return
-    _check(conn, refuse)
+    if _check(conn, refuse) < SCHEMA_VERSION:
+        _migrate(conn, path, refuse)
     exists = _columns(conn, table)
     if exists:
         _check_schema(exists, table, schema, refuse)
@@ -149,9 +152,10 @@ def _create_in_empty(conn: sqlite3.Connection, schema: str) -> bool:
         nonlocal created
         # Another process may have created it while this one waited for the lock. (In
         # a write transaction an empty file counts one page: look at what is in it.)
-        if not conn.execute("SELECT 1 FROM sqlite_master").fetchone() and not conn.execute(
-            "PRAGMA application_id"
-        ).fetchone()[0]:
+        if (
+            not conn.execute("SELECT 1 FROM sqlite_master").fetchone()
+            and not conn.execute("PRAGMA application_id").fetchone()[0]
+        ):
             conn.execute(schema)
             conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -193,7 +197,26 @@ def _check_schema(
         )
 
 
-def _check(conn: sqlite3.Connection, refuse: Callable[[str], Exception]) -> None:
+def _migrate(conn: sqlite3.Connection, path: Path, refuse: Callable[[str], Exception]) -> None:
+    """Bring a file of an older schema to this one, in one transaction (or not at all)."""
+
+    def upgrade() -> None:
+        # Another process may have migrated it while this one waited for the lock.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        while version < SCHEMA_VERSION:
+            MIGRATIONS[version](conn)
+            version += 1
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    try:
+        _in_transaction(conn, upgrade)
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_BUSY":
+            raise
+        raise refuse(f"its schema could not be upgraded: {_unwritable(exc, path)}") from exc
+
+
+def _check(conn: sqlite3.Connection, refuse: Callable[[str], Exception]) -> int:
     try:
         problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
         application_id = conn.execute("PRAGMA application_id").fetchone()[0]
@@ -213,8 +236,9 @@ def _check(conn: sqlite3.Connection, refuse: Callable[[str], Exception]) -> None
             f"it was written by a newer version of resilience (schema {version}; "
             f"this version reads up to {SCHEMA_VERSION}); upgrade resilience"
         )
-    if version < SCHEMA_VERSION:
+    if version < SCHEMA_VERSION and version not in MIGRATIONS:
         raise refuse(f"it has schema {version}, which this version of resilience does not know")
+    return int(version)
 
 
 def _check_writable(

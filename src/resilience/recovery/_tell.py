@@ -1,0 +1,53 @@
+"""Telling notifiers of an incident: each within a timeout, a failure recorded, never raised."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from resilience._core.redact import redact_text
+from resilience._core.text import safe_repr, safe_str
+from resilience._core.timeout import Overran, within
+from resilience.recovery._incidents import Incident, NotifierRecord
+from resilience.recovery._notifiers import Notifier
+
+__all__ = ["failure", "tell", "tell_all"]
+
+logger = logging.getLogger("resilience")
+
+
+async def tell_all(
+    notifiers: Iterable[Notifier], incident: Incident, *, limit: float
+) -> tuple[NotifierRecord, ...]:
+    """Tell every one of ``notifiers`` at once; what came of each."""
+    return tuple(await asyncio.gather(*(tell(n, incident, limit=limit) for n in notifiers)))
+
+
+async def tell(notifier: Notifier, incident: Incident, *, limit: float) -> NotifierRecord:
+    """Tell ``notifier`` within ``limit`` seconds; a failure is logged and recorded."""
+    shown = safe_repr(notifier)
+    try:
+        await within(limit, notifier.notify(incident))
+    except Exception as exc:
+        error = (
+            f"no answer within notify_timeout={limit:g} s"
+            if isinstance(exc, Overran)
+            else failure(exc)
+        )
+        logger.error(  # noqa: TRY400 - the notifier's own error is the message
+            "notifier %s failed to report incident %s of %s: %s; recovery is unaffected",
+            shown,
+            incident.id,
+            incident.component,
+            error,
+            extra={"component": incident.component, "incident": incident.id},
+        )
+        return NotifierRecord(shown, ok=False, error=error)
+    return NotifierRecord(shown, ok=True)
+
+
+def failure(exc: BaseException) -> str:
+    """What an action, a verification or a notifier raised, safe to record and log."""
+    message = safe_str(exc)
+    return redact_text(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
