@@ -66,7 +66,9 @@ from resilience.recovery import (
     ActionRecord,
     CallbackNotifier,
     EmailNotifier,
+    EventRecorder,
     Incident,
+    IncidentReport,
     IncidentStore,
     LoggingNotifier,
     MemoryIncidentStore,
@@ -85,6 +87,9 @@ from resilience.recovery import (
     Stage,
     TelegramNotifier,
     WebhookNotifier,
+    diagnostics_bundle,
+    incident_report,
+    postmortem,
 )
 from resilience.stores._events import StoreDegraded, StoreRecovered
 from resilience.stores.sqlite._checkpoint import SQLiteCheckpointStore
@@ -118,6 +123,7 @@ def __getattr__(name: str) -> object:
 def __dir__() -> list[str]:
     return sorted([*__all__, *_LAZY])
 
+
 __all__ = [
     "ActionRecord",
     "Attempt",
@@ -150,6 +156,7 @@ __all__ = [
     "ComponentStatus",
     "EmailNotifier",
     "Event",
+    "EventRecorder",
     "FailureKind",
     "Fallback",
     "FeatureChanged",
@@ -159,6 +166,7 @@ __all__ = [
     "HealthReport",
     "HealthStatus",
     "Incident",
+    "IncidentReport",
     "IncidentStore",
     "ItemFailure",
     "ItemKey",
@@ -208,6 +216,9 @@ __all__ = [
     "Timeout",
     "WebhookNotifier",
     "__version__",
+    "diagnostics_bundle",
+    "incident_report",
     "log_event",
+    "postmortem",
     "resilient",
 ]

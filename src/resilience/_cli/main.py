@@ -1,4 +1,4 @@
-"""The command line: ``python -m resilience demo`` and ``python -m resilience status``."""
+"""The command line: ``python -m resilience demo``, ``status`` and ``report``."""
 
 from __future__ import annotations
 
@@ -28,11 +28,49 @@ def main(argv: list[str] | None = None) -> int:
         "status", help="validate a configuration, run its checks, show the breakers"
     )
     status.add_argument("--config", type=Path, required=True, help="a .toml or .json file")
+    _add_report(commands)
     args = parser.parse_args(argv)
     if args.command == "demo":
         from resilience._cli.demo import run_demo  # noqa: PLC0415 - only what the command needs
 
         return run_demo(web=args.web, port=args.port, linger=args.linger, out=sys.stdout)
+    if args.command == "report":
+        from resilience._cli.report import run_report  # noqa: PLC0415
+
+        return run_report(
+            store=args.store,
+            days=args.days,
+            until=args.until,
+            output_format=args.format,
+            component=args.component,
+            postmortem_of=args.postmortem,
+            diagnostics=args.diagnostics,
+            config=args.config,
+            output=args.output,
+            out=sys.stdout,
+        )
     from resilience._cli.status import run_status  # noqa: PLC0415
 
     return run_status(args.config, out=sys.stdout)
+
+
+def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser(
+        "report",
+        help="incidents over a period (MTTR, MTBF, availability), a post-mortem, diagnostics",
+    )
+    report.add_argument(
+        "--store", help="the incident store: an SQLite file, or a postgresql:// URL"
+    )
+    report.add_argument("--days", type=float, default=30.0, help="the period (default: 30)")
+    report.add_argument("--until", help="its end, ISO 8601 in UTC (default: now)")
+    report.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    report.add_argument("--component", help="one component only")
+    report.add_argument("--postmortem", metavar="ID", help="the post-mortem of one incident")
+    report.add_argument(
+        "--diagnostics", action="store_true", help="one JSON file for support, redacted"
+    )
+    report.add_argument(
+        "--config", type=Path, help="with --diagnostics: the remotes whose health to include"
+    )
+    report.add_argument("--output", type=Path, help="write to this file instead of printing")

@@ -30,7 +30,7 @@ from resilience._retry.backoff import Backoff
 from resilience._retry.policy import RetryPolicy
 from resilience.health import CheckResult, ComponentStatus, HealthRegistry
 
-__all__ = ["ConfigError", "StatusConfig", "load_config", "run_status"]
+__all__ = ["ConfigError", "StatusConfig", "health_registry", "load_config", "run_status"]
 
 
 class RetryConfig(Options):
@@ -247,6 +247,16 @@ def _check(config: CheckConfig) -> Callable[[], CheckResult]:
     return sqlite_check(config.sqlite)
 
 
+def health_registry(config: StatusConfig) -> HealthRegistry:
+    """A health registry with every remote's check, as the configuration describes it."""
+    health = HealthRegistry(classifier=Classifier.default())
+    for name, remote in config.remotes.items():
+        check = remote.check or config.defaults.check
+        if check is not None:
+            health.register(name, _check(check), critical=check.critical, timeout=check.timeout)
+    return health
+
+
 def run_status(path: Path, *, out: TextIO) -> int:
     """Validate, run the checks, print health and breakers; 0 healthy, 1 not, 2 bad config."""
     try:
@@ -259,11 +269,7 @@ def run_status(path: Path, *, out: TextIO) -> int:
     names = {name: one_line(name) for name in config.remotes}  # escapes ANSI and newlines
     print(f"configuration is valid: {len(names)} remotes ({', '.join(names.values())})",
           file=out)
-    health = HealthRegistry(classifier=Classifier.default())
-    for name, remote in config.remotes.items():
-        check = remote.check or config.defaults.check
-        if check is not None:
-            health.register(name, _check(check), critical=check.critical, timeout=check.timeout)
+    health = health_registry(config)
     status = 0
     if health.names():
         report = health.run()

@@ -16,6 +16,7 @@ from resilience.recovery._channels import (
     SlackNotifier,
     TelegramNotifier,
 )
+from resilience.recovery._diagnostics import EventRecorder, diagnostics_bundle
 from resilience.recovery._incidents import (
     ActionRecord,
     Incident,
@@ -32,6 +33,14 @@ from resilience.recovery._notifiers import (
     Notifier,
     NotifyError,
     WebhookNotifier,
+)
+from resilience.recovery._postmortem import postmortem
+from resilience.recovery._report import (
+    ComponentFigures,
+    IncidentReport,
+    WeekFigures,
+    failure_type,
+    incident_report,
 )
 from resilience.recovery._routing import Router, RoutingMatrix
 from resilience.recovery._stages import DEFAULT_STAGES, Stage
@@ -60,13 +69,16 @@ __all__ = [
     "ActionRecord",
     "Breach",
     "CallbackNotifier",
+    "ComponentFigures",
     "EmailNotifier",
     "EntryKind",
     "EscalationPolicy",
     "EscalationTier",
+    "EventRecorder",
     "Incident",
     "IncidentError",
     "IncidentPolicy",
+    "IncidentReport",
     "IncidentState",
     "IncidentStore",
     "IncidentTracker",
@@ -93,4 +105,9 @@ __all__ = [
     "TimelineEntry",
     "UnknownIncidentError",
     "WebhookNotifier",
+    "WeekFigures",
+    "diagnostics_bundle",
+    "failure_type",
+    "incident_report",
+    "postmortem",
 ]
