@@ -46,7 +46,7 @@ def month(rng: random.Random) -> list[Incident]:
         recovered = rng.random() < 0.6
         took = rng.uniform(60, 600) if recovered else rng.uniform(0.5 * HOUR, 5 * HOUR)
         severity = Severity.P0 if component == "payments-db" else rng.choice(list(Severity)[1:])
-        breaches = ()
+        breaches: tuple[Breach, ...] = ()
         if not recovered and took > 2 * HOUR and severity is Severity.P0:
             breaches = (Breach(Target.RESOLUTION, severity, at + 2 * HOUR, at + 2 * HOUR + 60),)
         made.append(
