@@ -193,6 +193,7 @@ RECOVERY = [
 
 STORES = [
     "PostgresCheckpointStore",
+    "PostgresIncidentStore",
     "RedisBreakerStore",
     "RedisCheckpointStore",
     "RedisRetryBudget",

@@ -64,10 +64,20 @@ from resilience.health import (
     HealthStatus,
 )
 from resilience.recovery import (
+    Breach,
     CallbackNotifier,
     EmailNotifier,
+    EntryKind,
+    EscalationPolicy,
+    EscalationTier,
     Incident,
+    IncidentError,
+    IncidentPolicy,
+    IncidentState,
+    IncidentTracker,
     LoggingNotifier,
+    MemoryIncidentStore,
+    MutableIncidentStore,
     NotifierRecord,
     PagerDutyNotifier,
     RecoveryManager,
@@ -76,13 +86,19 @@ from resilience.recovery import (
     Router,
     RoutingMatrix,
     Severity,
+    SeverityTargets,
     SlackNotifier,
     Stage,
+    Target,
+    Targets,
     TelegramNotifier,
+    TimelineEntry,
+    UnknownIncidentError,
     WebhookNotifier,
 )
 from resilience.stores import (
     PostgresCheckpointStore,
+    PostgresIncidentStore,
     RedisBreakerStore,
     RedisCheckpointStore,
     RedisRetryBudget,
@@ -408,6 +424,46 @@ async def channels() -> None:
     assert_type(await router.deliver(incident), tuple[NotifierRecord, ...])
     await pagerduty.acknowledge(incident)
     await pagerduty.resolve(incident)
+
+
+async def incident_lifecycle(path: Path) -> list[Incident]:
+    """Targets, escalation, de-duplication and the operators' acts, over a store."""
+    policy = IncidentPolicy(
+        targets=Targets(P1=SeverityTargets(response=600, resolution=3600)),
+        escalation=EscalationPolicy(
+            tiers=(
+                EscalationTier(after=0, notifiers=(CallbackNotifier(print),), raise_severity=True),
+            )
+        ),
+        dedup_window=600,
+        cooldown=900,
+        flapping_threshold=3,
+    )
+    store: MutableIncidentStore = SQLiteIncidentStore(path / "incidents.db")
+    manager = RecoveryManager(store=store, incidents=policy, clock=clock)
+    manager.register("db", actions=[lambda: False], severity=Severity.P1)
+    incident = await manager.recover("db")
+    assert_type(incident.state, IncidentState)
+    assert_type(incident.timeline, tuple[TimelineEntry, ...])
+    assert_type(incident.breaches, tuple[Breach, ...])
+    assert_type(manager.acknowledge(incident.id, by="alice"), Incident)
+    assert_type(manager.note(incident.id, by="alice", text="on it"), Incident)
+    assert_type(manager.resolve(incident.id, by="alice"), Incident)
+    tracker: IncidentTracker = manager.tracker
+    tracker.reopen(incident.id, by="alice")
+    tracker.raise_severity(incident.id, by="alice", to="P0")
+    assert_type(tracker.breaches(), list[tuple[Incident, Breach]])
+    entry = TimelineEntry(tracker.now(), EntryKind.NOTE, "by hand", "alice")
+    assert_type(store.append(incident.id, entry), Incident)
+    assert_type(Breach(Target.RESPONSE, Severity.P0, 0.0, 1.0).target, Target)
+    try:
+        IncidentTracker(MemoryIncidentStore()).get("nope")
+    except UnknownIncidentError:
+        pass
+    except IncidentError:
+        pass
+    PostgresIncidentStore("postgresql://localhost/test", table_prefix="app").close()
+    return await manager.check_targets()
 
 
 # ------------------------------------------------------------------------------- stores

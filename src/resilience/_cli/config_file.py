@@ -52,8 +52,7 @@ def read(path: Path) -> tuple[dict[str, Any], dict[KeyPath, int]]:
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise FileError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file "
-            "as UTF-8"
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
         ) from None
     try:
         data = json.loads(text) if kind == "JSON" else tomllib.loads(text)

@@ -93,8 +93,10 @@ class View:
             show(event.fields())
 
     def _transition(self, fields: dict[str, object]) -> None:
-        self.line(f"{fields['remote']!s:<8} {self.state(str(fields['old_state']))} -> "
-                  f"{self.state(str(fields['new_state']))}  {fields['reason']}")
+        self.line(
+            f"{fields['remote']!s:<8} {self.state(str(fields['old_state']))} -> "
+            f"{self.state(str(fields['new_state']))}  {fields['reason']}"
+        )
 
     def _rejected(self, fields: dict[str, object]) -> None:
         self.rejections[str(fields["remote"])] += 1
@@ -102,19 +104,25 @@ class View:
     def retry_event(self, event: RetryScheduled) -> None:
         self.retries += 1
         if self.retries <= SHOWN_RETRIES:
-            self.line(f"retry    attempt {event.attempt} failed ({event.classification.reason}"
-                      f"); retrying in {event.delay * 1000:.0f} ms")
+            self.line(
+                f"retry    attempt {event.attempt} failed ({event.classification.reason}"
+                f"); retrying in {event.delay * 1000:.0f} ms"
+            )
 
     def health_event(self, event: ComponentChanged) -> None:
         old = event.old.name if event.old is not None else "-"
-        self.line(f"health   {event.name}: {old} -> {self.state(event.new.name)}  "
-                  f"{event.message}".rstrip())
+        self.line(
+            f"health   {event.name}: {old} -> {self.state(event.new.name)}  "
+            f"{event.message}".rstrip()
+        )
 
     def table(self, registry: BreakerRegistry) -> None:
         for name, snap in sorted(registry.snapshot().items()):
             rate = "-" if snap.failure_rate is None else f"{snap.failure_rate:.0%}"
-            self.write(f"    {name:<8} {self.state(snap.state.name):<9} failure rate {rate:>4}"
-                       f"  rejected {snap.rejected}")
+            self.write(
+                f"    {name:<8} {self.state(snap.state.name):<9} failure rate {rate:>4}"
+                f"  rejected {snap.rejected}"
+            )
 
     def state(self, state: str) -> str:
         """A state's name as shown: coloured by its level on a terminal."""
@@ -145,8 +153,9 @@ def run_demo(
         health = HealthRegistry(default_timeout=1.0)
         health.add_listener(view.health_event)
         store = SQLiteCheckpointStore(Path(folder) / "checkpoints.db")
-        batch = BatchProcessor("copy-photos", lambda _item: SYSTEM_CLOCK.sleep(0.001), store=store,
-                               checkpoint_every=25)
+        batch = BatchProcessor(
+            "copy-photos", lambda _item: SYSTEM_CLOCK.sleep(0.001), store=store, checkpoint_every=25
+        )
         remotes = {
             "s3-eu": Remote("s3-eu", failure_rate=0.05, seed=1),
             "gdrive": Remote("gdrive", seed=2),
@@ -158,12 +167,14 @@ def run_demo(
         health.add_breakers(registry)
         view.write("resilience demo: three simulated remotes, a batch job and health checks")
         with _status_page(web, port, registry=registry, health=health, batch=batch, view=view):
-            ok = all([
-                _breakers(view, registry, remotes),
-                _retries(view, registry, remotes["dropbox"]),
-                _batch(view, batch, Path(folder) / "checkpoints.db"),
-                _health(view, health, remotes["gdrive"]),
-            ])
+            ok = all(
+                [
+                    _breakers(view, registry, remotes),
+                    _retries(view, registry, remotes["dropbox"]),
+                    _batch(view, batch, Path(folder) / "checkpoints.db"),
+                    _health(view, health, remotes["gdrive"]),
+                ]
+            )
             if web and linger > 0:
                 view.write(f"\nserving the status page for {linger:g} s more")
                 SYSTEM_CLOCK.sleep(linger)
@@ -178,8 +189,10 @@ def _breakers(view: View, registry: BreakerRegistry, remotes: dict[str, Remote])
     for _ in range(20):
         for remote in remotes.values():
             _call(registry.get(remote.name), remote)
-    view.line(f"gdrive   {view.rejections['gdrive']} calls rejected at once while OPEN; the "
-              f"remote saw {remotes['gdrive'].calls}")
+    view.line(
+        f"gdrive   {view.rejections['gdrive']} calls rejected at once while OPEN; the "
+        f"remote saw {remotes['gdrive'].calls}"
+    )
     opened = registry.get("gdrive").state.name == "OPEN"
     remotes["gdrive"].down = False
     SYSTEM_CLOCK.sleep(0.55)  # the open period: then one trial call decides
@@ -197,8 +210,13 @@ def _retries(view: View, registry: BreakerRegistry, remote: Remote) -> bool:
     view.section("2. Retries: dropbox fails 30% of calls; retries are capped at 20% of calls")
     budget = RetryBudget(ratio=0.2, min_per_second=0, window=10)
     # max_retry_after: a retry does not wait out an open circuit here; it gives up.
-    policy = RetryPolicy(attempts=4, backoff=Backoff(initial=0.005, max=0.02), budget=budget,
-                         max_retry_after=0.1, on_retry=view.retry_event)
+    policy = RetryPolicy(
+        attempts=4,
+        backoff=Backoff(initial=0.005, max=0.02),
+        budget=budget,
+        max_retry_after=0.1,
+        on_retry=view.retry_event,
+    )
     breaker = registry.get("dropbox")
     failed = 0
     for _ in range(CALLS):
@@ -207,8 +225,10 @@ def _retries(view: View, registry: BreakerRegistry, remote: Remote) -> bool:
         except (ConnectionResetError, CircuitOpenError):
             failed += 1
     snapshot = budget.snapshot()
-    view.line(f"budget   {CALLS} calls: {snapshot.retries} retries taken, {snapshot.rejected} "
-              f"refused by the budget, {failed} calls failed in the end")
+    view.line(
+        f"budget   {CALLS} calls: {snapshot.retries} retries taken, {snapshot.rejected} "
+        f"refused by the budget, {failed} calls failed in the end"
+    )
     return snapshot.calls == CALLS and snapshot.retries <= snapshot.allowed
 
 
@@ -216,15 +236,22 @@ def _batch(view: View, batch: BatchProcessor, db: Path) -> bool:
     view.section(f"3. A batch job of {ITEMS} items: its worker is killed, the job resumes")
     worker = subprocess.run(  # noqa: S603 - this interpreter, running our own code
         [sys.executable, "-c", f"from resilience._cli.demo import _doomed; _doomed({str(db)!r})"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     killed = worker.returncode != 0
     done = len(batch.records())
-    view.line(f"worker   killed at item {CRASH_AT} (exit status {worker.returncode}); the "
-              f"checkpoints hold {done} items done")
+    view.line(
+        f"worker   killed at item {CRASH_AT} (exit status {worker.returncode}); the "
+        f"checkpoints hold {done} items done"
+    )
     result = batch.run(range(ITEMS))
-    view.line(f"resumed  {result.skipped} skipped (done before), {result.succeeded} processed, "
-              f"of which {CRASH_AT - done} the dead worker had done but not checkpointed")
+    view.line(
+        f"resumed  {result.skipped} skipped (done before), {result.succeeded} processed, "
+        f"of which {CRASH_AT - done} the dead worker had done but not checkpointed"
+    )
     records = batch.records()
     nothing_lost = len(records) == ITEMS and all(r.status == "done" for r in records.values())
     view.line("batch    every item done, nothing lost" if nothing_lost else "batch    ITEMS LOST")
@@ -240,8 +267,9 @@ def _doomed(db: str) -> None:
             os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
         SYSTEM_CLOCK.sleep(0.001)
 
-    BatchProcessor("copy-photos", handler, store=SQLiteCheckpointStore(db),
-                   checkpoint_every=25).run(range(ITEMS))
+    BatchProcessor(
+        "copy-photos", handler, store=SQLiteCheckpointStore(db), checkpoint_every=25
+    ).run(range(ITEMS))
 
 
 def _health(view: View, health: HealthRegistry, gdrive: Remote) -> bool:

@@ -1,10 +1,12 @@
-"""The command line: ``python -m resilience demo``, ``status`` and ``report``."""
+"""The command line: ``python -m resilience demo``, ``status``, ``incidents`` and ``report``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from resilience._cli.incidents import add_parser as add_incidents_parser
 
 __all__ = ["main"]
 
@@ -29,7 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     status.add_argument("--config", type=Path, required=True, help="a .toml or .json file")
     _add_report(commands)
+    add_incidents_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "incidents":
+        from resilience._cli.incidents import run_incidents  # noqa: PLC0415
+
+        return run_incidents(args, out=sys.stdout, err=sys.stderr)
     if args.command == "demo":
         from resilience._cli.demo import run_demo  # noqa: PLC0415 - only what the command needs
 

@@ -58,8 +58,11 @@ class CheckConfig(Options):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None:
-            _url(value, ("http", "https"), "an http:// or https:// URL, e.g. "
-                 "'https://billing.internal/health'")
+            _url(
+                value,
+                ("http", "https"),
+                "an http:// or https:// URL, e.g. 'https://billing.internal/health'",
+            )
         return value
 
     @field_validator("tcp")
@@ -100,8 +103,11 @@ class StoreConfig(Options):
     @field_validator("redis")
     @classmethod
     def _redis_url(cls, value: str) -> str:
-        _url(value, ("redis", "rediss", "unix"), "a redis://, rediss:// or unix:// URL, "
-             "e.g. 'redis://127.0.0.1:6379/0'")
+        _url(
+            value,
+            ("redis", "rediss", "unix"),
+            "a redis://, rediss:// or unix:// URL, e.g. 'redis://127.0.0.1:6379/0'",
+        )
         return value
 
 
@@ -267,8 +273,7 @@ def run_status(path: Path, *, out: TextIO) -> int:
     for name in config.remotes:
         config.retry(name)  # every policy builds: the same checks as in the application
     names = {name: one_line(name) for name in config.remotes}  # escapes ANSI and newlines
-    print(f"configuration is valid: {len(names)} remotes ({', '.join(names.values())})",
-          file=out)
+    print(f"configuration is valid: {len(names)} remotes ({', '.join(names.values())})", file=out)
     health = health_registry(config)
     status = 0
     if health.names():
@@ -285,11 +290,13 @@ def run_status(path: Path, *, out: TextIO) -> int:
     shared = _shared_states(config) if config.store is not None else {}
     for name in config.remotes:
         breaker = config.breaker(name)
-        rule = (f"{breaker.failure_threshold} consecutive failures" if breaker.failure_threshold
-                else f"failure rate {breaker.failure_rate}")
+        rule = (
+            f"{breaker.failure_threshold} consecutive failures"
+            if breaker.failure_threshold
+            else f"failure rate {breaker.failure_rate}"
+        )
         state = one_line(shared.get(name, "CLOSED (not shared: each process has its own)"))
-        print(f"  {names[name]:<20} {state}; opens on {rule}, for {breaker.open_for:g} s",
-              file=out)
+        print(f"  {names[name]:<20} {state}; opens on {rule}, for {breaker.open_for:g} s", file=out)
     return status
 
 

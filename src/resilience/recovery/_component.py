@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from resilience._core.options import Options, Seconds
 from resilience.recovery._budget import BudgetRecord
@@ -22,6 +23,11 @@ class ComponentConfig(Options):
     severity: Severity
     stages: tuple[Stage, ...] | None = Field(min_length=1)
     timeout: Seconds | None = Field(gt=0)
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, value: Any) -> Severity:  # noqa: ANN401 - parsed here
+        return Severity.parse(value)
 
 
 @dataclass(eq=False)

@@ -176,7 +176,9 @@ def check(
 
 def _breach(incident: Incident, target: Target, due: float, since: float, at: float) -> Incident:
     """``incident`` with ``target`` recorded as missed, once per opening, if it is."""
-    if at < due or any(b.target is target and b.at >= since for b in incident.breaches):
+    # Strictly after the opening: a breach noticed at the instant of a re-opening was the
+    # earlier opening's (every target is more than 0 s).
+    if at < due or any(b.target is target and b.at > since for b in incident.breaches):
         return incident
     sev = incident.severity
     entry = TimelineEntry(

@@ -43,6 +43,7 @@ logger = logging.getLogger("resilience")
 
 _RECOVERED, _SUSPENDED = Resolution.RECOVERED, Resolution.SUSPENDED
 _EXHAUSTED = Resolution.BUDGET_EXHAUSTED
+_HEALTHY = (ComponentStatus.OK, ComponentStatus.WARNING)
 
 
 class _ManagerConfig(Options):
@@ -167,8 +168,21 @@ class RecoveryManager:
         health.add_listener(self._on_change)
 
     def _on_change(self, change: ComponentChanged) -> None:
-        if change.new is ComponentStatus.ERROR and change.name in self._components:
-            self.trigger(change.name, reason=f"health check: {change.message or 'ERROR'}")
+        name = change.name
+        if name not in self._components:
+            return
+        if change.new is ComponentStatus.ERROR:
+            self.trigger(name, reason=f"health check: {change.message or 'ERROR'}")
+        elif change.new in _HEALTHY and change.old is ComponentStatus.ERROR:
+            with self._lock:
+                running = name in self._running  # its end resolves them, if it worked
+            if not running:
+                # Healthy again without a recovery (it came back by itself, or a person
+                # fixed it): its open incidents are over.
+                said = f"health check {change.new.name}" + (
+                    f": {change.message}" if change.message else ""
+                )
+                self._tracker.resolve_open(name, by="health check", text=said)
 
     # ----------------------------------------------------------------- running
 

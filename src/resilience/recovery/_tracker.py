@@ -157,6 +157,26 @@ class IncidentTracker:
         for incident in self._safely(lambda: store.open_incidents(component), none):
             self._safely(functools.partial(store.append, incident.id, entry), None)
 
+    def resolve_open(self, component: str, *, by: str, text: str) -> list[Incident]:
+        """Resolve every open incident of ``component`` (it is healthy again); those."""
+        store = self._store
+        if not isinstance(store, MutableIncidentStore):
+            return []
+        at = self.now()
+
+        def change(current: Incident) -> Incident:
+            if not current.is_open:
+                return current  # resolved meanwhile
+            return life.resolve(current, by=by, at=at, text=text)
+
+        none: list[Incident] = []
+        done = []
+        for incident in self._safely(lambda: store.open_incidents(component), none):
+            new = self._safely(functools.partial(store.update, incident.id, change), None)
+            if new is not None:
+                done.append(new)
+        return done
+
     # ---------------------------------------------------------------- targets
 
     async def check_targets(self) -> list[Incident]:
@@ -184,13 +204,20 @@ class IncidentTracker:
                 continue
             for tier in reached:
                 if tier.notifiers:
-                    new = await self._tell(new, tier.notifiers)
+                    new = await self._tell(new, tier.notifiers, by=life.CHECKER)
             changed.append(new)
         return changed
 
     def tick(self) -> list[Incident]:
         """:meth:`check_targets`, from code that is not in an event loop."""
-        return asyncio.run(self.check_targets())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.check_targets())
+        raise RuntimeError(
+            "tick() runs an event loop of its own, and this code is in one already: "
+            "use `await check_targets()` instead"
+        )
 
     async def watch(self, interval: float | timedelta = 60.0) -> None:
         """Check the targets every ``interval`` seconds on the clock, until cancelled."""
@@ -221,8 +248,18 @@ class IncidentTracker:
         now = self.now()
         mutable = isinstance(store, MutableIncidentStore)
         none: list[Incident] = []
-        earlier = self._safely(lambda: store.incidents(incident.component), none)
-        folded = self._fold_target(incident, earlier, now) if mutable else None
+        name = incident.component
+        # Only what is needed: the open incidents (to fold into, to resolve), and the
+        # history only when flapping is judged from it.
+        if isinstance(store, MutableIncidentStore):
+            still_open = self._safely(lambda: store.open_incidents(name), none)
+        else:
+            still_open = none
+        if policy.flapping_threshold is not None or not mutable:
+            earlier = self._safely(lambda: store.incidents(name), none)
+        else:
+            earlier = still_open
+        folded = self._fold_target(incident, still_open, now) if mutable else None
         if folded is not None:
             return await self._fold(folded, incident, page=page, now=now)
         threshold = policy.flapping_threshold
@@ -246,7 +283,8 @@ class IncidentTracker:
             incident = replace(incident, notifications=told)
         self.keep(incident)
         if mutable and incident.resolution is Resolution.RECOVERED:
-            self._resolve_earlier(incident, earlier, now)
+            said = f"recovered (incident {incident.id}): {incident.detail}"
+            self.resolve_open(incident.component, by=_RECOVERY, text=said)
         return incident
 
     def _fold_target(
@@ -298,30 +336,19 @@ class IncidentTracker:
             merged = await self._tell(merged, chosen)
         return merged
 
-    async def _tell(self, incident: Incident, notifiers: Iterable[Notifier]) -> Incident:
+    async def _tell(
+        self, incident: Incident, notifiers: Iterable[Notifier], *, by: str = _RECOVERY
+    ) -> Incident:
         """Tell ``notifiers``; the incident with what came of it on its timeline."""
         told = await tell_all(notifiers, incident, limit=self._timeout)
         now = self.now()
-        entries = [TimelineEntry(now, EntryKind.NOTIFIED, _told(r)) for r in told]
+        entries = [TimelineEntry(now, EntryKind.NOTIFIED, _told(r), by) for r in told]
 
         def change(current: Incident) -> Incident:
             return replace(current.with_entries(*entries), notified_at=now, notifications=told)
 
         store = self._mutable("told")
         return self._safely(lambda: store.update(incident.id, change), incident)
-
-    def _resolve_earlier(self, incident: Incident, earlier: list[Incident], now: float) -> None:
-        store = self._mutable("resolved")
-        text = f"recovered (incident {incident.id}): {incident.detail}"
-
-        def change(current: Incident) -> Incident:
-            if not current.is_open:
-                return current  # resolved meanwhile
-            return life.resolve(current, by=_RECOVERY, at=now, text=text)
-
-        for old in earlier:
-            if old.is_open and old.id != incident.id:
-                self._safely(functools.partial(store.update, old.id, change), None)
 
     # ---------------------------------------------------------------- plumbing
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from resilience.stores.postgres._checkpoint import PostgresCheckpointStore
+    from resilience.stores.postgres._incidents import PostgresIncidentStore
     from resilience.stores.redis._breaker import RedisBreakerStore
     from resilience.stores.redis._budget import RedisRetryBudget
     from resilience.stores.redis._checkpoint import RedisCheckpointStore
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PostgresCheckpointStore",
+    "PostgresIncidentStore",
     "RedisBreakerStore",
     "RedisCheckpointStore",
     "RedisRetryBudget",
@@ -37,6 +39,7 @@ __all__ = [
 # Where each name lives; imported on first use (see the module's docstring).
 _LAZY = {
     "PostgresCheckpointStore": "resilience.stores.postgres._checkpoint",
+    "PostgresIncidentStore": "resilience.stores.postgres._incidents",
     "RedisBreakerStore": "resilience.stores.redis._breaker",
     "RedisCheckpointStore": "resilience.stores.redis._checkpoint",
     "RedisRetryBudget": "resilience.stores.redis._budget",

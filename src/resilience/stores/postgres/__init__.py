@@ -1,5 +1,6 @@
-"""PostgreSQL stores: checkpoints and job leases many workers share.
+"""PostgreSQL stores: checkpoints and job leases many workers share, and incidents.
 
-:class:`~resilience.stores.PostgresCheckpointStore` needs the ``postgres`` extra (psycopg
-3); import it from :mod:`resilience.stores` (or :mod:`resilience`).
+:class:`~resilience.stores.PostgresCheckpointStore` and
+:class:`~resilience.stores.PostgresIncidentStore` need the ``postgres`` extra (psycopg
+3); import them from :mod:`resilience.stores`.
 """

@@ -1,0 +1,192 @@
+"""``python -m resilience incidents list|show|ack|resolve|note|reopen``: incidents by hand.
+
+Works on the store an application keeps its incidents in (``--sqlite FILE`` or
+``--postgres DSN``), from any process: each change is one transaction, so the
+application and the command never lose each other's updates.
+
+Exit codes: 0 done; 1 the incident's state does not allow it (already acknowledged,
+resolved...); 2 bad usage (argparse); 3 no such incident, or an id prefix that matches
+several; 4 the store could not be opened or used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+from typing import TextIO
+
+from resilience._core.redact import redact_conninfo
+from resilience._core.text import one_line
+from resilience.recovery import (
+    Incident,
+    IncidentError,
+    IncidentTracker,
+    MutableIncidentStore,
+    UnknownIncidentError,
+)
+from resilience.recovery._incidents import iso
+
+__all__ = ["EXIT_REFUSED", "EXIT_STORE", "EXIT_UNKNOWN", "add_parser", "run_incidents"]
+
+EXIT_REFUSED, EXIT_UNKNOWN, EXIT_STORE = 1, 3, 4
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``incidents`` and its subcommands to the command line."""
+    store = argparse.ArgumentParser(add_help=False)
+    where = store.add_mutually_exclusive_group(required=True)
+    where.add_argument("--sqlite", metavar="FILE", help="the SQLiteIncidentStore file")
+    where.add_argument("--postgres", metavar="DSN", help="a PostgreSQL connection string")
+    store.add_argument(
+        "--table-prefix", default="resilience", help="of the PostgreSQL table (default: resilience)"
+    )
+    person = argparse.ArgumentParser(add_help=False)
+    person.add_argument("id", help="the incident's id, or a prefix of it that only it has")
+    person.add_argument("--by", default=None, help="who (default: the login name)")
+    parser = commands.add_parser(
+        "incidents",
+        help="list, acknowledge, resolve and annotate incidents in a store",
+        description="Incidents of a RecoveryManager's SQLite or PostgreSQL store. Exit "
+        "codes: 0 done, 1 refused by the incident's state, 2 bad usage, 3 no such "
+        "incident, 4 the store failed.",
+    )
+    sub = parser.add_subparsers(dest="action", required=True)
+    listing = sub.add_parser("list", parents=[store], help="the open incidents (or all)")
+    listing.add_argument("--all", action="store_true", help="resolved ones too")
+    listing.add_argument("--component", help="only this component's")
+    listing.add_argument("--json", action="store_true", help="as JSON, one record each")
+    show = sub.add_parser("show", parents=[store], help="one incident, with its timeline")
+    show.add_argument("id", help="the incident's id, or a prefix of it that only it has")
+    show.add_argument("--json", action="store_true", help="as JSON")
+    for name, what in (
+        ("ack", "acknowledge: you are on it; escalation stops"),
+        ("resolve", "resolve: it is over"),
+        ("reopen", "re-open a resolved incident: it is back"),
+    ):
+        act = sub.add_parser(name, parents=[store, person], help=what)
+        act.add_argument("--note", default="", help="what to write on the timeline")
+    note = sub.add_parser("note", parents=[store, person], help="add a note to the timeline")
+    note.add_argument("text", help="the note")
+
+
+def run_incidents(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
+    """Run one ``incidents`` subcommand; its exit code."""
+    try:
+        store = _open(args)
+    except (OSError, ValueError, ImportError) as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_STORE
+    try:
+        return _act(IncidentTracker(store), args, out=out, err=err)
+    except UnknownIncidentError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_UNKNOWN
+    except IncidentError as exc:
+        print(f"refused: {exc}", file=err)
+        return EXIT_REFUSED
+    except ValueError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_REFUSED
+    except OSError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_STORE
+    finally:
+        store.close()
+
+
+def _open(args: argparse.Namespace) -> MutableIncidentStore:
+    if args.sqlite is not None:
+        from resilience.stores import SQLiteIncidentStore  # noqa: PLC0415 - one of the two
+
+        return SQLiteIncidentStore(args.sqlite)
+    from resilience.stores import PostgresIncidentStore  # noqa: PLC0415
+
+    try:
+        return PostgresIncidentStore(args.postgres, table_prefix=args.table_prefix)
+    except TypeError as exc:  # psycopg's complaint about the DSN: shown without secrets
+        raise ValueError(f"{redact_conninfo(args.postgres)}: {exc}") from None
+
+
+def _act(tracker: IncidentTracker, args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
+    action = args.action
+    if action == "list":
+        kept = tracker.incidents(args.component, only_open=not args.all)
+        if args.json:
+            for incident in kept:
+                print(json.dumps(incident.to_dict()), file=out)
+        else:
+            _table(kept, out)
+        return 0
+    incident_id = _resolve_id(tracker, args.id)
+    if action == "show":
+        incident = tracker.get(incident_id)
+        if args.json:
+            print(json.dumps(incident.to_dict(), indent=2), file=out)
+        else:
+            _show(incident, out)
+        return 0
+    by = args.by or getpass.getuser()
+    if action == "ack":
+        incident = tracker.acknowledge(incident_id, by=by, text=args.note)
+    elif action == "resolve":
+        incident = tracker.resolve(incident_id, by=by, text=args.note)
+    elif action == "reopen":
+        incident = tracker.reopen(incident_id, by=by, text=args.note)
+    else:
+        incident = tracker.note(incident_id, by=by, text=args.text)
+    print(
+        f"{incident.id} {incident.component}: {incident.state.value} ({action} by {by})", file=out
+    )
+    del err
+    return 0
+
+
+def _resolve_id(tracker: IncidentTracker, given: str) -> str:
+    """The full id of ``given``: the id itself, or the one id it begins."""
+    try:
+        return tracker.get(given).id
+    except UnknownIncidentError:
+        matches = [i.id for i in tracker.incidents() if given and i.id.startswith(given)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise UnknownIncidentError(
+                f"{given!r} begins {len(matches)} incidents' ids ({', '.join(matches[:5])}); "
+                "give more of the id"
+            ) from None
+        raise
+
+
+def _table(incidents: list[Incident], out: TextIO) -> None:
+    if not incidents:
+        print("no incidents", file=out)
+        return
+    print(
+        f"{'ID':<12}  {'SEV':<3}  {'STATE':<12}  {'COMPONENT':<16}  {'STARTED':<25}  DETAIL",
+        file=out,
+    )
+    for i in incidents:
+        flags = " [flapping]" if i.flapping else ""
+        print(
+            f"{i.id[:12]:<12}  {i.severity.value:<3}  {i.state.value:<12}  "
+            + one_line(f"{i.component[:16]:<16}  {iso(i.started_at):<25}  {i.detail}{flags}"),
+            file=out,
+        )
+
+
+def _show(incident: Incident, out: TextIO) -> None:
+    # What people and failures wrote is shown escaped: a note cannot forge a line of the
+    # output or recolour the terminal.
+    for line in incident.summary().splitlines():
+        print(one_line(line), file=out)
+    print("  timeline:", file=out)
+    for entry in incident.timeline:
+        text = f"{entry.kind.value:<15} {entry.by}: {entry.text}"
+        print(f"    {iso(entry.at)}  {one_line(text)}", file=out)
+    for breach in incident.breaches:
+        print(
+            f"  breach: {breach.severity.value} {breach.target.value} target, due "
+            f"{iso(breach.due_at)}",
+            file=out,
+        )
