@@ -679,3 +679,23 @@ def test_parallel_delivery_is_concurrent_not_sequential() -> None:
     records = asyncio.run(router.deliver(make_incident()))
     assert time.perf_counter() - start < 0.3 + 0.4
     assert [r.error for r in records] == ["no answer within 0.3 s"] * 2
+
+
+async def test_the_message_tells_of_recurrences_acknowledgement_and_flapping(serve: Any) -> None:
+    """A folded, acknowledged, flapping incident says so in its title and its 'since'."""
+    receiver = serve(200, "ok")
+    incident = Incident(
+        **{
+            **_fields(make_incident()),
+            "occurrences": 3,
+            "acknowledged_by": "alice",
+            "flapping": True,
+        }
+    )
+
+    await SlackNotifier(receiver.base + SLACK_PATH, timeout=5).notify(incident)
+
+    body = receiver.requests[0].json()
+    assert body["text"] == "[P0] payments-db: automatic recovery failed (flapping)"
+    since = body["blocks"][1]["fields"][1]["text"]
+    assert since.endswith("; failed 3 times; acknowledged by alice")

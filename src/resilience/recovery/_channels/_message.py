@@ -99,11 +99,20 @@ def message_for(incident: Incident) -> Message:
         f"after {a.duration:.1f} s: {a.outcome}"
         for a in incident.actions
     )
+    since = f"{started} ({_took(incident.duration)}); {incident.detail}"
+    if incident.occurrences > 1:
+        since += f"; failed {incident.occurrences} times"
+    if incident.acknowledged_by is not None:
+        since += f"; acknowledged by {incident.acknowledged_by}"
+    flapping = " (flapping)" if incident.flapping else ""
     return Message(
-        title=f"[{incident.severity.value}] {incident.component}: {_STATE[incident.resolution]}",
+        title=(
+            f"[{incident.severity.value}] {incident.component}: "
+            f"{_STATE[incident.resolution]}{flapping}"
+        ),
         severity=_URGENCY[incident.severity],
         what_failed=incident.reason,
-        since=f"{started} ({_took(incident.duration)}); {incident.detail}",
+        since=since,
         tried=tried,
         next_step=_NEXT[incident.resolution].format(component=incident.component),
         incident_id=incident.id,
