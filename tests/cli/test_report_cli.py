@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,38 @@ def test_diagnostics_bundle_from_the_command_line(tmp_path: Path) -> None:
     assert "db" in bundle["health"]["checks"]
     assert bundle["incidents"]["kept"] == 3
     assert bundle["settings"]["store"]["redis"] == "redis://:***@127.0.0.1:1/0"
+
+
+def test_report_from_a_postgresql_store(pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """--store takes a PostgreSQL connection string and --table-prefix the store's tables."""
+    import psycopg  # noqa: PLC0415 - only with PostgreSQL
+    from psycopg import sql  # noqa: PLC0415
+
+    from resilience.stores import PostgresIncidentStore  # noqa: PLC0415
+
+    prefix = f"rr_{uuid.uuid4().hex[:12]}"
+    store = PostgresIncidentStore(pg_dsn, table_prefix=prefix)
+    try:
+        store.add(
+            Incident(
+                id="pg-1",
+                component="db",
+                reason="health check: refused",
+                severity=Severity.P0,
+                started_at=END - 600,
+                ended_at=END - 540,
+                resolution=Resolution.ESCALATED,
+                detail="",
+            )
+        )
+        store.close()
+        args = ["report", "--store", pg_dsn, "--table-prefix", prefix, "--until", UNTIL]
+        assert main([*args, "--format", "json", "--days", "1"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["overall"]["incidents"] == 1
+        assert report["overall"]["open"] == 1
+        assert report["components"][0]["by_severity"]["P0"] == 1
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            table = sql.Identifier(f"{prefix}_incidents")
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))

@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             diagnostics=args.diagnostics,
             config=args.config,
             output=args.output,
+            table_prefix=args.table_prefix,
             out=sys.stdout,
         )
     from resilience._cli.status import run_status  # noqa: PLC0415
@@ -67,7 +68,10 @@ def _add_report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="incidents over a period (MTTR, MTBF, availability), a post-mortem, diagnostics",
     )
     report.add_argument(
-        "--store", help="the incident store: an SQLite file, or a postgresql:// URL"
+        "--store", help="the incident store: an SQLite file, or a PostgreSQL URL or DSN"
+    )
+    report.add_argument(
+        "--table-prefix", default="resilience", help="of a PostgreSQL store (default: resilience)"
     )
     report.add_argument("--days", type=float, default=30.0, help="the period (default: 30)")
     report.add_argument("--until", help="its end, ISO 8601 in UTC (default: now)")

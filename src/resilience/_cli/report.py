@@ -1,7 +1,8 @@
 """``python -m resilience report``: incident reports, post-mortems and the diagnostics bundle.
 
-Reads the incidents of an SQLite (a file path) or PostgreSQL (a ``postgresql://`` URL)
-incident store, and prints, or writes to ``--output``:
+Reads the incidents of an SQLite (a file path) or PostgreSQL (a ``postgresql://`` URL or
+a ``key=value`` string, with ``--table-prefix``) incident store, and prints, or writes
+to ``--output``:
 
 - the report of a period (``--days``, ending now or at ``--until``) as Markdown or JSON;
 - with ``--postmortem ID``, the post-mortem skeleton of one incident;
@@ -34,15 +35,20 @@ class ReportError(Exception):
     """The command cannot run as asked: the message says why and what to do."""
 
 
-def _open_store(where: str) -> IncidentStore:
-    if where.startswith(("postgres://", "postgresql://")):
+def _is_postgres(where: str) -> bool:
+    """A ``postgresql://`` URL, or a libpq ``key=value`` string (``host=db dbname=ops``)."""
+    return where.startswith(("postgres://", "postgresql://")) or "=" in where
+
+
+def _open_store(where: str, prefix: str) -> IncidentStore:
+    if _is_postgres(where):
         from resilience import stores  # noqa: PLC0415 - only with PostgreSQL
 
         store_type = getattr(stores, "PostgresIncidentStore", None)
         if store_type is None:
             raise ReportError("this version has no PostgreSQL incident store; use an SQLite file")
         try:
-            store: IncidentStore = store_type(where)
+            store: IncidentStore = store_type(where, table_prefix=prefix)
         except Exception as exc:
             shown = redact_conninfo(where)
             raise ReportError(f"cannot open the incident store {shown}: {safe_str(exc)}") from None
@@ -58,14 +64,14 @@ def _open_store(where: str) -> IncidentStore:
     return SQLiteIncidentStore(path)
 
 
-def _incidents(where: str | None, *, needed: bool = True) -> list[Incident]:
+def _incidents(where: str | None, prefix: str, *, needed: bool = True) -> list[Incident]:
     if where is None:
         if needed:
             raise ReportError(
                 "--store is needed: the SQLite file or PostgreSQL URL of the incidents"
             )
         return []
-    store = _open_store(where)
+    store = _open_store(where, prefix)
     try:
         return store.incidents()
     finally:
@@ -87,7 +93,7 @@ def _until(text: str | None) -> float:
     return moment.timestamp()
 
 
-def _diagnostics(store: str | None, config: Path | None) -> str:
+def _diagnostics(store: str | None, prefix: str, config: Path | None) -> str:
     health = None
     settings = None
     if config is not None:
@@ -102,7 +108,7 @@ def _diagnostics(store: str | None, config: Path | None) -> str:
     try:
         bundle = diagnostics_bundle(
             health=health.run() if health is not None and health.names() else None,
-            incidents=_incidents(store, needed=False),
+            incidents=_incidents(store, prefix, needed=False),
             settings=settings,
         )
     finally:
@@ -122,16 +128,19 @@ def run_report(
     diagnostics: bool,
     config: Path | None,
     output: Path | None,
+    table_prefix: str = "resilience",
     out: TextIO = sys.stdout,
 ) -> int:
     """Run the command; 0 done, 2 when it cannot run as asked (the reason printed)."""
     try:
         if diagnostics:
-            text = _diagnostics(store, config)
+            text = _diagnostics(store, table_prefix, config)
         elif postmortem_of is not None:
-            text = _postmortem(store, postmortem_of)
+            text = _postmortem(store, table_prefix, postmortem_of)
         else:
-            text = _report(store, days=days, until=until, fmt=output_format, component=component)
+            text = _report(
+                store, table_prefix, days=days, until=until, fmt=output_format, component=component
+            )
     except ReportError as exc:
         print(f"report: {exc}", file=out)
         return 2
@@ -143,8 +152,8 @@ def run_report(
     return 0
 
 
-def _postmortem(store: str | None, incident_id: str) -> str:
-    incidents = _incidents(store)
+def _postmortem(store: str | None, prefix: str, incident_id: str) -> str:
+    incidents = _incidents(store, prefix)
     for incident in incidents:
         if incident.id == incident_id:
             return postmortem(incident)
@@ -153,12 +162,18 @@ def _postmortem(store: str | None, incident_id: str) -> str:
 
 
 def _report(
-    store: str | None, *, days: float, until: str | None, fmt: str, component: str | None
+    store: str | None,
+    prefix: str,
+    *,
+    days: float,
+    until: str | None,
+    fmt: str,
+    component: str | None,
 ) -> str:
     if not days > 0:
         raise ReportError(f"--days must be more than 0, got {days:g}")
     end = _until(until)
-    incidents = _incidents(store)
+    incidents = _incidents(store, prefix)
     names: Sequence[str] = ()
     if component is not None:
         incidents = [i for i in incidents if i.component == component]
