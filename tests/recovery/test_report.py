@@ -32,6 +32,7 @@ from resilience.recovery import (
     TimelineEntry,
     failure_type,
 )
+from resilience.recovery._diagnostics import bundle_json
 from resilience.testing import FakeClock
 
 HOUR = 3600.0
@@ -310,3 +311,19 @@ def test_event_recorder_refuses_a_bad_size() -> None:
     """A size below one is refused by name."""
     with pytest.raises(ValueError, match="size must be a whole number"):
         EventRecorder(0)
+
+
+def test_the_bundle_is_strict_json_even_with_an_infinite_open_period() -> None:
+    """A breaker open for ever has no finite retry_after: the bundle says null, not Infinity."""
+    breakers = BreakerRegistry(BreakerConfig(failure_threshold=1, open_for=float("inf")))
+    with pytest.raises(ConnectionError):
+        breakers.get("tape").call(_refused)
+
+    bundle = diagnostics_bundle(breakers=breakers, now=0.0)
+
+    assert bundle["breakers"][0]["retry_after"] is None
+    json.loads(bundle_json(bundle), parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> object:
+    raise AssertionError(f"{name} is not JSON")

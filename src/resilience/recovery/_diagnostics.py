@@ -12,6 +12,7 @@ import dataclasses
 import enum
 import importlib.metadata
 import json
+import math
 import platform
 import sys
 import threading
@@ -95,6 +96,8 @@ def _plain(value: object) -> object:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no infinity: an open-for-ever breaker's retry_after
     if value is None or isinstance(value, bool | int | float | str):
         return value
     return repr(value)
@@ -176,4 +179,4 @@ def diagnostics_bundle(
 
 def bundle_json(bundle: Mapping[str, Any]) -> str:
     """The bundle as JSON text, one file."""
-    return json.dumps(bundle, indent=2, sort_keys=False, default=repr)
+    return json.dumps(bundle, indent=2, default=repr, allow_nan=False)
