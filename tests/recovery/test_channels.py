@@ -634,7 +634,7 @@ async def test_escalation_reaches_the_routed_channels_through_the_manager(
     incident = await manager.recover("payments-db", reason="health check failed")
 
     assert incident.resolution is Resolution.ESCALATED
-    assert [r.ok for r in incident.notifications] == [True]
+    assert [(r.notifier, r.ok) for r in incident.notifications] == [("pagerduty", True)]
     assert slack_server.requests == []
     [event] = [r.json() for r in pagerduty_server.requests]
     assert event["event_action"] == "trigger"
