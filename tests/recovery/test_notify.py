@@ -388,7 +388,8 @@ async def test_escalation_reaches_each_notifier_once_and_failures_are_recorded(
 
 
 async def test_a_recovered_component_notifies_nobody(
-    serve: Serve, fake_clock: FakeClock,
+    serve: Serve,
+    fake_clock: FakeClock,
 ) -> None:
     """A recovered component notifies nobody."""
     server = serve("ok")
@@ -409,7 +410,8 @@ async def test_a_recovered_component_notifies_nobody(
 
 
 async def test_a_notifier_beyond_notify_timeout_fails_and_recovery_returns(
-    caplog: pytest.LogCaptureFixture, fake_clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    fake_clock: FakeClock,
 ) -> None:
     """A notifier beyond notify timeout fails and recovery returns."""
     caplog.set_level(logging.INFO, logger="resilience")

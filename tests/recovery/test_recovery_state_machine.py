@@ -143,9 +143,7 @@ class RecoveryMachine(RuleBasedStateMachine):
             kept = [i.resolution for i in self.manager.incidents(name)]
             assert kept == comp.resolutions
             recovered = kept.count(Resolution.RECOVERED)
-            escalated = kept.count(Resolution.ESCALATED) + kept.count(
-                Resolution.BUDGET_EXHAUSTED
-            )
+            escalated = kept.count(Resolution.ESCALATED) + kept.count(Resolution.BUDGET_EXHAUSTED)
             s = stats[name]
             assert (s.incidents, s.recovered, s.escalated) == (len(kept), recovered, escalated)
             judged = recovered + escalated

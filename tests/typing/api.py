@@ -97,6 +97,7 @@ from resilience.health import (
 from resilience.recovery import (
     Breach,
     CallbackNotifier,
+    EmailNotifier,
     EntryKind,
     EscalationPolicy,
     EscalationTier,
@@ -108,14 +109,20 @@ from resilience.recovery import (
     LoggingNotifier,
     MemoryIncidentStore,
     MutableIncidentStore,
+    NotifierRecord,
+    PagerDutyNotifier,
     RecoveryManager,
     RecoveryStats,
     RestartBudget,
+    Router,
+    RoutingMatrix,
     Severity,
     SeverityTargets,
+    SlackNotifier,
     Stage,
     Target,
     Targets,
+    TelegramNotifier,
     TimelineEntry,
     UnknownIncidentError,
     WebhookNotifier,
@@ -541,6 +548,34 @@ async def recovery(path: Path, health: HealthRegistry) -> Incident:
     assert_type(manager.trigger("api"), Future[Incident])
     assert_type(manager.stats(), Mapping[str, RecoveryStats])
     return await manager.recover("api", reason="health check failed")
+
+
+async def channels() -> None:
+    """The channels, routed by severity; PagerDuty's lifecycle hooks."""
+    pagerduty = PagerDutyNotifier("0123456789abcdef0123456789abcdef", timeout=timedelta(seconds=5))
+    router = Router(
+        {
+            "slack": SlackNotifier("https://hooks.slack.com/services/T/B/X"),
+            "email": EmailNotifier(
+                "smtp.example.com",
+                sender="alerts@example.com",
+                recipients=["oncall@example.com"],
+                username="alerts",
+                password="secret",  # noqa: S106
+                security="starttls",
+            ),
+            "telegram": TelegramNotifier("1:abc", chat_id=-100, min_severity="P1"),
+            "pagerduty": pagerduty,
+        },
+        routes={"P2": ["slack", "email"], Severity.P3: ["email"]},
+        timeout=10,
+    )
+    assert_type(router.matrix, RoutingMatrix)
+    assert_type(router.matrix.channels_for(Severity.P0), tuple[str, ...])
+    incident = await RecoveryManager(notifiers=[router]).recover("api", reason="down")
+    assert_type(await router.deliver(incident), tuple[NotifierRecord, ...])
+    await pagerduty.acknowledge(incident)
+    await pagerduty.resolve(incident)
 
 
 async def incident_lifecycle(path: Path) -> list[Incident]:

@@ -19,6 +19,7 @@ COMMANDS: tuple[str, ...] = (
     "resilience._cli.demo_command",
     "resilience._cli.status_command",
     "resilience._cli.incidents_command",
+    "resilience._cli.report_command",
 )
 """The modules of the subcommands, in the order ``--help`` lists them; each has ``COMMAND``."""
 

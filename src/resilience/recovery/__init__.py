@@ -10,6 +10,13 @@ notifiers.
 from __future__ import annotations
 
 from resilience.recovery._budget import RestartBudget
+from resilience.recovery._channels import (
+    EmailNotifier,
+    PagerDutyNotifier,
+    SlackNotifier,
+    TelegramNotifier,
+)
+from resilience.recovery._diagnostics import EventRecorder, diagnostics_bundle
 from resilience.recovery._incidents import (
     ActionRecord,
     Incident,
@@ -27,6 +34,15 @@ from resilience.recovery._notifiers import (
     NotifyError,
     WebhookNotifier,
 )
+from resilience.recovery._postmortem import postmortem
+from resilience.recovery._report import (
+    ComponentFigures,
+    IncidentReport,
+    WeekFigures,
+    failure_type,
+    incident_report,
+)
+from resilience.recovery._routing import Router, RoutingMatrix
 from resilience.recovery._stages import DEFAULT_STAGES, Stage
 from resilience.recovery._stats import RecoveryStats
 from resilience.recovery._targets import (
@@ -53,12 +69,16 @@ __all__ = [
     "ActionRecord",
     "Breach",
     "CallbackNotifier",
+    "ComponentFigures",
+    "EmailNotifier",
     "EntryKind",
     "EscalationPolicy",
     "EscalationTier",
+    "EventRecorder",
     "Incident",
     "IncidentError",
     "IncidentPolicy",
+    "IncidentReport",
     "IncidentState",
     "IncidentStore",
     "IncidentTracker",
@@ -68,16 +88,26 @@ __all__ = [
     "Notifier",
     "NotifierRecord",
     "NotifyError",
+    "PagerDutyNotifier",
     "RecoveryManager",
     "RecoveryStats",
     "Resolution",
     "RestartBudget",
+    "Router",
+    "RoutingMatrix",
     "Severity",
     "SeverityTargets",
+    "SlackNotifier",
     "Stage",
     "Target",
     "Targets",
+    "TelegramNotifier",
     "TimelineEntry",
     "UnknownIncidentError",
     "WebhookNotifier",
+    "WeekFigures",
+    "diagnostics_bundle",
+    "failure_type",
+    "incident_report",
+    "postmortem",
 ]

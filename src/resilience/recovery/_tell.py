@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from resilience._core.redact import redact_text
 from resilience._core.text import safe_repr, safe_str
 from resilience._core.timeout import Overran, within
 from resilience.recovery._incidents import Incident, NotifierRecord
 from resilience.recovery._notifiers import Notifier
+from resilience.recovery._routing import Router
 
 __all__ = ["failure", "tell", "tell_all"]
 
@@ -20,8 +21,37 @@ logger = logging.getLogger("resilience")
 async def tell_all(
     notifiers: Iterable[Notifier], incident: Incident, *, limit: float
 ) -> tuple[NotifierRecord, ...]:
-    """Tell every one of ``notifiers`` at once; what came of each."""
-    return tuple(await asyncio.gather(*(tell(n, incident, limit=limit) for n in notifiers)))
+    """Tell every one of ``notifiers`` at once; what came of each (of each channel of a router)."""
+    told = await asyncio.gather(
+        *(
+            _route(n, incident, limit=limit)
+            if isinstance(n, Router)
+            else _one(tell(n, incident, limit=limit))
+            for n in notifiers
+        )
+    )
+    return tuple(record for records in told for record in records)
+
+
+async def _one(record: Awaitable[NotifierRecord]) -> tuple[NotifierRecord, ...]:
+    return (await record,)
+
+
+async def _route(router: Router, incident: Incident, *, limit: float) -> tuple[NotifierRecord, ...]:
+    """A router's channels, one record each: a post-mortem shows who was told."""
+    try:
+        return await within(limit, router.deliver(incident))
+    except Overran:
+        error = f"no answer within notify_timeout={limit:g} s"
+        logger.error(  # noqa: TRY400 - the time limit is the message
+            "router %s failed to report incident %s of %s: %s; recovery is unaffected",
+            safe_repr(router),
+            incident.id,
+            incident.component,
+            error,
+            extra={"component": incident.component, "incident": incident.id},
+        )
+        return (NotifierRecord(safe_repr(router), ok=False, error=error),)
 
 
 async def tell(notifier: Notifier, incident: Incident, *, limit: float) -> NotifierRecord:

@@ -23,6 +23,7 @@ from resilience._core.measure import Measured, check_measured
 from resilience._core.options import seconds
 from resilience.batch import BatchProcessor
 from resilience.health import HealthRegistry
+from resilience.recovery import IncidentStore
 from resilience.web._events import EventLog
 from resilience.web._http import (
     ASSETS,
@@ -36,6 +37,7 @@ from resilience.web._http import (
     respond,
     route_path,
 )
+from resilience.web._incidents import incident_rows, public_services
 from resilience.web._render import batch, breakers, components, strategies, to_json
 from resilience.web._stream import SSE_HEADERS, Streams, serve_events
 
@@ -60,8 +62,12 @@ class StatusApp:
         history: int,
         poll_interval: float | timedelta,
         allowed_hosts: frozenset[str] = frozenset(),
+        incidents: IncidentStore | None = None,
+        public: bool = False,
     ) -> None:
         self._registry = registry
+        self._incidents = incidents
+        self._public = public
         self._allowed_hosts = allowed_hosts
         self._health = health
         self._batches = batches
@@ -86,11 +92,25 @@ class StatusApp:
     # ------------------------------------------------------------------ the status
 
     def status(self) -> dict[str, Any]:
-        """What ``/api/status`` answers: breakers, health, batches, strategies, events."""
+        """What ``/api/status`` answers: breakers, health, batches, strategies, incidents, events.
+
+        In public mode: the overall status and each service's, nothing more.
+        """
         return self._status()[1]
 
     def _status(self) -> tuple[int, dict[str, Any]]:
         version, events = self._log.read()
+        if self._public:
+            # Nothing of why: no messages, reasons, incidents or events reach the public.
+            return version, {
+                "title": self._title,
+                "public": True,
+                "generated_at": round(wall_time(), 3),
+                "poll_interval": self._poll,
+                **public_services(
+                    registry=self._registry, health=self._health, store=self._incidents
+                ),
+            }
         return version, {
             "title": self._title,
             "generated_at": round(wall_time(), 3),
@@ -99,6 +119,7 @@ class StatusApp:
             "health": components(self._health),
             "batches": [batch(processor) for processor in self._batches],
             "strategies": strategies(self._measured),
+            "incidents": incident_rows(self._incidents),
             "events": events,
         }
 
@@ -193,6 +214,8 @@ class StatusApp:
             f"health={self._health!r}" if self._health is not None else "",
             f"batches={len(self._batches)}",
             f"strategies={len(self._measured)}" if self._measured else "",
+            f"incidents={self._incidents!r}" if self._incidents is not None else "",
+            "public=True" if self._public else "",
         ]
         return f"StatusApp({', '.join(p for p in parts if p)}, title={self._title!r})"
 
@@ -207,6 +230,8 @@ def status_app(
     history: int = 100,
     poll_interval: float | timedelta = 0.5,
     allowed_hosts: Iterable[str] = (),
+    incidents: IncidentStore | None = None,
+    public: bool = False,
 ) -> StatusApp:
     """A status page for operators: breakers, health, batches and strategies, updated live.
 
@@ -231,6 +256,10 @@ def status_app(
             answers to besides loopback names and the address the server listens on,
             such as the name a reverse proxy passes on; ``"*"`` answers to any. Other
             requests get 421 Misdirected Request (a defence against DNS rebinding).
+        incidents: An incident store whose open incidents to list (severity, state,
+            last update).
+        public: Show only what a public status page shows: overall and per service,
+            operational, degraded or down, without messages, incidents or events.
     """
     if registry is not None and not isinstance(registry, BreakerRegistry):
         raise TypeError(f"registry must be a BreakerRegistry or None, got {registry!r}")
@@ -251,6 +280,10 @@ def status_app(
         raise TypeError(f"history must be an int, got {history!r}")
     if history < 0:
         raise ValueError(f"history must be 0 or more, got {history!r}")
+    if incidents is not None and not isinstance(incidents, IncidentStore):
+        raise TypeError(f"incidents must be an IncidentStore or None, got {incidents!r}")
+    if not isinstance(public, bool):
+        raise TypeError(f"public must be True or False, got {public!r}")
     poll = seconds(poll_interval)
     if isinstance(poll, bool) or not isinstance(poll, int | float):
         raise TypeError(f"poll_interval must be a number of seconds, got {poll_interval!r}")
@@ -267,4 +300,6 @@ def status_app(
         history=history,
         poll_interval=poll,
         allowed_hosts=parse_allowed_hosts(allowed_hosts),
+        incidents=incidents,
+        public=public,
     )

@@ -114,11 +114,20 @@ def strategies(measured: Sequence[Measured]) -> list[dict[str, Any]] | None:
 
 def fingerprint(version: int, status: dict[str, Any]) -> str:
     """What a stream compares: the status without its clock readings (countdowns, time)."""
+    if status.get("public"):
+        return to_json([status["status"], status["services"]], sort_keys=True).decode()
     rows = status["breakers"]
     if rows is not None:
         rows = [{**b, "retry_after": None} for b in rows]
-    shown = [version, rows, status["health"], status["batches"], status["strategies"]]
-    return to_json(shown, sort_keys=True).decode()
+    parts = [
+        version,
+        rows,
+        status["health"],
+        status["batches"],
+        status.get("strategies"),
+        status.get("incidents"),
+    ]
+    return to_json(parts, sort_keys=True).decode()
 
 
 def to_json(value: object, *, sort_keys: bool = False) -> bytes:

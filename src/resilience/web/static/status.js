@@ -16,6 +16,10 @@
     OK: "ok", WARNING: "warning", ERROR: "error", UNKNOWN: "warning",
     HEALTHY: "ok", DEGRADED: "warning", CRITICAL: "error",
   };
+  const SEVERITY_LEVEL = { P0: "error", P1: "error", P2: "warning", P3: "info" };
+  const INCIDENT_LEVEL = { open: "error", acknowledged: "warning", resolved: "ok" };
+  const SERVICE_LEVEL = { operational: "ok", degraded: "warning", down: "error" };
+  const SERVICE_TEXT = { operational: "Operational", degraded: "Degraded", down: "Down" };
   const SSE_ATTEMPTS = 3; // failed connections in a row before polling instead
   const SSE_RETRY_MS = 30000; // while polling, how often to try the stream again
 
@@ -213,17 +217,75 @@
     byId("events-empty").hidden = items.length > 0;
   }
 
+  function renderIncidents(incidents, generatedAt) {
+    const section = byId("incidents-section");
+    section.hidden = incidents === null || incidents === undefined;
+    if (section.hidden) return;
+    byId("incidents").tBodies[0].replaceChildren(
+      ...incidents.map((i) =>
+        el(
+          "tr",
+          { data: { incident: i.id } },
+          el("td", {}, badge(i.severity, SEVERITY_LEVEL[i.severity], { severity: i.severity })),
+          el("td", { class: "name" }, i.component, i.flapping ? " (flapping)" : ""),
+          el(
+            "td",
+            {},
+            badge(i.state, INCIDENT_LEVEL[i.state], { state: i.state }),
+            i.acknowledged_by ? ` by ${i.acknowledged_by}` : "",
+          ),
+          el("td", { class: "reason" }, i.reason),
+          el("td", { class: "message" }, i.last_update || ""),
+          el("td", { class: "num" }, `${seconds(Math.max(0, generatedAt - i.updated_at))} ago`),
+        ),
+      ),
+    );
+    byId("incidents-empty").hidden = incidents.length > 0;
+  }
+
+  function renderPublic(status) {
+    for (const id of ["breakers-section", "health-section", "incidents-section", "batches-section", "events-section"]) {
+      byId(id).hidden = true;
+    }
+    byId("public-section").hidden = false;
+    const overall = byId("public-status");
+    overall.className = `badge level-${SERVICE_LEVEL[status.status] || "info"}`;
+    overall.dataset.status = status.status;
+    overall.textContent = SERVICE_TEXT[status.status] || status.status;
+    const down = status.services.filter((s) => s.status !== "operational");
+    byId("public-summary").textContent = status.services.length === 0
+      ? "No service is monitored yet."
+      : down.length === 0
+        ? "All services are operational."
+        : `${down.length} of ${status.services.length} services affected.`;
+    byId("services").replaceChildren(
+      ...status.services.map((s) =>
+        el(
+          "li",
+          {},
+          el("span", { class: "name" }, s.name),
+          badge(SERVICE_TEXT[s.status] || s.status, SERVICE_LEVEL[s.status], { service: s.name, status: s.status }),
+        ),
+      ),
+    );
+  }
+
   function render(status) {
     const received = Date.now();
     pollEvery = Math.max(1000, (status.poll_interval || 2) * 1000);
+    const generated = byId("generated");
+    generated.textContent = clockTime(status.generated_at);
+    generated.dateTime = new Date(status.generated_at * 1000).toISOString();
+    if (status.public) {
+      renderPublic(status);
+      return;
+    }
+    renderIncidents(status.incidents, status.generated_at);
     renderBreakers(status.breakers, received);
     renderStrategies(status.strategies);
     renderHealth(status.health, status.generated_at);
     renderBatches(status.batches);
     renderEvents(status.events);
-    const generated = byId("generated");
-    generated.textContent = clockTime(status.generated_at);
-    generated.dateTime = new Date(status.generated_at * 1000).toISOString();
   }
 
   function tick() {
