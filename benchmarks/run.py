@@ -1003,6 +1003,7 @@ def targets(results: dict[str, Result]) -> list[str]:
         ("3", "resilience", "hand-written floor", 1.5),
         ("4", "resilience", "aiobreaker (breaker only)", 0.5),
         ("5", "resilience", "tenacity (no-op sleep)", 0.1),
+        ("5", "resilience", "hand-written loop", 2.5),
         ("11", "resilience, RedisBreakerStore", "resilience, in memory", 2.0),
         ("12", "resilience", "threading.BoundedSemaphore (floor)", 1.5),
         ("13", "resilience", "asyncio.Semaphore (floor)", 1.5),
