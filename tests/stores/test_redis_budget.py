@@ -105,6 +105,7 @@ def test_record_call_sends_nothing_until_a_batch(make: Make, redis_server: Redis
     probe.close()
 
 
+@pytest.mark.alone  # the slide is timed in real time, within half a window
 def test_the_window_slides_on_the_server_clock(make: Make, redis_server: RedisServer) -> None:
     """Retries leave the window after `window` seconds of the server's time, not before."""
     import redis  # noqa: PLC0415
