@@ -155,9 +155,11 @@ def test_each_section_builds_what_it_describes(fake_clock: FakeClock) -> None:
     assert config.section("billing", "timeout") == 3.0  # the defaults'
     assert config.section("search-eu", "check") == CheckConfig(sqlite="/var/lib/app/search.db")
     assert config.store == StoreConfig(redis="redis://127.0.0.1:6379/0", namespace="app")
-    assert list(SECTIONS) == ["retry", "breaker", "timeout", "check"]
-    with pytest.raises(KeyError, match="no section 'bulkhead'"):
-        config.section("s3", "bulkhead")
+    assert list(SECTIONS) == [
+        "retry", "breaker", "rate_limiter", "bulkhead", "limiter", "hedge", "timeout", "check"
+    ]
+    with pytest.raises(KeyError, match="no section 'cache'"):
+        config.section("s3", "cache")
 
 
 def test_a_remotes_policy_retries_through_its_breaker(fake_clock: FakeClock) -> None:

@@ -18,6 +18,7 @@ from resilience._core.events import Event, emit
 from resilience._core.log import log_event
 from resilience._core.options import Options
 from resilience._core.pipeline import Pipeline
+from resilience._core.strategy import Strategy
 from resilience._retry.policy import RetryPolicy
 from resilience.config._checks import check
 from resilience.config._events import ConfigReloaded, ReloadRefused
@@ -106,6 +107,10 @@ class Configuration:
         )
         self._next_poll = clock.monotonic() + self._poll_interval
         self._policies: dict[str, Pipeline] = {}  # of the settings in force, by remote
+        # (remote, section) -> (its value, its strategy): a bulkhead, a limiter... kept
+        # across reloads while the value is equal, so its state stays the remote's.
+        self._kept: dict[tuple[str, str], tuple[Any, Strategy]] = {}
+        self._build_lock = threading.Lock()  # one instance per remote, even when racing
 
     @property
     def source(self) -> str:
@@ -160,7 +165,10 @@ class Configuration:
         policies = self._policies
         pipeline = policies.get(remote)
         if pipeline is None:
-            pipeline = policies[remote] = self._build(remote)
+            with self._build_lock:
+                pipeline = self._policies.get(remote)
+                if pipeline is None:
+                    pipeline = self._policies[remote] = self._build(remote)
         return pipeline
 
     def live(self, remote: str) -> LivePolicy:
@@ -170,7 +178,15 @@ class Configuration:
         return LivePolicy(remote, functools.partial(self.policy, remote))
 
     def _build(self, remote: str) -> Pipeline:
-        wiring = Wiring(remote=remote, registry=self._registry, clock=self._clock)
+        def keep(name: str, value: object, build: Callable[[], Strategy]) -> Strategy:
+            held = self._kept.get((remote, name))
+            if held is not None and held[0] == value:
+                return held[1]
+            strategy = build()
+            self._kept[remote, name] = (value, strategy)
+            return strategy
+
+        wiring = Wiring(remote=remote, registry=self._registry, clock=self._clock, keep=keep)
         strategies = []
         for name, section in SECTIONS.items():
             if section.strategy is not None:
@@ -232,7 +248,12 @@ class Configuration:
                 self._announce(ReloadRefused(self.source, str(exc)))
                 return False
             old, self._settings, self._source = self._settings, settings, given
-            self._policies = {}  # after the settings: a pipeline cached here is a new one
+            with self._build_lock:
+                self._policies = {}  # after the settings: a pipeline cached here is new
+                self._kept = {
+                    key: held for key, held in self._kept.items()
+                    if self.section(*key) == held[0]
+                }
         self._announce(ConfigReloaded(self.source, _changed(old, settings)))
         return True
 
