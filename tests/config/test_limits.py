@@ -15,6 +15,7 @@ from resilience import (
     Bulkhead,
     BulkheadConfig,
     BulkheadFullError,
+    CircuitState,
     Gradient2,
     Hedge,
     LimitExceededError,
@@ -279,3 +280,23 @@ def test_a_field_both_the_breaker_and_a_hedge_have_needs_its_section(tmp_path: P
         load(path, env={"RESILIENCE__REMOTES__S3__WINDOW": "20"})
     config = load(path, env={"RESILIENCE__REMOTES__S3__OPEN_FOR": "20"})
     assert config.breaker("s3").open_for == 20  # a field only the breaker has still works
+
+
+def test_a_refusal_by_a_limit_never_counts_against_the_remotes_breaker(
+    tmp_path: Path, fake_clock: FakeClock
+) -> None:
+    """Inside the breaker, a bulkhead's refusal leaves a one-failure breaker closed."""
+    config = load(
+        write(tmp_path, "[remotes.s3]\nbreaker = { failure_threshold = 1 }\n"
+              "bulkhead = { max_concurrent = 1 }\n"),
+        env={}, clock=fake_clock,
+    )
+    s3 = config.live("s3")
+
+    def inside() -> str:
+        with pytest.raises(BulkheadFullError):
+            s3.call(lambda: "never")
+        return "ok"
+
+    assert s3.call(inside) == "ok"
+    assert config.registry.get("s3").state is CircuitState.CLOSED
