@@ -231,6 +231,7 @@ CONFIG = [
     "ENV_PREFIX",
     "SECTIONS",
     "AIMDLimiterConfig",
+    "ChaosConfig",
     "CheckConfig",
     "ConfigError",
     "ConfigReloaded",

@@ -156,7 +156,8 @@ def test_each_section_builds_what_it_describes(fake_clock: FakeClock) -> None:
     assert config.section("search-eu", "check") == CheckConfig(sqlite="/var/lib/app/search.db")
     assert config.store == StoreConfig(redis="redis://127.0.0.1:6379/0", namespace="app")
     assert list(SECTIONS) == [
-        "retry", "breaker", "rate_limiter", "bulkhead", "limiter", "hedge", "timeout", "check"
+        "retry", "breaker", "rate_limiter", "bulkhead", "limiter", "hedge", "timeout", "chaos",
+        "check",
     ]
     with pytest.raises(KeyError, match="no section 'cache'"):
         config.section("s3", "cache")

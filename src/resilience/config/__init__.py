@@ -16,6 +16,7 @@ See ``docs/configuration.md``.
 
 from __future__ import annotations
 
+from resilience.config._chaos import ChaosConfig
 from resilience.config._env import PREFIX as ENV_PREFIX
 from resilience.config._events import ConfigReloaded, ReloadRefused
 from resilience.config._limits import (
@@ -43,6 +44,7 @@ __all__ = [
     "ENV_PREFIX",
     "SECTIONS",
     "AIMDLimiterConfig",
+    "ChaosConfig",
     "CheckConfig",
     "ConfigError",
     "ConfigReloaded",

@@ -25,6 +25,7 @@ from resilience._core.timeout import Timeout
 from resilience._limit.bulkhead import BulkheadConfig
 from resilience._retry.backoff import Backoff
 from resilience._retry.policy import RetryPolicy
+from resilience.config._chaos import ChaosConfig, chaos
 from resilience.config._limits import (
     HedgeConfig,
     LimiterConfig,
@@ -165,6 +166,10 @@ SECTIONS: dict[str, Section] = {
     ),
     "timeout": Section(
         kind=Annotated[Seconds, Field(gt=0)], strategy=_timeout, doc="seconds per attempt"
+    ),
+    "chaos": Section(
+        kind=ChaosConfig, strategy=chaos,
+        doc="fault injection, innermost: a fault or a latency at rate, only if enabled = true",
     ),
     "check": Section(kind=CheckConfig, strategy=None, doc="the health check"),
 }
