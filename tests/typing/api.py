@@ -190,6 +190,8 @@ def configuration_sections() -> None:
     assert_type(section, config.Section)
     settings = config.load({"remotes": {"s3": {"bulkhead": {"max_concurrent": 2}}}}, env={})
     assert_type(settings.policy("s3").strategies, tuple[Strategy, ...])
+    assert_type(config.RateLimitConfig(rate=5, shared=True).shared, bool)
+    settings.close()
 
 
 def misuse_config_reload() -> None:

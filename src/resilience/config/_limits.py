@@ -45,6 +45,8 @@ class RateLimitConfig(Options):
     """Calls admitted at once after a quiet spell (``ceil(rate)`` when not given)."""
     max_wait: Seconds = Field(default=0.0, ge=0, allow_inf_nan=False)
     """Seconds a call may wait for its turn before it is refused (0: never waits)."""
+    shared: bool = False
+    """One limit for every process of the ``[store]``'s Redis, else this process's."""
 
     @model_validator(mode="after")
     def _interval(self) -> Self:
@@ -131,10 +133,10 @@ def bulkhead(value: BulkheadConfig | None, wiring: Wiring) -> Strategy | None:
 
 
 def rate_limiter(value: RateLimitConfig | None, wiring: Wiring) -> Strategy | None:
-    """The remote's :class:`RateLimiter` (this process's alone), kept while unchanged."""
+    """The remote's :class:`RateLimiter`, the fleet's with ``shared``; kept while unchanged."""
     return _kept("rate_limiter", value, wiring, lambda v: RateLimiter(
         wiring.remote, rate=v.rate, per=v.per, burst=v.burst, max_wait=v.max_wait,
-        clock=wiring.clock,
+        clock=wiring.clock, store=wiring.rate_store() if v.shared else None,
     ))
 
 

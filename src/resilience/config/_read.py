@@ -82,9 +82,32 @@ def settings_of(source: Source, env: Mapping[str, str]) -> Options:
         except ValueError as exc:
             at = _where(where, ("remotes", name, "breaker"), lines, origins)
             problems.append(f"{at}: remotes.{one_line(name)}.breaker: {one_line(str(exc))}")
+    problems.extend(_unshared(settings, where, lines, origins))
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def _unshared(
+    settings: Options, where: str, lines: Mapping[KeyPath, int], origins: Mapping[KeyPath, str]
+) -> list[str]:
+    """A problem per ``rate_limiter.shared = true`` in settings without a ``[store]``."""
+    if settings.store is not None:  # type: ignore[attr-defined]
+        return []
+    tables: list[tuple[KeyPath, Any]] = [(("defaults",), settings.defaults)]  # type: ignore[attr-defined]
+    tables += [(("remotes", name), remote) for name, remote in settings.remotes.items()]  # type: ignore[attr-defined]
+    problems = []
+    for keys, table in tables:
+        limit = table.rate_limiter
+        if limit is not None and limit.shared:
+            path = (*keys, "rate_limiter", "shared")
+            at = _where(where, path, lines, origins)
+            problems.append(
+                f"{at}: {'.'.join(one_line(str(k)) for k in path)}: a shared rate limiter "
+                "needs a [store] with the fleet's Redis URL (redis = \"redis://...\"); add "
+                "one, or leave shared out for a limit of this process's own"
+            )
+    return problems
 
 
 def _fields_of_other_sections() -> frozenset[str]:

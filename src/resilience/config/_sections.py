@@ -191,7 +191,7 @@ RemoteConfig = _remote_model(SECTIONS)
 
 
 class StoreConfig(Options):
-    """Where a fleet shares its breakers, to show their shared state."""
+    """Where a fleet shares its breakers (to show their state) and its shared rate limits."""
 
     redis: str
     namespace: str = "resilience"
