@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,36 @@ def test_a_refused_reload_keeps_every_instance(tmp_path: Path, fake_clock: FakeC
     path.write_text("[remotes.s3]\nbulkhead = { max_concurrent = 0 }\n")
     assert not config.reload()
     assert held(config, "s3", Bulkhead) is bulkhead
+
+
+def test_threads_building_a_remotes_pipeline_at_once_share_one_bulkhead(
+    fake_clock: FakeClock,
+) -> None:
+    """Eight threads asking at once for two remotes' first pipelines get one bulkhead each."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: inside a build, if nothing stops it
+    try:
+        for _ in range(10):
+            config = load({"defaults": {"bulkhead": {"max_concurrent": 1}},
+                           "remotes": {"s3": {}}}, env={}, clock=fake_clock)
+            start = threading.Barrier(8)
+            seen: list[Bulkhead] = []
+
+            def build(n: int, config: Configuration = config,
+                      start: threading.Barrier = start, seen: list[Bulkhead] = seen) -> None:
+                start.wait(timeout=5)
+                seen.append(held(config, f"remote-{n % 2}", Bulkhead))
+
+            threads = [threading.Thread(target=build, args=(n,)) for n in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=5)
+            assert len(seen) == 8
+            assert len({id(b) for b in seen}) == 2  # one per remote
+            assert {b.name for b in seen} == {"remote-0", "remote-1"}
+    finally:
+        sys.setswitchinterval(interval)
 
 
 REMOTES = ("s3", "db")
