@@ -25,6 +25,7 @@ from resilience import (
 from resilience._core.options import Options
 from resilience.config import (
     AIMDLimiterConfig,
+    ChaosConfig,
     ConfigError,
     Configuration,
     Gradient2LimiterConfig,
@@ -77,6 +78,8 @@ def strategies(config: Configuration, remote: str) -> dict[type, Any]:
         Gradient2LimiterConfig(algorithm="gradient2", initial_limit=8, smoothing=0.1,
                                queue_size=2, long_window=100, warmup=5),
         HedgeConfig(delay=0.1, max_hedges=3, percentile=95, window=50, min_samples=10),
+        ChaosConfig(enabled=True, fault="connection_refused", rate=0.25, seed=3),
+        ChaosConfig(latency=1.5, rate=1),
     ],
     ids=lambda model: type(model).__name__,
 )
