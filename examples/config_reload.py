@@ -3,7 +3,9 @@
 Loads a TOML file, calls a flaky remote through the pipeline it describes, then edits the
 file: a valid change is put in force in place (the breaker is the same, its failures
 still counted), an invalid one is refused with the line and field, and the old
-configuration stays. Runs on a FakeClock, so it takes no time.
+configuration stays. Last, s3 gets a bulkhead of one slot: a second call at once is
+refused, and a reload that leaves the bulkhead's section alone keeps the same one. Runs
+on a FakeClock, so it takes no time.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-from resilience import CircuitOpenError, config
+from resilience import Bulkhead, BulkheadFullError, CircuitOpenError, config
 from resilience.events import Event
 from resilience.testing import FakeClock
 
@@ -64,6 +66,29 @@ def main() -> None:
         refused = settings.poll()
         print(f"  reloaded: {refused}; open_for in force: {breaker.config.open_for:g} s, "
               f"state {breaker.state.name}")
+
+        print("the file now gives s3 a bulkhead of one slot:")
+        path.write_text(FILE + "bulkhead = { max_concurrent = 1 }\n")
+        clock.advance(31)  # past the open period: the breaker lets a trial call through
+        settings.poll()
+        s3 = settings.live("s3")
+        s3.call(lambda: "up again")  # the trial call succeeds: the circuit closes
+        print(f"  a trial call closed the circuit: {breaker.state.name}")
+
+        def while_busy() -> str:
+            try:
+                return s3.call(lambda: "admitted")
+            except BulkheadFullError as exc:
+                return f"refused ({type(exc).__name__}: {exc.in_use} of 1 in use)"
+
+        print(f"  a second call at once: {s3.call(while_busy)}")
+        bulkhead = next(s for s in settings.policy("s3").strategies if isinstance(s, Bulkhead))
+        path.write_text(FILE.replace("timeout = 5", "timeout = 8")
+                        + "bulkhead = { max_concurrent = 1 }\n")
+        clock.advance(1)
+        settings.poll()
+        kept = next(s for s in settings.policy("s3").strategies if isinstance(s, Bulkhead))
+        print(f"  after a reload changing the timeout only, the same bulkhead: {kept is bulkhead}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ FULL: dict[str, Any] = {
         "breaker": {"failure_threshold": 4, "open_for": 20},
         "retry": {"attempts": 2, "backoff": {"initial": 0.1, "max": 1.0, "jitter": "none"}},
         "timeout": 3.0,
+        "limiter": {"max_limit": 64, "backoff_ratio": 0.75},
     },
     "remotes": {
         "s3": {
@@ -47,10 +48,16 @@ FULL: dict[str, Any] = {
             "retry": {"attempts": 5, "deadline": 30, "max_retry_after": 10},
             "timeout": 1.5,
             "check": {"tcp": "db.internal:5432", "timeout": 1, "critical": False},
+            "bulkhead": {"max_concurrent": 4, "max_queue": 2, "queue_timeout": 0.5},
+            "rate_limiter": {"rate": 10, "per": 2, "burst": 3, "max_wait": 0.1},
+            "hedge": {"delay": 0.05, "max_hedges": 2, "percentile": 90, "window": 50,
+                      "min_samples": 10},
+            "chaos": {"latency": 0.2, "rate": 0.1, "seed": 7},
         },
         "billing": {
             "breaker": {"failure_rate": 0.5, "window": 20, "minimum_calls": 5},
             "check": {"http": "https://billing.internal/health"},
+            "limiter": {"algorithm": "gradient2", "initial_limit": 8, "smoothing": 0.5},
         },
         "search-*": {
             "breaker": {"window_seconds": 30, "failure_rate": 0.25, "slow_call_duration": 2,
@@ -140,6 +147,7 @@ def test_a_whole_configuration_round_trips_through_every_format(
     for remote in ("s3", "billing", "search-eu", "other"):
         assert again.breaker(remote) == first.breaker(remote)
         assert repr(again.retry(remote)) == repr(first.retry(remote))
+        assert repr(again.policy(remote)) == repr(first.policy(remote))
 
 
 def test_each_section_builds_what_it_describes(fake_clock: FakeClock) -> None:
@@ -155,9 +163,12 @@ def test_each_section_builds_what_it_describes(fake_clock: FakeClock) -> None:
     assert config.section("billing", "timeout") == 3.0  # the defaults'
     assert config.section("search-eu", "check") == CheckConfig(sqlite="/var/lib/app/search.db")
     assert config.store == StoreConfig(redis="redis://127.0.0.1:6379/0", namespace="app")
-    assert list(SECTIONS) == ["retry", "breaker", "timeout", "check"]
-    with pytest.raises(KeyError, match="no section 'bulkhead'"):
-        config.section("s3", "bulkhead")
+    assert list(SECTIONS) == [
+        "retry", "breaker", "rate_limiter", "bulkhead", "limiter", "hedge", "timeout", "chaos",
+        "check",
+    ]
+    with pytest.raises(KeyError, match="no section 'cache'"):
+        config.section("s3", "cache")
 
 
 def test_a_remotes_policy_retries_through_its_breaker(fake_clock: FakeClock) -> None:

@@ -188,6 +188,25 @@ def configuration_forms(path: Path) -> bytes:
     return settings.policy("s3").call(fetch, "b", "k")
 
 
+def configuration_sections() -> None:
+    """The sections of the limits and of fault injection, as models and as the table."""
+    assert_type(config.RateLimitConfig(rate=5, per=1, burst=5).rate, float)
+    assert_type(config.HedgeConfig(delay=0.05, max_hedges=2).max_hedges, int)
+    aimd = config.AIMDLimiterConfig(initial_limit=4)
+    gradient = config.Gradient2LimiterConfig(algorithm="gradient2", smoothing=0.5)
+    assert_type(aimd.backoff_ratio, float)
+    assert_type(gradient.smoothing, float)
+    assert_type(config.ChaosConfig(fault="timeout", rate=0.1).enabled, bool)
+    limiter: config.LimiterConfig = gradient
+    assert isinstance(limiter, Gradient2)
+    section = config.SECTIONS["bulkhead"]
+    assert_type(section, config.Section)
+    settings = config.load({"remotes": {"s3": {"bulkhead": {"max_concurrent": 2}}}}, env={})
+    assert_type(settings.policy("s3").strategies, tuple[Strategy, ...])
+    assert_type(config.RateLimitConfig(rate=5, shared=True).shared, bool)
+    settings.close()
+
+
 def misuse_config_reload() -> None:
     """reload() takes a mapping, not a number."""
     config.load({"remotes": {"s3": {}}}).reload(3)  # type: ignore[arg-type]

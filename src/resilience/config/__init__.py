@@ -1,11 +1,11 @@
-"""Configuration as data: breakers, retries, timeouts, checks and recovery from a file.
+"""Configuration as data: breakers, retries, limits, timeouts, checks and recovery from a file.
 
 ::
 
     from resilience import config
 
     settings = config.load("resilience.toml")      # or .json, .yaml, or a mapping
-    billing = settings.policy("billing")           # retry -> breaker -> timeout
+    billing = settings.policy("billing")           # retry -> breaker -> ... -> timeout
     billing.call(fetch_invoice, 42)
     settings.poll()                                # reload if the file changed
 
@@ -16,8 +16,16 @@ See ``docs/configuration.md``.
 
 from __future__ import annotations
 
+from resilience.config._chaos import ChaosConfig
 from resilience.config._env import PREFIX as ENV_PREFIX
 from resilience.config._events import ConfigReloaded, ReloadRefused
+from resilience.config._limits import (
+    AIMDLimiterConfig,
+    Gradient2LimiterConfig,
+    HedgeConfig,
+    LimiterConfig,
+    RateLimitConfig,
+)
 from resilience.config._live import Configuration, load
 from resilience.config._policy import LivePolicy
 from resilience.config._read import ConfigError
@@ -35,12 +43,18 @@ from resilience.config._sections import (
 __all__ = [
     "ENV_PREFIX",
     "SECTIONS",
+    "AIMDLimiterConfig",
+    "ChaosConfig",
     "CheckConfig",
     "ConfigError",
     "ConfigReloaded",
     "Configuration",
+    "Gradient2LimiterConfig",
+    "HedgeConfig",
+    "LimiterConfig",
     "LivePolicy",
     "NotifierConfig",
+    "RateLimitConfig",
     "RecoveryConfig",
     "ReloadRefused",
     "RetryConfig",

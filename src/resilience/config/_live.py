@@ -18,6 +18,8 @@ from resilience._core.events import Event, emit
 from resilience._core.log import log_event
 from resilience._core.options import Options
 from resilience._core.pipeline import Pipeline
+from resilience._core.strategy import Strategy
+from resilience._rate.bucket import RateStore
 from resilience._retry.policy import RetryPolicy
 from resilience.config._checks import check
 from resilience.config._events import ConfigReloaded, ReloadRefused
@@ -106,6 +108,11 @@ class Configuration:
         )
         self._next_poll = clock.monotonic() + self._poll_interval
         self._policies: dict[str, Pipeline] = {}  # of the settings in force, by remote
+        # (remote, section) -> (its value, its strategy): a bulkhead, a limiter... kept
+        # across reloads while the value is equal, so its state stays the remote's.
+        self._kept: dict[tuple[str, str], tuple[Any, Strategy]] = {}
+        self._build_lock = threading.Lock()  # one instance per remote, even when racing
+        self._rate_stores: dict[StoreConfig, RateStore] = {}  # made for shared limiters
 
     @property
     def source(self) -> str:
@@ -160,7 +167,10 @@ class Configuration:
         policies = self._policies
         pipeline = policies.get(remote)
         if pipeline is None:
-            pipeline = policies[remote] = self._build(remote)
+            with self._build_lock:
+                pipeline = self._policies.get(remote)
+                if pipeline is None:
+                    pipeline = self._policies[remote] = self._build(remote)
         return pipeline
 
     def live(self, remote: str) -> LivePolicy:
@@ -170,7 +180,16 @@ class Configuration:
         return LivePolicy(remote, functools.partial(self.policy, remote))
 
     def _build(self, remote: str) -> Pipeline:
-        wiring = Wiring(remote=remote, registry=self._registry, clock=self._clock)
+        def keep(name: str, value: object, build: Callable[[], Strategy]) -> Strategy:
+            held = self._kept.get((remote, name))
+            if held is not None and held[0] == value:
+                return held[1]
+            strategy = build()
+            self._kept[remote, name] = (value, strategy)
+            return strategy
+
+        wiring = Wiring(remote=remote, registry=self._registry, clock=self._clock, keep=keep,
+                        rate_store=self._rate_store)
         strategies = []
         for name, section in SECTIONS.items():
             if section.strategy is not None:
@@ -178,6 +197,27 @@ class Configuration:
                 if strategy is not None:
                     strategies.append(strategy)
         return Pipeline(*strategies, clock=self._clock)
+
+    def _rate_store(self) -> RateStore:
+        """The ``[store]``'s rate store (made once per ``[store]``), under the build lock."""
+        store = self.store
+        if store is None:  # refused at load; kept for a reader of Wiring
+            raise ValueError("a shared rate limiter needs a [store] with its Redis URL")
+        made = self._rate_stores.get(store)
+        if made is None:
+            from resilience.stores import RedisRateStore  # noqa: PLC0415 - needs redis
+
+            made = self._rate_stores[store] = RedisRateStore(store.redis, namespace=store.namespace)
+        return made
+
+    def close(self) -> None:
+        """Close the Redis clients made for shared rate limiters (their limiters go local)."""
+        with self._build_lock:
+            stores, self._rate_stores = self._rate_stores, {}
+        for store in stores.values():
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
 
     def health(self, *, classifier: Classifier | None = None) -> HealthRegistry:
         """A new :class:`HealthRegistry` with the check of every remote that has one."""
@@ -232,7 +272,13 @@ class Configuration:
                 self._announce(ReloadRefused(self.source, str(exc)))
                 return False
             old, self._settings, self._source = self._settings, settings, given
-            self._policies = {}  # after the settings: a pipeline cached here is a new one
+            with self._build_lock:
+                self._policies = {}  # after the settings: a pipeline cached here is new
+                moved = old.store != settings.store  # type: ignore[attr-defined]
+                self._kept = {  # a changed [store] renews the shared rate limiters too
+                    key: held for key, held in self._kept.items()
+                    if self.section(*key) == held[0] and not (moved and _shared(held[0]))
+                }
         self._announce(ConfigReloaded(self.source, _changed(old, settings)))
         return True
 
@@ -278,6 +324,10 @@ def _remote_of(remotes: Mapping[str, Any], remote: str) -> Any:  # noqa: ANN401
         if not _GLOB_CHARS.isdisjoint(name) and fnmatch.fnmatchcase(remote, name):
             return settings
     return None
+
+
+def _shared(value: object) -> bool:
+    return getattr(value, "shared", False) is True
 
 
 def _changed(old: Options, new: Options) -> tuple[str, ...]:

@@ -18,8 +18,9 @@ R = TypeVar("R")
 class LivePolicy:
     """Runs each call through a remote's pipeline as the settings in force build it.
 
-    A reload that changes the remote's retry policy or timeout applies from the next
-    call; a call under way finishes with the pipeline it started with. Built by
+    A reload that changes the remote's retry policy, timeout or a limit applies from the
+    next call (a limit whose section is unchanged is the same instance, its state kept);
+    a call under way finishes with the pipeline it started with. Built by
     :meth:`Configuration.live`; the pipeline of each version of the settings is built
     once, so a call costs one lookup more than the pipeline's own.
     """

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
@@ -21,6 +21,7 @@ from resilience._core.redact import MASK, is_secret_name, redact_text
 from resilience._core.text import one_line, safe_repr
 from resilience.config import _env
 from resilience.config._file import FileError, KeyPath, read
+from resilience.config._limits import ALGORITHMS
 from resilience.config._sections import SECTIONS, ConfigFile
 
 __all__ = ["MAPPING", "ConfigError", "Source", "breakers", "settings_of"]
@@ -64,9 +65,12 @@ def settings_of(source: Source, env: Mapping[str, str]) -> Options:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            keys = _key_path(data, error["loc"])
-            field = ".".join(one_line(str(part)) for part in error["loc"])
-            got = _shown_input(error["loc"], error["input"])
+            loc, value = _untagged(data, error["loc"]), error["input"]
+            if error["type"] == "algorithm" and isinstance(value, Mapping):
+                loc, value = (*loc, "algorithm"), value.get("algorithm")  # the key at fault
+            keys = _key_path(data, loc)
+            field = ".".join(one_line(str(part)) for part in loc)
+            got = _shown_input(loc, value)
             at = _where(where, keys, lines, origins)
             problems.append(f"{at}: {field}: {one_line(error['msg'])}{got}")
         raise ConfigError(problems) from None
@@ -78,12 +82,47 @@ def settings_of(source: Source, env: Mapping[str, str]) -> Options:
         except ValueError as exc:
             at = _where(where, ("remotes", name, "breaker"), lines, origins)
             problems.append(f"{at}: remotes.{one_line(name)}.breaker: {one_line(str(exc))}")
+    problems.extend(_unshared(settings, where, lines, origins))
     if problems:
         raise ConfigError(problems)
     return settings
 
 
-_BREAKER_FIELDS = frozenset(BreakerConfig.model_fields)
+def _unshared(
+    settings: Options, where: str, lines: Mapping[KeyPath, int], origins: Mapping[KeyPath, str]
+) -> list[str]:
+    """A problem per ``rate_limiter.shared = true`` in settings without a ``[store]``."""
+    if settings.store is not None:  # type: ignore[attr-defined]
+        return []
+    tables: list[tuple[KeyPath, Any]] = [(("defaults",), settings.defaults)]  # type: ignore[attr-defined]
+    tables += [(("remotes", name), remote) for name, remote in settings.remotes.items()]  # type: ignore[attr-defined]
+    problems = []
+    for keys, table in tables:
+        limit = table.rate_limiter
+        if limit is not None and limit.shared:
+            path = (*keys, "rate_limiter", "shared")
+            at = _where(where, path, lines, origins)
+            problems.append(
+                f"{at}: {'.'.join(one_line(str(k)) for k in path)}: a shared rate limiter "
+                "needs a [store] with the fleet's Redis URL (redis = \"redis://...\"); add "
+                "one, or leave shared out for a limit of this process's own"
+            )
+    return problems
+
+
+def _fields_of_other_sections() -> frozenset[str]:
+    names: set[str] = set()
+    for name, section in SECTIONS.items():
+        kinds = get_args(get_args(section.kind)[0]) if name == "limiter" else (section.kind,)
+        for tagged in kinds:
+            kind = get_args(tagged)[0] if get_args(tagged) else tagged  # an Annotated's tag
+            if name != "breaker" and isinstance(kind, type) and issubclass(kind, Options):
+                names.update(kind.model_fields)
+    return frozenset(names)
+
+
+# A field only the breaker has may be named under a remote itself (a hedge has a window).
+_BREAKER_FIELDS = frozenset(BreakerConfig.model_fields) - _fields_of_other_sections()
 
 
 def _breaker_shorthand(path: list[str]) -> list[str]:
@@ -134,6 +173,24 @@ def _key_path(data: Mapping[str, Any], loc: Sequence[int | str]) -> KeyPath:
         value = value[part]
         keys.append(part)
     return tuple(keys)
+
+
+def _untagged(data: Mapping[str, Any], loc: Sequence[int | str]) -> tuple[int | str, ...]:
+    """An error's location without the tag of the union it went through (``aimd``)."""
+    kept: list[int | str] = []
+    value: Any = data
+    for part in loc:
+        if isinstance(value, Mapping) and part not in value and part in ALGORITHMS:
+            continue  # the limiter's algorithm, which pydantic names as a step
+        kept.append(part)
+        value = value[part] if _has(value, part) else None
+    return tuple(kept)
+
+
+def _has(value: object, part: int | str) -> bool:
+    if isinstance(value, Mapping):
+        return part in value
+    return isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
 
 
 def _shown_input(loc: Sequence[int | str], value: object) -> str:

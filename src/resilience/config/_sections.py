@@ -18,13 +18,24 @@ from urllib.parse import urlsplit
 from pydantic import Field, create_model, field_validator, model_validator
 
 from resilience._breaker.config import BreakerConfig
-from resilience._breaker.registry import BreakerRegistry
 from resilience._core.clock import Clock
 from resilience._core.options import Options, Seconds
 from resilience._core.strategy import Strategy
 from resilience._core.timeout import Timeout
+from resilience._limit.bulkhead import BulkheadConfig
 from resilience._retry.backoff import Backoff
 from resilience._retry.policy import RetryPolicy
+from resilience.config._chaos import ChaosConfig, chaos
+from resilience.config._limits import (
+    HedgeConfig,
+    LimiterConfig,
+    RateLimitConfig,
+    bulkhead,
+    hedge,
+    limiter,
+    rate_limiter,
+)
+from resilience.config._wiring import Wiring
 from resilience.recovery import LoggingNotifier, Notifier, RestartBudget, Severity, WebhookNotifier
 
 __all__ = [
@@ -39,15 +50,6 @@ __all__ = [
     "StoreConfig",
     "Wiring",
 ]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Wiring:
-    """What a section's strategy is built with: the remote, its registry and the clock."""
-
-    remote: str
-    registry: BreakerRegistry
-    clock: Clock
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,8 +148,28 @@ SECTIONS: dict[str, Section] = {
         kind=BreakerConfig, strategy=_breaker,
         doc="the breaker: an override of the defaults' (it inherits what it does not set)",
     ),
+    "rate_limiter": Section(
+        kind=RateLimitConfig, strategy=rate_limiter,
+        doc="the rate limit: rate calls per per seconds (this process's), burst, max_wait",
+    ),
+    "bulkhead": Section(
+        kind=BulkheadConfig, strategy=bulkhead,
+        doc="the bulkhead: max_concurrent calls at once, max_queue waiting queue_timeout",
+    ),
+    "limiter": Section(
+        kind=LimiterConfig, strategy=limiter,
+        doc="the adaptive limiter: algorithm (aimd or gradient2) and its fields",
+    ),
+    "hedge": Section(
+        kind=HedgeConfig, strategy=hedge,
+        doc="hedging (async calls only): delay or percentile, max_hedges",
+    ),
     "timeout": Section(
         kind=Annotated[Seconds, Field(gt=0)], strategy=_timeout, doc="seconds per attempt"
+    ),
+    "chaos": Section(
+        kind=ChaosConfig, strategy=chaos,
+        doc="fault injection, innermost: a fault or a latency at rate, only if enabled = true",
     ),
     "check": Section(kind=CheckConfig, strategy=None, doc="the health check"),
 }
@@ -169,7 +191,7 @@ RemoteConfig = _remote_model(SECTIONS)
 
 
 class StoreConfig(Options):
-    """Where a fleet shares its breakers, to show their shared state."""
+    """Where a fleet shares its breakers (to show their state) and its shared rate limits."""
 
     redis: str
     namespace: str = "resilience"
