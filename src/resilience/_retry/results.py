@@ -100,7 +100,7 @@ class ResultCheck:
             return None  # a wanted result
         attempt = len(run) - 2  # [start, state, partial, *tries]
         error = RetryResultError(value, attempt, verdict.reason)
-        delay = s.schedule(run, error, attempt, verdict)
+        delay = s.after(run, None, error, verdict)
         if delay is None:
             return Replace(error=error)  # given up: the error carries the last result
         return delay

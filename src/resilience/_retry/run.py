@@ -79,46 +79,45 @@ class Settings:
         )
         object.__setattr__(self, "hot", hot)
 
-    def after(
-        self, run: Run, value: object, exc: BaseException | None
+    def after(  # noqa: PLR0915 - one decision, in order; split, it would cost a frame
+        self,
+        run: Run,
+        value: object,
+        exc: BaseException | None,
+        judged: Classification | None = None,
     ) -> float | None:
         """After an attempt: seconds to wait before the next, or None (a success, a give-up).
 
         The retry strategy's ``after`` (a method here, bound once: one frame on the failure
         path). On give-up the exception gets a note of every attempt; the caller re-raises it.
+        ``judged`` is the verdict on an unwanted result (:mod:`resilience._retry.results`),
+        which ``exc`` carries: the same caps, backoff, Retry-After, testing mode, deadline,
+        stop and budget then, with no classification.
         """
         if not isinstance(exc, Exception):
             return None  # a success, or a cancellation: never retried
         attempt = len(run) - _AT_TRIES + 1
-        plain = self.plain_types
-        verdict = plain.get(exc.__class__) if plain is not None else None
-        if verdict is not None and not exc.__dict__:
-            special = verdict.kind is not _RETRYABLE  # a plain builtin: nothing else to ask
+        if judged is None:
+            plain = self.plain_types
+            verdict = plain.get(exc.__class__) if plain is not None else None
+            if verdict is not None and not exc.__dict__:
+                special = verdict.kind is not _RETRYABLE  # a plain builtin: nothing else to ask
+            else:
+                verdict = self.classifier.classify(exc)
+                special = (
+                    verdict.kind is not _RETRYABLE
+                    # A refusal is RETRYABLE when it says when: waited for only on request.
+                    or (verdict.retry_after is not None and isinstance(exc, RejectedError))
+                    or exc.__class__ is MisusedCallError
+                )
+            if special:
+                reason = _exception(self, run, exc, verdict)
+                if isinstance(reason, str):
+                    _give_up(self, run, exc, attempt, reason, None)
+                    return None
+                verdict = reason
         else:
-            verdict = self.classifier.classify(exc)
-            special = (
-                verdict.kind is not _RETRYABLE
-                # A refusal is RETRYABLE when it says when: waited for only on request.
-                or (verdict.retry_after is not None and isinstance(exc, RejectedError))
-                or exc.__class__ is MisusedCallError
-            )
-        if special:
-            reason = _exception(self, run, exc, verdict)
-            if isinstance(reason, str):
-                _give_up(self, run, exc, attempt, reason, None)
-                return None
-            verdict = reason
-        return self.schedule(run, exc, attempt, verdict)
-
-    def schedule(
-        self, run: Run, exc: Exception, attempt: int, verdict: Classification
-    ) -> float | None:
-        """After attempt ``attempt`` failed for a retryable reason: the wait, or None (give up).
-
-        Shared by failures (an exception) and unwanted results (see
-        :mod:`resilience._retry.results`): the same caps, backoff, Retry-After, testing
-        mode, deadline, stop and budget. On give-up ``exc`` gets the note of every attempt.
-        """
+            verdict = judged
         # What every failure reads, in one tuple: a local each, not an attribute each.
         attempts, bases, jitter, timeless, now_of, budget, on_retry, enabled = self.hot
         testing = TESTING.on
