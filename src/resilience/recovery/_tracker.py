@@ -19,6 +19,7 @@ from typing import TypeVar
 from resilience._core.clock import SYSTEM_CLOCK, Clock, wall_time
 from resilience._core.options import seconds
 from resilience.recovery import _lifecycle as life
+from resilience.recovery._announce import Announcer
 from resilience.recovery._incidents import (
     Incident,
     IncidentStore,
@@ -74,6 +75,9 @@ class IncidentTracker:
         self._clock = clock if clock is not None else SYSTEM_CLOCK
         self._timeout = seconds(notify_timeout)
         self._epoch = wall_time() - self._clock.monotonic() if epoch is None else epoch
+        self._announcer = Announcer(
+            notifiers=self._notifiers, policy=self._policy, limit=self._timeout, now=self.now
+        )
 
     @property
     def store(self) -> IncidentStore:
@@ -113,16 +117,37 @@ class IncidentTracker:
     # ------------------------------------------------------------- operators
 
     def acknowledge(self, incident_id: str, *, by: str, text: str = "") -> Incident:
-        """``by`` takes the incident: escalation stops."""
-        return self._apply(
+        """``by`` takes the incident: escalation stops; PagerDuty (and the like) is told.
+
+        Notifiers with an ``acknowledge`` hook that were told of the incident hear of it,
+        each within the notify timeout, on a loop of its own; inside an event loop that
+        is a task of it (``await aacknowledge(...)`` waits for it instead).
+        """
+        done = self._apply(
             incident_id, "acknowledged", lambda i, at: life.acknowledge(i, by=by, at=at, text=text)
         )
+        return self._announcer.announce_now(self._mutable("told"), done, "acknowledge", by=by)
+
+    async def aacknowledge(self, incident_id: str, *, by: str, text: str = "") -> Incident:
+        """:meth:`acknowledge`, awaiting the notifiers: the incident has what came of it."""
+        done = self._apply(
+            incident_id, "acknowledged", lambda i, at: life.acknowledge(i, by=by, at=at, text=text)
+        )
+        return await self._announcer.announce(self._mutable("told"), done, "acknowledge", by=by)
 
     def resolve(self, incident_id: str, *, by: str, text: str = "") -> Incident:
-        """``by`` resolves the incident."""
-        return self._apply(
+        """``by`` resolves the incident; notifiers with a ``resolve`` hook are told (as ack)."""
+        done = self._apply(
             incident_id, "resolved", lambda i, at: life.resolve(i, by=by, at=at, text=text)
         )
+        return self._announcer.announce_now(self._mutable("told"), done, "resolve", by=by)
+
+    async def aresolve(self, incident_id: str, *, by: str, text: str = "") -> Incident:
+        """:meth:`resolve`, awaiting the notifiers: the incident has what came of it."""
+        done = self._apply(
+            incident_id, "resolved", lambda i, at: life.resolve(i, by=by, at=at, text=text)
+        )
+        return await self._announcer.announce(self._mutable("told"), done, "resolve", by=by)
 
     def reopen(self, incident_id: str, *, by: str, text: str = "") -> Incident:
         """The failure is back: open again, targets and escalation from now."""
@@ -158,7 +183,25 @@ class IncidentTracker:
             self._safely(functools.partial(store.append, incident.id, entry), None)
 
     def resolve_open(self, component: str, *, by: str, text: str) -> list[Incident]:
-        """Resolve every open incident of ``component`` (it is healthy again); those."""
+        """Resolve every open incident of ``component`` (it is healthy again); those.
+
+        Each is announced to the notifiers with a ``resolve`` hook, as :meth:`resolve` does.
+        """
+        store = self._store
+        done = self._resolve_open(component, by=by, text=text)
+        if not isinstance(store, MutableIncidentStore):
+            return done
+        return [self._announcer.announce_now(store, i, "resolve", by=by) for i in done]
+
+    async def aresolve_open(self, component: str, *, by: str, text: str) -> list[Incident]:
+        """:meth:`resolve_open`, awaiting the notifiers."""
+        store = self._store
+        done = self._resolve_open(component, by=by, text=text)
+        if not isinstance(store, MutableIncidentStore):
+            return done
+        return [await self._announcer.announce(store, i, "resolve", by=by) for i in done]
+
+    def _resolve_open(self, component: str, *, by: str, text: str) -> list[Incident]:
         store = self._store
         if not isinstance(store, MutableIncidentStore):
             return []
@@ -284,7 +327,7 @@ class IncidentTracker:
         self.keep(incident)
         if mutable and incident.resolution is Resolution.RECOVERED:
             said = f"recovered (incident {incident.id}): {incident.detail}"
-            self.resolve_open(incident.component, by=_RECOVERY, text=said)
+            await self.aresolve_open(incident.component, by=_RECOVERY, text=said)
         return incident
 
     def _fold_target(
@@ -324,6 +367,8 @@ class IncidentTracker:
         merged = self._safely(lambda: store.update(into.id, change), None)
         if merged is None:
             return new  # the store failed: logged; the run's own incident is the answer
+        if not merged.is_open:  # this recovery worked: the alert it raised is over
+            merged = await self._announcer.announce(store, merged, "resolve", by=_RECOVERY)
         cooldown = self._policy.cooldown
         if page and merged.notified_at is not None and now - merged.notified_at < cooldown:
             text = (
