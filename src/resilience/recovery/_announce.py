@@ -15,10 +15,10 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 
-from resilience.recovery._incidents import Incident, MutableIncidentStore, NotifierRecord
+from resilience.recovery._incidents import Incident, MutableIncidentStore
 from resilience.recovery._notifiers import Notifier
 from resilience.recovery._targets import IncidentPolicy
-from resilience.recovery._tell import Change, lifecycle_aware, tell_change
+from resilience.recovery._tell import Change, lifecycle_aware, tell_change, told_text
 from resilience.recovery._timeline import EntryKind, TimelineEntry
 
 __all__ = ["Announcer"]
@@ -63,7 +63,7 @@ class Announcer:
             return incident
         told = await tell_change(notifiers, incident, change=change, limit=self._limit)
         now = self._now()
-        entries = [TimelineEntry(now, EntryKind.NOTIFIED, _told(r), by) for r in told]
+        entries = [TimelineEntry(now, EntryKind.NOTIFIED, told_text(r), by) for r in told]
 
         def add(current: Incident) -> Incident:
             return replace(
@@ -77,7 +77,7 @@ class Announcer:
                 "could not record on incident %s that its notifiers were told (%s): %s",
                 incident.id,
                 change,
-                [_told(r) for r in told],
+                [told_text(r) for r in told],
             )
             return incident
 
@@ -117,7 +117,3 @@ def _run_bounded(work: Coroutine[object, object, Incident]) -> Incident:
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()  # shuts the default executor down without waiting
-
-
-def _told(record: NotifierRecord) -> str:
-    return f"{record.notifier}: told" if record.ok else f"{record.notifier}: failed: {record.error}"

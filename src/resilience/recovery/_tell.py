@@ -15,7 +15,7 @@ from resilience.recovery._incidents import Incident, NotifierRecord
 from resilience.recovery._notifiers import Notifier
 from resilience.recovery._routing import Router
 
-__all__ = ["Change", "failure", "lifecycle_aware", "tell", "tell_all", "tell_change"]
+__all__ = ["Change", "failure", "lifecycle_aware", "tell", "tell_all", "tell_change", "told_text"]
 
 Change = Literal["acknowledge", "resolve"]
 """A change of an incident's state that notifiers keeping alerts (PagerDuty) follow."""
@@ -123,3 +123,8 @@ def failure(exc: BaseException) -> str:
     """What an action, a verification or a notifier raised, safe to record and log."""
     message = safe_str(exc)
     return redact_text(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+
+
+def told_text(record: NotifierRecord) -> str:
+    """A timeline entry's text for ``record``: who was told, or why that failed."""
+    return f"{record.notifier}: told" if record.ok else f"{record.notifier}: failed: {record.error}"

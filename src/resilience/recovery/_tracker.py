@@ -24,12 +24,11 @@ from resilience.recovery._incidents import (
     Incident,
     IncidentStore,
     MutableIncidentStore,
-    NotifierRecord,
     Resolution,
 )
 from resilience.recovery._notifiers import Notifier
 from resilience.recovery._targets import EscalationTier, IncidentPolicy
-from resilience.recovery._tell import tell_all
+from resilience.recovery._tell import tell_all, told_text
 from resilience.recovery._timeline import Breach, EntryKind, Severity, TimelineEntry
 
 __all__ = ["IncidentTracker"]
@@ -123,30 +122,22 @@ class IncidentTracker:
         each within the notify timeout, on a loop of its own; inside an event loop that
         is a task of it (``await aacknowledge(...)`` waits for it instead).
         """
-        done = self._apply(
-            incident_id, "acknowledged", lambda i, at: life.acknowledge(i, by=by, at=at, text=text)
-        )
+        done = self._change(incident_id, "acknowledged", life.acknowledge, by=by, text=text)
         return self._announcer.announce_now(self._mutable("told"), done, "acknowledge", by=by)
 
     async def aacknowledge(self, incident_id: str, *, by: str, text: str = "") -> Incident:
         """:meth:`acknowledge`, awaiting the notifiers: the incident has what came of it."""
-        done = self._apply(
-            incident_id, "acknowledged", lambda i, at: life.acknowledge(i, by=by, at=at, text=text)
-        )
+        done = self._change(incident_id, "acknowledged", life.acknowledge, by=by, text=text)
         return await self._announcer.announce(self._mutable("told"), done, "acknowledge", by=by)
 
     def resolve(self, incident_id: str, *, by: str, text: str = "") -> Incident:
         """``by`` resolves the incident; notifiers with a ``resolve`` hook are told (as ack)."""
-        done = self._apply(
-            incident_id, "resolved", lambda i, at: life.resolve(i, by=by, at=at, text=text)
-        )
+        done = self._change(incident_id, "resolved", life.resolve, by=by, text=text)
         return self._announcer.announce_now(self._mutable("told"), done, "resolve", by=by)
 
     async def aresolve(self, incident_id: str, *, by: str, text: str = "") -> Incident:
         """:meth:`resolve`, awaiting the notifiers: the incident has what came of it."""
-        done = self._apply(
-            incident_id, "resolved", lambda i, at: life.resolve(i, by=by, at=at, text=text)
-        )
+        done = self._change(incident_id, "resolved", life.resolve, by=by, text=text)
         return await self._announcer.announce(self._mutable("told"), done, "resolve", by=by)
 
     def reopen(self, incident_id: str, *, by: str, text: str = "") -> Incident:
@@ -387,7 +378,7 @@ class IncidentTracker:
         """Tell ``notifiers``; the incident with what came of it on its timeline."""
         told = await tell_all(notifiers, incident, limit=self._timeout)
         now = self.now()
-        entries = [TimelineEntry(now, EntryKind.NOTIFIED, _told(r), by) for r in told]
+        entries = [TimelineEntry(now, EntryKind.NOTIFIED, told_text(r), by) for r in told]
 
         def change(current: Incident) -> Incident:
             return replace(current.with_entries(*entries), notified_at=now, notifications=told)
@@ -403,6 +394,11 @@ class IncidentTracker:
         store = self._mutable(doing)
         at = self.now()
         return store.update(incident_id, lambda i: step(i, at))
+
+    def _change(
+        self, incident_id: str, doing: str, step: Callable[..., Incident], *, by: str, text: str
+    ) -> Incident:
+        return self._apply(incident_id, doing, lambda i, at: step(i, by=by, at=at, text=text))
 
     def _mutable(self, doing: str) -> MutableIncidentStore:
         store = self._store
@@ -438,7 +434,3 @@ class IncidentTracker:
 
     def __repr__(self) -> str:
         return f"IncidentTracker({self._store!r})"
-
-
-def _told(record: NotifierRecord) -> str:
-    return f"{record.notifier}: told" if record.ok else f"{record.notifier}: failed: {record.error}"
