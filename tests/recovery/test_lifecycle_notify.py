@@ -19,6 +19,7 @@ from resilience import (
     SlackNotifier,
     Stage,
 )
+from resilience.health import HealthRegistry
 from resilience.recovery import (
     EntryKind,
     IncidentPolicy,
@@ -259,3 +260,31 @@ async def test_an_incident_never_told_is_not_announced(serve: Any, fake_clock: F
     assert resolved.state is IncidentState.RESOLVED
     assert resolved.notifications == ()
     assert receiver.requests == []
+
+
+async def test_a_health_check_back_to_ok_resolves_the_alert(
+    serve: Any, fake_clock: FakeClock
+) -> None:
+    """A component healthy again by itself resolves its incident, and PagerDuty's alert with it."""
+    receiver = serve()
+    state = {"ok": False}
+    health = HealthRegistry(clock=fake_clock)
+    health.register("payments-db", lambda: state["ok"])
+    manager, _ = make(fake_clock, pagerduty(receiver))
+    manager.attach(health)
+    await health.arun()  # ERROR: a recovery, which fails and triggers an alert
+    (future,) = manager.running().values()
+    incident = await asyncio.wrap_future(future)
+    state["ok"] = True
+
+    await health.arun()  # OK again: resolved by the check, PagerDuty told by a task
+
+    key = f"resilience/{incident.id}"
+    deadline = time.perf_counter() + 5
+    while len(manager.tracker.get(incident.id).notifications) < 2:
+        assert time.perf_counter() < deadline, "the resolution never reached PagerDuty"
+        await asyncio.sleep(0.01)
+    assert actions(receiver) == [("trigger", key), ("resolve", key)]
+    kept = manager.tracker.get(incident.id)
+    assert (kept.state, kept.resolved_by) == (IncidentState.RESOLVED, "health check")
+    assert told(kept)[-1].endswith("(resolve): told")
