@@ -22,6 +22,8 @@ from resilience import (
 from resilience.health import HealthRegistry
 from resilience.recovery import (
     EntryKind,
+    EscalationPolicy,
+    EscalationTier,
     IncidentPolicy,
     IncidentState,
     IncidentTracker,
@@ -288,3 +290,22 @@ async def test_a_health_check_back_to_ok_resolves_the_alert(
     kept = manager.tracker.get(incident.id)
     assert (kept.state, kept.resolved_by) == (IncidentState.RESOLVED, "health check")
     assert told(kept)[-1].endswith("(resolve): told")
+
+
+async def test_the_escalation_tier_reached_hears_of_the_acknowledgement(
+    serve: Any, fake_clock: FakeClock
+) -> None:
+    """A PagerDuty service told by an escalation tier is told of the acknowledgement too."""
+    receiver = serve()
+    tier = EscalationTier(notifiers=(pagerduty(receiver),))
+    manager, _ = make(fake_clock, escalation=EscalationPolicy(tiers=(tier,)))
+    incident = await manager.recover("payments-db")
+    assert receiver.requests == []  # the manager has no notifiers of its own
+    fake_clock.advance(30 * 60)  # P1: to be acknowledged within 30 minutes
+    (escalated,) = await manager.check_targets()
+    assert escalated.escalation_tier == 1
+
+    await manager.aacknowledge(incident.id, by="alice")
+
+    key = f"resilience/{incident.id}"
+    assert actions(receiver) == [("trigger", key), ("acknowledge", key)]
