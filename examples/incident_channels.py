@@ -5,7 +5,7 @@ API v2 and Telegram's Bot API; each prints what it received. A recovery of
 ``payments-db`` fails every stage, so its P0 incident is routed to every channel; a P2
 incident of ``search`` skips the pagers. One channel (Telegram) is made to hang: the
 others are told at once, and it fails after its own timeout only. Then the P0 incident
-is acknowledged and resolved in PagerDuty with the same ``dedup_key``.
+is acknowledged and resolved here, and PagerDuty follows with the same ``dedup_key``.
 """
 
 from __future__ import annotations
@@ -103,9 +103,13 @@ async def main() -> None:
     if [r.ok for r in records] != [True, True, False] or took > 2:
         raise SystemExit("a hanging channel held up the others")
 
-    print("\nacknowledged, then resolved, in PagerDuty:")
-    await pagerduty.acknowledge(incident)
-    await pagerduty.resolve(incident)
+    print("\nacknowledged, then resolved, here: PagerDuty follows with the same dedup_key:")
+    acked = await manager.aacknowledge(incident.id, by="alice")
+    resolved = await manager.aresolve(incident.id, by="alice", text="failed over")
+    told = [(n.notifier, n.ok) for n in (acked.notifications[-1], resolved.notifications[-1])]
+    print("  recorded:", told)
+    if told != [("pagerduty (acknowledge)", True), ("pagerduty (resolve)", True)]:
+        raise SystemExit("PagerDuty was not told of the acknowledgement and the resolution")
     server.shutdown()
     server.server_close()
 

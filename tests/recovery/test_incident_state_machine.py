@@ -4,7 +4,8 @@ Incidents are opened by failing recoveries and resolved by working ones or by pe
 they are acknowledged (before or after their response target), re-opened, made more
 urgent, checked against their targets, and the store is closed and opened again (a
 restart) in between. The model says, for each incident, its state, its severity, the
-escalation tiers told and the breaches recorded.
+escalation tiers told, the breaches recorded, and what a notifier keeping alerts of its
+own (as PagerDuty does) heard of it, and with what success, when it was down at times.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from resilience.recovery import (
     IncidentError,
     IncidentPolicy,
     RecoveryManager,
+    Severity,
     SeverityTargets,
     Stage,
     Targets,
@@ -46,6 +48,7 @@ from resilience.testing import FakeClock
 TARGETS = {"P0": (60, 600), "P1": (120, 1200), "P2": (300, 3000), "P3": (600, 6000)}
 AFTERS = (0, 300)  # tier 1 when the response target passes (raising the severity), tier 2 later
 RAISES = (True, False)
+DOWN = "ConnectionRefusedError: [Errno 111] the alert service is down"
 
 
 @dataclass
@@ -83,6 +86,33 @@ class Model:
                 self.severity -= 1
 
 
+class Keeper:
+    """A notifier that keeps alerts of its own, as PagerDuty does; it can be down."""
+
+    min_severity = Severity.P3
+
+    def __init__(self) -> None:
+        self.heard: dict[str, list[str]] = {}
+        self.down = False
+
+    async def _hear(self, action: str, incident: Incident) -> None:
+        self.heard.setdefault(incident.id, []).append(action)
+        if self.down:
+            raise ConnectionRefusedError(111, "the alert service is down")
+
+    async def notify(self, incident: Incident) -> None:
+        await self._hear("trigger", incident)
+
+    async def acknowledge(self, incident: Incident) -> None:
+        await self._hear("acknowledge", incident)
+
+    async def resolve(self, incident: Incident) -> None:
+        await self._hear("resolve", incident)
+
+    def __repr__(self) -> str:
+        return "Keeper()"
+
+
 class LifecycleMachine(RuleBasedStateMachine):
     clocks: list[FakeClock]  # the clock of each run, for the wall time (see the test)
 
@@ -104,6 +134,9 @@ class LifecycleMachine(RuleBasedStateMachine):
             for after, raises, told in zip(AFTERS, RAISES, self.told, strict=True)
         )
         self.heals = False
+        self.keeper = Keeper()
+        self.heard: dict[str, list[tuple[str, bool]]] = {}  # what the keeper heard, told ok
+        self.paged: set[str] = set()  # told of: by the first notification, or escalated
         self.store = SQLiteIncidentStore(self.path)
         self.manager = self._manager()
         self.model: dict[str, Model] = {}
@@ -117,6 +150,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             clock=self.clock,
             stages=[Stage()],
             store=self.store,
+            notifiers=[self.keeper],
             incidents=IncidentPolicy(
                 targets=targets, escalation=EscalationPolicy(tiers=self.tiers)
             ),
@@ -141,16 +175,28 @@ class LifecycleMachine(RuleBasedStateMachine):
         incident = asyncio.run(self.manager.recover("db"))
         self.ids.append(incident.id)
         self.model[incident.id] = Model(opened=self.now)
+        self.heard[incident.id] = [("trigger", not self.keeper.down)]
+        self.paged.add(incident.id)
+
+    def _announced(self, iid: str, action: str) -> None:
+        if iid in self.paged:  # only an incident someone was told of is announced
+            self.heard[iid].append((action, not self.keeper.down))
+
+    @rule(down=st.booleans())
+    def the_alert_service_goes(self, down: bool) -> None:
+        self.keeper.down = down
 
     @rule()
     def recovery_works(self) -> None:
         self.heals = True
         incident = asyncio.run(self.manager.recover("db"))
-        for m in self.model.values():
+        for iid, m in self.model.items():
             if m.state != "resolved":
                 m.state = "resolved"
+                self._announced(iid, "resolve")
         self.ids.append(incident.id)
         self.model[incident.id] = Model(state="resolved", opened=self.now)
+        self.heard[incident.id] = []  # it recovered: nobody was paged, nothing to resolve
 
     @rule(seconds=st.sampled_from([1.0, 60.0, 119.0, 300.0, 1000.0]), check=st.booleans())
     def advance(self, seconds: float, check: bool) -> None:
@@ -162,9 +208,10 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule()
     def check_targets(self) -> None:
         asyncio.run(self.manager.check_targets())
-        for m in self.model.values():
+        for iid, m in self.model.items():
             for k in m.check(self.now):
                 self.expected_told[k] += 1
+                self.paged.add(iid)
 
     def _in(self, state: str, pick: int) -> str:
         ids = [i for i in self.ids if self.model[i].state == state]
@@ -191,6 +238,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         if m.state == "open":
             self.manager.acknowledge(iid, by=who)
             m.state, m.acked_by = "acknowledged", who
+            self._announced(iid, "acknowledge")
         else:
             self._refused(lambda: self.manager.acknowledge(iid, by=who))
 
@@ -202,6 +250,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         if m.state != "resolved":
             self.manager.resolve(iid, by="alice")
             m.state = "resolved"
+            self._announced(iid, "resolve")
         else:
             self._refused(lambda: self.manager.resolve(iid, by="alice"))
 
@@ -257,6 +306,19 @@ class LifecycleMachine(RuleBasedStateMachine):
             if m.state == "acknowledged":
                 assert i.acknowledged_by == m.acked_by
         assert [len(t) for t in self.told] == self.expected_told
+        for iid, heard in self.heard.items():
+            assert self.keeper.heard.get(iid, []) == [action for action, _ in heard]
+            # The timeline keeps every announcement (notifications, the latest telling).
+            entries = [
+                e.text
+                for e in kept[iid].timeline
+                if e.text.startswith(("Keeper() (a", "Keeper() (r"))
+            ]
+            assert entries == [
+                f"Keeper() ({a}): told" if ok else f"Keeper() ({a}): failed: {DOWN}"
+                for a, ok in heard
+                if a != "trigger"
+            ]
 
 
 def test_lifecycle_and_escalation_agree_with_the_model(monkeypatch: pytest.MonkeyPatch) -> None:

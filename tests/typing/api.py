@@ -623,6 +623,13 @@ async def incident_lifecycle(path: Path) -> list[Incident]:
     tracker: IncidentTracker = manager.tracker
     tracker.reopen(incident.id, by="alice")
     tracker.raise_severity(incident.id, by="alice", to="P0")
+    assert_type(await manager.aacknowledge(incident.id, by="alice"), Incident)
+    assert_type(await tracker.aresolve(incident.id, by="alice"), Incident)
+    assert_type(await manager.aresolve(tracker.reopen(incident.id, by="b").id, by="b"), Incident)
+    assert_type(
+        await tracker.aacknowledge(tracker.reopen(incident.id, by="b").id, by="b"), Incident
+    )
+    assert_type(await tracker.aresolve_open("db", by="recovery", text="ok"), list[Incident])
     assert_type(tracker.breaches(), list[tuple[Incident, Breach]])
     entry = TimelineEntry(tracker.now(), EntryKind.NOTE, "by hand", "alice")
     assert_type(store.append(incident.id, entry), Incident)

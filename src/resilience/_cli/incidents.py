@@ -4,6 +4,10 @@ Works on the store an application keeps its incidents in (``--sqlite FILE`` or
 ``--postgres DSN``), from any process: each change is one transaction, so the
 application and the command never lose each other's updates.
 
+It changes the store only: the application's notifiers are objects in its process, so
+PagerDuty (and the like) is not told of an ``ack`` or ``resolve`` made here; the
+manager's own ``acknowledge``/``resolve`` do tell it.
+
 Exit codes: 0 done; 1 the incident's state does not allow it (already acknowledged,
 resolved...); 2 bad usage (argparse); 3 no such incident, or an id prefix that matches
 several; 4 the store could not be opened or used.

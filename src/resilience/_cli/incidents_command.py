@@ -35,8 +35,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("id", help="the incident's id, or a prefix of it that only it has")
     show.add_argument("--json", action="store_true", help="as JSON")
     for name, what in (
-        ("ack", "acknowledge: you are on it; escalation stops"),
-        ("resolve", "resolve: it is over"),
+        ("ack", "acknowledge: you are on it; escalation stops (ack in PagerDuty too)"),
+        ("resolve", "resolve: it is over (resolve it in PagerDuty too)"),
         ("reopen", "re-open a resolved incident: it is back"),
     ):
         act = sub.add_parser(name, parents=[store, person], help=what)

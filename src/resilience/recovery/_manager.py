@@ -259,12 +259,25 @@ class RecoveryManager:
         return self._tracker
 
     def acknowledge(self, incident_id: str, *, by: str, text: str = "") -> Incident:
-        """``by`` takes the incident: its escalation stops."""
+        """``by`` takes the incident: its escalation stops; PagerDuty hears of it too.
+
+        Notifiers with ``acknowledge``/``resolve`` hooks (PagerDuty, a router with it)
+        are told as :meth:`IncidentTracker.acknowledge` says: outside an event loop
+        before this returns, inside one as a task (await :meth:`aacknowledge` there).
+        """
         return self._tracker.acknowledge(incident_id, by=by, text=text)
+
+    async def aacknowledge(self, incident_id: str, *, by: str, text: str = "") -> Incident:
+        """:meth:`acknowledge`, awaiting the notifiers that keep alerts (PagerDuty)."""
+        return await self._tracker.aacknowledge(incident_id, by=by, text=text)
 
     def resolve(self, incident_id: str, *, by: str, text: str = "") -> Incident:
         """``by`` resolves the incident."""
         return self._tracker.resolve(incident_id, by=by, text=text)
+
+    async def aresolve(self, incident_id: str, *, by: str, text: str = "") -> Incident:
+        """:meth:`resolve`, awaiting the notifiers that keep alerts (PagerDuty)."""
+        return await self._tracker.aresolve(incident_id, by=by, text=text)
 
     def note(self, incident_id: str, *, by: str, text: str) -> Incident:
         """Add a note to the incident's timeline."""

@@ -19,16 +19,16 @@ from typing import TypeVar
 from resilience._core.clock import SYSTEM_CLOCK, Clock, wall_time
 from resilience._core.options import seconds
 from resilience.recovery import _lifecycle as life
+from resilience.recovery._announce import Announcer
 from resilience.recovery._incidents import (
     Incident,
     IncidentStore,
     MutableIncidentStore,
-    NotifierRecord,
     Resolution,
 )
 from resilience.recovery._notifiers import Notifier
 from resilience.recovery._targets import EscalationTier, IncidentPolicy
-from resilience.recovery._tell import tell_all
+from resilience.recovery._tell import tell_all, told_text
 from resilience.recovery._timeline import Breach, EntryKind, Severity, TimelineEntry
 
 __all__ = ["IncidentTracker"]
@@ -74,6 +74,9 @@ class IncidentTracker:
         self._clock = clock if clock is not None else SYSTEM_CLOCK
         self._timeout = seconds(notify_timeout)
         self._epoch = wall_time() - self._clock.monotonic() if epoch is None else epoch
+        self._announcer = Announcer(
+            notifiers=self._notifiers, policy=self._policy, limit=self._timeout, now=self.now
+        )
 
     @property
     def store(self) -> IncidentStore:
@@ -113,16 +116,29 @@ class IncidentTracker:
     # ------------------------------------------------------------- operators
 
     def acknowledge(self, incident_id: str, *, by: str, text: str = "") -> Incident:
-        """``by`` takes the incident: escalation stops."""
-        return self._apply(
-            incident_id, "acknowledged", lambda i, at: life.acknowledge(i, by=by, at=at, text=text)
-        )
+        """``by`` takes the incident: escalation stops; PagerDuty (and the like) is told.
+
+        Notifiers with an ``acknowledge`` hook that were told of the incident hear of it,
+        each within the notify timeout, on a loop of its own; inside an event loop that
+        is a task of it (``await aacknowledge(...)`` waits for it instead).
+        """
+        done = self._change(incident_id, "acknowledged", life.acknowledge, by=by, text=text)
+        return self._announcer.announce_now(self._mutable("told"), done, "acknowledge", by=by)
+
+    async def aacknowledge(self, incident_id: str, *, by: str, text: str = "") -> Incident:
+        """:meth:`acknowledge`, awaiting the notifiers: the incident has what came of it."""
+        done = self._change(incident_id, "acknowledged", life.acknowledge, by=by, text=text)
+        return await self._announcer.announce(self._mutable("told"), done, "acknowledge", by=by)
 
     def resolve(self, incident_id: str, *, by: str, text: str = "") -> Incident:
-        """``by`` resolves the incident."""
-        return self._apply(
-            incident_id, "resolved", lambda i, at: life.resolve(i, by=by, at=at, text=text)
-        )
+        """``by`` resolves the incident; notifiers with a ``resolve`` hook are told (as ack)."""
+        done = self._change(incident_id, "resolved", life.resolve, by=by, text=text)
+        return self._announcer.announce_now(self._mutable("told"), done, "resolve", by=by)
+
+    async def aresolve(self, incident_id: str, *, by: str, text: str = "") -> Incident:
+        """:meth:`resolve`, awaiting the notifiers: the incident has what came of it."""
+        done = self._change(incident_id, "resolved", life.resolve, by=by, text=text)
+        return await self._announcer.announce(self._mutable("told"), done, "resolve", by=by)
 
     def reopen(self, incident_id: str, *, by: str, text: str = "") -> Incident:
         """The failure is back: open again, targets and escalation from now."""
@@ -158,7 +174,25 @@ class IncidentTracker:
             self._safely(functools.partial(store.append, incident.id, entry), None)
 
     def resolve_open(self, component: str, *, by: str, text: str) -> list[Incident]:
-        """Resolve every open incident of ``component`` (it is healthy again); those."""
+        """Resolve every open incident of ``component`` (it is healthy again); those.
+
+        Each is announced to the notifiers with a ``resolve`` hook, as :meth:`resolve` does.
+        """
+        store = self._store
+        done = self._resolve_open(component, by=by, text=text)
+        if not isinstance(store, MutableIncidentStore):
+            return done
+        return [self._announcer.announce_now(store, i, "resolve", by=by) for i in done]
+
+    async def aresolve_open(self, component: str, *, by: str, text: str) -> list[Incident]:
+        """:meth:`resolve_open`, awaiting the notifiers."""
+        store = self._store
+        done = self._resolve_open(component, by=by, text=text)
+        if not isinstance(store, MutableIncidentStore):
+            return done
+        return [await self._announcer.announce(store, i, "resolve", by=by) for i in done]
+
+    def _resolve_open(self, component: str, *, by: str, text: str) -> list[Incident]:
         store = self._store
         if not isinstance(store, MutableIncidentStore):
             return []
@@ -284,7 +318,7 @@ class IncidentTracker:
         self.keep(incident)
         if mutable and incident.resolution is Resolution.RECOVERED:
             said = f"recovered (incident {incident.id}): {incident.detail}"
-            self.resolve_open(incident.component, by=_RECOVERY, text=said)
+            await self.aresolve_open(incident.component, by=_RECOVERY, text=said)
         return incident
 
     def _fold_target(
@@ -324,6 +358,8 @@ class IncidentTracker:
         merged = self._safely(lambda: store.update(into.id, change), None)
         if merged is None:
             return new  # the store failed: logged; the run's own incident is the answer
+        if not merged.is_open:  # this recovery worked: the alert it raised is over
+            merged = await self._announcer.announce(store, merged, "resolve", by=_RECOVERY)
         cooldown = self._policy.cooldown
         if page and merged.notified_at is not None and now - merged.notified_at < cooldown:
             text = (
@@ -342,7 +378,7 @@ class IncidentTracker:
         """Tell ``notifiers``; the incident with what came of it on its timeline."""
         told = await tell_all(notifiers, incident, limit=self._timeout)
         now = self.now()
-        entries = [TimelineEntry(now, EntryKind.NOTIFIED, _told(r), by) for r in told]
+        entries = [TimelineEntry(now, EntryKind.NOTIFIED, told_text(r), by) for r in told]
 
         def change(current: Incident) -> Incident:
             return replace(current.with_entries(*entries), notified_at=now, notifications=told)
@@ -358,6 +394,11 @@ class IncidentTracker:
         store = self._mutable(doing)
         at = self.now()
         return store.update(incident_id, lambda i: step(i, at))
+
+    def _change(
+        self, incident_id: str, doing: str, step: Callable[..., Incident], *, by: str, text: str
+    ) -> Incident:
+        return self._apply(incident_id, doing, lambda i, at: step(i, by=by, at=at, text=text))
 
     def _mutable(self, doing: str) -> MutableIncidentStore:
         store = self._store
@@ -393,7 +434,3 @@ class IncidentTracker:
 
     def __repr__(self) -> str:
         return f"IncidentTracker({self._store!r})"
-
-
-def _told(record: NotifierRecord) -> str:
-    return f"{record.notifier}: told" if record.ok else f"{record.notifier}: failed: {record.error}"
