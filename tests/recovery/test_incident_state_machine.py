@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from hypothesis import settings
@@ -43,6 +44,9 @@ from resilience.recovery import (
 )
 from resilience.recovery import _manager as manager_module
 from resilience.testing import FakeClock
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Short targets, so that a few steps of the clock cross them.
 TARGETS = {"P0": (60, 600), "P1": (120, 1200), "P2": (300, 3000), "P3": (600, 6000)}
@@ -328,7 +332,6 @@ def test_lifecycle_and_escalation_agree_with_the_model(monkeypatch: pytest.Monke
     clocks: list[FakeClock] = []
     monkeypatch.setattr(manager_module, "wall_time", lambda: 1.8e9 + clocks[-1].monotonic())
     monkeypatch.setattr(LifecycleMachine, "clocks", clocks, raising=False)
-    run_state_machine_as_test(
-        LifecycleMachine,
-        settings=settings(stateful_step_count=30, max_examples=40, deadline=None),
-    )
+    # Older hypothesis releases leave this function unannotated.
+    run = cast("Callable[..., None]", run_state_machine_as_test)
+    run(LifecycleMachine, settings=settings(stateful_step_count=30, max_examples=40, deadline=None))
