@@ -197,7 +197,12 @@ class RetryPolicy(Shell):
         check = self._check
         self.passive = self._settings.plain and check is None
         self.before = _plain_run if self._settings.plain else self._begin
-        self.after = self._settings.after if check is None else check
+        settings = self._settings
+        self.after = (
+            check
+            if check is not None
+            else (settings.after_plain if settings.plain else settings.after)
+        )
 
     def replace(self, **changes: Any) -> RetryPolicy:  # noqa: ANN401 - mirrors __init__
         """A copy with some arguments changed, e.g. ``policy.replace(attempts=5)``."""

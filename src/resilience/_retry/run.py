@@ -8,6 +8,7 @@ wait before the next attempt, or that it is over. Nothing here waits: the driver
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeAlias, cast
@@ -60,6 +61,8 @@ class Settings:
     """No decision reads the time since the first attempt began."""
     plain: bool = field(init=False)
     """A first attempt needs nothing before it: no budget, no start time."""
+    usual: tuple[Any, ...] = field(init=False)
+    """What :meth:`after_plain` reads: the verdicts it decides alone, and what else."""
 
     def __post_init__(self) -> None:
         # Read on every failure: plain fields, not properties.
@@ -78,6 +81,44 @@ class Settings:
             logger.isEnabledFor,
         )
         object.__setattr__(self, "hot", hot)
+        # A plain policy's usual failure: a plain builtin the classifier retries with no
+        # Retry-After to read, and nothing asked to hear of it.
+        quick = {
+            kind: verdict
+            for kind, verdict in (self.plain_types or {}).items()
+            if verdict.kind is _RETRYABLE and verdict.retry_after is None
+        }
+        # Before the last attempt, and within the waits computed ahead.
+        limit = min(self.attempts or sys.maxsize, SCHEDULE + 1)
+        usual = (
+            quick if self.plain and self.on_retry is None else {},
+            limit,
+            self.bases,
+            None if self.jitter == "none" else self.jitter,
+            logger.isEnabledFor,
+        )
+        object.__setattr__(self, "usual", usual)
+
+    def after_plain(self, run: Run, value: object, exc: BaseException | None) -> float | None:
+        """:meth:`after` for a plain policy: its usual failure in a few steps.
+
+        The same decision as :meth:`after` (a test holds the two together), for a plain
+        builtin failure retried with no Retry-After, in no testing mode, before its last
+        attempt, with no hook and no log line wanted; anything else goes to :meth:`after`.
+        """
+        quick, limit, bases, jitter, wanted = self.usual
+        kind = exc.__class__
+        verdict = quick.get(kind)
+        if verdict is not None and not TESTING.on and not exc.__dict__:
+            attempt = len(run) - _TRIED
+            if attempt < limit and not wanted(_INFO):
+                delay: float = bases[attempt - 1]
+                if jitter is not None:
+                    delay = jittered(delay, jitter)
+                # A verdict was found, so exc is an exception.
+                run.append((attempt, kind, exc.args, verdict, delay))  # type: ignore[union-attr]
+                return delay
+        return self.after(run, value, exc)
 
     def after(  # noqa: PLR0915 - one decision, in order; split, it would cost a frame
         self,
@@ -215,6 +256,7 @@ until the first failure (``elapsed`` in events and notes counts from there)."""
 _AT_STATE: Final = 1
 _AT_PARTIAL: Final = 2
 _AT_TRIES: Final = 3  # the tries so far, oldest first, from here on
+_TRIED: Final = _AT_TRIES - 1  # len(run) - _TRIED: the number of the attempt that just failed
 
 
 def new_run(
