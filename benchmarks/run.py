@@ -743,8 +743,10 @@ def overhead(
         result.rounds[name] = []
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
-        base = timer(bare(), n)
         for name in order:
+            # A bare timing of its own, just before: a slow moment of the machine then
+            # shifts both, not one contender's difference.
+            base = timer(bare(), n)
             result.rounds[name].append(max(0.0, timer(ops[name], n) - base))
     return result
 
