@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from collections.abc import Callable
 from typing import Final
 
 from resilience._core.strategy import Strategy
@@ -39,6 +40,17 @@ Held = tuple[object, ...]
 _BLOCKS: contextvars.ContextVar[tuple[tuple[Strategy, object], ...]] = contextvars.ContextVar(
     "resilience.blocks", default=()
 )
+# The strategies of _BLOCKS alone, kept beside it: every decorated call reads them, and a
+# ContextVar's own get() is a C call, where building them from _BLOCKS is a Python frame.
+_HELD: contextvars.ContextVar[Held] = contextvars.ContextVar("resilience.held", default=())
+
+blocks: Final[Callable[[], Held]] = _HELD.get
+"""The strategies whose ``with`` blocks are open in this context."""
+
+
+def _keep(stack: tuple[tuple[Strategy, object], ...]) -> None:
+    _BLOCKS.set(stack)
+    _HELD.set(tuple(s for s, _ in stack))
 
 
 def enter_block(strategy: Strategy) -> None:
@@ -52,7 +64,7 @@ def enter_block(strategy: Strategy) -> None:
         if block is not None:
             block(-1)
         raise
-    _BLOCKS.set((*_BLOCKS.get(), (strategy, token)))
+    _keep((*_BLOCKS.get(), (strategy, token)))
 
 
 async def aenter_block(strategy: Strategy) -> None:
@@ -70,7 +82,7 @@ async def aenter_block(strategy: Strategy) -> None:
         if block is not None:
             block(-1)
         raise
-    _BLOCKS.set((*_BLOCKS.get(), (strategy, token)))
+    _keep((*_BLOCKS.get(), (strategy, token)))
 
 
 def exit_block(strategy: Strategy, error: BaseException | None) -> None:
@@ -79,7 +91,7 @@ def exit_block(strategy: Strategy, error: BaseException | None) -> None:
     for i in range(len(stack) - 1, -1, -1):
         if stack[i][0] is strategy:
             token = stack[i][1]
-            _BLOCKS.set(stack[:i] + stack[i + 1 :])
+            _keep(stack[:i] + stack[i + 1 :])
             break
     else:
         raise RuntimeError(
@@ -92,12 +104,6 @@ def exit_block(strategy: Strategy, error: BaseException | None) -> None:
         block = getattr(strategy, "block", None)
         if block is not None:
             block(-1)
-
-
-def blocks() -> Held:
-    """The strategies whose ``with`` blocks are open in this context."""
-    stack = _BLOCKS.get()
-    return tuple(s for s, _ in stack) if stack else ()
 
 
 def settle(strategy: Strategy, token: object, error: BaseException | None) -> None:
