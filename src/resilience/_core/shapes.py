@@ -115,23 +115,17 @@ def _observed(
 def _single(
     strategy: Strategy, fn: Callable[..., Any], sleep: Callable[[float], None]
 ) -> Callable[..., Any]:
-    """One strategy that is not a fast lane: the loop, inline."""
-    step = _one(strategy, fn, sleep)
-
-    @functools.wraps(fn)
-    def single(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-        return step(args, kwargs)
-
-    return single
+    """One strategy that is not a fast lane: the loop, inline, in the wrapper itself."""
+    return functools.wraps(fn)(_one(strategy, fn, sleep))
 
 
 def _one(
     strategy: Strategy, fn: Callable[..., Any], sleep: Callable[[float], None]
-) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+) -> Callable[..., Any]:
     """The loop of a lone strategy (a windowed breaker, one that is OPEN): no token list."""
     before, after = strategy.before, strategy.after
 
-    def step(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # noqa: ANN401
+    def step(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         held = blocks()
         if held and strategy in held:
             return fn(*args, **kwargs)  # the enclosing `with` block admits the call
@@ -139,23 +133,20 @@ def _one(
         while True:
             try:
                 value = fn(*args, **kwargs)
-                error = None
             except BaseException as exc:
-                value, error = None, exc
-            try:
-                decision = after(token, value, error)
+                decision = after(token, None, exc)
                 if decision is None:
-                    if error is not None:
-                        raise error
+                    raise
+            else:
+                decision = after(token, value, None)
+                if decision is None:
                     return value
-                if decision.__class__ is Replace:
-                    if decision.error is not None:
-                        raise decision.error
-                    return decision.value
-                if decision > 0:  # type: ignore[operator] # a wait
-                    sleep(decision)  # type: ignore[arg-type]
-            finally:
-                del error  # the frame would hold the traceback that holds it
+            if decision.__class__ is Replace:
+                if decision.error is not None:
+                    raise decision.error
+                return decision.value
+            if decision > 0:  # type: ignore[operator] # a wait
+                sleep(decision)  # type: ignore[arg-type]
 
     return step
 
@@ -201,7 +192,7 @@ def _lane(
         slow = _one(segment.strategies[0], fn, sleep)
     else:
 
-        def slow(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # noqa: ANN401
+        def slow(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
             return run(segment, fn, args, kwargs, sleep, None, None, blocks())
 
     observe = segment.observe
@@ -211,7 +202,7 @@ def _lane(
         def fast_observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
             token = lane.fast_epoch
             if token is None:
-                return slow(args, kwargs)
+                return slow(*args, **kwargs) if kwargs else slow(*args)
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
@@ -228,7 +219,7 @@ def _lane(
     def fast(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         token = lane.fast_epoch
         if token is None:
-            return slow(args, kwargs)
+            return slow(*args, **kwargs) if kwargs else slow(*args)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
@@ -424,24 +415,21 @@ def _asingle(
         while True:
             try:
                 value = await afn(*args, **kwargs)
-                error = None
             except BaseException as exc:
-                value, error = None, exc
-            try:
-                decision = after(token, value, error)
+                decision = after(token, None, exc)
                 if decision is None:
-                    if error is not None:
-                        raise error
+                    raise
+            else:
+                decision = after(token, value, None)
+                if decision is None:
                     return value
-                if decision.__class__ is Replace:
-                    if decision.error is not None:
-                        raise decision.error
-                    value = decision.value
-                    return await value if inspect.isawaitable(value) else value
-                if decision > 0:  # type: ignore[operator] # a wait
-                    await asleep(decision)  # type: ignore[arg-type]
-            finally:
-                del error  # the frame would hold the traceback that holds it
+            if decision.__class__ is Replace:
+                if decision.error is not None:
+                    raise decision.error
+                value = decision.value
+                return await value if inspect.isawaitable(value) else value
+            if decision > 0:  # type: ignore[operator] # a wait
+                await asleep(decision)  # type: ignore[arg-type]
 
     return single
 
