@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from resilience import (
     AIMD,
@@ -244,3 +246,24 @@ def test_measurements_show_the_limit() -> None:
     limiter.after(token, None, None)
     assert limiter.limit == 2
     assert limiter.measurements()[0].healthy
+
+
+@given(
+    initial=st.integers(1, 40),
+    samples=st.lists(
+        st.tuples(st.floats(0, 10), st.integers(0, 60), st.booleans()), min_size=1, max_size=40
+    ),
+)
+def test_a_quiet_sample_is_one_update_would_ignore(
+    initial: int, samples: list[tuple[float, int, bool]]
+) -> None:
+    """AIMD's quiet samples (skipped by the limiter) are exactly those update() ignores."""
+    estimate = AIMD(initial_limit=initial, max_limit=50, timeout=5).start()
+    for rtt, in_flight, dropped in samples:
+        quiet = not dropped and rtt <= estimate.quiet_rtt and in_flight < estimate.quiet_below
+        before = estimate.limit
+        reason = estimate.update(rtt, in_flight, dropped)
+        if quiet:
+            assert (reason, estimate.limit) == (None, before)
+        else:  # not quiet: it grows or shrinks, unless held at a bound
+            assert reason is not None or before in {1, 50}

@@ -193,24 +193,25 @@ class AdaptiveLimiter(Shell):
         started, in_flight = token
         rtt = self._now() - started
         lock = self._lock
+        estimate = self._estimate
         if error is None:
             dropped = False
+            quiet = rtt <= estimate.quiet_rtt and in_flight < estimate.quiet_below
         elif isinstance(error, TimeoutError | RejectedError):
-            dropped = True
+            dropped, quiet = True, False
         else:  # teaches nothing about capacity: only the place is freed
-            lock.acquire()
-            self._in_flight -= 1
-            lock.release()
-            return
+            quiet = True
         changed: LimitChanged | None = None
         lock.acquire()
         try:
             self._in_flight -= 1
+            if quiet:  # the sample would move nothing (e.g. AIMD, well under its limit)
+                return
             if dropped:
                 self._dropped += 1
-            reason = self._estimate.update(rtt, in_flight, dropped)
+            reason = estimate.update(rtt, in_flight, dropped)
             if reason is not None:
-                new = int(self._estimate.limit)
+                new = int(estimate.limit)
                 if new != self._limit:
                     changed = LimitChanged(self._name, self._limit, new, reason)
                     self._limit = new

@@ -47,12 +47,19 @@ class _Limits(Options):
 
 
 class Estimate:
-    """An algorithm's running estimate of the limit (AIMD's is an int, Gradient2's a float)."""
+    """An algorithm's running estimate of the limit (AIMD's is an int, Gradient2's a float).
 
-    __slots__ = ("limit",)
+    A success no slower than ``quiet_rtt`` that started with fewer than ``quiet_below``
+    calls in flight would move nothing: the limiter then skips :meth:`update`. By
+    default no sample is quiet.
+    """
+
+    __slots__ = ("limit", "quiet_below", "quiet_rtt")
 
     def __init__(self, limit: Any) -> None:  # noqa: ANN401 - an int or a float, as above
         self.limit = limit
+        self.quiet_rtt = -1.0
+        self.quiet_below = 0
 
     def update(self, rtt: float, in_flight: int, dropped: bool) -> str | None:
         """Take one sample; why the estimate moved, or None if it held."""
@@ -89,6 +96,9 @@ class _AIMDEstimate(Estimate):
         super().__init__(config.initial_limit)
         self._min, self._max = config.min_limit, config.max_limit
         self._ratio, self._timeout = config.backoff_ratio, config.timeout
+        # Fewer than half the limit in flight, in time: update() would return None.
+        self.quiet_rtt = config.timeout
+        self.quiet_below = (config.initial_limit + 1) // 2
 
     def update(self, rtt: float, in_flight: int, dropped: bool) -> str | None:
         limit = self.limit
@@ -102,6 +112,7 @@ class _AIMDEstimate(Estimate):
         if new == limit:
             return None
         self.limit = new
+        self.quiet_below = (new + 1) // 2
         return reason
 
 
