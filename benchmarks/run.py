@@ -421,22 +421,28 @@ def scenario_limiter() -> dict[str, Callable[[], Op] | None]:
     def floor() -> Op:
         # What any adaptive limit needs: a counter under a lock, and a clock reading on
         # each side of the call for its round trip.
+        # The lock is taken by acquire() and release(), not `with`: half the cost on
+        # CPython 3.11, as the library takes it.
         lock = threading.Lock()
+        acquire, release = lock.acquire, lock.release
         state = {"in_flight": 0, "limit": 10}
         now = time.monotonic
 
         def op(x: int) -> object:
-            with lock:
-                if state["in_flight"] >= state["limit"]:
-                    raise RuntimeError("limit")
-                state["in_flight"] += 1
+            acquire()
+            if state["in_flight"] >= state["limit"]:
+                release()
+                raise RuntimeError("limit")
+            state["in_flight"] += 1
+            release()
             start = now()
             try:
                 return work(x)
             finally:
                 _ = now() - start  # the sample a limit would learn from
-                with lock:
-                    state["in_flight"] -= 1
+                acquire()
+                state["in_flight"] -= 1
+                release()
 
         return op
 
@@ -478,13 +484,17 @@ class FloorRate:
     def wrap(self, fn: Callable[..., object]) -> Callable[..., object]:
         monotonic = time.monotonic
 
+        acquire, release = self.lock.acquire, self.lock.release  # half the cost of `with`
+
         def wrapper(*args: object, **kwargs: object) -> object:
-            with self.lock:
-                now = monotonic()
-                tat = max(self.tat, now) + self.interval
-                if tat - now > self.capacity:
-                    raise RuntimeError("limited")
-                self.tat = tat
+            acquire()
+            now = monotonic()
+            tat = max(self.tat, now) + self.interval
+            if tat - now > self.capacity:
+                release()
+                raise RuntimeError("limited")
+            self.tat = tat
+            release()
             return fn(*args, **kwargs)
 
         return wrapper
