@@ -60,6 +60,7 @@ Permit: TypeAlias = "int | tuple[int, float]"
 # Breakers with `with` blocks open somewhere, and how many: their fast lanes are closed.
 BLOCKS: dict[BreakerMachine, int] = {}
 
+
 def _last(exc: BaseException | None) -> str:
     """The last failure, for a reason: its repr, which may raise or run to megabytes."""
     return f"; last: {safe_repr(exc)}" if exc is not None else ""
@@ -186,9 +187,7 @@ class BreakerMachine:
             raise error
         return token
 
-    def _reject(
-        self, now: float, state: CircuitState, events: list[Event]
-    ) -> CircuitOpenError:
+    def _reject(self, now: float, state: CircuitState, events: list[Event]) -> CircuitOpenError:
         """Count a rejection and build its error. Called under the lock."""
         self._rejected += 1
         retry_after = self._retry_after(now, rejected=True)
@@ -246,23 +245,7 @@ class BreakerMachine:
                     self._link.trial(_IGNORED, False, None)  # noqa: FBT003 - the protocol's
                 event = self._expire()
             elif state is _HALF_OPEN:
-                self._permits -= 1
-                if self._link is not None:
-                    self._link.trial(outcome, slow, exc)
-                # A trial counts in the run of failures as any call does.
-                if outcome is _FAILURE:
-                    self.streak += 1
-                    event = self._to(_OPEN, f"trial call failed: {safe_repr(exc)}")
-                elif outcome is _SUCCESS:
-                    self.streak = 0
-                    if slow:
-                        reason = f"trial call was slow ({duration:.3g} s > {slow_after:g} s)"
-                        event = self._to(_OPEN, reason)
-                    else:
-                        self._trial_successes += 1
-                        if self._trial_successes >= self._config.success_threshold:
-                            reason = f"{self._trial_successes} trial calls succeeded"
-                            event = self._to(_CLOSED, reason)
+                event = self._trial(outcome, slow, duration, exc)
             else:  # CLOSED or METRICS_ONLY
                 failed = outcome is _FAILURE
                 # An ignored outcome leaves the consecutive count alone (handled above).
@@ -293,6 +276,30 @@ class BreakerMachine:
             emit(self._listeners, CallRecorded(self._name, outcome, duration, exc, now))
         if event is not None:
             self._announce(event)
+
+    def _trial(
+        self, outcome: Outcome, slow: bool, duration: float, exc: BaseException | None
+    ) -> StateChanged | None:
+        """A half-open trial's outcome, in time: the transition it makes. Under the lock."""
+        self._permits -= 1
+        if self._link is not None:
+            self._link.trial(outcome, slow, exc)
+        # A trial counts in the run of failures as any call does.
+        if outcome is _FAILURE:
+            self.streak += 1
+            return self._to(_OPEN, f"trial call failed: {safe_repr(exc)}")
+        if outcome is not _SUCCESS:
+            return None
+        self.streak = 0
+        if slow:
+            reason = (
+                f"trial call was slow ({duration:.3g} s > {self._config.slow_call_duration:g} s)"
+            )
+            return self._to(_OPEN, reason)
+        self._trial_successes += 1
+        if self._trial_successes >= self._config.success_threshold:
+            return self._to(_CLOSED, f"{self._trial_successes} trial calls succeeded")
+        return None
 
     def _judge(self, exc: BaseException | None) -> str | None:
         """Why the CLOSED circuit must open now, or None. Called under the lock."""
@@ -417,4 +424,3 @@ class BreakerMachine:
         assert timeout is not None  # noqa: S101 - only called once it expired
         reason = f"no trial call finished within half_open_timeout={timeout:g} s"
         return self._to(_OPEN, reason, at=self._half_open_since + timeout)
-
