@@ -92,9 +92,7 @@ def test_the_plain_path_decides_as_the_full_one(  # noqa: PLR0917 - the drawn di
     previous = logger.level
     logger.setLevel(level)
     try:
-        with (
-            set_testing(testing[0], attempts=testing[1]) if testing else contextlib.nullcontext()
-        ):
+        with set_testing(testing[0], attempts=testing[1]) if testing else contextlib.nullcontext():
             quick = _decide(policy, policy.after, names)
             full = _decide(policy, policy.settings.after, names)
     finally:
@@ -132,4 +130,3 @@ def test_the_plain_path_takes_the_usual_failure_itself(monkeypatch: pytest.Monke
     assert calls == []
     assert policy.after(run, None, ValueError()) is None  # permanent: decided in full
     assert len(calls) == 1
-

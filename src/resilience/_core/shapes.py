@@ -432,4 +432,3 @@ def _asingle(
                 await asleep(decision)  # type: ignore[arg-type]
 
     return single
-

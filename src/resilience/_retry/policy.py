@@ -194,15 +194,11 @@ class RetryPolicy(Shell):
         )
         self._segment: Segment | None = None
         # The Strategy protocol, bound once: plain attributes, read on every attempt.
-        check = self._check
-        self.passive = self._settings.plain and check is None
-        self.before = _plain_run if self._settings.plain else self._begin
-        settings = self._settings
-        self.after = (
-            check
-            if check is not None
-            else (settings.after_plain if settings.plain else settings.after)
-        )
+        check, plain = self._check, self._settings.plain
+        self.passive = plain and check is None
+        self.before = _plain_run if plain else self._begin
+        after = self._settings.after_plain if plain else self._settings.after
+        self.after = after if check is None else check
 
     def replace(self, **changes: Any) -> RetryPolicy:  # noqa: ANN401 - mirrors __init__
         """A copy with some arguments changed, e.g. ``policy.replace(attempts=5)``."""
