@@ -109,7 +109,9 @@ async def test_hedging_cuts_the_p99_of_a_slow_tail_and_cancels_the_losers(
     assert totals["calls"] == CALLS
     assert 0 < totals["hedges"] < CALLS / 2  # the slow share (more on a loaded machine), not all
     assert totals["hedge_wins"] > 0
-    assert totals["cancelled"] == len(cancelled) > 0  # every loser saw its cancellation
+    # Every loser is cancelled; one that had not begun yet (or was just answering) never
+    # sees the CancelledError inside fetch, so on a loaded machine the count is higher.
+    assert 0 < len(cancelled) <= totals["cancelled"]
     assert max(cancelled) < SLOW  # cancelled mid-request, not left to finish
     assert running == 0  # no attempt outlived its call (each loser was awaited)
     assert hedge.idle
