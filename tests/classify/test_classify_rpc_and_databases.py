@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -45,6 +46,19 @@ def kind_of(exc: BaseException) -> FailureKind | None:
     """The kind the table gives ``exc``, or None if it does not recognise it."""
     kinds = {classifier.classify(exc).kind for classifier in _BOTH_UNKNOWNS}
     return kinds.pop() if len(kinds) == 1 else None
+
+
+def terminate(admin: psycopg.Connection[Any], pid: int) -> None:
+    """Terminate a PostgreSQL backend and wait until it is gone (bounded).
+
+    ``pg_terminate_backend`` only signals the backend: a query sent before it has exited
+    races its exit, and the connection may then fail anywhere, its close included.
+    """
+    admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    deadline = time.monotonic() + 10
+    while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+        assert time.monotonic() < deadline, f"backend {pid} outlived pg_terminate_backend"
+        time.sleep(0.01)
 
 
 def raised(call: Any, *args: Any, **kwargs: Any) -> BaseException:
@@ -263,7 +277,7 @@ def test_psycopg_lost_and_refused_connections(pg_dsn: str) -> None:
     assert isinstance(nowhere, psycopg.OperationalError)
     assert kind_of(nowhere) is PERMANENT
     with psycopg.connect(pg_dsn, autocommit=True) as admin, psycopg.connect(pg_dsn) as victim:
-        admin.execute("SELECT pg_terminate_backend(%s)", [victim.info.backend_pid])
+        terminate(admin, victim.info.backend_pid)
         shutdown = raised(victim.execute, "SELECT 1")
         after = raised(victim.execute, "SELECT 1")
     assert isinstance(shutdown, psycopg.errors.AdminShutdown)
@@ -384,10 +398,9 @@ def test_a_connection_sqlalchemy_invalidated_is_retryable(pg_dsn: str) -> None:
     """A DBAPIError with connection_invalidated: the next attempt gets a new connection."""
     engine = _engine(pg_dsn)
     try:
-        with engine.connect() as victim, engine.connect() as admin:
+        with engine.connect() as victim, psycopg.connect(pg_dsn, autocommit=True) as admin:
             pid = victim.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
-            admin.execute(sqlalchemy.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            admin.commit()
+            terminate(admin, pid)
             lost = raised(victim.execute, sqlalchemy.text("SELECT 1"))
     finally:
         engine.dispose()
