@@ -202,7 +202,7 @@ def _lane(
         def fast_observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
             token = lane.fast_epoch
             if token is None:
-                return slow(*args, **kwargs) if kwargs else slow(*args)
+                return slow(*args, **kwargs)
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
@@ -219,7 +219,7 @@ def _lane(
     def fast(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         token = lane.fast_epoch
         if token is None:
-            return slow(*args, **kwargs) if kwargs else slow(*args)
+            return slow(*args, **kwargs)
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
