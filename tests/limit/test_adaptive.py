@@ -267,3 +267,73 @@ def test_a_quiet_sample_is_one_update_would_ignore(
             assert (reason, estimate.limit) == (None, before)
         else:  # not quiet: it grows or shrinks, unless held at a bound
             assert reason is not None or before in {1, 50}
+
+
+Node = tuple[float, str, list[Any]]  # seconds taken, how it ends, the calls it makes inside
+
+_ENDINGS: dict[str, BaseException | None] = {
+    "ok": None,
+    "timeout": TimeoutError("slow"),
+    "refused further in": RejectedError("further in"),
+    "error": ConnectionError("reset"),
+    "cancelled": asyncio.CancelledError(),
+}
+_nodes = st.recursive(
+    st.tuples(
+        st.sampled_from([0.0, 0.01, 0.2, 3.0]), st.sampled_from(sorted(_ENDINGS)), st.just([])
+    ),
+    lambda inner: st.tuples(
+        st.sampled_from([0.0, 0.01, 0.2, 3.0]),
+        st.sampled_from(sorted(_ENDINGS)),
+        st.lists(inner, max_size=3),
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    gradient=st.booleans(),
+    initial=st.integers(1, 4),
+    program=st.lists(_nodes, min_size=1, max_size=12),
+)
+def test_its_own_decorator_does_what_the_engine_does(
+    gradient: bool,
+    initial: int,
+    program: list[Node],
+) -> None:
+    """The decorator's inline admission and sample equal the engine's before() and after()."""
+
+    def run(wrap: Any, limiter: AdaptiveLimiter, clock: FakeClock) -> list[object]:
+        seen: list[object] = []
+
+        @wrap
+        def node(taken: float, ending: str, inside: list[Node]) -> str:
+            for each in inside:
+                attempt(each)
+            clock.advance(taken)
+            error = _ENDINGS[ending]
+            if error is not None:
+                raise error
+            return ending
+
+        def attempt(each: Node) -> None:
+            try:
+                seen.append(node(*each))
+            except BaseException as exc:
+                seen.append(type(exc).__name__)
+            seen.append((limiter.limit, limiter.in_flight))
+
+        for each in program:
+            attempt(each)
+        (shown,) = limiter.measurements()
+        return [*seen, shown.totals, shown.gauges]
+
+    outcomes = []
+    for form in ("own", "engine"):
+        clock = FakeClock()
+        events: list[Event] = []
+        algorithm = Gradient2(initial_limit=initial) if gradient else AIMD(initial_limit=initial)
+        limiter = AdaptiveLimiter("db", algorithm, clock=clock, listeners=[events.append])
+        wrap = limiter if form == "own" else Pipeline(limiter)
+        outcomes.append((run(wrap, limiter, clock), events))
+    assert outcomes[0] == outcomes[1]

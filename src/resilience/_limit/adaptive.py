@@ -11,21 +11,27 @@ teach nothing about capacity: they free their place and are not sampled.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
+from resilience._core.blocks import blocks
 from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.drive import Segment
 from resilience._core.errors import RejectedError
 from resilience._core.events import emit
 from resilience._core.measure import Measurement
 from resilience._core.names import check_name_length
-from resilience._core.shells import Shell
+from resilience._core.shells import Shell, is_async, require_callable
 from resilience._limit.algorithms import AIMD, Algorithm, Gradient2
 from resilience._limit.events import LimitChanged, LimiterRejected, Listener
 
 __all__ = ["AdaptiveLimiter", "LimitExceededError"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class LimitExceededError(RejectedError):
@@ -161,6 +167,54 @@ class AdaptiveLimiter(Shell):
 
     # ----------------------------------------------------------------- the strategy
 
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn``: each call is admitted under the limit, and teaches it.
+
+        A plain function gets a wrapper of its own, :meth:`before` and :meth:`after`
+        inline (a lone limiter never retries or replaces, so the engine's loop would
+        only cost); coroutine and generator functions go through the engine.
+        """
+        require_callable(fn, f"@{self._shell_label()}")
+        if is_async(fn) or inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            return super().__call__(fn)
+        now, learn, after, acquire, release = (
+            self._now,
+            self._learn,
+            self.after,
+            self._lock.acquire,
+            self._lock.release,
+        )
+        estimate = self._estimate
+
+        @functools.wraps(fn)
+        def limited(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            held = blocks()
+            if held and self in held:
+                return fn(*args, **kwargs)  # the enclosing `with` block admits the call
+            started = now()
+            acquire()  # before(), inline
+            in_flight = self._in_flight
+            if in_flight >= self._limit:
+                raise self._refused(in_flight)
+            self._in_flight = in_flight = in_flight + 1
+            self._admitted += 1
+            release()
+            try:
+                value = fn(*args, **kwargs)
+            except BaseException as exc:
+                after((started, in_flight), None, exc)
+                raise
+            rtt = now() - started  # after() of a success, inline
+            if rtt <= estimate.quiet_rtt and in_flight < estimate.quiet_below:
+                acquire()
+                self._in_flight -= 1
+                release()
+            else:
+                learn(rtt, in_flight, False)  # noqa: FBT003 - positional on the hot path
+            return value
+
+        return cast("Callable[P, R]", limited)
+
     def before(
         self, fn: Callable[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[float, int]:
@@ -171,18 +225,23 @@ class AdaptiveLimiter(Shell):
         """
         started = self._now()
         lock = self._lock
-        lock.acquire()  # nothing below can raise: no try/finally needed
-        in_flight, limit = self._in_flight, self._limit
-        if in_flight < limit:
-            self._in_flight = in_flight = in_flight + 1
-            self._admitted += 1
-            lock.release()
-            return started, in_flight
-        self._rejected += 1
+        lock.acquire()  # nothing below can raise before it is released
+        in_flight = self._in_flight
+        if in_flight >= self._limit:
+            raise self._refused(in_flight)
+        self._in_flight = in_flight = in_flight + 1
+        self._admitted += 1
         lock.release()
+        return started, in_flight
+
+    def _refused(self, in_flight: int) -> LimitExceededError:
+        """Count a refusal, with the lock held (released here); the error to raise."""
+        limit = self._limit
+        self._rejected += 1
+        self._lock.release()
         if self._listeners:
             emit(self._listeners, LimiterRejected(self._name, in_flight, limit))
-        raise LimitExceededError(name=self._name, in_flight=in_flight, limit=limit)
+        return LimitExceededError(name=self._name, in_flight=in_flight, limit=limit)
 
     def settle(self, token: tuple[float, int], error: BaseException | None) -> None:
         """Free the place of a ``with`` block or a generator's iteration, and learn."""
@@ -192,26 +251,32 @@ class AdaptiveLimiter(Shell):
         """Free the call's place, and learn from its outcome."""
         started, in_flight = token
         rtt = self._now() - started
-        lock = self._lock
         estimate = self._estimate
         if error is None:
-            dropped = False
-            quiet = rtt <= estimate.quiet_rtt and in_flight < estimate.quiet_below
+            if rtt > estimate.quiet_rtt or in_flight >= estimate.quiet_below:
+                return self._learn(rtt, in_flight, False)  # noqa: FBT003
         elif isinstance(error, TimeoutError | RejectedError):
-            dropped, quiet = True, False
-        else:  # teaches nothing about capacity: only the place is freed
-            quiet = True
+            return self._learn(rtt, in_flight, True)  # noqa: FBT003
+        # A sample that would move nothing (e.g. AIMD, well under its limit), or an
+        # error that teaches nothing about capacity: only the place is freed.
+        lock = self._lock
+        lock.acquire()
+        self._in_flight -= 1
+        lock.release()
+        return None
+
+    def _learn(self, rtt: float, in_flight: int, dropped: bool) -> None:
+        """Free a place and give the algorithm its sample; tell of a limit that moved."""
         changed: LimitChanged | None = None
+        lock = self._lock
         lock.acquire()
         try:
             self._in_flight -= 1
-            if quiet:  # the sample would move nothing (e.g. AIMD, well under its limit)
-                return
             if dropped:
                 self._dropped += 1
-            reason = estimate.update(rtt, in_flight, dropped)
+            reason = self._estimate.update(rtt, in_flight, dropped)
             if reason is not None:
-                new = int(estimate.limit)
+                new = int(self._estimate.limit)
                 if new != self._limit:
                     changed = LimitChanged(self._name, self._limit, new, reason)
                     self._limit = new
