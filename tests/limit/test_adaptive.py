@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -270,6 +271,7 @@ def test_a_quiet_sample_is_one_update_would_ignore(
 
 
 Node = tuple[float, str, list[Any]]  # seconds taken, how it ends, the calls it makes inside
+Wrap = Callable[[Callable[..., str]], Callable[..., str]]
 
 _ENDINGS: dict[str, BaseException | None] = {
     "ok": None,
@@ -278,7 +280,7 @@ _ENDINGS: dict[str, BaseException | None] = {
     "error": ConnectionError("reset"),
     "cancelled": asyncio.CancelledError(),
 }
-_nodes = st.recursive(
+_nodes: st.SearchStrategy[Node] = st.recursive(
     st.tuples(
         st.sampled_from([0.0, 0.01, 0.2, 3.0]), st.sampled_from(sorted(_ENDINGS)), st.just([])
     ),
@@ -303,7 +305,7 @@ def test_its_own_decorator_does_what_the_engine_does(
 ) -> None:
     """The decorator's inline admission and sample equal the engine's before() and after()."""
 
-    def run(wrap: Any, limiter: AdaptiveLimiter, clock: FakeClock) -> list[object]:
+    def run(wrap: Wrap, limiter: AdaptiveLimiter, clock: FakeClock) -> list[object]:
         seen: list[object] = []
 
         @wrap
