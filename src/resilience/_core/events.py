@@ -9,9 +9,10 @@ event's type.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from resilience._core.text import safe_repr
 
@@ -32,9 +33,16 @@ class Event:
     their data, and these four members describe them to logs, metrics and the status
     page. An event's :attr:`event_name` and :meth:`fields` are what
     ``record.resilience`` holds when it is logged (see ``docs/observability.md``).
+    A subclass declares :attr:`event_name` and :attr:`level` (class attributes, or
+    properties when they depend on the content) and :meth:`describe`; it overrides
+    :meth:`fields` only where they differ from its dataclass fields (one renamed,
+    computed or left out).
     """
 
     __slots__ = ()
+
+    # Every subclass is a dataclass: declared so that dataclasses.fields() takes an Event.
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
     @property
     def event_name(self) -> str:
@@ -51,8 +59,21 @@ class Event:
         raise NotImplementedError
 
     def fields(self) -> dict[str, object]:
-        """The structured fields, ``"event"`` (the :attr:`event_name`) first; a new dict."""
-        raise NotImplementedError
+        """The structured fields, ``"event"`` (the :attr:`event_name`) first; a new dict.
+
+        By default, each dataclass field after it, in declaration order, under its name.
+        """
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in dataclasses.fields(self))
+        fields: dict[str, object] = {"event": self.event_name}
+        for name in names:
+            fields[name] = getattr(self, name)
+        return fields
+
+
+# The names of each event type's dataclass fields, read once per type, not at every fields().
+_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
 
 
 E = TypeVar("E")

@@ -33,16 +33,6 @@ class HedgeStarted(Event):
             f"answer after {self.after:.3g} s"
         )
 
-    def fields(self) -> dict[str, object]:
-        """The hedge's name, the attempt started, the seconds waited and the function."""
-        return {
-            "event": "hedge.started",
-            "name": self.name,
-            "attempt": self.attempt,
-            "after": self.after,
-            "function": self.function,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class HedgeWon(Event):
@@ -66,13 +56,3 @@ class HedgeWon(Event):
             f"hedge {self.name!r}: attempt {self.attempt} of {self.function} answered first; "
             f"{self.cancelled} attempt(s) cancelled"
         )
-
-    def fields(self) -> dict[str, object]:
-        """The hedge's name, the winning attempt, how many were cancelled, the function."""
-        return {
-            "event": "hedge.won",
-            "name": self.name,
-            "attempt": self.attempt,
-            "cancelled": self.cancelled,
-            "function": self.function,
-        }

@@ -37,18 +37,6 @@ class BulkheadRejected(Event):
             f"{self.max_concurrent} in use, {self.queued} of {self.max_queue} queued)"
         )
 
-    def fields(self) -> dict[str, object]:
-        """The bulkhead's name, its counts and limits, and the wait (or None)."""
-        return {
-            "event": "bulkhead.rejected",
-            "name": self.name,
-            "in_use": self.in_use,
-            "queued": self.queued,
-            "max_concurrent": self.max_concurrent,
-            "max_queue": self.max_queue,
-            "waited": self.waited,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class LimiterRejected(Event):
@@ -68,15 +56,6 @@ class LimiterRejected(Event):
         """``limiter 'db' rejected a call (12 in flight, limit 12)``."""
         counts = f"{self.in_flight} in flight, limit {self.limit}"
         return f"limiter {self.name!r} rejected a call ({counts})"
-
-    def fields(self) -> dict[str, object]:
-        """The limiter's name, the calls in flight and the limit."""
-        return {
-            "event": "limiter.rejected",
-            "name": self.name,
-            "in_flight": self.in_flight,
-            "limit": self.limit,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,16 +79,6 @@ class LimitChanged(Event):
     def describe(self) -> str:
         """``limiter 'db' limit 20 -> 10 (dropped)``."""
         return f"limiter {self.name!r} limit {self.old} -> {self.new} ({self.reason})"
-
-    def fields(self) -> dict[str, object]:
-        """The limiter's name, the old and new limits and the reason."""
-        return {
-            "event": "limiter.limit_changed",
-            "name": self.name,
-            "old": self.old,
-            "new": self.new,
-            "reason": self.reason,
-        }
 
 
 LimiterEvent: TypeAlias = BulkheadRejected | LimiterRejected | LimitChanged

@@ -31,15 +31,6 @@ class RateLimited(Event):
         when = "cannot tell when" if self.retry_after is None else f"{self.retry_after:.3g} s"
         return f"rate limiter {self.name!r} refused {self.requested} token(s); retry in {when}"
 
-    def fields(self) -> dict[str, object]:
-        """The limiter's name, the tokens requested and ``retry_after``."""
-        return {
-            "event": "rate_limiter.rejected",
-            "name": self.name,
-            "requested": self.requested,
-            "retry_after": self.retry_after,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class RateDelayed(Event):
@@ -59,18 +50,8 @@ class RateDelayed(Event):
     def describe(self) -> str:
         """``rate limiter 'api' admits 1 token(s) after 0.1 s``."""
         return (
-            f"rate limiter {self.name!r} admits {self.requested} token(s) after "
-            f"{self.wait:.3g} s"
+            f"rate limiter {self.name!r} admits {self.requested} token(s) after {self.wait:.3g} s"
         )
-
-    def fields(self) -> dict[str, object]:
-        """The limiter's name, the tokens requested and the wait."""
-        return {
-            "event": "rate_limiter.delayed",
-            "name": self.name,
-            "requested": self.requested,
-            "wait": self.wait,
-        }
 
 
 RateEvent: TypeAlias = RateLimited | RateDelayed

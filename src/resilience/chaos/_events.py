@@ -31,13 +31,3 @@ class ChaosInjected(Event):
     def describe(self) -> str:
         """``chaos 'drill' injected a fault (ConnectionError) into fetch``."""
         return f"chaos {self.name!r} injected a {self.kind} ({self.what}) into {self.function}"
-
-    def fields(self) -> dict[str, object]:
-        """The strategy's name, the kind, what was injected and the function."""
-        return {
-            "event": "chaos.injected",
-            "name": self.name,
-            "kind": self.kind,
-            "what": self.what,
-            "function": self.function,
-        }

@@ -51,7 +51,3 @@ class ReloadRefused(Event):
             f"reload of {self.source} refused, the configuration in force stays: "
             f"{self.reason.replace(chr(10), '; ')}"
         )
-
-    def fields(self) -> dict[str, object]:
-        """The source and why."""
-        return {"event": "config.reload_refused", "source": self.source, "reason": self.reason}

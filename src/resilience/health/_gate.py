@@ -43,15 +43,6 @@ class FeatureChanged(Event):
             return f"feature {self.feature!r} enabled"
         return f"feature {self.feature!r} disabled: {self.reason}"
 
-    def fields(self) -> dict[str, object]:
-        """The feature, whether it is on, and why it is off."""
-        return {
-            "event": self.event_name,
-            "feature": self.feature,
-            "enabled": self.enabled,
-            "reason": self.reason,
-        }
-
 
 class FeatureGate:
     """Features and the components they require, judged on the latest health report.

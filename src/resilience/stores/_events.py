@@ -61,7 +61,3 @@ class StoreRecovered(Event):
     def describe(self) -> str:
         """``RedisBreakerStore(...) reached its server again after 12.3 s``."""
         return f"{self.store} reached its server again after {self.down_for:.1f} s"
-
-    def fields(self) -> dict[str, object]:
-        """The store and the seconds it was unreachable."""
-        return {"event": "store.recovered", "store": self.store, "down_for": self.down_for}
