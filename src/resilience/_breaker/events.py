@@ -119,10 +119,7 @@ class CallRejected(Event):
     at: float
 
     event_name = "breaker.rejected"
-    """The dotted name: always ``"breaker.rejected"``."""
-
-    level = DEBUG
-    """The logging level: DEBUG, as there is one per refused call."""
+    level = DEBUG  # one per refused call
 
     def describe(self) -> str:
         """``circuit 's3' rejected a call (OPEN; retry after 12.3 s)``."""
@@ -150,10 +147,7 @@ class CallRecorded(Event):
     at: float
 
     event_name = "breaker.call"
-    """The dotted name: always ``"breaker.call"``."""
-
-    level = DEBUG
-    """The logging level: DEBUG, as there is one per call."""
+    level = DEBUG  # one per call
 
     def describe(self) -> str:
         """``call to 's3': failure (ConnectionResetError) in 0.012 s``."""

@@ -51,10 +51,7 @@ class CachedResultServed(Event):
     """The failure the cached value stands in for."""
 
     event_name = "fallback.cached"
-    """The dotted name: always ``"fallback.cached"``."""
-
     level = INFO
-    """The logging level: INFO."""
 
     def describe(self) -> str:
         """``'quotes' served a cached result 12.5 s old (ConnectionError)``."""

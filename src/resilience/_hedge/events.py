@@ -21,10 +21,7 @@ class HedgeStarted(Event):
     function: str
 
     event_name = "hedge.started"
-    """The dotted name: always ``"hedge.started"``."""
-
     level = DEBUG
-    """The logging level: DEBUG."""
 
     def describe(self) -> str:
         """``hedge 'search' started attempt 2 of fetch: no answer after 0.05 s``."""
@@ -45,10 +42,7 @@ class HedgeWon(Event):
     function: str
 
     event_name = "hedge.won"
-    """The dotted name: always ``"hedge.won"``."""
-
     level = DEBUG
-    """The logging level: DEBUG."""
 
     def describe(self) -> str:
         """``hedge 'search': attempt 2 of fetch answered first; 1 attempt cancelled``."""

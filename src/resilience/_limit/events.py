@@ -24,10 +24,7 @@ class BulkheadRejected(Event):
     """Seconds the call waited in the queue; None when it was refused at once."""
 
     event_name = "bulkhead.rejected"
-    """The dotted name: always ``"bulkhead.rejected"``."""
-
-    level = DEBUG
-    """The logging level: DEBUG, as there is one per refused call."""
+    level = DEBUG  # one per refused call
 
     def describe(self) -> str:
         """``bulkhead 'db' rejected a call (10 of 10 in use, 5 of 5 queued)``."""
@@ -47,10 +44,7 @@ class LimiterRejected(Event):
     limit: int
 
     event_name = "limiter.rejected"
-    """The dotted name: always ``"limiter.rejected"``."""
-
-    level = DEBUG
-    """The logging level: DEBUG, as there is one per refused call."""
+    level = DEBUG  # one per refused call
 
     def describe(self) -> str:
         """``limiter 'db' rejected a call (12 in flight, limit 12)``."""
@@ -69,7 +63,6 @@ class LimitChanged(Event):
     """What moved it: ``"latency held"``, ``"dropped"`` (a timeout or a rejection), ..."""
 
     event_name = "limiter.limit_changed"
-    """The dotted name: always ``"limiter.limit_changed"``."""
 
     @property
     def level(self) -> int:

@@ -21,10 +21,7 @@ class RateLimited(Event):
     """Seconds until the request would be admitted at once (None: cannot tell)."""
 
     event_name = "rate_limiter.rejected"
-    """The dotted name: always ``"rate_limiter.rejected"``."""
-
-    level = INFO
-    """The logging level: INFO (a refusal is the limiter doing its job)."""
+    level = INFO  # a refusal is the limiter doing its job
 
     def describe(self) -> str:
         """``rate limiter 'api' refused 1 token(s); retry in 0.25 s``."""
@@ -42,10 +39,7 @@ class RateDelayed(Event):
     """Seconds the request waits for its turn."""
 
     event_name = "rate_limiter.delayed"
-    """The dotted name: always ``"rate_limiter.delayed"``."""
-
     level = DEBUG
-    """The logging level: DEBUG."""
 
     def describe(self) -> str:
         """``rate limiter 'api' admits 1 token(s) after 0.1 s``."""

@@ -23,10 +23,7 @@ class RetryScheduled(Event):
     """Seconds since the operation started (or since its first failure)."""
 
     event_name = "retry.scheduled"
-    """The dotted name: always ``"retry.scheduled"``."""
-
     level = INFO
-    """The logging level: INFO."""
 
     def describe(self) -> str:
         """``attempt 1 failed (ConnectionResetError: ...); retrying in 0.5 s``."""

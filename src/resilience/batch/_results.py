@@ -70,7 +70,6 @@ class BatchResult(Event):
     """Items read but not processed because the run stopped early."""
 
     event_name = "batch.finished"
-    """The dotted name: always ``"batch.finished"``."""
 
     @property
     def level(self) -> int:

@@ -23,10 +23,7 @@ class ChaosInjected(Event):
     """The function whose call it was."""
 
     event_name = "chaos.injected"
-    """The dotted name: always ``"chaos.injected"``."""
-
-    level = DEBUG
-    """The logging level: DEBUG (the WARNING is logged once, when the switch turns on)."""
+    level = DEBUG  # the WARNING is logged once, when the switch turns on
 
     def describe(self) -> str:
         """``chaos 'drill' injected a fault (ConnectionError) into fetch``."""

@@ -18,9 +18,7 @@ class ConfigReloaded(Event):
     changed: tuple[str, ...]
 
     event_name = "config.reloaded"
-    """The dotted name: always ``"config.reloaded"``."""
     level = INFO
-    """The logging level: INFO."""
 
     def describe(self) -> str:
         """``configuration reloaded from app.toml; changed: s3, billing``."""
@@ -41,9 +39,7 @@ class ReloadRefused(Event):
     """Every problem, one per line, each naming where (file and line) and the field."""
 
     event_name = "config.reload_refused"
-    """The dotted name: always ``"config.reload_refused"``."""
     level = WARNING
-    """The logging level: WARNING."""
 
     def describe(self) -> str:
         """``reload of app.toml refused, the configuration in force stays: <reason>``."""

@@ -83,7 +83,6 @@ class ComponentChanged(Event):
     message: str
 
     event_name = "health.changed"
-    """The dotted name: always ``"health.changed"``."""
 
     @property
     def level(self) -> int:

@@ -19,10 +19,7 @@ class StoreDegraded(Event):
     error: BaseException
 
     event_name = "store.degraded"
-    """The dotted name: always ``"store.degraded"``."""
-
-    level = WARNING
-    """The logging level: WARNING, as the breakers no longer share their state."""
+    level = WARNING  # the breakers no longer share their state
 
     def describe(self) -> str:
         """What broke, and what the breakers do until the server is back."""
@@ -53,10 +50,7 @@ class StoreRecovered(Event):
     """Seconds the store was unreachable."""
 
     event_name = "store.recovered"
-    """The dotted name: always ``"store.recovered"``."""
-
     level = INFO
-    """The logging level: INFO."""
 
     def describe(self) -> str:
         """``RedisBreakerStore(...) reached its server again after 12.3 s``."""
