@@ -101,7 +101,7 @@ class StateChanged(Event):
     def fields(self) -> dict[str, object]:
         """The remote, both states' names and the reason."""
         return {
-            "event": TRANSITION_NAMES[self.new],
+            "event": self.event_name,
             "remote": self.name,
             "old_state": self.old.name,
             "new_state": self.new.name,
@@ -129,7 +129,7 @@ class CallRejected(Event):
     def fields(self) -> dict[str, object]:
         """The remote, the state's name and the seconds until a trial (or None)."""
         return {
-            "event": "breaker.rejected",
+            "event": self.event_name,
             "remote": self.name,
             "state": self.state.name,
             "retry_after": self.retry_after,
@@ -158,7 +158,7 @@ class CallRecorded(Event):
     def fields(self) -> dict[str, object]:
         """The remote, the outcome's name, the duration and the error's type name."""
         return {
-            "event": "breaker.call",
+            "event": self.event_name,
             "remote": self.name,
             "outcome": self.outcome.name,
             "duration": self.duration,

@@ -63,7 +63,7 @@ class CachedResultServed(Event):
     def fields(self) -> dict[str, object]:
         """The fallback's name, the value's age and the error's type name (never the key)."""
         return {
-            "event": "fallback.cached",
+            "event": self.event_name,
             "name": self.name,
             "age": self.age,
             "error": type(self.error).__name__,

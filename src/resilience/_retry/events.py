@@ -35,7 +35,7 @@ class RetryScheduled(Event):
     def fields(self) -> dict[str, object]:
         """The attempt, the delay, the seconds so far, the error's type name and the reason."""
         return {
-            "event": "retry.scheduled",
+            "event": self.event_name,
             "attempt": self.attempt,
             "delay": self.delay,
             "elapsed": self.elapsed,

@@ -83,7 +83,7 @@ class BatchResult(Event):
     def fields(self) -> dict[str, object]:
         """The job, the counts of each outcome, whether it stopped early and why, the time."""
         return {
-            "event": "batch.finished",
+            "event": self.event_name,
             "job": self.job,
             "total": self.total,
             "succeeded": self.succeeded,

@@ -27,7 +27,7 @@ class ConfigReloaded(Event):
 
     def fields(self) -> dict[str, object]:
         """The source and the changed remotes."""
-        return {"event": "config.reloaded", "source": self.source, "changed": list(self.changed)}
+        return {"event": self.event_name, "source": self.source, "changed": list(self.changed)}
 
 
 @dataclass(frozen=True, slots=True)

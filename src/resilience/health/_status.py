@@ -97,7 +97,7 @@ class ComponentChanged(Event):
     def fields(self) -> dict[str, object]:
         """The component, both statuses' names (the old is None when new) and the message."""
         return {
-            "event": "health.changed",
+            "event": self.event_name,
             "component": self.name,
             "old_status": None if self.old is None else self.old.name,
             "new_status": self.new.name,

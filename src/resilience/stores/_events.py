@@ -31,7 +31,7 @@ class StoreDegraded(Event):
     def fields(self) -> dict[str, object]:
         """The store, its ``on_error`` mode and the error, as ``"TypeName: message"``."""
         return {
-            "event": "store.degraded",
+            "event": self.event_name,
             "store": self.store,
             "on_error": self.on_error,
             "error": self._error(),
