@@ -397,6 +397,18 @@ def test_iterator_form_gives_up_with_note(fake_clock: FakeClock) -> None:
     assert "gave up after 2 attempts" in info.value.__notes__[0]
 
 
+async def test_async_iterator_form(fake_clock: FakeClock) -> None:
+    """async for attempt in policy: numbered from 1, each retry after its wait, as for."""
+    fn = Flaky(fake_clock, [ConnectionError(), ConnectionError()])
+    numbers = []
+    async for attempt in RetryPolicy(backoff=no_jitter(), clock=fake_clock):
+        with attempt:
+            numbers.append(attempt.number)
+            fn()
+    assert numbers == [1, 2, 3]
+    assert fn.calls == [0.0, 1.0, 3.0]
+
+
 async def test_async_forms(fake_clock: FakeClock) -> None:
     """acall, the async decorator and async for all retry on the fake clock."""
     policy = RetryPolicy(backoff=no_jitter(), clock=fake_clock)

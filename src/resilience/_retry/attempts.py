@@ -87,32 +87,31 @@ class Attempts:
         self._args = args
         self._kwargs = kwargs if kwargs is not None else {}
 
-    def __iter__(self) -> Iterator[Attempt]:
+    def _steps(self) -> Iterator[tuple[float, Attempt]]:
+        """Each attempt with the seconds to wait before it, until one is not retried.
+
+        An attempt's wait is read when the next is asked for: once the caller's block ran.
+        """
         policy = self._policy
         run = policy.before(self._fn, self._args, self._kwargs)
-        sleep = policy.clock.sleep
         number = 1
-        while True:
+        wait: float | None = 0.0
+        while wait is not None:
             attempt = Attempt(number, policy, run)
-            yield attempt
+            yield wait, attempt
             wait = attempt.wait
-            if wait is None:
-                return
-            if wait > 0:
-                sleep(wait)
             number += 1
 
-    async def __aiter__(self) -> AsyncIterator[Attempt]:
-        policy = self._policy
-        run = policy.before(self._fn, self._args, self._kwargs)
-        asleep = policy.clock.asleep
-        number = 1
-        while True:
-            attempt = Attempt(number, policy, run)
+    def __iter__(self) -> Iterator[Attempt]:
+        sleep = self._policy.clock.sleep
+        for wait, attempt in self._steps():
+            if wait > 0:
+                sleep(wait)
             yield attempt
-            wait = attempt.wait
-            if wait is None:
-                return
+
+    async def __aiter__(self) -> AsyncIterator[Attempt]:
+        asleep = self._policy.clock.asleep
+        for wait, attempt in self._steps():
             if wait > 0:
                 await asleep(wait)
-            number += 1
+            yield attempt
