@@ -309,6 +309,29 @@ def test_an_async_wait_runs_out_after_queue_timeout() -> None:
     asyncio.run(main())
 
 
+def test_a_full_queue_refuses_threads_and_tasks_at_once() -> None:
+    """With the slot held and the queue full, a thread and a task alike are refused unqueued."""
+    bulkhead = Bulkhead("db", max_concurrent=1, max_queue=1, queue_timeout=5.0)
+
+    async def main() -> None:
+        async with bulkhead:
+            queued = asyncio.create_task(bulkhead.acall(asyncio.sleep, 0))
+            while not bulkhead.queued:
+                await asyncio.sleep(0)
+            with pytest.raises(BulkheadFullError) as by_task:
+                await bulkhead.acall(asyncio.sleep, 0)
+            with pytest.raises(BulkheadFullError) as by_thread:
+                bulkhead.call(lambda: None)
+            assert by_task.value.waited is None
+            assert by_thread.value.waited is None
+            assert (bulkhead.in_use, bulkhead.queued) == (1, 1)
+        await queued
+        assert bulkhead.idle
+        assert bulkhead.measurements()[0].totals["rejected"] == 2
+
+    asyncio.run(main())
+
+
 def test_a_slot_granted_to_a_task_cancelled_meanwhile_passes_on() -> None:
     """A task cancelled just as its slot arrives hands the slot to the next waiter."""
     bulkhead = Bulkhead("db", max_concurrent=1, max_queue=2, queue_timeout=JOIN)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import Field
 
@@ -24,9 +24,11 @@ from resilience._core.names import check_name_length
 from resilience._core.options import Options, Seconds
 from resilience._core.shells import Shell
 from resilience._limit.events import BulkheadRejected, Listener
-from resilience._limit.slots import ADMITTED, AsyncWaiter, Slots, SyncWaiter
+from resilience._limit.slots import ADMITTED, AsyncWaiter, Slots, SyncWaiter, Waiter
 
 __all__ = ["Bulkhead", "BulkheadConfig", "BulkheadFullError"]
+
+_W = TypeVar("_W", bound=Waiter)
 
 
 class BulkheadConfig(Options):
@@ -227,14 +229,20 @@ class Bulkhead(Shell):
 
     # ------------------------------------------------------------------ the waits
 
-    def _wait(self) -> None:
-        slots = self._slots
-        waiter = SyncWaiter() if slots.max_queue else None
-        entered = slots.enter(waiter)
+    def _queued(self, waiter: _W | None) -> _W | None:
+        """``waiter`` once queued for a slot; None when one was free. Refuses when full."""
+        entered = self._slots.enter(waiter)
         if entered == ADMITTED:
-            return
+            return None
         if waiter is None or entered is not waiter:
             self._refuse(None)
+        return waiter
+
+    def _wait(self) -> None:
+        slots = self._slots
+        waiter = self._queued(SyncWaiter() if slots.max_queue else None)
+        if waiter is None:
+            return
         started = self._clock.monotonic()
         try:
             arrived = waiter.wait(self._timeout)
@@ -247,12 +255,9 @@ class Bulkhead(Shell):
 
     async def _await(self) -> None:
         slots = self._slots
-        waiter = AsyncWaiter(asyncio.get_running_loop()) if slots.max_queue else None
-        entered = slots.enter(waiter)
-        if entered == ADMITTED:
+        waiter = self._queued(AsyncWaiter(asyncio.get_running_loop()) if slots.max_queue else None)
+        if waiter is None:
             return
-        if waiter is None or entered is not waiter:
-            self._refuse(None)
         started = self._clock.monotonic()
         limit = asyncio.timeout(self._timeout)
         try:
