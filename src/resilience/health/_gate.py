@@ -10,7 +10,8 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from resilience._core.events import INFO, WARNING, Event, emit
 from resilience._core.shells import is_async, require_callable
-from resilience.health._registry import ComponentChanged, ComponentStatus, HealthRegistry
+from resilience.health._registry import HealthRegistry
+from resilience.health._status import ComponentChanged, ComponentStatus
 
 __all__ = ["FeatureChanged", "FeatureGate"]
 

@@ -23,27 +23,9 @@ from resilience.health._flight import FlightRunner
 from resilience.health._monitor import HealthMonitor
 from resilience.health._probes import asgi_app, wsgi_app
 from resilience.health._report import HealthReport, aggregate
+from resilience.health._status import ComponentChanged, ComponentHealth, ComponentStatus
 
-# Also importable from here, where they lived before the health package was split.
-from resilience.health._status import (
-    CheckResult,
-    ComponentChanged,
-    ComponentHealth,
-    ComponentStatus,
-    HealthStatus,
-)
-
-__all__ = [
-    "CheckResult",
-    "ComponentChanged",
-    "ComponentHealth",
-    "ComponentStatus",
-    "HealthMonitor",
-    "HealthRegistry",
-    "HealthReport",
-    "HealthStatus",
-    "aggregate",
-]
+__all__ = ["HealthRegistry"]
 
 
 class HealthRegistry:
