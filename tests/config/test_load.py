@@ -307,6 +307,33 @@ def test_errors_name_the_file_the_line_and_the_field(
     )
 
 
+_DEEP = '{"a": ' + '{"n": ' * 16 + "{}" + "}" * 17
+"""17 levels of tables: one more than a configuration may have (JSON is YAML too)."""
+_TOO_DEEP = "a" + ".n" * 16 + ": nested deeper than 16 levels; no setting is that deep"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "problem"),
+    [
+        ("list.json", "[1, 2]", "expected a table of settings, got a JSON list"),
+        ("list.yaml", "- 1\n- 2\n", "expected a mapping of settings, got list"),
+        ("deep.json", _DEEP, _TOO_DEEP),
+        ("deep.yaml", _DEEP, _TOO_DEEP),
+    ],
+)
+def test_a_file_that_is_no_table_of_settings_says_so(
+    tmp_path: Path, name: str, text: str, problem: str
+) -> None:
+    """Settings are a table (a mapping in YAML) at most 16 levels deep, whatever the format."""
+    if name.endswith(".yaml"):
+        _yaml()
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load(path, env={})
+    assert caught.value.problems == (f"{path}: {problem}",)
+
+
 def test_an_override_conflicting_with_the_defaults_is_a_config_error(tmp_path: Path) -> None:
     """An override inheriting a field that does not fit it is reported at the override's line."""
     path = tmp_path / "app.toml"

@@ -68,14 +68,7 @@ def parse(text: str, *, kind: str, where: str) -> tuple[dict[str, Any], dict[Key
         raise FileError(f"{path}: nested too deeply to be a configuration") from None
     except ValueError as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
         raise FileError(f"{path}: not valid {kind}: {exc}") from None
-    if not isinstance(data, dict):
-        raise FileError(f"{path}: expected a table of settings, got a JSON {type(data).__name__}")
-    too_deep = _deeper_than(data, MAX_DEPTH)
-    if too_deep is not None:
-        where = ".".join(map(str, too_deep))
-        raise FileError(
-            f"{path}: {where}: nested deeper than {MAX_DEPTH} levels; no setting is that deep"
-        )
+    _check_settings(data, path=path, not_a_table="expected a table of settings, got a JSON {}")
     try:
         lines = _JsonLines(text).lines if kind == "JSON" else _TomlLines(text).lines
     except (RecursionError, ValueError, IndexError):
@@ -99,14 +92,7 @@ def _yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
         raise FileError(f"{path}: nested too deeply to be a configuration") from None
     except yaml.YAMLError as exc:
         raise FileError(f"{path}: not valid YAML: {one_line(str(exc))}") from None
-    if not isinstance(data, dict):
-        raise FileError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-    too_deep = _deeper_than(data, MAX_DEPTH)
-    if too_deep is not None:
-        where = ".".join(map(str, too_deep))
-        raise FileError(
-            f"{path}: {where}: nested deeper than {MAX_DEPTH} levels; no setting is that deep"
-        )
+    _check_settings(data, path=path, not_a_table="expected a mapping of settings, got {}")
     lines: dict[KeyPath, int] = {}
     stack: list[tuple[Any, KeyPath]] = [(root, ())]
     while stack:
@@ -123,6 +109,21 @@ def _yaml(path: Path, text: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
                 lines.setdefault(keys, value.start_mark.line + 1)
                 stack.append((value, keys))
     return data, lines
+
+
+def _check_settings(data: object, *, path: object, not_a_table: str) -> None:
+    """Raise a :class:`FileError` unless ``data`` is a table no deeper than :data:`MAX_DEPTH`.
+
+    ``not_a_table`` is the error otherwise, ``{}`` standing for the type ``data`` has.
+    """
+    if not isinstance(data, dict):
+        raise FileError(f"{path}: " + not_a_table.format(type(data).__name__))
+    too_deep = _deeper_than(data, MAX_DEPTH)
+    if too_deep is not None:
+        where = ".".join(map(str, too_deep))
+        raise FileError(
+            f"{path}: {where}: nested deeper than {MAX_DEPTH} levels; no setting is that deep"
+        )
 
 
 def _deeper_than(data: object, limit: int) -> KeyPath | None:
