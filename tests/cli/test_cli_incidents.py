@@ -13,7 +13,7 @@ import pytest
 
 from resilience import SQLiteIncidentStore
 from resilience._cli.main import main
-from resilience.recovery import Incident, IncidentState, RecoveryManager, Stage
+from resilience.recovery import Incident, IncidentState, IncidentTracker, RecoveryManager, Stage
 from resilience.testing import FakeClock
 
 
@@ -114,6 +114,25 @@ def test_exit_codes_say_what_went_wrong(
     with pytest.raises(SystemExit) as usage:
         main(["incidents", "list"])  # no store named
     assert usage.value.code == 2
+
+
+def test_a_refused_value_exits_1_and_a_failing_store_4(
+    db: tuple[str, list[Incident]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A --by naming nobody is an error of 1; the store failing once opened, of 4."""
+    path, (first, _) = db
+    code, _, err = run(capsys, "ack", first.id, "--sqlite", path, "--by", "  ")
+    assert code == 1
+    assert err.startswith("error: by must name who does it")
+
+    def broken(*args: object, **kwargs: object) -> list[Incident]:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(IncidentTracker, "incidents", broken)
+    code, _, err = run(capsys, "list", "--sqlite", path)
+    assert (code, err) == (4, "error: disk I/O error\n")
 
 
 def test_an_ambiguous_prefix_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from typing import TextIO
+from typing import Final, TextIO
 
 from resilience._core.redact import redact_conninfo
 from resilience._core.text import one_line
@@ -34,6 +34,13 @@ from resilience.recovery._incidents import iso
 __all__ = ["EXIT_REFUSED", "EXIT_STORE", "EXIT_UNKNOWN", "run_incidents"]
 
 EXIT_REFUSED, EXIT_UNKNOWN, EXIT_STORE = 1, 3, 4
+_FAILED: Final[tuple[tuple[type[Exception], str, int], ...]] = (
+    (UnknownIncidentError, "error", EXIT_UNKNOWN),  # an IncidentError too: first
+    (IncidentError, "refused", EXIT_REFUSED),
+    (ValueError, "error", EXIT_REFUSED),  # a value given is refused (a --by naming nobody)
+    (OSError, "error", EXIT_STORE),
+)
+"""What a subcommand's failure prints before its message, and exits with: the first that fits."""
 
 
 def run_incidents(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
@@ -45,18 +52,10 @@ def run_incidents(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
         return EXIT_STORE
     try:
         return _act(IncidentTracker(store), args, out=out, err=err)
-    except UnknownIncidentError as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_UNKNOWN
-    except IncidentError as exc:
-        print(f"refused: {exc}", file=err)
-        return EXIT_REFUSED
-    except ValueError as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_REFUSED
-    except OSError as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_STORE
+    except (IncidentError, ValueError, OSError) as exc:
+        label, code = next((label, code) for kind, label, code in _FAILED if isinstance(exc, kind))
+        print(f"{label}: {exc}", file=err)
+        return code
     finally:
         store.close()
 
