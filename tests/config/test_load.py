@@ -296,15 +296,20 @@ def test_errors_name_the_file_the_line_and_the_field(
     tmp_path: Path, name: str, text: str, line: int
 ) -> None:
     """Whatever the format, an error says file:line (from the parser) and the field."""
-    if name.endswith(".yaml"):
+    path, problems = _problems(tmp_path / name, text)
+    assert problems == (
+        f"{path}:{line}: remotes.s3.timeout: Input should be greater than 0 (got 0)",
+    )
+
+
+def _problems(path: Path, text: str) -> tuple[Path, tuple[str, ...]]:
+    """``path`` holding ``text``, and the problems loading it raised."""
+    if path.suffix == ".yaml":
         _yaml()
-    path = tmp_path / name
     path.write_text(text)
     with pytest.raises(ConfigError) as caught:
         load(path, env={})
-    assert caught.value.problems == (
-        f"{path}:{line}: remotes.s3.timeout: Input should be greater than 0 (got 0)",
-    )
+    return path, caught.value.problems
 
 
 _DEEP = '{"a": ' + '{"n": ' * 16 + "{}" + "}" * 17
@@ -325,13 +330,8 @@ def test_a_file_that_is_no_table_of_settings_says_so(
     tmp_path: Path, name: str, text: str, problem: str
 ) -> None:
     """Settings are a table (a mapping in YAML) at most 16 levels deep, whatever the format."""
-    if name.endswith(".yaml"):
-        _yaml()
-    path = tmp_path / name
-    path.write_text(text)
-    with pytest.raises(ConfigError) as caught:
-        load(path, env={})
-    assert caught.value.problems == (f"{path}: {problem}",)
+    path, problems = _problems(tmp_path / name, text)
+    assert problems == (f"{path}: {problem}",)
 
 
 def test_an_override_conflicting_with_the_defaults_is_a_config_error(tmp_path: Path) -> None:
