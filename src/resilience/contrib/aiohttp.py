@@ -29,15 +29,8 @@ from resilience._breaker.events import CircuitState
 from resilience._breaker.registry import BreakerRegistry
 from resilience._classify.classifier import Classification, Classifier
 from resilience._retry.policy import RetryPolicy
-from resilience.contrib._http import (
-    DEFAULT_RETRY,
-    IDEMPOTENT,
-    FailedResponse,
-    HTTPDecisions,
-    drainable,
-    last_attempt,
-    with_notes,
-)
+from resilience.contrib._calls import DEFAULT_RETRY, FailedResponse, acall, rejection
+from resilience.contrib._http import IDEMPOTENT, HTTPDecisions, drainable
 
 __all__ = [
     "IDEMPOTENT",
@@ -92,7 +85,7 @@ def _replayable(request: ClientRequest) -> bool:
 
 
 async def _release(response: ClientResponse) -> None:
-    """Give a failed response's connection back to the pool (its small body read first)."""
+    """Give a retried response's connection back to the pool (its small body read first)."""
     try:
         if drainable(response.headers.get("content-length")):
             await response.read()
@@ -150,50 +143,22 @@ class ResilientMiddleware:
     async def __call__(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""
         try:
-            return await self._send(request, handler)
+            decisions = self._decisions
+            breaker = decisions.breaker_of(request)
+            policy = decisions.policy(
+                request.method,
+                idempotency_key="idempotency-key" in request.headers,
+                replayable=_replayable(request),
+            )
+            # The retry state names the request, the call's argument.
+            attempts = None if policy is None else policy.attempts(self.__call__, request)
+            return await acall(breaker, attempts, self._attempt, request, handler, release=_release)
         except CircuitOpenError as exc:
-            if isinstance(exc, CircuitOpenClientError):
-                raise
-            error = CircuitOpenClientError(exc.name, exc.state, exc.retry_after, exc.reason)
-            raise with_notes(error, exc) from None
+            raise rejection(exc, CircuitOpenClientError) from None
 
-    async def _send(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
-        decisions = self._decisions
-        breaker = decisions.breaker_of(request)
-        policy = decisions.policy(
-            request.method,
-            idempotency_key="idempotency-key" in request.headers,
-            replayable=_replayable(request),
-        )
-
-        async def once() -> ClientResponse:
-            response = await handler(request)
-            status = response.status
-            if status < 400:  # noqa: PLR2004
-                return response
-            raise ErrorResponse(response, decisions.classify_status(status, response.headers))
-
-        if policy is None:
-            try:
-                return await breaker.acall(once)
-            except ErrorResponse as exc:
-                return exc.response
-        try:
-            async for attempt in policy.attempts(self.__call__, request):
-                last: Exception | None = None
-                failed: ClientResponse | None = None
-                with attempt:
-                    try:
-                        return await breaker.acall(once)
-                    except Exception as exc:
-                        if not last_attempt(breaker, exc):
-                            failed = exc.response if isinstance(exc, ErrorResponse) else None
-                            raise  # the policy decides
-                        last = exc
-                if last is not None:
-                    raise last
-                if failed is not None:  # retried: its connection back to the pool first
-                    await _release(failed)
-        except ErrorResponse as exc:
-            return exc.response  # untouched: the caller reads it as if sent once
-        raise AssertionError("the attempts end in a return or a raise")  # pragma: no cover
+    async def _attempt(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+        response = await handler(request)
+        status = response.status
+        if status < 400:  # noqa: PLR2004
+            return response
+        raise ErrorResponse(response, self._decisions.classify_status(status, response.headers))

@@ -21,7 +21,7 @@ Needs the ``grpc`` extra.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 try:
     import grpc  # type: ignore[import-untyped]
@@ -35,8 +35,9 @@ from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.events import CircuitState
 from resilience._breaker.registry import BreakerRegistry
+from resilience._retry.attempts import Attempts
 from resilience._retry.policy import RetryPolicy
-from resilience.contrib._http import DEFAULT_RETRY, last_attempt, with_notes
+from resilience.contrib._calls import DEFAULT_RETRY, acall, call, checked_registry, rejection
 
 __all__ = [
     "AsyncResilientInterceptor",
@@ -73,15 +74,25 @@ def service_key(method: str) -> str:
     return method.lstrip("/").partition("/")[0] or method
 
 
-def _method_of(details: grpc.ClientCallDetails) -> str:
+_Details: TypeAlias = grpc.ClientCallDetails
+_Continuation: TypeAlias = Callable[[_Details, Any], Any]
+
+
+def _method_of(details: _Details) -> str:
     method: str | bytes = details.method
     return method.decode() if isinstance(method, bytes) else method
 
 
-def _rejected(exc: CircuitOpenError) -> CircuitOpenRpcError:
-    if isinstance(exc, CircuitOpenRpcError):
-        return exc
-    return with_notes(CircuitOpenRpcError(exc.name, exc.state, exc.retry_after, exc.reason), exc)
+def _once(continuation: _Continuation, details: _Details, request: object) -> object:
+    outcome = continuation(details, request)
+    outcome.result()  # raises the RpcError of a failed call
+    return outcome
+
+
+async def _aonce(continuation: _Continuation, details: _Details, request: object) -> object:
+    rpc = await continuation(details, request)
+    await rpc  # raises the AioRpcError of a failed call
+    return rpc
 
 
 class _Decisions:
@@ -90,18 +101,12 @@ class _Decisions:
     def __init__(
         self,
         *,
-        retry: RetryPolicy | None,
-        breakers: BreakerRegistry | None,
-        retry_methods: Iterable[str] | None,
-        key: Callable[[str], str] | None,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        breakers: BreakerRegistry | None = None,
+        retry_methods: Iterable[str] | None = None,
+        key: Callable[[str], str] | None = None,
     ) -> None:
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be a RetryPolicy or None, got {retry!r}")
-        if breakers is not None and not isinstance(breakers, BreakerRegistry):
-            raise TypeError(
-                f"breakers must be a BreakerRegistry (one breaker per service) or None, got "
-                f"{breakers!r}"
-            )
+        registry = checked_registry(retry, breakers, per="service")
         if isinstance(retry_methods, str):
             raise TypeError(
                 f"retry_methods must be a collection of full method names, e.g. "
@@ -110,7 +115,7 @@ class _Decisions:
         if key is not None and not callable(key):
             raise TypeError(f"key must be a function of the method returning a name, got {key!r}")
         self._retry = retry
-        self._breakers = breakers if breakers is not None else BreakerRegistry()
+        self._breakers = registry
         self._methods = None if retry_methods is None else frozenset(retry_methods)
         self._key = key if key is not None else service_key
 
@@ -119,10 +124,17 @@ class _Decisions:
         """The breakers, one per service (per name given by ``key``)."""
         return self._breakers
 
-    def _plan(self, details: grpc.ClientCallDetails) -> tuple[CircuitBreaker, RetryPolicy | None]:
+    def _plan(
+        self, details: _Details, entry: Callable[..., object], request: object
+    ) -> tuple[CircuitBreaker, Attempts | None]:
+        """The breaker of a call, and its attempts (None: sent once) named after ``entry``."""
         method = _method_of(details)
-        retried = self._methods is None or method in self._methods
-        return self._breakers.get(self._key(method)), self._retry if retried else None
+        breaker = self._breakers.get(self._key(method))
+        retry = self._retry
+        if retry is None or (self._methods is not None and method not in self._methods):
+            return breaker, None
+        # The retry state names the request, the call's argument.
+        return breaker, retry.attempts(entry, request)
 
     def __repr__(self) -> str:
         methods = "all" if self._methods is None else sorted(self._methods)
@@ -147,47 +159,15 @@ class ResilientInterceptor(_Decisions, grpc.UnaryUnaryClientInterceptor):  # typ
         key: The breaker name of a method; :func:`service_key` by default.
     """
 
-    def __init__(
-        self,
-        *,
-        retry: RetryPolicy | None = DEFAULT_RETRY,
-        breakers: BreakerRegistry | None = None,
-        retry_methods: Iterable[str] | None = None,
-        key: Callable[[str], str] | None = None,
-    ) -> None:
-        super().__init__(retry=retry, breakers=breakers, retry_methods=retry_methods, key=key)
-
     def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.ClientCallDetails, Any], Any],
-        client_call_details: grpc.ClientCallDetails,
-        request: object,
+        self, continuation: _Continuation, client_call_details: _Details, request: object
     ) -> object:
         """Send the call through its service's breaker, retrying as the policy allows."""
-        breaker, policy = self._plan(client_call_details)
-
-        def once() -> object:
-            outcome = continuation(client_call_details, request)
-            outcome.result()  # raises the RpcError of a failed call
-            return outcome
-
+        breaker, attempts = self._plan(client_call_details, self.intercept_unary_unary, request)
         try:
-            if policy is None:
-                return breaker.call(once)
-            for attempt in policy.attempts(self.intercept_unary_unary, request):
-                last: Exception | None = None
-                with attempt:
-                    try:
-                        return breaker.call(once)
-                    except Exception as exc:
-                        if not last_attempt(breaker, exc):
-                            raise  # the policy decides
-                        last = exc
-                if last is not None:
-                    raise last
+            return call(breaker, attempts, _once, continuation, client_call_details, request)
         except CircuitOpenError as exc:
-            raise _rejected(exc) from None
-        raise AssertionError("the attempts end in a return or a raise")  # pragma: no cover
+            raise rejection(exc, CircuitOpenRpcError) from None
 
 
 class AsyncResilientInterceptor(_Decisions, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
@@ -196,44 +176,14 @@ class AsyncResilientInterceptor(_Decisions, grpc.aio.UnaryUnaryClientInterceptor
     Takes the same arguments.
     """
 
-    def __init__(
-        self,
-        *,
-        retry: RetryPolicy | None = DEFAULT_RETRY,
-        breakers: BreakerRegistry | None = None,
-        retry_methods: Iterable[str] | None = None,
-        key: Callable[[str], str] | None = None,
-    ) -> None:
-        super().__init__(retry=retry, breakers=breakers, retry_methods=retry_methods, key=key)
-
     async def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.ClientCallDetails, Any], Any],
-        client_call_details: grpc.ClientCallDetails,
-        request: object,
+        self, continuation: _Continuation, client_call_details: _Details, request: object
     ) -> object:
         """Send the call through its service's breaker, retrying as the policy allows."""
-        breaker, policy = self._plan(client_call_details)
-
-        async def once() -> object:
-            call = await continuation(client_call_details, request)
-            await call  # raises the AioRpcError of a failed call
-            return call
-
+        breaker, attempts = self._plan(client_call_details, self.intercept_unary_unary, request)
         try:
-            if policy is None:
-                return await breaker.acall(once)
-            async for attempt in policy.attempts(self.intercept_unary_unary, request):
-                last: Exception | None = None
-                with attempt:
-                    try:
-                        return await breaker.acall(once)
-                    except Exception as exc:
-                        if not last_attempt(breaker, exc):
-                            raise  # the policy decides
-                        last = exc
-                if last is not None:
-                    raise last
+            return await acall(
+                breaker, attempts, _aonce, continuation, client_call_details, request
+            )
         except CircuitOpenError as exc:
-            raise _rejected(exc) from None
-        raise AssertionError("the attempts end in a return or a raise")  # pragma: no cover
+            raise rejection(exc, CircuitOpenRpcError) from None

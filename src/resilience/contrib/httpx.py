@@ -10,7 +10,7 @@ came, never turned into an exception. Needs the ``httpx`` extra.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import ClassVar, Generic, TypeVar, cast
 
 try:
     import httpx
@@ -24,15 +24,8 @@ from resilience._breaker.events import CircuitState
 from resilience._breaker.registry import BreakerRegistry
 from resilience._classify.classifier import Classification, Classifier
 from resilience._retry.policy import RetryPolicy
-from resilience.contrib._http import (
-    DEFAULT_RETRY,
-    IDEMPOTENT,
-    FailedResponse,
-    HTTPDecisions,
-    drainable,
-    last_attempt,
-    with_notes,
-)
+from resilience.contrib._calls import DEFAULT_RETRY, FailedResponse, acall, call, rejection
+from resilience.contrib._http import IDEMPOTENT, HTTPDecisions, drainable
 
 __all__ = [
     "IDEMPOTENT",
@@ -43,7 +36,7 @@ __all__ = [
     "host_key",
 ]
 
-_DEFAULT_RETRY: Final = DEFAULT_RETRY
+T = TypeVar("T", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
 class CircuitOpenTransportError(CircuitOpenError, httpx.TransportError):
@@ -66,16 +59,6 @@ class CircuitOpenTransportError(CircuitOpenError, httpx.TransportError):
     ) -> None:
         super().__init__(name, state, retry_after, reason)
         self._request = request  # httpx.RequestError's slot behind .request
-
-
-def _rejected(exc: CircuitOpenError, request: httpx.Request) -> CircuitOpenTransportError:
-    """The rejection ``exc`` as an httpx transport error too, keeping its notes."""
-    if isinstance(exc, CircuitOpenTransportError):
-        return exc
-    error = CircuitOpenTransportError(
-        exc.name, exc.state, exc.retry_after, exc.reason, request=request
-    )
-    return with_notes(error, exc)
 
 
 def host_key(request: httpx.Request) -> str:
@@ -101,7 +84,7 @@ class ErrorResponse(FailedResponse[httpx.Response]):
         super().__init__(response, verdict, f"HTTP {response.status_code} {response.reason_phrase}")
 
 
-def _judge(response: httpx.Response, decisions: _Resilience) -> httpx.Response:
+def _judge(response: httpx.Response, decisions: HTTPDecisions[httpx.Request]) -> httpx.Response:
     """The response; :class:`ErrorResponse` is raised for a status of 400 and above.
 
     PERMANENT statuses are raised too, so that the breaker's classifier decides how they
@@ -118,8 +101,59 @@ def _replayable(request: httpx.Request) -> bool:
     return isinstance(request.stream, httpx.ByteStream)
 
 
-class _Resilience(HTTPDecisions[httpx.Request]):
-    """The configuration and the per-request decisions both transports share."""
+def _release(response: httpx.Response) -> None:
+    """Give a retried response's connection back to the pool (its small body read first)."""
+    try:
+        if drainable(response.headers.get("content-length")):
+            response.read()
+    except httpx.HTTPError:
+        pass  # the connection is dropped instead of reused
+    finally:
+        response.close()
+
+
+async def _arelease(response: httpx.Response) -> None:
+    """The async :func:`_release`."""
+    try:
+        if drainable(response.headers.get("content-length")):
+            await response.aread()
+    except httpx.HTTPError:
+        pass  # the connection is dropped instead of reused
+    finally:
+        await response.aclose()
+
+
+class _Resilience(HTTPDecisions[httpx.Request], Generic[T]):
+    """The construction and the per-request decisions both transports share."""
+
+    # The transports a subclass takes, the one it makes by default, and what it says to a
+    # wrong one ({!r} stands for it).
+    _KIND: ClassVar[tuple[type, Callable[[], object], str]]
+
+    def __init__(
+        self,
+        transport: T | None = None,
+        *,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        breakers: BreakerRegistry | None = None,
+        classifier: Classifier | None = None,
+        retry_methods: Iterable[str] = IDEMPOTENT,
+        key: Callable[[httpx.Request], str] | None = None,
+    ) -> None:
+        accepted, default, mismatch = self._KIND
+        if transport is not None and not isinstance(transport, accepted):
+            raise TypeError(mismatch.format(transport))
+        super().__init__(
+            retry=retry,
+            breakers=breakers,
+            classifier=classifier,
+            retry_methods=retry_methods,
+            key=key if key is not None else host_key,
+        )
+        self._transport: T = transport if transport is not None else cast("T", default())
+
+    def __repr__(self) -> str:
+        return self.describe(type(self).__name__, self._transport)
 
     def _policy_for(self, request: httpx.Request) -> RetryPolicy | None:
         """The retry policy of ``request``, or None when it must be sent only once."""
@@ -130,7 +164,7 @@ class _Resilience(HTTPDecisions[httpx.Request]):
         )
 
 
-class ResilientTransport(_Resilience, httpx.BaseTransport):
+class ResilientTransport(_Resilience[httpx.BaseTransport], httpx.BaseTransport):
     """An httpx transport that sends each request through its host's breaker, with retries.
 
     Use it as ``httpx.Client(transport=ResilientTransport(...))``.
@@ -152,74 +186,25 @@ class ResilientTransport(_Resilience, httpx.BaseTransport):
             ``httpx.TransportError``.
     """
 
-    def __init__(
-        self,
-        transport: httpx.BaseTransport | None = None,
-        *,
-        retry: RetryPolicy | None = _DEFAULT_RETRY,
-        breakers: BreakerRegistry | None = None,
-        classifier: Classifier | None = None,
-        retry_methods: Iterable[str] = IDEMPOTENT,
-        key: Callable[[httpx.Request], str] | None = None,
-    ) -> None:
-        if transport is not None and not isinstance(transport, httpx.BaseTransport):
-            raise TypeError(
-                f"transport must be a sync httpx.BaseTransport, got {transport!r}; an async "
-                "transport goes in AsyncResilientTransport"
-            )
-        super().__init__(
-            retry=retry,
-            breakers=breakers,
-            classifier=classifier,
-            retry_methods=retry_methods,
-            key=key if key is not None else host_key,
-        )
-        self._transport = transport if transport is not None else httpx.HTTPTransport()
-
-    def __repr__(self) -> str:
-        return self.describe(type(self).__name__, self._transport)
+    _KIND = (
+        httpx.BaseTransport,
+        httpx.HTTPTransport,
+        (
+            "transport must be a sync httpx.BaseTransport, got {!r}; an async transport goes in "
+            "AsyncResilientTransport"
+        ),
+    )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""
         try:
-            return self._send(request)
-        except CircuitOpenError as exc:
-            raise _rejected(exc, request) from None
-
-    def _send(self, request: httpx.Request) -> httpx.Response:
-        breaker = self.breaker_of(request)
-        policy = self._policy_for(request)
-        if policy is None:
-            try:
-                return breaker.call(self._attempt, request)
-            except ErrorResponse as exc:
-                return exc.response
-        try:
+            breaker = self.breaker_of(request)
+            policy = self._policy_for(request)
             # The retry state names the request, the call's argument.
-            for attempt in policy.attempts(self.handle_request, request):
-                final: Exception | None = None
-                failed: httpx.Response | None = None
-                with attempt:
-                    try:
-                        return breaker.call(self._attempt, request)
-                    except Exception as exc:
-                        if not last_attempt(breaker, exc):
-                            failed = exc.response if isinstance(exc, ErrorResponse) else None
-                            raise  # the policy decides
-                        final = exc
-                if final is not None:
-                    raise final
-                if failed is not None:  # retried: its connection back to the pool first
-                    try:
-                        if drainable(failed.headers.get("content-length")):
-                            failed.read()
-                    except httpx.HTTPError:
-                        pass  # the connection is dropped instead of reused
-                    finally:
-                        failed.close()
-        except ErrorResponse as exc:
-            return exc.response  # untouched: the caller reads it as if sent once
-        raise AssertionError("the attempts end in a return or a raise")  # pragma: no cover
+            attempts = None if policy is None else policy.attempts(self.handle_request, request)
+            return call(breaker, attempts, self._attempt, request, release=_release)
+        except CircuitOpenError as exc:
+            raise rejection(exc, CircuitOpenTransportError, request=request) from None
 
     def _attempt(self, request: httpx.Request) -> httpx.Response:
         return _judge(self._transport.handle_request(request), self)
@@ -229,79 +214,32 @@ class ResilientTransport(_Resilience, httpx.BaseTransport):
         self._transport.close()
 
 
-class AsyncResilientTransport(_Resilience, httpx.AsyncBaseTransport):
+class AsyncResilientTransport(_Resilience[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport):
     """The async :class:`ResilientTransport`, for ``httpx.AsyncClient(transport=...)``.
 
     Takes the same arguments; ``transport`` is ``httpx.AsyncHTTPTransport()`` by default.
     """
 
-    def __init__(
-        self,
-        transport: httpx.AsyncBaseTransport | None = None,
-        *,
-        retry: RetryPolicy | None = _DEFAULT_RETRY,
-        breakers: BreakerRegistry | None = None,
-        classifier: Classifier | None = None,
-        retry_methods: Iterable[str] = IDEMPOTENT,
-        key: Callable[[httpx.Request], str] | None = None,
-    ) -> None:
-        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
-            raise TypeError(
-                f"transport must be an httpx.AsyncBaseTransport, got {transport!r}; a sync "
-                "transport goes in ResilientTransport"
-            )
-        super().__init__(
-            retry=retry,
-            breakers=breakers,
-            classifier=classifier,
-            retry_methods=retry_methods,
-            key=key if key is not None else host_key,
-        )
-        self._transport = transport if transport is not None else httpx.AsyncHTTPTransport()
-
-    def __repr__(self) -> str:
-        return self.describe(type(self).__name__, self._transport)
+    _KIND = (
+        httpx.AsyncBaseTransport,
+        httpx.AsyncHTTPTransport,
+        (
+            "transport must be an httpx.AsyncBaseTransport, got {!r}; a sync transport goes in "
+            "ResilientTransport"
+        ),
+    )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""
         try:
-            return await self._send(request)
+            breaker = self.breaker_of(request)
+            policy = self._policy_for(request)
+            attempts = (
+                None if policy is None else policy.attempts(self.handle_async_request, request)
+            )
+            return await acall(breaker, attempts, self._attempt, request, release=_arelease)
         except CircuitOpenError as exc:
-            raise _rejected(exc, request) from None
-
-    async def _send(self, request: httpx.Request) -> httpx.Response:
-        breaker = self.breaker_of(request)
-        policy = self._policy_for(request)
-        if policy is None:
-            try:
-                return await breaker.acall(self._attempt, request)
-            except ErrorResponse as exc:
-                return exc.response
-        try:
-            async for attempt in policy.attempts(self.handle_async_request, request):
-                final: Exception | None = None
-                failed: httpx.Response | None = None
-                with attempt:
-                    try:
-                        return await breaker.acall(self._attempt, request)
-                    except Exception as exc:
-                        if not last_attempt(breaker, exc):
-                            failed = exc.response if isinstance(exc, ErrorResponse) else None
-                            raise  # the policy decides
-                        final = exc
-                if final is not None:
-                    raise final
-                if failed is not None:  # retried: its connection back to the pool first
-                    try:
-                        if drainable(failed.headers.get("content-length")):
-                            await failed.aread()
-                    except httpx.HTTPError:
-                        pass  # the connection is dropped instead of reused
-                    finally:
-                        await failed.aclose()
-        except ErrorResponse as exc:
-            return exc.response  # untouched: the caller reads it as if sent once
-        raise AssertionError("the attempts end in a return or a raise")  # pragma: no cover
+            raise rejection(exc, CircuitOpenTransportError, request=request) from None
 
     async def _attempt(self, request: httpx.Request) -> httpx.Response:
         return _judge(await self._transport.handle_async_request(request), self)

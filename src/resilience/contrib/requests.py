@@ -31,15 +31,8 @@ from resilience._breaker.events import CircuitState
 from resilience._breaker.registry import BreakerRegistry
 from resilience._classify.classifier import Classification, Classifier
 from resilience._retry.policy import RetryPolicy
-from resilience.contrib._http import (
-    DEFAULT_RETRY,
-    IDEMPOTENT,
-    FailedResponse,
-    HTTPDecisions,
-    drainable,
-    last_attempt,
-    with_notes,
-)
+from resilience.contrib._calls import DEFAULT_RETRY, FailedResponse, call, rejection
+from resilience.contrib._http import IDEMPOTENT, HTTPDecisions, drainable
 
 __all__ = ["IDEMPOTENT", "CircuitOpenRequestError", "ErrorResponse", "ResilientAdapter", "host_key"]
 
@@ -170,57 +163,26 @@ class ResilientAdapter(HTTPAdapter):
         proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""
-        options: dict[str, Any] = {
-            "stream": stream,
-            "timeout": timeout,
-            "verify": verify,
-            "cert": cert,
-            "proxies": proxies,
-        }
         try:
-            return self._send(request, options)
-        except CircuitOpenError as exc:
-            if isinstance(exc, CircuitOpenRequestError):
-                raise
-            error = CircuitOpenRequestError(
-                exc.name, exc.state, exc.retry_after, exc.reason, request=request
+            options: dict[str, Any] = {
+                "stream": stream,
+                "timeout": timeout,
+                "verify": verify,
+                "cert": cert,
+                "proxies": proxies,
+            }
+            decisions = self._decisions
+            breaker = decisions.breaker_of(request)
+            policy = decisions.policy(
+                request.method or "GET",
+                idempotency_key="idempotency-key" in request.headers,
+                replayable=_replayable(request),
             )
-            raise with_notes(error, exc) from None
-
-    def _send(
-        self, request: requests.PreparedRequest, options: dict[str, Any]
-    ) -> requests.Response:
-        decisions = self._decisions
-        breaker = decisions.breaker_of(request)
-        policy = decisions.policy(
-            request.method or "GET",
-            idempotency_key="idempotency-key" in request.headers,
-            replayable=_replayable(request),
-        )
-        if policy is None:
-            try:
-                return breaker.call(self._attempt, request, options)
-            except ErrorResponse as exc:
-                return exc.response
-        try:
-            for attempt in policy.attempts(self.send, request):
-                last: Exception | None = None
-                failed: requests.Response | None = None
-                with attempt:
-                    try:
-                        return breaker.call(self._attempt, request, options)
-                    except Exception as exc:
-                        if not last_attempt(breaker, exc):
-                            failed = exc.response if isinstance(exc, ErrorResponse) else None
-                            raise  # the policy decides
-                        last = exc
-                if last is not None:
-                    raise last
-                if failed is not None:  # retried: its connection back to the pool first
-                    _release(failed)
-        except ErrorResponse as exc:
-            return exc.response  # untouched: the caller reads it as if sent once
-        raise AssertionError("the attempts end in a return or a raise")  # pragma: no cover
+            # The retry state names the request, the call's argument.
+            attempts = None if policy is None else policy.attempts(self.send, request)
+            return call(breaker, attempts, self._attempt, request, options, release=_release)
+        except CircuitOpenError as exc:
+            raise rejection(exc, CircuitOpenRequestError, request=request) from None
 
     def _attempt(
         self, request: requests.PreparedRequest, options: dict[str, Any]
@@ -233,7 +195,7 @@ class ResilientAdapter(HTTPAdapter):
 
 
 def _release(response: requests.Response) -> None:
-    """Give a failed response's connection back to the pool (its small body read first)."""
+    """Give a retried response's connection back to the pool (its small body read first)."""
     try:
         if drainable(response.headers.get("content-length")):
             _ = response.content
