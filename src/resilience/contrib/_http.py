@@ -8,7 +8,7 @@ judged, and which error body is worth draining are decided here, once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Final, Generic, TypeVar
+from typing import ClassVar, Final, Generic, TypeVar
 
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.registry import BreakerRegistry
@@ -16,7 +16,7 @@ from resilience._classify.classifier import Classification, Classifier
 from resilience._retry.policy import RetryPolicy
 from resilience.contrib._calls import checked_registry
 
-__all__ = ["IDEMPOTENT", "HTTPDecisions", "drainable"]
+__all__ = ["IDEMPOTENT", "HTTPDecisions", "HoldsDecisions", "drainable"]
 
 IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 """The methods retried by default (RFC 9110 §9.2.2)."""
@@ -41,14 +41,15 @@ class HTTPDecisions(Generic[Q]):
     ``Q`` is the library's request type; ``key`` names the breaker of a request.
     """
 
+    # Positional: an integration passes its own keyword arguments on, in their order.
     def __init__(
         self,
-        *,
         retry: RetryPolicy | None,
         breakers: BreakerRegistry | None,
         classifier: Classifier | None,
         retry_methods: Iterable[str],
         key: Callable[[Q], str],
+        /,
     ) -> None:
         registry = checked_registry(retry, breakers, per="host")
         if classifier is not None and not isinstance(classifier, Classifier):
@@ -102,3 +103,18 @@ class HTTPDecisions(Generic[Q]):
             f"{name}(transport={transport!r}, retry={self._retry!r}, "
             f"breakers={self._breakers!r}, retry_methods={sorted(self._methods)!r})"
         )
+
+
+class HoldsDecisions(Generic[Q]):
+    """``breakers`` and the repr of an integration that keeps its :class:`HTTPDecisions`."""
+
+    _decisions: HTTPDecisions[Q]
+    _SENDS_WITH: ClassVar[str]  # what does the I/O, as the repr names it
+
+    @property
+    def breakers(self) -> BreakerRegistry:
+        """The breakers, one per host (per name given by ``key``)."""
+        return self._decisions.breakers
+
+    def __repr__(self) -> str:
+        return self._decisions.describe(type(self).__name__, self._SENDS_WITH)

@@ -30,7 +30,7 @@ from resilience._breaker.registry import BreakerRegistry
 from resilience._classify.classifier import Classification, Classifier
 from resilience._retry.policy import RetryPolicy
 from resilience.contrib._calls import DEFAULT_RETRY, FailedResponse, acall, rejection
-from resilience.contrib._http import IDEMPOTENT, HTTPDecisions, drainable
+from resilience.contrib._http import IDEMPOTENT, HoldsDecisions, HTTPDecisions, drainable
 
 __all__ = [
     "IDEMPOTENT",
@@ -96,7 +96,7 @@ async def _release(response: ClientResponse) -> None:
     response.close()
 
 
-class ResilientMiddleware:
+class ResilientMiddleware(HoldsDecisions[ClientRequest]):
     """An aiohttp client middleware sending each request through its host's breaker.
 
     Use it as ``aiohttp.ClientSession(middlewares=[ResilientMiddleware(...)])``.
@@ -115,6 +115,8 @@ class ResilientMiddleware:
             open; no request is sent.
     """
 
+    _SENDS_WITH = "aiohttp"
+
     def __init__(
         self,
         *,
@@ -125,20 +127,8 @@ class ResilientMiddleware:
         key: Callable[[ClientRequest], str] | None = None,
     ) -> None:
         self._decisions = HTTPDecisions(
-            retry=retry,
-            breakers=breakers,
-            classifier=classifier,
-            retry_methods=retry_methods,
-            key=key if key is not None else host_key,
+            retry, breakers, classifier, retry_methods, key if key is not None else host_key
         )
-
-    @property
-    def breakers(self) -> BreakerRegistry:
-        """The breakers, one per host (per name given by ``key``)."""
-        return self._decisions.breakers
-
-    def __repr__(self) -> str:
-        return self._decisions.describe(type(self).__name__, "aiohttp")
 
     async def __call__(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""

@@ -144,11 +144,7 @@ class _Resilience(HTTPDecisions[httpx.Request], Generic[T]):
         if transport is not None and not isinstance(transport, accepted):
             raise TypeError(mismatch.format(transport))
         super().__init__(
-            retry=retry,
-            breakers=breakers,
-            classifier=classifier,
-            retry_methods=retry_methods,
-            key=key if key is not None else host_key,
+            retry, breakers, classifier, retry_methods, key if key is not None else host_key
         )
         self._transport: T = transport if transport is not None else cast("T", default())
 

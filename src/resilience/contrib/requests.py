@@ -32,7 +32,7 @@ from resilience._breaker.registry import BreakerRegistry
 from resilience._classify.classifier import Classification, Classifier
 from resilience._retry.policy import RetryPolicy
 from resilience.contrib._calls import DEFAULT_RETRY, FailedResponse, call, rejection
-from resilience.contrib._http import IDEMPOTENT, HTTPDecisions, drainable
+from resilience.contrib._http import IDEMPOTENT, HoldsDecisions, HTTPDecisions, drainable
 
 __all__ = ["IDEMPOTENT", "CircuitOpenRequestError", "ErrorResponse", "ResilientAdapter", "host_key"]
 
@@ -94,7 +94,7 @@ def _replayable(request: requests.PreparedRequest) -> bool:
     return request.body is None or isinstance(request.body, bytes | str)
 
 
-class ResilientAdapter(HTTPAdapter):
+class ResilientAdapter(HoldsDecisions[requests.PreparedRequest], HTTPAdapter):
     """A requests adapter sending each request through its host's breaker, with retries.
 
     Mount it on a session: ``session.mount("https://", ResilientAdapter(...))``.
@@ -117,6 +117,8 @@ class ResilientAdapter(HTTPAdapter):
             circuit is open; no request is sent.
     """
 
+    _SENDS_WITH = "urllib3"
+
     def __init__(
         self,
         *,
@@ -137,20 +139,8 @@ class ResilientAdapter(HTTPAdapter):
             pool_block=pool_block,
         )
         self._decisions = HTTPDecisions(
-            retry=retry,
-            breakers=breakers,
-            classifier=classifier,
-            retry_methods=retry_methods,
-            key=key if key is not None else host_key,
+            retry, breakers, classifier, retry_methods, key if key is not None else host_key
         )
-
-    @property
-    def breakers(self) -> BreakerRegistry:
-        """The breakers, one per host (per name given by ``key``)."""
-        return self._decisions.breakers
-
-    def __repr__(self) -> str:
-        return self._decisions.describe(type(self).__name__, "urllib3")
 
     @override
     def send(
@@ -163,14 +153,14 @@ class ResilientAdapter(HTTPAdapter):
         proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""
+        options: dict[str, Any] = {
+            "stream": stream,
+            "timeout": timeout,
+            "verify": verify,
+            "cert": cert,
+            "proxies": proxies,
+        }
         try:
-            options: dict[str, Any] = {
-                "stream": stream,
-                "timeout": timeout,
-                "verify": verify,
-                "cert": cert,
-                "proxies": proxies,
-            }
             decisions = self._decisions
             breaker = decisions.breaker_of(request)
             policy = decisions.policy(
