@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker
-from resilience._breaker.events import CircuitState
+from resilience._breaker.events import CircuitState, Listener
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.measure import Measured, check_measured
 from resilience._retry.budget import RetryBudget
@@ -73,17 +73,18 @@ class Sources:
         self.measured = MeasuredSources()
         """The strategies that show measurements, read generically."""
 
-    def add(
+    def add(  # noqa: PLR0917 - an exporter's own arguments, passed on in their order
         self,
-        *,
-        registry: BreakerRegistry | None = None,
-        breakers: Iterable[CircuitBreaker] = (),
-        health: HealthRegistry | None = None,
-        batches: Iterable[BatchProcessor] = (),
-        budgets: Mapping[str, RetryBudget] | None = None,
-        strategies: Iterable[Measured] = (),
-    ) -> list[BreakerRegistry | CircuitBreaker]:
-        """Add sources (each once); the registries and breakers that need a listener now.
+        listener: Listener,
+        registry: BreakerRegistry | None,
+        breakers: Iterable[CircuitBreaker],
+        health: HealthRegistry | None,
+        batches: Iterable[BatchProcessor],
+        budgets: Mapping[str, RetryBudget] | None,
+        strategies: Iterable[Measured],
+        /,
+    ) -> None:
+        """Add sources (each once); ``listener`` goes to each registry and breaker new here.
 
         Raises:
             TypeError: If a source is not of its type; nothing is added then.
@@ -133,7 +134,8 @@ class Sources:
                     self._batches = (*self._batches, batch)
             self._budgets.update(budgets)
         self.measured.add(measured)
-        return new
+        for target in new:
+            target.add_listener(listener)
 
     def metrics(self) -> list[MetricSpec]:
         """The metrics read from snapshots that the sources so far provide."""

@@ -179,15 +179,7 @@ class OTelMetrics:
                 ``resilience.name``. A metric is created when it is first seen: here, or
                 at a collection, and then it is reported from the next collection on.
         """
-        for target in self._sources.add(
-            registry=registry,
-            breakers=breakers,
-            health=health,
-            batches=batches,
-            budgets=budgets,
-            strategies=strategies,
-        ):
-            target.add_listener(self.listener)
+        self._sources.add(self.listener, registry, breakers, health, batches, budgets, strategies)
         self._discover()
 
     def listener(self, event: Event) -> None:

@@ -110,15 +110,7 @@ class PrometheusCollector:
         self._prefix = f"{namespace}_" if namespace else ""
         self._counts = Counts(durations=durations)
         self._sources = Sources()
-        for target in self._sources.add(
-            registry=registry,
-            breakers=breakers,
-            health=health,
-            batches=batches,
-            budgets=budgets,
-            strategies=strategies,
-        ):
-            target.add_listener(self.listener)
+        self._sources.add(self.listener, registry, breakers, health, batches, budgets, strategies)
 
     def __repr__(self) -> str:
         return f"PrometheusCollector(namespace={self._prefix[:-1]!r})"
