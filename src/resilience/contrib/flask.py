@@ -14,6 +14,7 @@ The blueprint answers ``/livez``, ``/readyz`` and ``/health`` exactly as
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 try:
     from flask import Blueprint, Response, request
@@ -70,16 +71,13 @@ def health_blueprint(
         raise TypeError(f"health_blueprint() takes a HealthRegistry, got {health!r}")
     blueprint = Blueprint(name, __name__, url_prefix=url_prefix)
 
+    # The options bound once: a request brings only its route, method and credentials.
+    decide = partial(probe, show_details=show_details, token=token)
+
     def view(route: str) -> Callable[[], Response]:
         def answer() -> Response:
             header = request.headers.get("Authorization")
-            decided = probe(
-                route,
-                request.method,
-                header.encode("latin-1") if header else None,
-                show_details=show_details,
-                token=token,
-            )
+            decided = decide(route, request.method, header.encode("latin-1") if header else None)
             if isinstance(decided, ProbeAnswer):
                 return _response(decided)
             return _response(decided.answer(health.run(decided.group)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from functools import partial
 from typing import Any, Final
 
 try:
@@ -71,17 +72,13 @@ def health_routes(
         token: Show them to a caller presenting ``Authorization: Bearer <token>``.
         prefix: Put the routes under a path, e.g. ``"/ops"``.
     """
+    # The options bound once: a request brings only its route, method and credentials.
+    decide = partial(probe, show_details=show_details, token=token)
 
     def endpoint(route: str) -> Callable[[Request], Awaitable[Response]]:
         async def answer(request: Request) -> Response:
             header = request.headers.get("authorization")
-            decided = probe(
-                route,
-                request.method,
-                header.encode("latin-1") if header else None,
-                show_details=show_details,
-                token=token,
-            )
+            decided = decide(route, request.method, header.encode("latin-1") if header else None)
             if isinstance(decided, ProbeAnswer):
                 return _response(decided)
             return _response(decided.answer(await health.arun(decided.group)))
