@@ -14,15 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from resilience.contrib._extras import missing
+
 try:
     import aiohttp
     from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
     from aiohttp.payload import BytesPayload
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "resilience.contrib.aiohttp needs aiohttp 3.12 or later: "
-        "pip install 'resilience-engine[aiohttp]'"
-    ) from _exc
+    raise missing("aiohttp", "aiohttp 3.12 or later") from _exc
 
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.events import CircuitState

@@ -17,12 +17,12 @@ are plain objects a dependency can return. Needs the ``fastapi`` extra.
 
 from __future__ import annotations
 
+from resilience.contrib._extras import missing
+
 try:
     import fastapi  # noqa: F401 - the extra's presence is what this module checks
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "resilience.contrib.fastapi needs FastAPI: pip install 'resilience-engine[fastapi]'"
-    ) from _exc
+    raise missing("fastapi", "FastAPI") from _exc
 
 from resilience.contrib.starlette import LoadShedding, circuit_open_response, guard, health_routes
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+from resilience.contrib._extras import missing
+
 try:
     from flask import Blueprint, Response, request
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "resilience.contrib.flask needs Flask: pip install 'resilience-engine[flask]'"
-    ) from _exc
+    raise missing("flask", "Flask") from _exc
 
 from resilience._breaker.errors import CircuitOpenError
 from resilience.contrib._web import circuit_open_body, retry_after_header

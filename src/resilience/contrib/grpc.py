@@ -23,13 +23,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeAlias
 
+from resilience.contrib._extras import missing
+
 try:
     import grpc  # type: ignore[import-untyped]
     import grpc.aio  # type: ignore[import-untyped]
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "resilience.contrib.grpc needs grpcio: pip install 'resilience-engine[grpc]'"
-    ) from _exc
+    raise missing("grpc", "grpcio") from _exc
 
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.errors import CircuitOpenError

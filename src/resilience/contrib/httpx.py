@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import ClassVar, Generic, TypeVar, cast
 
+from resilience.contrib._extras import missing
+
 try:
     import httpx
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "resilience.contrib.httpx needs httpx: pip install 'resilience-engine[httpx]'"
-    ) from _exc
+    raise missing("httpx", "httpx") from _exc
 
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.events import CircuitState

@@ -24,6 +24,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
+from resilience.contrib._extras import missing
+
 try:
     from opentelemetry import context as otel_context
     from opentelemetry import trace
@@ -37,9 +39,7 @@ try:
     )
     from opentelemetry.trace import Span, Status, StatusCode, TracerProvider, get_current_span
 except ImportError as exc:  # tested by hiding the library from sys.modules
-    raise ImportError(
-        "resilience.contrib.otel needs the OpenTelemetry API: pip install 'resilience-engine[otel]'"
-    ) from exc
+    raise missing("otel", "the OpenTelemetry API") from exc
 
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.events import TRANSITION_NAMES

@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
+from resilience.contrib._extras import missing
+
 try:
     from prometheus_client.metrics_core import (
         CounterMetricFamily,
@@ -26,10 +28,7 @@ try:
         Metric,
     )
 except ImportError as exc:  # tested by hiding the library from sys.modules
-    raise ImportError(
-        "resilience.contrib.prometheus needs prometheus-client: "
-        "pip install 'resilience-engine[prometheus]'"
-    ) from exc
+    raise missing("prometheus", "prometheus-client") from exc
 
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.registry import BreakerRegistry

@@ -18,13 +18,13 @@ from urllib.parse import urlsplit
 
 from typing_extensions import override
 
+from resilience.contrib._extras import missing
+
 try:
     import requests
     from requests.adapters import HTTPAdapter
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "resilience.contrib.requests needs requests: pip install 'resilience-engine[requests]'"
-    ) from _exc
+    raise missing("requests", "requests") from _exc
 
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.events import CircuitState

@@ -23,15 +23,15 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from functools import partial
 from typing import Any, Final
 
+from resilience.contrib._extras import missing
+
 try:
     from starlette.exceptions import HTTPException
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "resilience.contrib.starlette needs Starlette: pip install 'resilience-engine[starlette]'"
-    ) from _exc
+    raise missing("starlette", "Starlette") from _exc
 
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.errors import CircuitOpenError

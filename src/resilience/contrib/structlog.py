@@ -20,12 +20,12 @@ import logging
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
 
+from resilience.contrib._extras import missing
+
 try:
     import structlog
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "resilience.contrib.structlog needs structlog: pip install 'resilience-engine[structlog]'"
-    ) from _exc
+    raise missing("structlog", "structlog") from _exc
 
 from resilience._core.events import Event
 from resilience.contrib.logging import flatten

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from resilience.contrib._extras import missing
+
 try:
     from django.apps import AppConfig  # type: ignore[import-untyped]
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    msg = "resilience.contrib.django needs Django: pip install 'resilience-engine[django]'"
-    raise ImportError(msg) from _exc
+    raise missing("django", "Django") from _exc
 
 
 class ResilienceConfig(AppConfig):  # type: ignore[misc]

@@ -7,14 +7,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from resilience.contrib._extras import missing
+
 try:
     from django.conf import settings as django_settings  # type: ignore[import-untyped]
     from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
     from django.core.signals import setting_changed  # type: ignore[import-untyped]
     from django.utils.module_loading import import_string  # type: ignore[import-untyped]
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    msg = "resilience.contrib.django needs Django: pip install 'resilience-engine[django]'"
-    raise ImportError(msg) from _exc
+    raise missing("django", "Django") from _exc
 
 from resilience._breaker.registry import BreakerRegistry
 from resilience.health import HealthRegistry

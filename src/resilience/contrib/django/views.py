@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from resilience.contrib._extras import missing
+
 try:
     from django.http import HttpRequest, HttpResponse  # type: ignore[import-untyped]
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    msg = "resilience.contrib.django needs Django: pip install 'resilience-engine[django]'"
-    raise ImportError(msg) from _exc
+    raise missing("django", "Django") from _exc
 
 from resilience.contrib.django.conf import settings
 from resilience.health._probes import ProbeAnswer, probe
