@@ -339,9 +339,7 @@ def test_bad_sources_are_refused(metrics: OTelMetrics) -> None:
         metrics.instrument(budgets={"payments": RetryBudget()})
 
 
-def test_on_retry_never_raises(
-    metrics: OTelMetrics, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_on_retry_never_raises(metrics: OTelMetrics, caplog: pytest.LogCaptureFixture) -> None:
     """A failure inside on_retry is logged once and never raised."""
     with caplog.at_level(logging.ERROR, logger="resilience"):
         metrics.on_retry(cast("RetryScheduled", object()))

@@ -90,9 +90,7 @@ def crashed_mid_transaction(tmp_path: Path) -> Path:
 def stamps_from_now(seconds: int) -> list[str]:
     """The backup timestamps of this second and the next ones."""
     now = int(wall_time())
-    return [
-        datetime.fromtimestamp(now + i, UTC).strftime("%Y%m%dT%H%M%SZ") for i in range(seconds)
-    ]
+    return [datetime.fromtimestamp(now + i, UTC).strftime("%Y%m%dT%H%M%SZ") for i in range(seconds)]
 
 
 def test_a_healthy_database_is_ok_with_its_details(tmp_path: Path) -> None:
@@ -210,7 +208,8 @@ def test_a_failing_init_propagates_and_keeps_the_backup(tmp_path: Path) -> None:
 
 
 def test_recovery_repairs_a_corrupted_database_through_its_health_check(
-    tmp_path: Path, fake_clock: FakeClock,
+    tmp_path: Path,
+    fake_clock: FakeClock,
 ) -> None:
     """A recovery manager attached to the health check repairs a corrupted database."""
     db = filled(tmp_path / "app.db")
