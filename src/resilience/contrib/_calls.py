@@ -110,9 +110,9 @@ def rejection(exc: CircuitOpenError, kind: type[E], /, **context: object) -> E:
 class _Outcome:
     """How an attempt failed, judged before the retry policy sees it.
 
-    The last attempt's failure is kept from the policy (it would only note and re-raise
-    it, or wait for nothing) and raised by :meth:`settle`, after the attempt; the error
-    response of an attempt the policy retries is handed back to be released.
+    The last attempt's failure is kept from the policy, which would retry it or note it
+    as given up on, and raised by :meth:`settle` after the attempt; the error response of
+    an attempt the policy retries is handed back to be released.
     """
 
     __slots__ = ("_breaker", "_failed", "_final")
@@ -127,7 +127,7 @@ class _Outcome:
 
     def __exit__(self, _kind: object, exc: BaseException | None, _tb: object) -> bool:
         if not isinstance(exc, Exception):
-            return False  # a success, or a cancellation: the policy's to pass on
+            return False  # a success, or a BaseException (a cancellation): passed on as is
         if last_attempt(self._breaker, exc):
             self._final = exc
             return True  # the attempt ends as no failure: the policy does not see it
