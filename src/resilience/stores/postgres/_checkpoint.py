@@ -23,14 +23,11 @@ statement are in :mod:`._sql`.
 from __future__ import annotations
 
 import json
-import re
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any, Final
 
-from resilience._core.redact import redact_conninfo
 from resilience.batch._checkpoint import (
     HOLDER_SPAN,
     CheckpointError,
@@ -44,19 +41,32 @@ from resilience.batch._checkpoint import (
 try:
     import psycopg
     from psycopg import sql
-    from psycopg.rows import TupleRow, tuple_row
+    from psycopg.rows import TupleRow
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
         "PostgresCheckpointStore needs psycopg 3: pip install 'resilience-engine[postgres]'"
     ) from _exc
 
+from resilience.stores.postgres._connection import Connection, Wording
 from resilience.stores.postgres._sql import COLUMNS, CREATE, SCHEMA_LOCK, STATEMENTS
 
 __all__ = ["PostgresCheckpointStore"]
 
-# Unquoted-identifier characters only, and short enough for the longest suffix within
-# PostgreSQL's 63-byte names: the prefix can never change the meaning of a statement.
-_PREFIX: Final = re.compile(r"[a-z_][a-z0-9_]{0,49}")
+_WORDING: Final = Wording(
+    what="PostgresCheckpointStore",
+    store="checkpoint",
+    error=CheckpointError,
+    refused=CheckpointError,
+    autocommit=(
+        "each commit is its own transaction and not part of the caller's: connect with "
+        "psycopg.connect(..., autocommit=True), or pass the connection string instead"
+    ),
+    closed="; make a new PostgresCheckpointStore",
+    failed=(
+        ". It was rolled back; commits that returned are kept. Check that the server is "
+        "up, then run the job again: it resumes"
+    ),
+)
 _Row = tuple[str, str, str, str | None, str | None, int, str | None, str | None]
 
 
@@ -80,7 +90,7 @@ class PostgresCheckpointStore:
             lowercase letters, digits and underscores, not starting with a digit.
     """
 
-    __slots__ = ("_closed", "_conn", "_conninfo", "_lock", "_prefix", "_q", "_shown")
+    __slots__ = ("_db", "_q")
 
     def __init__(
         self,
@@ -88,53 +98,24 @@ class PostgresCheckpointStore:
         *,
         table_prefix: str = "resilience",
     ) -> None:
-        if not isinstance(table_prefix, str) or not _PREFIX.fullmatch(table_prefix):
-            raise ValueError(
-                f"PostgresCheckpointStore table_prefix must be a plain identifier (lowercase "
-                f"letters, digits and _, not starting with a digit, at most 50 characters), "
-                f"got {table_prefix!r}"
-            )
-        self._prefix = table_prefix
-        self._lock = threading.Lock()
-        self._closed = False
-        self._conninfo: str | None
-        if isinstance(conninfo_or_connection, str):
-            self._conninfo = conninfo_or_connection
-            self._shown = redact_conninfo(conninfo_or_connection)
-            self._conn = self._connect()
-        elif isinstance(conninfo_or_connection, psycopg.Connection):
-            conn = conninfo_or_connection
-            info = conn.info
-            self._conninfo = None
-            self._shown = f"host={info.host} port={info.port} dbname={info.dbname}"
-            if not conn.autocommit:
-                raise CheckpointError(
-                    f"PostgresCheckpointStore needs its connection ({self._shown}) in "
-                    "autocommit mode, so that each commit is its own transaction and not "
-                    "part of the caller's: connect with psycopg.connect(..., "
-                    "autocommit=True), or pass the connection string instead"
-                )
-            self._conn = conn
-        else:
-            raise TypeError(
-                "PostgresCheckpointStore needs a connection string or a psycopg 3 "
-                f"connection, got {type(conninfo_or_connection).__name__}"
-            )
+        self._db = db = Connection(
+            conninfo_or_connection, table_prefix=table_prefix, wording=_WORDING
+        )
         tables = {
             "checkpoints": sql.Identifier(f"{table_prefix}_checkpoints"),
             "leases": sql.Identifier(f"{table_prefix}_leases"),
         }
         self._q = {name: sql.SQL(text).format(**tables) for name, text in STATEMENTS.items()}
-        try:
-            self._create_tables(tables)
-        except BaseException:
-            self.close()
-            raise
+        db.create_tables(
+            {name: (CREATE[name], COLUMNS[name]) for name in tables},
+            lock=SCHEMA_LOCK,
+            doing="creating the tables of batch job '*'",
+        )
 
     @property
     def table_prefix(self) -> str:
         """The tables are ``<prefix>_checkpoints`` and ``<prefix>_leases``."""
-        return self._prefix
+        return self._db.prefix
 
     # ------------------------------------------------------------ checkpoints
 
@@ -152,7 +133,7 @@ class PostgresCheckpointStore:
                 raise CheckpointError(
                     f"checkpoint store {self!r}: batch job {job!r} has a record with key "
                     f"{text!r}, which is not the JSON of a str or int; it was not changed. "
-                    f"Another program wrote to {self._prefix}_checkpoints: use another "
+                    f"Another program wrote to {self._db.prefix}_checkpoints: use another "
                     "table_prefix, or forget the job if it is safe to start it over"
                 )
             records[key] = ItemRecord(key, *rest)
@@ -163,12 +144,12 @@ class PostgresCheckpointStore:
         rows = _rows(job, records)
         if not rows:
             return
-        with self._cursor("committing checkpoints", job) as cur, cur.connection.transaction():
+        with self._transaction("committing checkpoints", job) as cur:
             cur.executemany(self._q["upsert"], rows)
 
     def forget(self, job: str) -> None:
         """Drop every record of ``job``; JobBusyError while a worker holds its lease."""
-        with self._cursor("forgetting", job) as cur, cur.connection.transaction():
+        with self._transaction("forgetting", job) as cur:
             cur.execute(self._q["forget_row"], (job,))
             holder = cur.execute(self._q["lock_lease"], (job,)).fetchone()
             if holder is not None and holder[2] is not None:
@@ -216,7 +197,7 @@ class PostgresCheckpointStore:
         """Commit and renew in one transaction; LeaseLostError (nothing written) if not ours."""
         ttl = _check_ttl(ttl)
         rows = _rows(job, records)
-        with self._cursor("committing checkpoints", job) as cur, cur.connection.transaction():
+        with self._transaction("committing checkpoints", job) as cur:
             # The lease row stays locked to the end: no worker can take the lease meanwhile.
             lease = cur.execute(self._q["lock_lease"], (job,)).fetchone()
             if lease is None or lease[1] != token or lease[2] is None:
@@ -234,70 +215,20 @@ class PostgresCheckpointStore:
 
     def close(self) -> None:
         """Close the connection if the store opened it."""
-        with self._lock:
-            self._closed = True
-            if self._conninfo is not None:
-                self._conn.close()
+        self._db.close()
 
     def __repr__(self) -> str:
-        return f"PostgresCheckpointStore({self._shown!r}, table_prefix={self._prefix!r})"
+        return self._db.label
 
-    def _connect(self) -> psycopg.Connection[TupleRow]:
-        assert self._conninfo is not None  # noqa: S101 - only stores that own one connect
-        try:
-            return psycopg.connect(self._conninfo, autocommit=True)
-        except psycopg.Error as exc:
-            raise CheckpointError(
-                f"checkpoint store {self!r} cannot connect to PostgreSQL "
-                f"({type(exc).__name__}: {_first_line(exc)}); check that the server is up "
-                "and the connection string is right"
-            ) from exc
-
-    @contextmanager
-    def _cursor(self, action: str, job: str) -> Iterator[psycopg.Cursor[TupleRow]]:
+    def _cursor(self, action: str, job: str) -> AbstractContextManager[psycopg.Cursor[TupleRow]]:
         """A tuple cursor under the store's lock; database errors become CheckpointError."""
-        with self._lock:
-            if self._closed:
-                raise CheckpointError(
-                    f"checkpoint store {self!r} is closed: {action} of batch job {job!r} "
-                    "needs an open store; make a new PostgresCheckpointStore"
-                )
-            if self._conninfo is not None and self._conn.broken:
-                self._conn = self._connect()  # the server restarted, or the network broke
-            try:
-                with self._conn.cursor(row_factory=tuple_row) as cur:
-                    yield cur
-            except psycopg.Error as exc:
-                raise CheckpointError(
-                    f"checkpoint store {self!r}: {action} of batch job {job!r} failed "
-                    f"({type(exc).__name__}: {_first_line(exc)}). It was rolled back; "
-                    "commits that returned are kept. Check that the server is up, then "
-                    "run the job again: it resumes"
-                ) from exc
+        return self._db.cursor(f"{action} of batch job {job!r}")
 
-    def _create_tables(self, tables: dict[str, sql.Identifier]) -> None:
-        with self._cursor("creating the tables", "*") as cur, cur.connection.transaction():
-            cur.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (SCHEMA_LOCK, self._prefix)
-            )
-            for name, table in tables.items():
-                full = f"{self._prefix}_{name}"
-                columns = {
-                    row[0]
-                    for row in cur.execute(
-                        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
-                        "AND attnum > 0 AND NOT attisdropped",
-                        (full,),
-                    ).fetchall()
-                }
-                if not columns:
-                    cur.execute(sql.SQL(CREATE[name]).format(table=table))
-                elif missing := COLUMNS[name] - columns:
-                    raise CheckpointError(
-                        f"checkpoint store {self!r}: table {full} exists but is not a "
-                        f"resilience {name} table (it has no {', '.join(sorted(missing))}); "
-                        "it was not changed. Pass another table_prefix"
-                    )
+    def _transaction(
+        self, action: str, job: str
+    ) -> AbstractContextManager[psycopg.Cursor[TupleRow]]:
+        """A cursor in one transaction; database errors become CheckpointError."""
+        return self._db.transaction(f"{action} of batch job {job!r}")
 
     def _busy(self, job: str, holder: object, left: object, *, doing: str) -> JobBusyError:
         shown = f"{left:.1f} s" if isinstance(left, float) else "an unknown time"
@@ -341,7 +272,3 @@ def _rows(job: str, records: Iterable[ItemRecord]) -> list[_Row]:
             )
         rows.append((job, dumps(key), r.status, r.kind, r.reason, r.attempts, r.error, r.details))
     return rows
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().split("\n", 1)[0]

@@ -10,13 +10,9 @@ once never lose an update.
 from __future__ import annotations
 
 import json
-import re
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, Final, LiteralString
 
-from resilience._core.redact import redact_conninfo
 from resilience.recovery import Incident, IncidentState, TimelineEntry
 from resilience.recovery._incidents import SCHEMA
 from resilience.recovery._memory import checked_change, unknown
@@ -24,15 +20,15 @@ from resilience.recovery._memory import checked_change, unknown
 try:
     import psycopg
     from psycopg import sql
-    from psycopg.rows import TupleRow, tuple_row
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
         "PostgresIncidentStore needs psycopg 3: pip install 'resilience-engine[postgres]'"
     ) from _exc
 
+from resilience.stores.postgres._connection import Connection, Wording
+
 __all__ = ["PostgresIncidentStore"]
 
-_PREFIX: Final = re.compile(r"[a-z_][a-z0-9_]{0,49}")
 _LOCK: Final = 0x52534C44  # serializes the creation of the table between processes
 _COLUMNS: Final = {"id", "component", "started_at", "state", "updated_at", "schema", "incident"}
 _CREATE: Final[LiteralString] = """
@@ -49,6 +45,19 @@ _CREATE: Final[LiteralString] = """
 _SELECT: Final[LiteralString] = "SELECT incident FROM {table}"
 _ORDER: Final[LiteralString] = " ORDER BY started_at, id"
 
+_WORDING: Final = Wording(
+    what="PostgresIncidentStore",
+    store="incident",
+    error=OSError,
+    refused=ValueError,
+    autocommit=(
+        "each change is its own transaction: connect with psycopg.connect(..., "
+        "autocommit=True), or pass the connection string"
+    ),
+    closed="",
+    failed="; nothing was changed. Check that the server is up",
+)
+
 
 class PostgresIncidentStore:
     """Incidents in PostgreSQL: kept across restarts, shared by processes and hosts.
@@ -64,7 +73,7 @@ class PostgresIncidentStore:
             underscores, not starting with a digit.
     """
 
-    __slots__ = ("_closed", "_conn", "_conninfo", "_lock", "_prefix", "_shown", "_table")
+    __slots__ = ("_db", "_table")
 
     def __init__(
         self,
@@ -72,48 +81,17 @@ class PostgresIncidentStore:
         *,
         table_prefix: str = "resilience",
     ) -> None:
-        if not isinstance(table_prefix, str) or not _PREFIX.fullmatch(table_prefix):
-            raise ValueError(
-                "PostgresIncidentStore table_prefix must be a plain identifier (lowercase "
-                "letters, digits and _, not starting with a digit, at most 50 characters), "
-                f"got {table_prefix!r}"
-            )
-        self._prefix = table_prefix
+        self._db = db = Connection(
+            conninfo_or_connection, table_prefix=table_prefix, wording=_WORDING
+        )
         self._table = sql.Identifier(f"{table_prefix}_incidents")
-        self._lock = threading.Lock()
-        self._closed = False
-        self._conninfo: str | None
-        if isinstance(conninfo_or_connection, str):
-            self._conninfo = conninfo_or_connection
-            self._shown = redact_conninfo(conninfo_or_connection)
-            self._conn = self._connect()
-        elif isinstance(conninfo_or_connection, psycopg.Connection):
-            conn = conninfo_or_connection
-            self._conninfo = None
-            self._shown = f"host={conn.info.host} port={conn.info.port} dbname={conn.info.dbname}"
-            if not conn.autocommit:
-                raise ValueError(
-                    f"PostgresIncidentStore needs its connection ({self._shown}) in autocommit "
-                    "mode, so that each change is its own transaction: connect with "
-                    "psycopg.connect(..., autocommit=True), or pass the connection string"
-                )
-            self._conn = conn
-        else:
-            raise TypeError(
-                "PostgresIncidentStore needs a connection string or a psycopg 3 connection, "
-                f"got {type(conninfo_or_connection).__name__}"
-            )
-        try:
-            self._create_table()
-        except BaseException:
-            self.close()
-            raise
+        db.create_tables({"incidents": (_CREATE, _COLUMNS)}, lock=_LOCK, doing="creating the table")
 
     def add(self, incident: Incident) -> None:
         """Keep ``incident`` (one statement)."""
         row = _row(incident)
         query = "INSERT INTO {table} VALUES (%s, %s, %s, %s, %s, %s, %s)"
-        with self._cursor(f"adding incident {incident.id}") as cur:
+        with self._db.cursor(f"adding incident {incident.id}") as cur:
             cur.execute(self._q(query), row)
 
     def incidents(self, component: str | None = None) -> list[Incident]:
@@ -126,7 +104,7 @@ class PostgresIncidentStore:
 
     def get(self, incident_id: str) -> Incident:
         """The incident of that id; :class:`UnknownIncidentError` if none."""
-        with self._cursor(f"reading incident {incident_id}") as cur:
+        with self._db.cursor(f"reading incident {incident_id}") as cur:
             row = cur.execute(self._q(_SELECT + " WHERE id = %s"), (incident_id,)).fetchone()
         if row is None:
             raise unknown(self, incident_id)
@@ -135,7 +113,7 @@ class PostgresIncidentStore:
     def update(self, incident_id: str, change: Callable[[Incident], Incident]) -> Incident:
         """Replace the incident by ``change(incident)`` in one transaction; the new one."""
         doing = f"updating incident {incident_id}"
-        with self._cursor(doing) as cur, cur.connection.transaction():
+        with self._db.transaction(doing) as cur:
             query = _SELECT + " WHERE id = %s FOR UPDATE"
             row = cur.execute(self._q(query), (incident_id,)).fetchone()
             if row is None:
@@ -156,13 +134,10 @@ class PostgresIncidentStore:
 
     def close(self) -> None:
         """Close the connection if the store opened it."""
-        with self._lock:
-            self._closed = True
-            if self._conninfo is not None:
-                self._conn.close()
+        self._db.close()
 
     def __repr__(self) -> str:
-        return f"PostgresIncidentStore({self._shown!r}, table_prefix={self._prefix!r})"
+        return self._db.label
 
     # ------------------------------------------------------------------ plumbing
 
@@ -171,7 +146,7 @@ class PostgresIncidentStore:
 
     def _select(self, component: str | None, *, only_open: bool) -> list[Incident]:
         resolved = IncidentState.RESOLVED.value
-        with self._cursor("listing incidents") as cur:
+        with self._db.cursor("listing incidents") as cur:
             if component is None and not only_open:
                 rows = cur.execute(self._q(_SELECT + _ORDER)).fetchall()
             elif component is None:
@@ -185,54 +160,6 @@ class PostgresIncidentStore:
                 rows = cur.execute(self._q(query), (component, resolved)).fetchall()
         return [Incident.from_dict(json.loads(text)) for (text,) in rows]
 
-    def _connect(self) -> psycopg.Connection[TupleRow]:
-        assert self._conninfo is not None  # noqa: S101 - only stores that own one connect
-        try:
-            return psycopg.connect(self._conninfo, autocommit=True)
-        except psycopg.Error as exc:
-            raise OSError(
-                f"incident store {self!r} cannot connect to PostgreSQL "
-                f"({type(exc).__name__}: {_first_line(exc)}); check that the server is up "
-                "and the connection string is right"
-            ) from exc
-
-    @contextmanager
-    def _cursor(self, doing: str) -> Iterator[psycopg.Cursor[TupleRow]]:
-        with self._lock:
-            if self._closed:
-                raise OSError(f"incident store {self!r} is closed: {doing} needs an open store")
-            if self._conninfo is not None and self._conn.broken:
-                self._conn = self._connect()
-            try:
-                with self._conn.cursor(row_factory=tuple_row) as cur:
-                    yield cur
-            except psycopg.Error as exc:
-                raise OSError(
-                    f"incident store {self!r}: {doing} failed ({type(exc).__name__}: "
-                    f"{_first_line(exc)}); nothing was changed. Check that the server is up"
-                ) from exc
-
-    def _create_table(self) -> None:
-        full = f"{self._prefix}_incidents"
-        with self._cursor("creating the table") as cur, cur.connection.transaction():
-            cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK, self._prefix))
-            found = {
-                row[0]
-                for row in cur.execute(
-                    "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
-                    "AND attnum > 0 AND NOT attisdropped",
-                    (full,),
-                ).fetchall()
-            }
-            if not found:
-                cur.execute(self._q(_CREATE))
-            elif missing := _COLUMNS - found:
-                raise ValueError(
-                    f"incident store {self!r}: table {full} exists but is not a resilience "
-                    f"incidents table (it has no {', '.join(sorted(missing))}); it was not "
-                    "changed. Pass another table_prefix"
-                )
-
 
 def _row(incident: Incident) -> tuple[object, ...]:
     return (
@@ -244,7 +171,3 @@ def _row(incident: Incident) -> tuple[object, ...]:
         SCHEMA,
         json.dumps(incident.to_dict()),
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().split("\n", 1)[0]
