@@ -23,15 +23,13 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Final, Literal, NoReturn, Self
+from typing import Final, Literal, NoReturn
 
 from resilience._breaker.events import CircuitState
 from resilience._breaker.store import BreakerLink, SharedBreaker
 from resilience._core.clock import SYSTEM_CLOCK
-from resilience._core.events import emit
-from resilience._core.log import log_event
 from resilience._core.text import safe_repr
-from resilience.health import CheckResult, ComponentStatus
+from resilience.health import CheckResult
 from resilience.stores._events import StoreDegraded, StoreRecovered
 
 try:
@@ -43,16 +41,15 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
     ) from _exc
 
 from resilience.stores.redis._commands import BreakerCommands
-from resilience.stores.redis._connection import connect
+from resilience.stores.redis._connection import REDIS_ERRORS
 from resilience.stores.redis._link import (
-    REDIS_ERRORS,
     Hub,
     Link,
     check_finite,
-    describe,
     unreachable,
 )
 from resilience.stores.redis._options import BreakerStoreOptions
+from resilience.stores.redis._outage import OutageStore
 from resilience.stores.redis._wire import EVENT_ERRORS, parse_event
 
 __all__ = ["RedisBreakerStore"]
@@ -65,7 +62,7 @@ _FIRST_RETRY: Final = 0.05
 """Seconds before the first reconnection attempt; then doubled up to retry_interval."""
 
 
-class RedisBreakerStore:
+class RedisBreakerStore(OutageStore[BreakerStoreOptions]):
     """Shares the breakers of a :class:`~resilience.BreakerRegistry` across processes.
 
     Pass it as ``BreakerRegistry(store=...)``. Once a breaker opens in any process,
@@ -96,6 +93,9 @@ class RedisBreakerStore:
             :class:`~resilience.StoreRecovered`.
     """
 
+    _WHAT = "RedisBreakerStore"
+    _USERS = "breakers"
+
     def __init__(
         self,
         url_or_client: str | redis.Redis,
@@ -109,7 +109,7 @@ class RedisBreakerStore:
         ttl: float | timedelta = 86_400.0,
         listeners: Iterable[Callable[[StoreDegraded | StoreRecovered], object]] = (),
     ) -> None:
-        self.config = config = BreakerStoreOptions.model_validate(
+        config = BreakerStoreOptions.model_validate(
             {
                 "namespace": namespace,
                 "on_error": on_error,
@@ -120,26 +120,16 @@ class RedisBreakerStore:
                 "ttl": ttl,
             }
         )
-        client, self._shown, self._owned = connect(
-            url_or_client, what="RedisBreakerStore", timeout=config.timeout
-        )
-        self._client = client
-        self._listeners = tuple(listeners)
-        self._commands = commands = BreakerCommands(client, config)
+        super().__init__(url_or_client, config=config, listeners=listeners)
+        self._commands = commands = BreakerCommands(self._client, config)
         self._channel = commands.channel
         self._links: dict[str, Link] = {}
-        self._hub = Hub(config, request_permit=commands.request_permit, degrade=self._degrade)
-        self._lock = threading.Lock()
+        # The links read the outage on each admission: it is kept in what they share.
+        self._hub = self._outage = Hub(
+            config, request_permit=commands.request_permit, degrade=self._degrade
+        )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._down_since = 0.0
-
-    def __repr__(self) -> str:
-        c = self.config
-        return (
-            f"RedisBreakerStore({self._shown!r}, namespace={c.namespace!r}, "
-            f"on_error={c.on_error!r})"
-        )
 
     # ------------------------------------------------------------- BreakerStore
 
@@ -178,25 +168,13 @@ class RedisBreakerStore:
 
     # ------------------------------------------------------------------ public
 
-    @property
-    def degraded(self) -> bool:
-        """Whether Redis is unreachable, so that breakers follow ``on_error``."""
-        return self._hub.down is not None
-
     def check(self) -> CheckResult:
         """A health check: OK while Redis is reachable, WARNING while it is not.
 
         Register it with ``health.register("breaker-store", store.check,
         critical=False)``: an outage degrades the application without stopping it.
         """
-        down = self._hub.down
-        if down is None:
-            return CheckResult(ComponentStatus.OK, f"sharing {len(self._links)} breakers")
-        return CheckResult(
-            ComponentStatus.WARNING,
-            f"Redis unreachable ({describe(down)}); breakers follow "
-            f"on_error={self.config.on_error!r} until it is back",
-        )
+        return self._health(len(self._links))
 
     def close(self) -> None:
         """Stop the store's threads and close a client it made from a URL.
@@ -213,14 +191,7 @@ class RedisBreakerStore:
             self._hub.active.clear()
         for link in links:
             link.breaker.link = None
-        if self._owned:
-            self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
     # ----------------------------------------------------------------- internals
 
@@ -362,31 +333,16 @@ class RedisBreakerStore:
 
     def _degrade(self, exc: BaseException) -> None:
         with self._lock:
-            if self._hub.down is not None:
+            if not self._begin(exc, SYSTEM_CLOCK.monotonic()):
                 return
-            self._hub.down = exc
-            self._down_since = SYSTEM_CLOCK.monotonic()
             links = list(self._links.values())
-        mode = self.config.on_error
-        event = StoreDegraded(repr(self), mode, exc)
-        log_event(event)
-        emit(self._listeners, event)
-        if mode == "open":
+        self._degraded(exc)
+        if self.config.on_error == "open":
             retry = self.config.retry_interval
             for link in links:
                 link.breaker.apply_shared(
                     _OPEN, remaining=retry, period=retry, reason=unreachable(exc)
                 )
-
-    def _recovered(self) -> None:
-        with self._lock:
-            if self._hub.down is None:
-                return
-            self._hub.down = None
-            down_for = SYSTEM_CLOCK.monotonic() - self._down_since
-        event = StoreRecovered(repr(self), down_for)
-        log_event(event)
-        emit(self._listeners, event)
 
 
 def _unanswered(within: float) -> NoReturn:

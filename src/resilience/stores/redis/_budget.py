@@ -32,14 +32,13 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
         "RedisRetryBudget needs the redis client: pip install 'resilience-engine[redis]'"
     ) from _exc
 
-from resilience.stores.redis._connection import connect
+from resilience.stores.redis._connection import REDIS_ERRORS, connect
 
 __all__ = ["RedisRetryBudget"]
 
 logger = logging.getLogger("resilience")
 
 _BUCKETS: Final = 10  # as the local RetryBudget's window
-_REDIS_ERRORS: Final = (redis.RedisError, OSError)
 
 # KEYS: the budget's hash. ARGV: bucket width in ms, ratio, floor, ttl in ms, '1' to take
 # a retry ('0' to flush and read only), then pairs (age in buckets, calls) to add.
@@ -113,18 +112,16 @@ class RedisRetryBudget(RetryBudget):
 
     __slots__ = (
         "__weakref__",
-        "_client",
         "_down",
         "_down_since",
         "_flush_every",
         "_held",
         "_key",
         "_name",
-        "_owned",
         "_pending",
         "_probe_at",
+        "_redis",
         "_script",
-        "_shown",
         "_stop",
         "_thread",
         "_ttl_ms",
@@ -162,11 +159,8 @@ class RedisRetryBudget(RetryBudget):
                 f"got {flush_every!r}"
             )
         # A retry decision must not wait on a dead server: the local budget takes over.
-        client, self._shown, self._owned = connect(
-            url_or_client, what="RedisRetryBudget", timeout=0.25
-        )
-        self._client = client
-        self._script = client.register_script(_SYNC)
+        self._redis = connect(url_or_client, what="RedisRetryBudget", timeout=0.25)
+        self._script = self._redis.client.register_script(_SYNC)
         self._name = name
         self._key = f"{namespace}:budget:{{{name}}}"
         window = self.config.window
@@ -235,8 +229,7 @@ class RedisRetryBudget(RetryBudget):
             self._thread.join(timeout=5)
         if self._pending or self._held:
             self._sync(take=False, flusher=True)
-        if self._owned:
-            self._client.close()
+        self._redis.close()
 
     def __enter__(self) -> Self:
         return self
@@ -247,7 +240,7 @@ class RedisRetryBudget(RetryBudget):
     def __repr__(self) -> str:
         c = self.config
         return (
-            f"RedisRetryBudget({self._shown!r}, name={self._name!r}, ratio={c.ratio}, "
+            f"RedisRetryBudget({self._redis.shown!r}, name={self._name!r}, ratio={c.ratio}, "
             f"min_per_second={c.min_per_second}, window={c.window})"
         )
 
@@ -287,7 +280,7 @@ class RedisRetryBudget(RetryBudget):
             args += (head - bucket, calls)
         try:
             reply: list[int] = self._script(keys=[self._key], args=args)
-        except _REDIS_ERRORS as exc:
+        except REDIS_ERRORS as exc:
             with self._lock:
                 for bucket, calls in held.items():
                     self._held[bucket] = self._held.get(bucket, 0) + calls

@@ -7,7 +7,7 @@ once, instead of after a client's backoff.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import redis
 from redis.backoff import NoBackoff
@@ -15,7 +15,10 @@ from redis.retry import Retry
 
 from resilience._core.redact import redact_url
 
-__all__ = ["Connection", "connect"]
+__all__ = ["REDIS_ERRORS", "Connection", "connect"]
+
+REDIS_ERRORS: Final = (redis.RedisError, OSError)
+"""What a command to an unreachable or failing Redis raises."""
 
 
 class Connection(NamedTuple):
@@ -24,6 +27,11 @@ class Connection(NamedTuple):
     """How to show it: the URL with its password redacted, or the client's type."""
     owned: bool
     """Whether it was made here (and is closed here)."""
+
+    def close(self) -> None:
+        """Close the client if it was made here; the caller's own is left open."""
+        if self.owned:
+            self.client.close()
 
 
 def connect(url_or_client: object, *, what: str, timeout: float) -> Connection:

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-import redis
-
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.events import CircuitState, Outcome
-from resilience._core.text import safe_repr, safe_str
+from resilience._core.text import safe_repr
+from resilience.stores.redis._connection import REDIS_ERRORS
+from resilience.stores.redis._outage import Outage, describe
 from resilience.stores.redis._wire import STATES, ms, text
 
 if TYPE_CHECKING:
@@ -26,14 +26,11 @@ if TYPE_CHECKING:
     from resilience._breaker.store import SharedBreaker
     from resilience.stores.redis._options import BreakerStoreOptions
 
-__all__ = ["REDIS_ERRORS", "Hub", "Link", "check_finite", "describe", "unreachable"]
+__all__ = ["Hub", "Link", "check_finite", "unreachable"]
 
 _CLOSED: Final = CircuitState.CLOSED
 _OPEN: Final = CircuitState.OPEN
 _HALF_OPEN: Final = CircuitState.HALF_OPEN
-
-REDIS_ERRORS: Final = (redis.RedisError, OSError)
-"""What a command to an unreachable or failing Redis raises."""
 
 Trial = tuple[str, str, str]
 """A trial outcome to send: the generation its permit was granted in, result, why."""
@@ -42,7 +39,7 @@ Counts = tuple[int, int, int, int, str]
 
 
 @dataclass(slots=True, eq=False)
-class Hub:
+class Hub(Outage):
     """What a store shares with its links: the flusher's work list, its wake-up, the outage.
 
     Args:
@@ -59,8 +56,6 @@ class Hub:
     failures the fleet counts (a success will end it). Most breakers are idle."""
     wake: threading.Event = field(default_factory=threading.Event)
     """Set to flush at once, without waiting for ``flush_interval``."""
-    down: BaseException | None = None
-    """Why Redis is unreachable, while it is."""
 
     def touch(self, link: Link, *, now: bool = False) -> None:
         """Put ``link`` on the flusher's list; and wake the flusher ``now``."""
@@ -278,11 +273,6 @@ def check_finite(breaker: SharedBreaker) -> None:
                 f"{name} a finite number of seconds (a very long one if need be), or "
                 "leave this breaker out of the store's registry"
             )
-
-
-def describe(exc: BaseException | None) -> str:
-    """An outage's cause, for a message."""
-    return f"{type(exc).__name__}: {safe_str(exc)}"
 
 
 def unreachable(exc: BaseException | None) -> str:

@@ -20,13 +20,11 @@ import math
 import threading
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Final, Literal, Self
+from typing import TYPE_CHECKING, Final, Literal
 
 from resilience._core.clock import SYSTEM_CLOCK
-from resilience._core.events import emit
-from resilience._core.log import log_event
 from resilience._rate.bucket import LocalBucket, gcra
-from resilience.health import CheckResult, ComponentStatus
+from resilience.health import CheckResult
 from resilience.stores._events import StoreDegraded, StoreRecovered
 
 try:
@@ -36,9 +34,9 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
         "RedisRateStore needs the redis client: pip install 'resilience-engine[redis]'"
     ) from _exc
 
-from resilience.stores.redis._connection import connect
-from resilience.stores.redis._link import REDIS_ERRORS, describe
+from resilience.stores.redis._connection import REDIS_ERRORS
 from resilience.stores.redis._options import RateStoreOptions
+from resilience.stores.redis._outage import OutageStore
 from resilience.stores.redis._scripts import RATE_ACQUIRE
 
 if TYPE_CHECKING:
@@ -52,7 +50,7 @@ logger = logging.getLogger("resilience")
 _US: Final = 1_000_000
 
 
-class RedisRateStore:
+class RedisRateStore(OutageStore[RateStoreOptions]):
     """Shares rate limiters across processes: limiters of one ``name`` are one limit.
 
     Pass it as ``RateLimiter(name, rate=..., store=...)`` in every process. Each
@@ -77,6 +75,9 @@ class RedisRateStore:
             :class:`~resilience.StoreRecovered`.
     """
 
+    _WHAT = "RedisRateStore"
+    _USERS = "rate limiters"
+
     def __init__(
         self,
         url_or_client: str | redis.Redis,
@@ -87,7 +88,7 @@ class RedisRateStore:
         retry_interval: float | timedelta = 1.0,
         listeners: Iterable[Callable[[StoreDegraded | StoreRecovered], object]] = (),
     ) -> None:
-        self.config = config = RateStoreOptions.model_validate(
+        config = RateStoreOptions.model_validate(
             {
                 "namespace": namespace,
                 "on_error": on_error,
@@ -95,24 +96,10 @@ class RedisRateStore:
                 "retry_interval": retry_interval,
             }
         )
-        client, self._shown, self._owned = connect(
-            url_or_client, what="RedisRateStore", timeout=config.timeout
-        )
-        self._client = client
-        self._script = client.register_script(RATE_ACQUIRE)
-        self._listeners = tuple(listeners)
-        self._lock = threading.Lock()
-        self._down: BaseException | None = None
-        self._down_since = 0.0
+        super().__init__(url_or_client, config=config, listeners=listeners)
+        self._script = self._client.register_script(RATE_ACQUIRE)
         self._probe_at = 0.0
         self._names: set[str] = set()
-
-    def __repr__(self) -> str:
-        c = self.config
-        return (
-            f"RedisRateStore({self._shown!r}, namespace={c.namespace!r}, "
-            f"on_error={c.on_error!r})"
-        )
 
     def link(self, config: RateLimiterOptions, clock: Clock) -> RedisRateLink:
         """The shared state of the limiter named ``config.name``."""
@@ -130,36 +117,18 @@ class RedisRateStore:
 
         Register it with ``health.register("rate-store", store.check, critical=False)``.
         """
-        down = self._down
-        if down is None:
-            return CheckResult(ComponentStatus.OK, f"sharing {len(self._names)} rate limiters")
-        return CheckResult(
-            ComponentStatus.WARNING,
-            f"Redis unreachable ({describe(down)}); rate limiters follow "
-            f"on_error={self.config.on_error!r} until it is back",
-        )
-
-    @property
-    def degraded(self) -> bool:
-        """Whether Redis is unreachable, so limiters follow ``on_error``."""
-        return self._down is not None
+        return self._health(len(self._names))
 
     def close(self) -> None:
         """Close a client the store made from a URL; its limiters then follow ``on_error``."""
-        if self._owned:
-            self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().close()
 
     # --------------------------------------------------------------- for links
 
     def run(self, key: str, args: list[int]) -> list[int] | None:
         """One call of the script; None while Redis is unreachable (``on_error`` decides)."""
-        if self._down is not None:
+        outage = self._outage
+        if outage.down is not None:
             now = SYSTEM_CLOCK.monotonic()
             with self._lock:  # one caller at a time probes a Redis that was down
                 if now < self._probe_at:
@@ -170,7 +139,7 @@ class RedisRateStore:
         except REDIS_ERRORS as exc:
             self._degrade(exc)
             return None
-        if self._down is not None:
+        if outage.down is not None:
             self._recovered()
         return reply
 
@@ -178,23 +147,9 @@ class RedisRateStore:
         now = SYSTEM_CLOCK.monotonic()
         with self._lock:
             self._probe_at = now + self.config.retry_interval
-            if self._down is not None:
+            if not self._begin(exc, now):
                 return
-            self._down = exc
-            self._down_since = now
-        event = StoreDegraded(repr(self), self.config.on_error, exc)
-        log_event(event)
-        emit(self._listeners, event)
-
-    def _recovered(self) -> None:
-        with self._lock:
-            if self._down is None:
-                return
-            self._down = None
-            down_for = SYSTEM_CLOCK.monotonic() - self._down_since
-        event = StoreRecovered(repr(self), down_for)
-        log_event(event)
-        emit(self._listeners, event)
+        self._degraded(exc)
 
 
 class RedisRateLink:
