@@ -22,7 +22,6 @@ statement are in :mod:`._sql`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import timedelta
@@ -33,7 +32,6 @@ from resilience.batch._checkpoint import (
     CheckpointError,
     ItemKey,
     ItemRecord,
-    JobBusyError,
     LeaseLostError,
     new_holder,
 )
@@ -47,6 +45,7 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
         "PostgresCheckpointStore needs psycopg 3: pip install 'resilience-engine[postgres]'"
     ) from _exc
 
+from resilience.stores._checkpoints import busy, dump_key, load_key, lost
 from resilience.stores.postgres._connection import Connection, Wording
 from resilience.stores.postgres._sql import COLUMNS, CREATE, SCHEMA_LOCK, STATEMENTS
 
@@ -126,16 +125,14 @@ class PostgresCheckpointStore:
         records: dict[ItemKey, ItemRecord] = {}
         for text, *rest in rows:
             try:
-                key = json.loads(text)
-            except ValueError:
-                key = None
-            if type(key) is not str and type(key) is not int:
+                key = load_key(text)
+            except (ValueError, TypeError):
                 raise CheckpointError(
                     f"checkpoint store {self!r}: batch job {job!r} has a record with key "
                     f"{text!r}, which is not the JSON of a str or int; it was not changed. "
                     f"Another program wrote to {self._db.prefix}_checkpoints: use another "
                     "table_prefix, or forget the job if it is safe to start it over"
-                )
+                ) from None
             records[key] = ItemRecord(key, *rest)
         return records
 
@@ -153,7 +150,7 @@ class PostgresCheckpointStore:
             cur.execute(self._q["forget_row"], (job,))
             holder = cur.execute(self._q["lock_lease"], (job,)).fetchone()
             if holder is not None and holder[2] is not None:
-                raise self._busy(job, holder[0], holder[2], doing="forgotten")
+                raise busy(self, job, holder[0], holder[2], doing="forgotten")
             cur.execute(self._q["delete"], (job,))
 
     def jobs(self) -> dict[str, int]:
@@ -178,8 +175,8 @@ class PostgresCheckpointStore:
             if row is not None:
                 return int(row[0])
             holder = cur.execute(self._q["holder"], (job,)).fetchone()
-        raise self._busy(
-            job, holder[0] if holder else None, holder[2] if holder else None, doing="run"
+        raise busy(
+            self, job, holder[0] if holder else None, holder[2] if holder else None, doing="run"
         )
 
     def renew(self, job: str, token: int, *, ttl: float | timedelta) -> None:
@@ -230,26 +227,12 @@ class PostgresCheckpointStore:
         """A cursor in one transaction; database errors become CheckpointError."""
         return self._db.transaction(f"{action} of batch job {job!r}")
 
-    def _busy(self, job: str, holder: object, left: object, *, doing: str) -> JobBusyError:
-        shown = f"{left:.1f} s" if isinstance(left, float) else "an unknown time"
-        then = "or run another job" if doing == "run" else f"then try again to have it {doing}"
-        return JobBusyError(
-            f"batch job {job!r} cannot be {doing} now: worker {holder!r} holds its lease "
-            f"in {self!r} for {shown} more. Wait for that worker to finish (if it died, "
-            f"its lease lapses by itself within {shown}), {then}"
-        )
-
     def _lost(self, job: str, token: int, holder: TupleRow | None, *, doing: str) -> LeaseLostError:
         if holder is None or holder[2] is None:
             why = "it expired or was released, and no worker holds it now"
         else:
             why = f"worker {holder[0]!r} holds it now with token {holder[1]}"
-        return LeaseLostError(
-            f"batch job {job!r}: the lease with token {token} in {self!r} is no longer "
-            f"this worker's ({why}), so nothing was {doing}. Another worker runs (or will "
-            "run) the job and redoes what this one did not commit; run it again later to "
-            "resume, and renew leases more often than their ttl"
-        )
+        return lost(self, job, token, why=why, doing=doing)
 
 
 def _check_ttl(ttl: float | timedelta) -> float:
@@ -261,14 +244,7 @@ def _check_ttl(ttl: float | timedelta) -> float:
 
 
 def _rows(job: str, records: Iterable[ItemRecord]) -> list[_Row]:
-    dumps = json.dumps
-    rows: list[_Row] = []
-    for r in records:
-        key = r.key
-        if type(key) is not str and (type(key) is bool or not isinstance(key, int)):
-            raise TypeError(
-                f"batch job {job!r}: item key {key!r} is a {type(key).__name__}; "
-                "checkpoint keys must be str or int"
-            )
-        rows.append((job, dumps(key), r.status, r.kind, r.reason, r.attempts, r.error, r.details))
-    return rows
+    return [
+        (job, dump_key(job, r.key), r.status, r.kind, r.reason, r.attempts, r.error, r.details)
+        for r in records
+    ]

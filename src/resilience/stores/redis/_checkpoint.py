@@ -52,6 +52,7 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
     ) from _exc
 
 from resilience._core.redact import redact_url
+from resilience.stores._checkpoints import busy, lost
 from resilience.stores.redis._records import decode, encode
 from resilience.stores.redis._scripts import (
     CHECKPOINT_ACQUIRE,
@@ -300,13 +301,7 @@ class RedisCheckpointStore:
 
     def _busy(self, job: str, holder: object, pttl: object, *, doing: str) -> JobBusyError:
         left = int(pttl) / 1000 if isinstance(pttl, int) and pttl >= 0 else None
-        shown = f"{left:.1f} s" if left is not None else "an unknown time"
-        then = "or run another job" if doing == "run" else f"then try again to have it {doing}"
-        return JobBusyError(
-            f"batch job {job!r} cannot be {doing} now: worker {_text(holder)!r} holds its "
-            f"lease in {self!r} for {shown} more. Wait for that worker to finish (if it "
-            f"died, its lease lapses by itself within {shown}), {then}"
-        )
+        return busy(self, job, _text(holder), left, doing=doing)
 
     def _lost(
         self, job: str, token: int, holder: object, current: object, *, doing: str
@@ -318,12 +313,7 @@ class RedisCheckpointStore:
             )
         else:
             why = f"worker {_text(holder)!r} holds it now with token {_text(current)}"
-        return LeaseLostError(
-            f"batch job {job!r}: the lease with token {token} in {self!r} is no longer "
-            f"this worker's ({why}), so nothing was {doing}. Another worker runs (or will "
-            "run) the job and redoes what this one did not commit; run it again later to "
-            "resume, and renew leases more often than their ttl"
-        )
+        return lost(self, job, token, why=why, doing=doing)
 
     def _foreign(self, job: str, key: str, kind: object) -> CheckpointError:
         return CheckpointError(

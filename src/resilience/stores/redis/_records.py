@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from resilience.batch._checkpoint import ItemRecord
+from resilience.stores._checkpoints import dump_key, load_key
 
 __all__ = ["decode", "encode"]
 
@@ -24,13 +25,7 @@ def encode(job: str, records: Iterable[ItemRecord]) -> dict[str, str]:
     dumps = json.dumps
     encoded: dict[str, str] = {}
     for r in records:
-        key = r.key
-        if type(key) is not str and (type(key) is bool or not isinstance(key, int)):
-            raise TypeError(
-                f"batch job {job!r}: item key {key!r} is a {type(key).__name__}; "
-                "checkpoint keys must be str or int"
-            )
-        field = dumps(key)
+        field = dump_key(job, r.key)
         if (
             r.status == "done"
             and r.attempts == 1
@@ -53,9 +48,7 @@ def encode(job: str, records: Iterable[ItemRecord]) -> dict[str, str]:
 
 def decode(field: bytes | str, value: bytes | str) -> ItemRecord:
     """The record a field and its value hold; ValueError, TypeError or KeyError if none."""
-    key = json.loads(field)
-    if type(key) is not str and type(key) is not int:
-        raise TypeError(f"its key is a {type(key).__name__}, not a str or int")
+    key = load_key(field)
     data = json.loads(value)
     if not isinstance(data, dict) or not isinstance(data["status"], str):
         raise TypeError("its value is not a JSON object with a status")
