@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import timedelta
-from typing import Any, Final
 
 from resilience.batch._checkpoint import (
     HOLDER_SPAN,
@@ -38,7 +37,6 @@ from resilience.batch._checkpoint import (
 
 try:
     import psycopg
-    from psycopg import sql
     from psycopg.rows import TupleRow
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
@@ -46,30 +44,16 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
     ) from _exc
 
 from resilience.stores._checkpoints import busy, dump_key, load_key, lost
-from resilience.stores.postgres._connection import Connection, Wording
+from resilience.stores.postgres._connection import Wording
 from resilience.stores.postgres._sql import COLUMNS, CREATE, SCHEMA_LOCK, STATEMENTS
+from resilience.stores.postgres._store import PostgresStore, Schema
 
 __all__ = ["PostgresCheckpointStore"]
 
-_WORDING: Final = Wording(
-    what="PostgresCheckpointStore",
-    store="checkpoint",
-    error=CheckpointError,
-    refused=CheckpointError,
-    autocommit=(
-        "each commit is its own transaction and not part of the caller's: connect with "
-        "psycopg.connect(..., autocommit=True), or pass the connection string instead"
-    ),
-    closed="; make a new PostgresCheckpointStore",
-    failed=(
-        ". It was rolled back; commits that returned are kept. Check that the server is "
-        "up, then run the job again: it resumes"
-    ),
-)
 _Row = tuple[str, str, str, str | None, str | None, int, str | None, str | None]
 
 
-class PostgresCheckpointStore:
+class PostgresCheckpointStore(PostgresStore):
     """Checkpoints in PostgreSQL, with job leases so that workers can share the store.
 
     Implements :class:`CheckpointStore` and :class:`JobLeases`: with it, several
@@ -89,27 +73,29 @@ class PostgresCheckpointStore:
             lowercase letters, digits and underscores, not starting with a digit.
     """
 
-    __slots__ = ("_db", "_q")
+    __slots__ = ()
 
-    def __init__(
-        self,
-        conninfo_or_connection: str | psycopg.Connection[Any],
-        *,
-        table_prefix: str = "resilience",
-    ) -> None:
-        self._db = db = Connection(
-            conninfo_or_connection, table_prefix=table_prefix, wording=_WORDING
-        )
-        tables = {
-            "checkpoints": sql.Identifier(f"{table_prefix}_checkpoints"),
-            "leases": sql.Identifier(f"{table_prefix}_leases"),
-        }
-        self._q = {name: sql.SQL(text).format(**tables) for name, text in STATEMENTS.items()}
-        db.create_tables(
-            {name: (CREATE[name], COLUMNS[name]) for name in tables},
-            lock=SCHEMA_LOCK,
-            doing="creating the tables of batch job '*'",
-        )
+    _WORDING = Wording(
+        what="PostgresCheckpointStore",
+        store="checkpoint",
+        error=CheckpointError,
+        refused=CheckpointError,
+        autocommit=(
+            "each commit is its own transaction and not part of the caller's: connect with "
+            "psycopg.connect(..., autocommit=True), or pass the connection string instead"
+        ),
+        closed="; make a new PostgresCheckpointStore",
+        failed=(
+            ". It was rolled back; commits that returned are kept. Check that the server is "
+            "up, then run the job again: it resumes"
+        ),
+    )
+    _SCHEMA = Schema(
+        tables={name: (CREATE[name], COLUMNS[name]) for name in ("checkpoints", "leases")},
+        statements=STATEMENTS,
+        lock=SCHEMA_LOCK,
+        creating="creating the tables of batch job '*'",
+    )
 
     @property
     def table_prefix(self) -> str:
@@ -209,13 +195,6 @@ class PostgresCheckpointStore:
             cur.execute(self._q["release"], (job, token))
 
     # ------------------------------------------------------------------ other
-
-    def close(self) -> None:
-        """Close the connection if the store opened it."""
-        self._db.close()
-
-    def __repr__(self) -> str:
-        return self._db.label
 
     def _cursor(self, action: str, job: str) -> AbstractContextManager[psycopg.Cursor[TupleRow]]:
         """A tuple cursor under the store's lock; database errors become CheckpointError."""

@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, Final, LiteralString
+from typing import Final, LiteralString
 
 from resilience.recovery import Incident, IncidentState, TimelineEntry
 from resilience.recovery._incidents import SCHEMA
 from resilience.recovery._memory import checked_change, unknown
 
 try:
-    import psycopg
-    from psycopg import sql
+    import psycopg  # noqa: F401 - the store's modules need it: say so before they fail
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
     raise ImportError(
         "PostgresIncidentStore needs psycopg 3: pip install 'resilience-engine[postgres]'"
     ) from _exc
 
-from resilience.stores.postgres._connection import Connection, Wording
+from resilience.stores.postgres._connection import Wording
+from resilience.stores.postgres._store import PostgresStore, Schema
 
 __all__ = ["PostgresIncidentStore"]
 
@@ -42,24 +42,24 @@ _CREATE: Final[LiteralString] = """
         incident   text NOT NULL
     )
 """
-_SELECT: Final[LiteralString] = "SELECT incident FROM {table}"
+_SELECT: Final[LiteralString] = "SELECT incident FROM {incidents}"
 _ORDER: Final[LiteralString] = " ORDER BY started_at, id"
-
-_WORDING: Final = Wording(
-    what="PostgresIncidentStore",
-    store="incident",
-    error=OSError,
-    refused=ValueError,
-    autocommit=(
-        "each change is its own transaction: connect with psycopg.connect(..., "
-        "autocommit=True), or pass the connection string"
+_STATEMENTS: Final[dict[str, LiteralString]] = {
+    "add": "INSERT INTO {incidents} VALUES (%s, %s, %s, %s, %s, %s, %s)",
+    "all": _SELECT + _ORDER,
+    "open": _SELECT + " WHERE state <> %s" + _ORDER,
+    "of": _SELECT + " WHERE component = %s" + _ORDER,
+    "open_of": _SELECT + " WHERE component = %s AND state <> %s" + _ORDER,
+    "get": _SELECT + " WHERE id = %s",
+    "lock": _SELECT + " WHERE id = %s FOR UPDATE",
+    "update": (
+        "UPDATE {incidents} SET state = %s, updated_at = %s, schema = %s, incident = %s "
+        "WHERE id = %s"
     ),
-    closed="",
-    failed="; nothing was changed. Check that the server is up",
-)
+}
 
 
-class PostgresIncidentStore:
+class PostgresIncidentStore(PostgresStore):
     """Incidents in PostgreSQL: kept across restarts, shared by processes and hosts.
 
     Implements :class:`~resilience.recovery.MutableIncidentStore`. One connection, used
@@ -73,26 +73,32 @@ class PostgresIncidentStore:
             underscores, not starting with a digit.
     """
 
-    __slots__ = ("_db", "_table")
+    __slots__ = ()
 
-    def __init__(
-        self,
-        conninfo_or_connection: str | psycopg.Connection[Any],
-        *,
-        table_prefix: str = "resilience",
-    ) -> None:
-        self._db = db = Connection(
-            conninfo_or_connection, table_prefix=table_prefix, wording=_WORDING
-        )
-        self._table = sql.Identifier(f"{table_prefix}_incidents")
-        db.create_tables({"incidents": (_CREATE, _COLUMNS)}, lock=_LOCK, doing="creating the table")
+    _WORDING = Wording(
+        what="PostgresIncidentStore",
+        store="incident",
+        error=OSError,
+        refused=ValueError,
+        autocommit=(
+            "each change is its own transaction: connect with psycopg.connect(..., "
+            "autocommit=True), or pass the connection string"
+        ),
+        closed="",
+        failed="; nothing was changed. Check that the server is up",
+    )
+    _SCHEMA = Schema(
+        tables={"incidents": (_CREATE, _COLUMNS)},
+        statements=_STATEMENTS,
+        lock=_LOCK,
+        creating="creating the table",
+    )
 
     def add(self, incident: Incident) -> None:
         """Keep ``incident`` (one statement)."""
         row = _row(incident)
-        query = "INSERT INTO {table} VALUES (%s, %s, %s, %s, %s, %s, %s)"
         with self._db.cursor(f"adding incident {incident.id}") as cur:
-            cur.execute(self._q(query), row)
+            cur.execute(self._q["add"], row)
 
     def incidents(self, component: str | None = None) -> list[Incident]:
         """Every incident kept (of ``component``, or all), oldest first."""
@@ -105,7 +111,7 @@ class PostgresIncidentStore:
     def get(self, incident_id: str) -> Incident:
         """The incident of that id; :class:`UnknownIncidentError` if none."""
         with self._db.cursor(f"reading incident {incident_id}") as cur:
-            row = cur.execute(self._q(_SELECT + " WHERE id = %s"), (incident_id,)).fetchone()
+            row = cur.execute(self._q["get"], (incident_id,)).fetchone()
         if row is None:
             raise unknown(self, incident_id)
         return Incident.from_dict(json.loads(row[0]))
@@ -114,16 +120,12 @@ class PostgresIncidentStore:
         """Replace the incident by ``change(incident)`` in one transaction; the new one."""
         doing = f"updating incident {incident_id}"
         with self._db.transaction(doing) as cur:
-            query = _SELECT + " WHERE id = %s FOR UPDATE"
-            row = cur.execute(self._q(query), (incident_id,)).fetchone()
+            row = cur.execute(self._q["lock"], (incident_id,)).fetchone()
             if row is None:
                 raise unknown(self, incident_id)
             new = checked_change(Incident.from_dict(json.loads(row[0])), change)
             cur.execute(
-                self._q(
-                    "UPDATE {table} SET state = %s, updated_at = %s, schema = %s, "
-                    "incident = %s WHERE id = %s"
-                ),
+                self._q["update"],
                 (new.state.value, new.updated_at, SCHEMA, json.dumps(new.to_dict()), incident_id),
             )
         return new
@@ -132,32 +134,19 @@ class PostgresIncidentStore:
         """Add ``entries`` to the incident's timeline in one transaction; the new one."""
         return self.update(incident_id, lambda i: i.with_entries(*entries))
 
-    def close(self) -> None:
-        """Close the connection if the store opened it."""
-        self._db.close()
-
-    def __repr__(self) -> str:
-        return self._db.label
-
     # ------------------------------------------------------------------ plumbing
-
-    def _q(self, text: LiteralString) -> sql.Composed:
-        return sql.SQL(text).format(table=self._table)
 
     def _select(self, component: str | None, *, only_open: bool) -> list[Incident]:
         resolved = IncidentState.RESOLVED.value
         with self._db.cursor("listing incidents") as cur:
             if component is None and not only_open:
-                rows = cur.execute(self._q(_SELECT + _ORDER)).fetchall()
+                rows = cur.execute(self._q["all"]).fetchall()
             elif component is None:
-                query = _SELECT + " WHERE state <> %s" + _ORDER
-                rows = cur.execute(self._q(query), (resolved,)).fetchall()
+                rows = cur.execute(self._q["open"], (resolved,)).fetchall()
             elif not only_open:
-                query = _SELECT + " WHERE component = %s" + _ORDER
-                rows = cur.execute(self._q(query), (component,)).fetchall()
+                rows = cur.execute(self._q["of"], (component,)).fetchall()
             else:
-                query = _SELECT + " WHERE component = %s AND state <> %s" + _ORDER
-                rows = cur.execute(self._q(query), (component, resolved)).fetchall()
+                rows = cur.execute(self._q["open_of"], (component, resolved)).fetchall()
         return [Incident.from_dict(json.loads(text)) for (text,) in rows]
 
 
