@@ -79,16 +79,15 @@ class PostgresCheckpointStore(PostgresStore):
         what="PostgresCheckpointStore",
         store="checkpoint",
         error=CheckpointError,
-        refused=CheckpointError,
         autocommit=(
             "each commit is its own transaction and not part of the caller's: connect with "
             "psycopg.connect(..., autocommit=True), or pass the connection string instead"
         ),
-        closed="; make a new PostgresCheckpointStore",
         failed=(
             ". It was rolled back; commits that returned are kept. Check that the server is "
             "up, then run the job again: it resumes"
         ),
+        closed="; make a new PostgresCheckpointStore",
     )
     _SCHEMA = Schema(
         tables={name: (CREATE[name], COLUMNS[name]) for name in ("checkpoints", "leases")},

@@ -41,14 +41,14 @@ class Wording(NamedTuple):
     """What the store keeps, as in "checkpoint store ...: ... failed"."""
     error: type[Exception]
     """What a database error, or a use after :meth:`Connection.close`, raises."""
-    refused: type[Exception]
-    """What a connection or a table the store cannot use raises."""
     autocommit: str
     """Why a connection passed in must be in autocommit mode, and what to do instead."""
-    closed: str
-    """Said after "... needs an open store"."""
     failed: str
     """Said after "... failed (the error)"."""
+    refused: type[Exception] | None = None
+    """What a connection or a table the store cannot use raises; ``error`` if None."""
+    closed: str = ""
+    """Said after "... needs an open store"."""
 
 
 class Connection:
@@ -101,7 +101,7 @@ class Connection:
         elif conninfo_or_connection.autocommit:
             self._conn = conninfo_or_connection
         else:
-            raise wording.refused(
+            raise (wording.refused or wording.error)(
                 f"{what} needs its connection ({self.shown}) in autocommit mode, so that "
                 f"{wording.autocommit}"
             )
@@ -170,7 +170,7 @@ class Connection:
                 if not columns:
                     cur.execute(sql.SQL(create).format(table=sql.Identifier(full)))
                 elif missing := expected - columns:
-                    raise self._wording.refused(
+                    raise (self._wording.refused or self._wording.error)(
                         f"{self._wording.store} store {self.label}: table {full} exists but "
                         f"is not a resilience {name} table (it has no "
                         f"{', '.join(sorted(missing))}); it was not changed. Pass another "

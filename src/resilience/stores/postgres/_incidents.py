@@ -84,7 +84,6 @@ class PostgresIncidentStore(PostgresStore):
             "each change is its own transaction: connect with psycopg.connect(..., "
             "autocommit=True), or pass the connection string"
         ),
-        closed="",
         failed="; nothing was changed. Check that the server is up",
     )
     _SCHEMA = Schema(
