@@ -102,3 +102,40 @@ def test_bad_prefixes_and_foreign_tables_are_refused(pg_dsn: str, prefix: str) -
         )
     with pytest.raises(ValueError, match="is not a resilience incidents table"):
         PostgresIncidentStore(pg_dsn, table_prefix=prefix)
+
+
+def test_connection_errors_keep_their_types_and_words(pg_dsn: str, prefix: str) -> None:
+    """A connection the store cannot use is a ValueError; a closed store or server an OSError."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(pg_dsn) as conn, pytest.raises(ValueError) as refused:
+        PostgresIncidentStore(conn, table_prefix=prefix)
+    assert str(refused.value).startswith("PostgresIncidentStore needs its connection (host=")
+    assert str(refused.value).endswith(
+        ") in autocommit mode, so that each change is its own transaction: connect with "
+        "psycopg.connect(..., autocommit=True), or pass the connection string"
+    )
+    with pytest.raises(TypeError) as wrong:
+        PostgresIncidentStore(42, table_prefix=prefix)  # type: ignore[arg-type]
+    assert str(wrong.value) == (
+        "PostgresIncidentStore needs a connection string or a psycopg 3 connection, got int"
+    )
+    store = PostgresIncidentStore(pg_dsn, table_prefix=prefix)
+    shown = repr(store)
+    assert shown.startswith("PostgresIncidentStore(")
+    assert shown.endswith(f", table_prefix={prefix!r})")
+    store.close()
+    with pytest.raises(OSError) as closed:
+        store.incidents()
+    assert str(closed.value) == (
+        f"incident store {shown} is closed: listing incidents needs an open store"
+    )
+    with pytest.raises(OSError) as unreachable:
+        PostgresIncidentStore("host=127.0.0.1 port=1 dbname=x", table_prefix=prefix)
+    assert str(unreachable.value).startswith(
+        f"incident store PostgresIncidentStore('host=127.0.0.1 port=1 dbname=x', "
+        f"table_prefix={prefix!r}) cannot connect to PostgreSQL ("
+    )
+    assert str(unreachable.value).endswith(
+        "); check that the server is up and the connection string is right"
+    )

@@ -407,6 +407,32 @@ def test_repr_hides_the_password() -> None:
     assert "***" in repr(store)
 
 
+def test_an_outage_is_told_once_in_the_stores_own_words() -> None:
+    """The repr, the health check and the events of an outage say what they always said."""
+    events: list[object] = []
+    store = RedisBreakerStore("redis://127.0.0.1:1/0", on_error="closed", listeners=[events.append])
+    assert repr(store) == (
+        "RedisBreakerStore('redis://127.0.0.1:1/0', namespace='resilience', on_error='closed')"
+    )
+    store._degrade(redis.ConnectionError("refused"))  # noqa: SLF001, RUF100 - as the flusher does
+    store._degrade(redis.ConnectionError("again"))  # noqa: SLF001, RUF100 - the same outage
+    result = store.check()
+    assert result.status is ComponentStatus.WARNING
+    assert result.message == (
+        "Redis unreachable (ConnectionError: refused); breakers follow on_error='closed' "
+        "until it is back"
+    )
+    store._recovered()  # noqa: SLF001, RUF100 - as the subscriber does once it resynced
+    store._recovered()  # noqa: SLF001, RUF100 - nothing more to tell
+    assert not store.degraded
+    assert [type(e) for e in events] == [StoreDegraded, StoreRecovered]
+    degraded = events[0]
+    assert isinstance(degraded, StoreDegraded)
+    assert (degraded.store, degraded.on_error) == (repr(store), "closed")
+    assert store.check().message == "sharing 0 breakers"
+    store.close()
+
+
 def test_a_stale_closed_reply_cannot_undo_a_trip_not_yet_sent() -> None:
     """The fleet's CLOSED, read before this process tripped, arrives after the trip."""
     from resilience.stores.redis._link import Hub, Link  # noqa: PLC0415 - the link alone, no threads

@@ -182,3 +182,39 @@ def test_bad_options_name_the_field(redis_server: RedisServer) -> None:
         with pytest.raises(ValueError, match="name must not contain braces"):
             RateLimiter("a{b}", rate=1, store=store)
         assert "RedisRateStore('redis://127.0.0.1" in repr(store)
+
+
+def test_an_outage_is_told_once_in_the_stores_own_words() -> None:
+    """The repr, the health check and the events of an outage say what they always said."""
+    events: list[Event] = []
+    store = RedisRateStore("redis://127.0.0.1:1/0", timeout=0.05, listeners=[events.append])
+    assert repr(store) == (
+        "RedisRateStore('redis://127.0.0.1:1/0', namespace='resilience', on_error='local')"
+    )
+    limiter = shared(store)
+    assert store.check().message == "sharing 1 rate limiters"
+    limiter.try_acquire()
+    limiter.try_acquire()  # within retry_interval: Redis is not asked again
+    assert store.degraded
+    result = store.check()
+    assert result.status is ComponentStatus.WARNING
+    assert result.message.startswith("Redis unreachable (ConnectionError: ")
+    assert result.message.endswith("); rate limiters follow on_error='local' until it is back")
+    assert [type(e) for e in events] == [StoreDegraded]
+    degraded = events[0]
+    assert isinstance(degraded, StoreDegraded)
+    assert (degraded.store, degraded.on_error) == (repr(store), "local")
+    store.close()
+
+
+def test_a_client_of_the_callers_is_shown_by_its_type_and_left_open(
+    redis_server: RedisServer,
+) -> None:
+    """A client passed in is shown as such, and closing the store leaves it usable."""
+    client = redis.Redis.from_url(redis_server.url)
+    with RedisRateStore(client, namespace="ns", on_error="open") as store:
+        assert (
+            repr(store) == "RedisRateStore('<redis.Redis client>', namespace='ns', on_error='open')"
+        )
+    assert client.ping()
+    client.close()
