@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -229,6 +230,40 @@ def test_a_lease_is_exclusive_and_the_busy_error_names_the_holder(backend: Backe
     assert 25 < seconds <= 30
     # Another job is free.
     other.acquire("other-job", owner="worker-2", ttl=30)
+
+
+def test_each_store_words_a_busy_or_lost_lease_and_a_bad_key_alike(store: Store) -> None:
+    """A busy job, a lost lease and a bad key read the same in each store, named in each."""
+    with pytest.raises(TypeError) as bad:
+        store.commit("job", [ItemRecord(True, "done")])
+    assert str(bad.value) == (
+        "batch job 'job': item key True is a bool; checkpoint keys must be str or int"
+    )
+    token = store.acquire("job", owner="w", ttl=30)
+    with pytest.raises(JobBusyError) as busy:
+        store.acquire("job", owner="x", ttl=30)
+    assert re.fullmatch(
+        "batch job 'job' cannot be run now: worker 'w' holds its lease in "
+        rf"{re.escape(repr(store))} for (\d+\.\d) s more\. Wait for that worker to finish "
+        r"\(if it died, its lease lapses by itself within \1 s\), or run another job",
+        str(busy.value),
+    )
+    with pytest.raises(JobBusyError) as forgetting:
+        store.forget("job")
+    assert str(forgetting.value).startswith("batch job 'job' cannot be forgotten now: ")
+    assert str(forgetting.value).endswith(", then try again to have it forgotten")
+    store.release("job", token)
+    with pytest.raises(LeaseLostError) as lost:
+        store.renew("job", token, ttl=30)
+    assert str(lost.value).startswith(
+        f"batch job 'job': the lease with token {token} in {store!r} is no longer this "
+        "worker's (it expired or was released, "
+    )
+    assert str(lost.value).endswith(
+        "and no worker holds it now), so nothing was renewed. Another worker runs (or will "
+        "run) the job and redoes what this one did not commit; run it again later to "
+        "resume, and renew leases more often than their ttl"
+    )
 
 
 def test_the_same_owner_takes_its_lease_again_with_a_new_token(store: Store) -> None:
