@@ -61,21 +61,10 @@ def _all(segment: Segment | None) -> list[Strategy]:
 def _sync(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
     sleep = segment.sleep
     strategies = segment.strategies
-    if segment.observed:
-        return _observed(segment, fn, sleep)
     if segment.passive and len(strategies) == 1:
         return _loop(strategies[0], fn, sleep)
-    if segment.passive:
-
-        @functools.wraps(fn)
-        def passive(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-            try:
-                return fn(*args, **kwargs)
-            except Exception as exc:
-                tokens = [s.before(fn, args, kwargs) for s in strategies]
-                return run(segment, fn, args, kwargs, sleep, tokens, exc, blocks())
-
-        return passive
+    if segment.passive or segment.observed:
+        return _passive(segment, fn, sleep)
     lane = segment.lane if segment.observe is None else segment.observed_lane
     if lane is not None:
         return _lane(segment, lane, fn, sleep)
@@ -92,24 +81,25 @@ def _sync(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
     return engine
 
 
-def _observed(
+def _passive(
     segment: Segment, fn: Callable[..., Any], sleep: Callable[[float], None]
 ) -> Callable[..., Any]:
-    """Passive strategies, some told of each success (a cached fallback records it)."""
+    """Passive strategies: nothing before a first attempt; some told of each success."""
     strategies = segment.strategies
-    observe = cast("Callable[..., object]", segment.observe)
+    observe = segment.observe
 
     @functools.wraps(fn)
-    def observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+    def passive(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         try:
             value = fn(*args, **kwargs)
         except Exception as exc:
             tokens = [s.before(fn, args, kwargs) for s in strategies]
             return run(segment, fn, args, kwargs, sleep, tokens, exc, blocks())
-        observe(args, kwargs, value)
+        if observe is not None:
+            observe(args, kwargs, value)  # a cached fallback records it
         return value
 
-    return observed
+    return passive
 
 
 def _single(
@@ -196,24 +186,6 @@ def _lane(
             return run(segment, fn, args, kwargs, sleep, None, None, blocks())
 
     observe = segment.observe
-    if observe is not None:
-
-        @functools.wraps(fn)
-        def fast_observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-            token = lane.fast_epoch
-            if token is None:
-                return slow(*args, **kwargs)
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                tokens = segment.deferred(token, fn, args, kwargs)
-                return run(segment, fn, args, kwargs, sleep, tokens, exc)
-            if token == lane.epoch:
-                lane.streak = 0
-            observe(args, kwargs, result)  # after() was skipped: a cached fallback records
-            return result
-
-        return fast_observed
 
     @functools.wraps(fn)
     def fast(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
@@ -227,6 +199,8 @@ def _lane(
             return run(segment, fn, args, kwargs, sleep, tokens, exc)
         if token == lane.epoch:  # a stale success must not reset a later period's count
             lane.streak = 0
+        if observe is not None:
+            observe(args, kwargs, result)  # after() was skipped: a cached fallback records
         return result
 
     return fast
@@ -261,49 +235,12 @@ def _chosen(
         ]
 
     observe = segment.observe
-    if observe is not None:
-        fixed_name = remote if isinstance(remote, str) else None
-        choose = cast("Callable[..., str]", remote)
-
-        @functools.wraps(fn)
-        def chosen_observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-            lane = get(fixed_name if fixed_name is not None else choose(*args, **kwargs))
-            token = lane.fast_epoch
-            if token is None:
-                return run(segment, fn, args, kwargs, sleep, None, None, blocks())
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                return run(segment, fn, args, kwargs, sleep, failed(lane, token, args, kwargs), exc)
-            if token == lane.epoch:
-                lane.streak = 0
-            observe(args, kwargs, result)  # after() was skipped: a cached fallback records
-            return result
-
-        return chosen_observed
-    if isinstance(remote, str):
-        name = remote
-
-        @functools.wraps(fn)
-        def fixed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-            lane = get(name)
-            token = lane.fast_epoch
-            if token is None:
-                return run(segment, fn, args, kwargs, sleep, None, None, blocks())
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                return run(segment, fn, args, kwargs, sleep, failed(lane, token, args, kwargs), exc)
-            if token == lane.epoch:
-                lane.streak = 0
-            return result
-
-        return fixed
-    pick = remote
+    name = remote if isinstance(remote, str) else None
+    pick = cast("Callable[..., str]", remote)
 
     @functools.wraps(fn)
-    def picked(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-        lane = get(pick(*args, **kwargs))
+    def chosen(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        lane = get(name if name is not None else pick(*args, **kwargs))
         token = lane.fast_epoch
         if token is None:
             return run(segment, fn, args, kwargs, sleep, None, None, blocks())
@@ -313,60 +250,33 @@ def _chosen(
             return run(segment, fn, args, kwargs, sleep, failed(lane, token, args, kwargs), exc)
         if token == lane.epoch:
             lane.streak = 0
+        if observe is not None:
+            observe(args, kwargs, result)  # after() was skipped: a cached fallback records
         return result
 
-    return picked
+    return chosen
 
 
 def _async(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
     afn = cast("Callable[..., Awaitable[Any]]", fn)
     asleep = segment.asleep
     strategies = segment.strategies
-    lane = segment.lane
     observe = segment.observe
-    observed_lane = segment.observed_lane
-    if observe is not None and observed_lane is not None:
-
-        @functools.wraps(fn)
-        async def fast_observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-            token = observed_lane.fast_epoch
-            if token is None:
-                return await arun(segment, afn, args, kwargs, asleep, None, None, blocks())
-            try:
-                result = await afn(*args, **kwargs)
-            except BaseException as exc:
-                tokens = segment.deferred(token, fn, args, kwargs)
-                return await arun(segment, afn, args, kwargs, asleep, tokens, exc)
-            if token == observed_lane.epoch:
-                observed_lane.streak = 0
-            observe(args, kwargs, result)  # after() was skipped: a cached fallback records
-            return result
-
-        return fast_observed
-    if observe is not None and segment.observed:
-
-        @functools.wraps(fn)
-        async def observed(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-            try:
-                result = await afn(*args, **kwargs)
-            except Exception as exc:
-                tokens = [s.before(fn, args, kwargs) for s in strategies]
-                return await arun(segment, afn, args, kwargs, asleep, tokens, exc, blocks())
-            observe(args, kwargs, result)
-            return result
-
-        return observed
-    if segment.passive:
+    if segment.passive or segment.observed:
 
         @functools.wraps(fn)
         async def passive(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
             try:
-                return await afn(*args, **kwargs)
+                value = await afn(*args, **kwargs)
             except Exception as exc:
                 tokens = [s.before(fn, args, kwargs) for s in strategies]
                 return await arun(segment, afn, args, kwargs, asleep, tokens, exc, blocks())
+            if observe is not None:
+                observe(args, kwargs, value)
+            return value
 
         return passive
+    lane = segment.lane if observe is None else segment.observed_lane
     if lane is not None:
 
         @functools.wraps(fn)
@@ -381,6 +291,8 @@ def _async(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
                 return await arun(segment, afn, args, kwargs, asleep, tokens, exc)
             if token == lane.epoch:
                 lane.streak = 0
+            if observe is not None:
+                observe(args, kwargs, result)
             return result
 
         return fast
