@@ -19,6 +19,7 @@ __all__ = [
     "HELD",
     "MARK",
     "Held",
+    "Settling",
     "aenter_block",
     "blocks",
     "enter_block",
@@ -122,3 +123,24 @@ def settle_all(
             settle(strategies[i], tokens[i], error)
         except Exception:  # the iteration's own outcome goes on; ours is logged
             logger.exception("resilience: %r failed to settle a generator's outcome", strategies[i])
+
+
+class Settling:
+    """``with`` it, a generator's iteration settles its strategies when it ends.
+
+    Exhausted or closed by its consumer (``GeneratorExit``), the iteration is a success;
+    any other exception that ends it is its failure.
+    """
+
+    __slots__ = ("_strategies", "_tokens")
+
+    def __init__(self, strategies: tuple[Strategy, ...], tokens: list[object]) -> None:
+        self._strategies = strategies
+        self._tokens = tokens
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        outcome = None if isinstance(error, GeneratorExit) else error
+        settle_all(self._strategies, self._tokens, outcome)

@@ -32,6 +32,7 @@ __all__ = [
     "acall",
     "aenter",
     "arun",
+    "aunwind",
     "call",
     "enter",
     "reraise",
@@ -163,13 +164,19 @@ def enter(  # noqa: PLR0917 - the engine's inner steps: positional, for speed
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     held: Held,
+    awaiting: bool = False,
 ) -> tuple[int, BaseException | None]:
-    """``before`` from strategy ``i`` inward: how far it got, and the refusal if any."""
+    """``before`` from strategy ``i`` inward: how far it got, and the refusal if any.
+
+    ``awaiting``: stop short at a strategy whose admission is awaited (``abefore``).
+    """
     n = len(strategies)
     while i < n:
         strategy = strategies[i]
         if held and strategy in held:
             tokens[i] = HELD
+        elif awaiting and getattr(strategy, "abefore", None) is not None:
+            return i, None
         else:
             try:
                 tokens[i] = strategy.before(fn, args, kwargs)
@@ -190,21 +197,15 @@ async def aenter(  # noqa: PLR0917
 ) -> tuple[int, BaseException | None]:
     """:func:`enter`, awaiting the ``abefore`` of each strategy that has one."""
     n = len(strategies)
-    while i < n:
-        strategy = strategies[i]
-        if held and strategy in held:
-            tokens[i] = HELD
-        else:
-            try:
-                abefore = getattr(strategy, "abefore", None)
-                if abefore is None:
-                    tokens[i] = strategy.before(fn, args, kwargs)
-                else:
-                    tokens[i] = await abefore(fn, args, kwargs)
-            except BaseException as exc:  # a refusal (or a cancelled wait): the outcome
-                return i, exc
+    while True:
+        i, refusal = enter(strategies, tokens, i, fn, args, kwargs, held, True)  # noqa: FBT003
+        if refusal is not None or i == n:
+            return i, refusal
+        try:
+            tokens[i] = await strategies[i].abefore(fn, args, kwargs)  # type: ignore[attr-defined]
+        except BaseException as exc:  # a refusal (or a cancelled wait): the outcome
+            return i, exc
         i += 1
-    return n, None
 
 
 def unwind(  # noqa: PLR0917
@@ -240,6 +241,23 @@ def unwind(  # noqa: PLR0917
     return DONE, -1, value, error
 
 
+async def aunwind(
+    strategies: tuple[Strategy, ...], tokens: list[object], i: int, pending: object
+) -> tuple[int, int, object, BaseException | None]:
+    """The rest of :func:`unwind` once strategy ``i`` replaced the outcome by an awaitable.
+
+    Awaited (an async fallback's value), its outcome goes on outward from ``i - 1``.
+    """
+    while True:
+        try:
+            value, error = await cast("Awaitable[object]", pending), None
+        except BaseException as exc:
+            value, error = None, exc
+        step, i, pending, error = unwind(strategies, tokens, i - 1, value, error, True)  # noqa: FBT003
+        if step != AWAIT:
+            return step, i, pending, error
+
+
 def reraise(error: BaseException) -> Any:  # noqa: ANN401 - never returns
     try:
         raise error
@@ -272,18 +290,16 @@ def run(  # noqa: PLR0917
         top, error = enter(strategies, tokens, 0, fn, args, kwargs, held)
     else:
         top = n
-    wrap = segment.wrap
+    attempt = fn
+    if segment.wrap is not None:  # the inner segment, run by the wrapping strategy
+        inner = functools.partial(
+            run, cast("Segment", segment.inner), fn, args, kwargs, sleep, None, None, held
+        )
+        attempt = functools.partial(segment.wrap.run, inner, fn)
     while True:
         if top == n and error is None:
             try:
-                if wrap is None:
-                    value = fn(*args, **kwargs)
-                else:
-                    inner = cast("Segment", segment.inner)
-                    value = wrap.run(
-                        functools.partial(run, inner, fn, args, kwargs, sleep, None, None, held),
-                        fn,
-                    )
+                value = attempt(*args, **kwargs) if attempt is fn else attempt()
                 if strict is not None and type(value) in AWAITABLES:
                     raise misused(_named(strict), fn, value)  # noqa: TRY301 - it is the outcome
             except BaseException as exc:  # every outcome goes through the strategies
@@ -322,30 +338,21 @@ async def arun(  # noqa: PLR0917
             top, error = enter(strategies, tokens, 0, fn, args, kwargs, held)
     else:
         top = n
-    wrap = segment.wrap
+    attempt = fn
+    if segment.wrap is not None:
+        inner = functools.partial(
+            arun, cast("Segment", segment.inner), fn, args, kwargs, asleep, None, None, held
+        )
+        attempt = functools.partial(segment.wrap.arun, inner, fn)
     while True:
         if top == n and error is None:
             try:
-                if wrap is None:
-                    value = await fn(*args, **kwargs)
-                else:
-                    inner = cast("Segment", segment.inner)
-                    value = await wrap.arun(
-                        functools.partial(arun, inner, fn, args, kwargs, asleep, None, None, held),
-                        fn,
-                    )
+                value = await (attempt(*args, **kwargs) if attempt is fn else attempt())
             except BaseException as exc:
                 value, error = None, exc
-        i = top - 1
-        while True:
-            step, i, value, error = unwind(strategies, tokens, i, value, error, True)  # noqa: FBT003
-            if step != AWAIT:
-                break
-            try:
-                value = await cast("Awaitable[object]", value)
-            except BaseException as exc:
-                value, error = None, exc
-            i -= 1
+        step, i, value, error = unwind(strategies, tokens, top - 1, value, error, True)  # noqa: FBT003
+        if step == AWAIT:
+            step, i, value, error = await aunwind(strategies, tokens, i, value)
         if step == DONE:
             break
         if value > 0:  # type: ignore[operator] # a wait
@@ -380,50 +387,25 @@ def call(
     error when ``fn`` is an async function.
     """
     segment = segment.sync
-    lane = segment.lane
-    if lane is not None:
-        token = lane.fast_epoch
-        if token is not None:
-            try:
-                value = fn(*args, **kwargs)
-                if type(value) in AWAITABLES:
-                    raise misused(_named(owner), fn, value)  # noqa: TRY301 - the outcome
-            except BaseException as exc:
-                # A wrapper of a `once` strategy of ours applied (and recorded) it already.
-                held: Held = getattr(fn, MARK, ())
-                tokens = segment.deferred(token, fn, args, kwargs, held)
-                return run(segment, fn, args, kwargs, segment.sleep, tokens, exc, held, owner)
-            if token == lane.epoch:  # a stale success must not reset a later period's
-                lane.streak = 0
-            return value
-    if segment.observed:  # every strategy passive, some told of successes
+    observe = segment.observe
+    lane = segment.lane if observe is None else segment.observed_lane
+    token = None if lane is None else lane.fast_epoch
+    if token is not None or segment.observed:  # a fast first attempt, as a decorator's
         try:
             value = fn(*args, **kwargs)
             if type(value) in AWAITABLES:
                 raise misused(_named(owner), fn, value)  # noqa: TRY301 - the outcome
         except BaseException as exc:
-            held = getattr(fn, MARK, ())
-            tokens = [HELD if s in held else s.before(fn, args, kwargs) for s in segment.strategies]
-            return run(segment, fn, args, kwargs, segment.sleep, tokens, exc, held, owner)
-        segment.observe(args, kwargs, value)  # type: ignore[misc] # set when observed
-        return value
-    lane = segment.observed_lane
-    if lane is not None and lane.fast_epoch is not None:  # a breaker beside an observer
-        token = lane.fast_epoch
-        try:
-            value = fn(*args, **kwargs)
-            if type(value) in AWAITABLES:
-                raise misused(_named(owner), fn, value)  # noqa: TRY301 - the outcome
-        except BaseException as exc:
-            held = getattr(fn, MARK, ())
+            # A wrapper of a `once` strategy of ours applied (and recorded) it already.
+            held: Held = getattr(fn, MARK, ())
             tokens = segment.deferred(token, fn, args, kwargs, held)
             return run(segment, fn, args, kwargs, segment.sleep, tokens, exc, held, owner)
-        if token == lane.epoch:
+        if lane is not None and token == lane.epoch:  # a stale success resets nothing
             lane.streak = 0
-        segment.observe(args, kwargs, value)  # type: ignore[misc] # set with the lane
+        if observe is not None:
+            observe(args, kwargs, value)  # a cached fallback records it
         return value
-    held = getattr(fn, MARK, ())
-    return run(segment, fn, args, kwargs, segment.sleep, None, None, held, owner)
+    return run(segment, fn, args, kwargs, segment.sleep, None, None, getattr(fn, MARK, ()), owner)
 
 
 def _named(owner: object) -> str:

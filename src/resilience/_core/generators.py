@@ -12,13 +12,23 @@ import functools
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any, cast
 
-from resilience._core.blocks import Held, blocks, settle_all
-from resilience._core.drive import AWAIT, DONE, Segment, aenter, enter, reraise, unwind
+from resilience._core.blocks import Held, Settling, blocks
+from resilience._core.drive import (
+    AWAIT,
+    DONE,
+    Segment,
+    aenter,
+    aunwind,
+    enter,
+    reraise,
+    unwind,
+)
 
 __all__ = ["agenerator", "generator"]
 
 Sleep = Callable[[float], None]
 ASleep = Callable[[float], Awaitable[None]]
+
 
 def generator(
     segment: Segment, fn: Callable[..., Generator[Any, Any, Any]], sleep: Sleep
@@ -67,16 +77,8 @@ def _generate(  # noqa: PLR0917 - the engine's inner steps: positional, for spee
         if cast("float", value) > 0:
             sleep(cast("float", value))
         top, error = enter(strategies, tokens, i + 1, fn, args, kwargs, held)
-    outcome: BaseException | None = None
-    try:
+    with Settling(strategies, tokens):
         return (yield from _resume(gen, item))
-    except GeneratorExit:
-        raise  # closed by its consumer: a success
-    except BaseException as exc:
-        outcome = exc
-        raise
-    finally:
-        settle_all(strategies, tokens, outcome)
 
 
 def _resume(gen: Generator[Any, Any, Any], item: object) -> Generator[Any, Any, Any]:
@@ -131,16 +133,9 @@ def agenerator(  # noqa: PLR0915 - the driver is the wrapper's own body (see bel
                 else:
                     break
             failed = error
-            i = top - 1
-            while True:
-                step, i, value, error = unwind(strategies, tokens, i, value, error, True)  # noqa: FBT003
-                if step != AWAIT:
-                    break
-                try:
-                    value = await cast("Awaitable[object]", value)
-                except BaseException as exc:
-                    value, error = None, exc
-                i -= 1
+            step, i, value, error = unwind(strategies, tokens, top - 1, value, error, True)  # noqa: FBT003
+            if step == AWAIT:
+                step, i, value, error = await aunwind(strategies, tokens, i, value)
             if step == DONE:
                 if error is not None:
                     reraise(error)
@@ -154,8 +149,7 @@ def agenerator(  # noqa: PLR0915 - the driver is the wrapper's own body (see bel
                 top, error = await aenter(strategies, tokens, i + 1, fn, args, kwargs, held)
             else:
                 top, error = enter(strategies, tokens, i + 1, fn, args, kwargs, held)
-        outcome: BaseException | None = None
-        try:
+        with Settling(strategies, tokens):
             # No `yield from` in async generators: asend() and athrow() by hand.
             while True:
                 try:
@@ -173,13 +167,6 @@ def agenerator(  # noqa: PLR0915 - the driver is the wrapper's own body (see bel
                         item = await agen.asend(sent)
                     except StopAsyncIteration:
                         return
-        except GeneratorExit:
-            raise  # closed by its consumer: a success
-        except BaseException as exc:
-            outcome = exc
-            raise
-        finally:
-            settle_all(strategies, tokens, outcome)
 
     return wrapper
 
