@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final, TypeAlias
 
+from resilience._core.enums import ReadableEnum
 from resilience._core.events import DEBUG, INFO, WARNING, Event
 
 __all__ = [
@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-class CircuitState(enum.Enum):
+class CircuitState(ReadableEnum):
     """The states of a circuit breaker."""
 
     CLOSED = "closed"
@@ -38,20 +38,14 @@ class CircuitState(enum.Enum):
     METRICS_ONLY = "metrics_only"
     """Manual: every call goes through and is recorded, but the circuit never trips."""
 
-    def __repr__(self) -> str:
-        return f"CircuitState.{self.name}"
 
-
-class Outcome(enum.Enum):
+class Outcome(ReadableEnum):
     """How a finished call counts: for the remote, against it, or not at all."""
 
     SUCCESS = "success"
     FAILURE = "failure"
     IGNORED = "ignored"
     """Neither (a cancellation, or an error that says nothing about the remote)."""
-
-    def __repr__(self) -> str:
-        return f"Outcome.{self.name}"
 
 
 TRANSITION_NAMES: Final[Mapping[CircuitState, str]] = MappingProxyType(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
+
+from resilience._core.enums import ReadableEnum
 
 __all__ = ["Classification", "FailureKind"]
 
 
-class FailureKind(enum.Enum):
+class FailureKind(ReadableEnum):
     """What trying again can do about a failure."""
 
     RETRYABLE = "retryable"
@@ -17,9 +18,6 @@ class FailureKind(enum.Enum):
     """Trying again will fail the same way."""
     PARTIAL = "partial"
     """Some items of a multi-item operation failed; only those are worth retrying."""
-
-    def __repr__(self) -> str:
-        return f"FailureKind.{self.name}"
 
 
 @dataclass(frozen=True, slots=True)

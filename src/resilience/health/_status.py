@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from resilience._core.enums import ReadableEnum
 from resilience._core.events import INFO, WARNING, Event
 
 __all__ = [
@@ -18,18 +18,15 @@ __all__ = [
 ]
 
 
-class HealthStatus(enum.Enum):
+class HealthStatus(ReadableEnum):
     """The application's overall health."""
 
     HEALTHY = "healthy"
     DEGRADED = "degraded"
     CRITICAL = "critical"
 
-    def __repr__(self) -> str:
-        return f"HealthStatus.{self.name}"
 
-
-class ComponentStatus(enum.Enum):
+class ComponentStatus(ReadableEnum):
     """One component's health."""
 
     OK = "ok"
@@ -37,9 +34,6 @@ class ComponentStatus(enum.Enum):
     ERROR = "error"
     UNKNOWN = "unknown"
     """The check did not answer (it timed out, or has not run yet)."""
-
-    def __repr__(self) -> str:
-        return f"ComponentStatus.{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
