@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pydantic
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from resilience import (
     Backoff,
@@ -398,3 +400,34 @@ def test_bad_requests_name_the_argument(fake_clock: FakeClock) -> None:
 def test_repr(fake_clock: FakeClock) -> None:
     """The repr shows the limit."""
     assert repr(limiter(fake_clock)) == "RateLimiter('api', rate=2, per=1, burst=4)"
+
+
+@given(
+    max_wait=st.sampled_from([0.0, 0.3, 1.0]),
+    gaps=st.lists(st.sampled_from([0.0, 0.0, 0.1, 0.25, 0.5, 2.0]), min_size=1, max_size=30),
+)
+def test_the_async_decorator_admits_as_the_engine_does(max_wait: float, gaps: list[float]) -> None:
+    """The async decorator's inline admission waits, refuses and counts as Pipeline does."""
+
+    async def run(form: str) -> list[object]:
+        clock = FakeClock()
+        events: list[Event] = []
+        rl = RateLimiter(
+            "api", rate=2, burst=3, max_wait=max_wait, clock=clock, listeners=[events.append]
+        )
+
+        async def work() -> float:
+            return clock.monotonic()
+
+        limited = rl(work) if form == "own" else Pipeline(rl)(work)
+        seen: list[object] = []
+        for gap in gaps:
+            await clock.asleep(gap)
+            try:
+                seen.append(await limited())
+            except RateLimitedError as exc:
+                seen.append(("refused", exc.retry_after))
+        (shown,) = rl.measurements()
+        return [*seen, shown.totals, events]
+
+    assert asyncio.run(run("own")) == asyncio.run(run("engine"))

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from resilience._core.blocks import blocks
 
 if TYPE_CHECKING:
     from resilience._core.clock import Clock
@@ -132,6 +135,40 @@ class LocalBucket:
             return wait
         finally:
             lock.release()
+
+    def guard(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        *,
+        owner: object,
+        slow: Callable[[], Awaitable[None]],
+    ) -> Callable[..., Awaitable[Any]]:
+        """``fn`` taking one token a call, with :meth:`reserve`'s admission at once inline.
+
+        The async decorator's wrapper: a frame less a call than :meth:`reserve`'s. A
+        request not admitted at once goes to ``slow`` (to wait, or be refused); a call in
+        a ``with`` block of ``owner`` was admitted by the block.
+        """
+        acquire, release = self._lock.acquire, self._lock.release
+        monotonic, interval, admits = self._monotonic, self._interval, self._admits
+
+        async def limited(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+            held = blocks()
+            if not held or owner not in held:
+                acquire()
+                now = monotonic()
+                tat = self._tat
+                new = (tat if tat > now else now) + interval  # noqa: FURB136
+                if new - now <= admits:
+                    self._tat = new
+                    self.admitted += 1
+                    release()
+                else:
+                    release()
+                    await slow()  # reserve() decides: a wait, or the refusal
+            return await fn(*args, **kwargs)
+
+        return limited
 
     def tokens(self) -> float:
         """See :meth:`RateLink.tokens`."""

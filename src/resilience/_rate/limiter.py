@@ -189,16 +189,23 @@ class RateLimiter(Shell):
         if inspect.iscoroutinefunction(fn):
             asleep = self._clock.asleep
 
-            @functools.wraps(fn)
-            async def limited_async(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-                held = blocks()
-                if not held or self not in held:  # a `with` block of ours admitted it
-                    wait = reserve(1, max_wait)
-                    if wait:
-                        await asleep(admit(wait))
-                return await fn(*args, **kwargs)
+            async def slow() -> None:
+                wait = reserve(1, max_wait)
+                if wait:
+                    await asleep(admit(wait))
 
-            wrapper = limited_async
+            if isinstance(self._link, LocalBucket):  # its admission inline in the wrapper
+                wrapper = self._link.guard(fn, owner=self, slow=slow)
+            else:
+
+                async def limited_async(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+                    held = blocks()
+                    if not held or self not in held:  # a `with` block of ours admitted it
+                        await slow()
+                    return await fn(*args, **kwargs)
+
+                wrapper = limited_async
+            wrapper = functools.wraps(fn)(wrapper)
         else:
             sleep = self._clock.sleep
 
