@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     import aiohttp

@@ -17,7 +17,7 @@ are plain objects a dependency can return. Needs the ``fastapi`` extra.
 
 from __future__ import annotations
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     import fastapi  # noqa: F401 - the extra's presence is what this module checks

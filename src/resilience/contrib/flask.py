@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     from flask import Blueprint, Response, request

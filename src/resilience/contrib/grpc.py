@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeAlias
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     import grpc  # type: ignore[import-untyped]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import ClassVar, Generic, TypeVar, cast
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     import httpx

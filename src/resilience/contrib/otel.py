@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     from opentelemetry import context as otel_context

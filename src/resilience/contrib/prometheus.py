@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     from prometheus_client.metrics_core import (

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from typing_extensions import override
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     import requests

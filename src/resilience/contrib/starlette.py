@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from functools import partial
 from typing import Any, Final
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     from starlette.exceptions import HTTPException

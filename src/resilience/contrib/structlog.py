@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     import structlog

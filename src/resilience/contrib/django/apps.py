@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     from django.apps import AppConfig  # type: ignore[import-untyped]

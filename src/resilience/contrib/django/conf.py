@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     from django.conf import settings as django_settings  # type: ignore[import-untyped]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from resilience.contrib._extras import missing
+from resilience._core.extras import missing
 
 try:
     from django.http import HttpRequest, HttpResponse  # type: ignore[import-untyped]

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from datetime import timedelta
 
+from resilience._core.extras import missing
 from resilience.batch._checkpoint import (
     HOLDER_SPAN,
     CheckpointError,
@@ -39,9 +40,7 @@ try:
     import psycopg
     from psycopg.rows import TupleRow
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "PostgresCheckpointStore needs psycopg 3: pip install 'resilience-engine[postgres]'"
-    ) from _exc
+    raise missing("postgres", "psycopg 3", who="PostgresCheckpointStore") from _exc
 
 from resilience.stores._checkpoints import busy, dump_key, load_key, lost
 from resilience.stores.postgres._connection import Wording

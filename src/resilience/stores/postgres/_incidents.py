@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Final, LiteralString
 
+from resilience._core.extras import missing
 from resilience.recovery import Incident, IncidentState, TimelineEntry
 from resilience.recovery._incidents import SCHEMA
 from resilience.recovery._memory import checked_change, unknown
@@ -20,9 +21,7 @@ from resilience.recovery._memory import checked_change, unknown
 try:
     import psycopg  # noqa: F401 - the store's modules need it: say so before they fail
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "PostgresIncidentStore needs psycopg 3: pip install 'resilience-engine[postgres]'"
-    ) from _exc
+    raise missing("postgres", "psycopg 3", who="PostgresIncidentStore") from _exc
 
 from resilience.stores.postgres._connection import Wording
 from resilience.stores.postgres._store import PostgresStore, Schema

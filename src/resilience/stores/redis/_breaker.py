@@ -28,6 +28,7 @@ from typing import Final, Literal, NoReturn
 from resilience._breaker.events import CircuitState
 from resilience._breaker.store import BreakerLink, SharedBreaker
 from resilience._core.clock import SYSTEM_CLOCK
+from resilience._core.extras import missing
 from resilience._core.text import safe_repr
 from resilience.health import CheckResult
 from resilience.stores._events import StoreDegraded, StoreRecovered
@@ -36,9 +37,7 @@ try:
     import redis
     from redis.client import PubSub
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "RedisBreakerStore needs the redis client: pip install 'resilience-engine[redis]'"
-    ) from _exc
+    raise missing("redis", "the redis client", who="RedisBreakerStore") from _exc
 
 from resilience.stores.redis._commands import BreakerCommands
 from resilience.stores.redis._connection import REDIS_ERRORS

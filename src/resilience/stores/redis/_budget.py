@@ -23,14 +23,13 @@ from datetime import timedelta
 from typing import Final, Self
 
 from resilience._core.clock import Clock
+from resilience._core.extras import missing
 from resilience._retry.budget import BudgetSnapshot, RetryBudget
 
 try:
     import redis
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "RedisRetryBudget needs the redis client: pip install 'resilience-engine[redis]'"
-    ) from _exc
+    raise missing("redis", "the redis client", who="RedisRetryBudget") from _exc
 
 from resilience.stores.redis._connection import REDIS_ERRORS, connect
 

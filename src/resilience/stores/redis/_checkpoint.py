@@ -34,6 +34,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from resilience._core.extras import missing
 from resilience.batch._checkpoint import (
     CheckpointError,
     ItemKey,
@@ -47,9 +48,7 @@ try:
     import redis
     from redis.cluster import RedisCluster
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "RedisCheckpointStore needs the redis client: pip install 'resilience-engine[redis]'"
-    ) from _exc
+    raise missing("redis", "the redis client", who="RedisCheckpointStore") from _exc
 
 from resilience._core.redact import redact_url
 from resilience.stores._checkpoints import busy, lost
