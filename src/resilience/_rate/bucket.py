@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from resilience._core.clock import Clock
     from resilience._rate.config import RateLimiterOptions
 
-__all__ = ["LocalBucket", "RateLink", "RateStore", "gcra"]
+__all__ = ["LocalBucket", "RateLink", "RateStore", "Tally", "gcra", "spare"]
 
 SLACK = 1e-9
 """Float rounding forgiven, in intervals: a request exactly ``retry_after`` later is admitted."""
@@ -45,6 +45,12 @@ def gcra(  # noqa: PLR0917 - the algorithm's own terms, positional for speed
     if wait <= max_wait + slack:
         return new, wait
     return tat, -wait
+
+
+def spare(tat: float, now: float, capacity: float, interval: float) -> float:
+    """The tokens a bucket at ``tat`` holds at ``now``, at least 0."""
+    backlog = tat - now if tat > now else 0.0
+    return max(0.0, (capacity - backlog) / interval)
 
 
 class RateLink(Protocol):
@@ -84,31 +90,35 @@ class RateStore(Protocol):
         ...
 
 
-class LocalBucket:
+class Tally:
+    """A link's counts of requests admitted, admitted after a wait, and refused."""
+
+    __slots__ = ("_lock", "admitted", "delayed", "rejected")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.admitted = 0
+        self.delayed = 0
+        self.rejected = 0
+
+    def counts(self) -> tuple[int, int, int]:
+        """See :meth:`RateLink.counts`."""
+        with self._lock:
+            return self.admitted, self.delayed, self.rejected
+
+
+class LocalBucket(Tally):
     """GCRA for one process, under a lock held for the arithmetic only."""
 
-    __slots__ = (
-        "_admits",
-        "_capacity",
-        "_interval",
-        "_lock",
-        "_monotonic",
-        "_tat",
-        "admitted",
-        "delayed",
-        "rejected",
-    )
+    __slots__ = ("_admits", "_capacity", "_interval", "_monotonic", "_tat")
 
     def __init__(self, config: RateLimiterOptions, clock: Clock) -> None:
+        super().__init__()
         self._interval = config.interval
         self._capacity = config.capacity * config.interval
         self._admits = self._capacity + config.interval * SLACK  # ahead of now, at most
         self._monotonic = clock.monotonic
-        self._lock = threading.Lock()
         self._tat = -math.inf  # full: the first request starts from now
-        self.admitted = 0
-        self.delayed = 0
-        self.rejected = 0
 
     def reserve(self, n: int, max_wait: float) -> float:
         """See :meth:`RateLink.reserve`."""
@@ -173,14 +183,7 @@ class LocalBucket:
     def tokens(self) -> float:
         """See :meth:`RateLink.tokens`."""
         with self._lock:
-            now = self._monotonic()
-            backlog = self._tat - now if self._tat > now else 0.0
-        return max(0.0, (self._capacity - backlog) / self._interval)
-
-    def counts(self) -> tuple[int, int, int]:
-        """See :meth:`RateLink.counts`."""
-        with self._lock:
-            return self.admitted, self.delayed, self.rejected
+            return spare(self._tat, self._monotonic(), self._capacity, self._interval)
 
     @property
     def idle(self) -> bool:

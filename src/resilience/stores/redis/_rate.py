@@ -17,22 +17,20 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final, Literal
 
 from resilience._core.clock import SYSTEM_CLOCK
-from resilience._rate.bucket import LocalBucket, gcra
+from resilience._core.extras import missing
+from resilience._rate.bucket import LocalBucket, Tally, gcra, spare
 from resilience.health import CheckResult
 from resilience.stores._events import StoreDegraded, StoreRecovered
 
 try:
     import redis
 except ImportError as _exc:  # pragma: no cover - the extra is installed in tests
-    raise ImportError(
-        "RedisRateStore needs the redis client: pip install 'resilience-engine[redis]'"
-    ) from _exc
+    raise missing("redis", "the redis client", who="RedisRateStore") from _exc
 
 from resilience.stores.redis._connection import REDIS_ERRORS
 from resilience.stores.redis._options import RateStoreOptions
@@ -152,7 +150,7 @@ class RedisRateStore(OutageStore[RateStoreOptions]):
         self._degraded(exc)
 
 
-class RedisRateLink:
+class RedisRateLink(Tally):
     """One limiter's side of :class:`RedisRateStore` (see :class:`resilience.RateLink`)."""
 
     __slots__ = (
@@ -162,16 +160,13 @@ class RedisRateLink:
         "_key",
         "_known",
         "_local",
-        "_lock",
         "_monotonic",
         "_on_error",
         "_store",
-        "admitted",
-        "delayed",
-        "rejected",
     )
 
     def __init__(self, store: RedisRateStore, config: RateLimiterOptions, clock: Clock) -> None:
+        super().__init__()
         self._store = store
         self._key = f"{store.config.namespace}:rate:{{{config.name}}}"
         interval_us = max(1, round(config.interval * _US))
@@ -182,10 +177,6 @@ class RedisRateLink:
         self._known = -math.inf  # the fleet's state as last seen, on this clock: a lower bound
         self._local = LocalBucket(config, clock)  # on_error="local"
         self._on_error = store.config.on_error
-        self._lock = threading.Lock()
-        self.admitted = 0
-        self.delayed = 0
-        self.rejected = 0
 
     def reserve(self, n: int, max_wait: float) -> float:
         """Take ``n`` tokens of the fleet's; see :meth:`resilience.RateLink.reserve`."""
@@ -206,14 +197,7 @@ class RedisRateLink:
         """The fleet's tokens as last seen here (this process's while Redis is down)."""
         if self._store.degraded and self._on_error == "local":
             return self._local.tokens()
-        now = self._monotonic()
-        backlog = self._known - now if self._known > now else 0.0
-        return max(0.0, (self._capacity - backlog) / self._interval)
-
-    def counts(self) -> tuple[int, int, int]:
-        """Requests admitted, admitted after a wait, and refused, by this process."""
-        with self._lock:
-            return self.admitted, self.delayed, self.rejected
+        return spare(self._known, self._monotonic(), self._capacity, self._interval)
 
     @property
     def idle(self) -> bool:
