@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from resilience import stores
 from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker
 from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import CircuitOpenError
@@ -120,26 +120,25 @@ if TYPE_CHECKING:
     from resilience.stores.redis._checkpoint import RedisCheckpointStore as RedisCheckpointStore
     from resilience.stores.redis._rate import RedisRateStore as RedisRateStore
 
-# Backed by optional extras (redis, postgres): imported on first use, so that
-# ``import resilience`` needs neither client library.
-_LAZY = {
-    "PostgresCheckpointStore": "resilience.stores.postgres._checkpoint",
-    "RedisBreakerStore": "resilience.stores.redis._breaker",
-    "RedisCheckpointStore": "resilience.stores.redis._checkpoint",
-    "RedisRateStore": "resilience.stores.redis._rate",
-    "RedisRetryBudget": "resilience.stores.redis._budget",
-}
+# Backed by optional extras (redis, postgres): imported on first use, through
+# resilience.stores, so that ``import resilience`` needs neither client library.
+_FROM_STORES = frozenset({
+    "PostgresCheckpointStore",
+    "RedisBreakerStore",
+    "RedisCheckpointStore",
+    "RedisRateStore",
+    "RedisRetryBudget",
+})  # fmt: skip
 
 
 def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _FROM_STORES:
         raise AttributeError(f"module 'resilience' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    return getattr(stores, name)
 
 
 def __dir__() -> list[str]:
-    return sorted([*__all__, *_LAZY])
+    return sorted([*__all__, *_FROM_STORES])
 
 
 __all__ = [

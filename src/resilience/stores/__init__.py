@@ -17,15 +17,8 @@ if TYPE_CHECKING:
     from resilience.stores.redis._budget import RedisRetryBudget
     from resilience.stores.redis._checkpoint import RedisCheckpointStore
     from resilience.stores.redis._rate import RedisRateStore
-
-    # Being moved here from resilience.batch and resilience.recovery: until they land,
-    # these modules do not exist, and once they do the ignores are unused.
-    from resilience.stores.sqlite._checkpoint import (  # type: ignore[import-not-found, unused-ignore]
-        SQLiteCheckpointStore,
-    )
-    from resilience.stores.sqlite._incidents import (  # type: ignore[import-not-found, unused-ignore]
-        SQLiteIncidentStore,
-    )
+    from resilience.stores.sqlite._checkpoint import SQLiteCheckpointStore
+    from resilience.stores.sqlite._incidents import SQLiteIncidentStore
 
 __all__ = [
     "PostgresCheckpointStore",
