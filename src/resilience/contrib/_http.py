@@ -7,12 +7,13 @@ judged, and which error body is worth draining are decided here, once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import ClassVar, Final, Generic, TypeVar
+from collections.abc import Callable, Container, Iterable
+from typing import ClassVar, Final, Generic, Protocol, TypeVar
 
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.registry import BreakerRegistry
 from resilience._classify.classifier import Classification, Classifier
+from resilience._retry.attempts import Attempts
 from resilience._retry.policy import RetryPolicy
 from resilience.contrib._calls import checked_registry
 
@@ -26,7 +27,18 @@ IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE
 # costs the connection.
 _DRAIN_MAX: Final = 64 * 1024
 
-Q = TypeVar("Q")
+
+
+class Request(Protocol):
+    """What the decisions read of a request, whichever library's it is."""
+
+    @property
+    def headers(self) -> Container[str]:
+        """Its headers, looked up without regard to case."""
+        ...
+
+
+Q = TypeVar("Q", bound=Request)
 
 
 def drainable(content_length: str | None) -> bool:
@@ -80,18 +92,22 @@ class HTTPDecisions(Generic[Q]):
         """The breaker ``request`` goes through."""
         return self._breakers.get(self._key(request))
 
-    def policy(self, method: str, *, idempotency_key: bool, replayable: bool) -> RetryPolicy | None:
-        """The retry policy of a request, or None when it must be sent only once.
+    def plan(
+        self, send: Callable[..., object], request: Q, *, method: str, replayable: bool
+    ) -> tuple[CircuitBreaker, Attempts | None]:
+        """The breaker of ``request`` and its attempts, None when it is sent only once.
 
         A request is retried when its method is one of ``retry_methods`` or it carries an
-        ``Idempotency-Key``, and only when its body can be sent again.
+        ``Idempotency-Key`` header, and only when its body can be sent again. The retry
+        state names ``send`` and the request, the call and its argument.
         """
+        breaker = self.breaker_of(request)
         retry = self._retry
         if retry is None or not replayable:
-            return None
-        if method.upper() not in self._methods and not idempotency_key:
-            return None
-        return retry
+            return breaker, None
+        if method.upper() not in self._methods and "idempotency-key" not in request.headers:
+            return breaker, None
+        return breaker, retry.attempts(send, request)
 
     def classify_status(self, status: int, headers: object) -> Classification:
         """The classifier's verdict on an error response."""

@@ -132,15 +132,9 @@ class ResilientMiddleware(HoldsDecisions[ClientRequest]):
     async def __call__(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""
         try:
-            decisions = self._decisions
-            breaker = decisions.breaker_of(request)
-            policy = decisions.policy(
-                request.method,
-                idempotency_key="idempotency-key" in request.headers,
-                replayable=_replayable(request),
+            breaker, attempts = self._decisions.plan(
+                self.__call__, request, method=request.method, replayable=_replayable(request)
             )
-            # The retry state names the request, the call's argument.
-            attempts = None if policy is None else policy.attempts(self.__call__, request)
             return await acall(breaker, attempts, self._attempt, request, handler, release=_release)
         except CircuitOpenError as exc:
             raise rejection(exc, CircuitOpenClientError) from None

@@ -151,14 +151,6 @@ class _Resilience(HTTPDecisions[httpx.Request], Generic[T]):
     def __repr__(self) -> str:
         return self.describe(type(self).__name__, self._transport)
 
-    def _policy_for(self, request: httpx.Request) -> RetryPolicy | None:
-        """The retry policy of ``request``, or None when it must be sent only once."""
-        return self.policy(
-            request.method,
-            idempotency_key="idempotency-key" in request.headers,
-            replayable=_replayable(request),
-        )
-
 
 class ResilientTransport(_Resilience[httpx.BaseTransport], httpx.BaseTransport):
     """An httpx transport that sends each request through its host's breaker, with retries.
@@ -194,10 +186,9 @@ class ResilientTransport(_Resilience[httpx.BaseTransport], httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""
         try:
-            breaker = self.breaker_of(request)
-            policy = self._policy_for(request)
-            # The retry state names the request, the call's argument.
-            attempts = None if policy is None else policy.attempts(self.handle_request, request)
+            breaker, attempts = self.plan(
+                self.handle_request, request, method=request.method, replayable=_replayable(request)
+            )
             return call(breaker, attempts, self._attempt, request, release=_release)
         except CircuitOpenError as exc:
             raise rejection(exc, CircuitOpenTransportError, request=request) from None
@@ -228,10 +219,11 @@ class AsyncResilientTransport(_Resilience[httpx.AsyncBaseTransport], httpx.Async
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through its host's breaker, retrying as the policy allows."""
         try:
-            breaker = self.breaker_of(request)
-            policy = self._policy_for(request)
-            attempts = (
-                None if policy is None else policy.attempts(self.handle_async_request, request)
+            breaker, attempts = self.plan(
+                self.handle_async_request,
+                request,
+                method=request.method,
+                replayable=_replayable(request),
             )
             return await acall(breaker, attempts, self._attempt, request, release=_arelease)
         except CircuitOpenError as exc:

@@ -161,15 +161,9 @@ class ResilientAdapter(HoldsDecisions[requests.PreparedRequest], HTTPAdapter):
             "proxies": proxies,
         }
         try:
-            decisions = self._decisions
-            breaker = decisions.breaker_of(request)
-            policy = decisions.policy(
-                request.method or "GET",
-                idempotency_key="idempotency-key" in request.headers,
-                replayable=_replayable(request),
+            breaker, attempts = self._decisions.plan(
+                self.send, request, method=request.method or "GET", replayable=_replayable(request)
             )
-            # The retry state names the request, the call's argument.
-            attempts = None if policy is None else policy.attempts(self.send, request)
             return call(breaker, attempts, self._attempt, request, options, release=_release)
         except CircuitOpenError as exc:
             raise rejection(exc, CircuitOpenRequestError, request=request) from None
