@@ -106,6 +106,16 @@ class Tally:
         with self._lock:
             return self.admitted, self.delayed, self.rejected
 
+    def tally(self, wait: float) -> float:
+        """Count the decision ``wait`` (see :meth:`RateLink.reserve`), under the lock held."""
+        if wait >= 0.0:
+            self.admitted += 1
+            if wait:
+                self.delayed += 1
+        else:
+            self.rejected += 1
+        return wait
+
 
 class LocalBucket(Tally):
     """GCRA for one process, under a lock held for the arithmetic only."""
@@ -137,12 +147,7 @@ class LocalBucket(Tally):
             tat, wait = gcra(tat, now, n, self._interval, self._capacity, max_wait)
             if wait >= 0.0:
                 self._tat = tat
-                self.admitted += 1
-                if wait:
-                    self.delayed += 1
-            else:
-                self.rejected += 1
-            return wait
+            return self.tally(wait)
         finally:
             lock.release()
 

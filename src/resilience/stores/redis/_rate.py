@@ -214,10 +214,4 @@ class RedisRateLink(Tally):
 
     def _count(self, wait: float) -> float:
         with self._lock:
-            if wait >= 0.0:
-                self.admitted += 1
-                if wait:
-                    self.delayed += 1
-            else:
-                self.rejected += 1
-        return wait
+            return self.tally(wait)
