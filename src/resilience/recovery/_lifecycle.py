@@ -36,6 +36,7 @@ __all__ = [
 CHECKER = "targets"
 """Who the timeline names for what a check of the targets did."""
 _OPEN, _ACKED, _RESOLVED = IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.RESOLVED
+_REOPEN_FIRST = "re-open it first if it is back"
 
 
 def _who(by: str) -> str:
@@ -52,6 +53,16 @@ def _refuse(incident: Incident, doing: str, hint: str) -> IncidentError:
     )
 
 
+def _already(incident: Incident, *, at: float) -> IncidentError:
+    """The refusal of a move to the state ``incident`` is in: who put it there, and when."""
+    if incident.state is _ACKED:
+        by, did, when = incident.acknowledged_by, "took", incident.acknowledged_at
+    else:
+        by, did, when = incident.resolved_by, "resolved", incident.resolved_at
+    # The state's name is also the refused transition's: "cannot be resolved: it is resolved".
+    return _refuse(incident, incident.state.value, f"{by} {did} it at {iso(when or at)}")
+
+
 def opened_at(incident: Incident) -> float:
     """When the incident was (last) opened: its start, or its last re-opening."""
     for entry in reversed(incident.timeline):
@@ -64,13 +75,9 @@ def acknowledge(incident: Incident, *, by: str, at: float, text: str = "") -> In
     """Taken by ``by``: escalation stops; the resolution target still runs."""
     who = _who(by)
     if incident.state is _ACKED:
-        raise _refuse(
-            incident,
-            "acknowledged",
-            f"{incident.acknowledged_by} took it at {iso(incident.acknowledged_at or at)}",
-        )
+        raise _already(incident, at=at)
     if incident.state is _RESOLVED:
-        raise _refuse(incident, "acknowledged", "re-open it first if it is back")
+        raise _refuse(incident, "acknowledged", _REOPEN_FIRST)
     entry = TimelineEntry(at, EntryKind.ACKNOWLEDGED, text or f"acknowledged by {who}", who)
     return replace(
         incident.with_entries(entry), state=_ACKED, acknowledged_at=at, acknowledged_by=who
@@ -81,11 +88,7 @@ def resolve(incident: Incident, *, by: str, at: float, text: str = "") -> Incide
     """Over: resolved by ``by`` (``"recovery"`` when a recovery worked)."""
     who = _who(by)
     if incident.state is _RESOLVED:
-        raise _refuse(
-            incident,
-            "resolved",
-            f"{incident.resolved_by} resolved it at {iso(incident.resolved_at or at)}",
-        )
+        raise _already(incident, at=at)
     entry = TimelineEntry(at, EntryKind.RESOLVED, text or f"resolved by {who}", who)
     return replace(incident.with_entries(entry), state=_RESOLVED, resolved_at=at, resolved_by=who)
 
@@ -122,7 +125,7 @@ def raise_severity(
     who = _who(by)
     new = incident.severity.raised() if to is None else Severity.parse(to, field="to")
     if incident.state is _RESOLVED:
-        raise _refuse(incident, "made more urgent", "re-open it first if it is back")
+        raise _refuse(incident, "made more urgent", _REOPEN_FIRST)
     if new.at_least(incident.severity):
         if new is incident.severity:
             raise IncidentError(
