@@ -131,23 +131,26 @@ class EmailNotifier:
             await within(self.timeout, asyncio.to_thread(self._send, mail))
         except (Overran, TimeoutError):
             raise NotifyError(f"{where} did not answer within {self.timeout:g} s") from None
-        except smtplib.SMTPAuthenticationError as exc:
-            said = scrub(_said(exc), self._secrets)
-            raise NotifyError(
+        except Exception as exc:
+            raise NotifyError(self._failed(where, exc)) from None
+
+    def _failed(self, where: str, exc: Exception) -> str:
+        """The error for ``exc``: what the server said, every secret masked, and what to do."""
+        said = scrub(_said(exc), self._secrets)
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return (
                 f"{where} refused the login of {self.username!r}: {said}; check username "
                 "and password"
-            ) from None
-        except smtplib.SMTPNotSupportedError as exc:
-            said = scrub(safe_str(exc), self._secrets)
-            raise NotifyError(
+            )
+        if isinstance(exc, smtplib.SMTPNotSupportedError):
+            return (
                 f"{where}: {said}; the server offers no STARTTLS: use security='tls' if it "
                 "speaks TLS from the start (port 465)"
-            ) from None
-        except NotifyError as exc:
-            raise NotifyError(f"{where}: {scrub(safe_str(exc), self._secrets)}") from None
-        except Exception as exc:
-            said = scrub(f"{type(exc).__name__}: {_said(exc)}", self._secrets)
-            raise NotifyError(f"{where} failed: {said}") from None
+            )
+        if isinstance(exc, NotifyError):  # recipients refused: it says so itself
+            return f"{where}: {said}"
+        named = scrub(f"{type(exc).__name__}: {_said(exc)}", self._secrets)
+        return f"{where} failed: {named}"
 
     def _send(self, mail: EmailMessage) -> None:
         context = self._context or ssl.create_default_context()
