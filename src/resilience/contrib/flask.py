@@ -24,7 +24,7 @@ except ImportError as _exc:  # pragma: no cover - the extra is installed in test
     raise missing("flask", "Flask") from _exc
 
 from resilience._breaker.errors import CircuitOpenError
-from resilience.contrib._web import circuit_open_body, retry_after_header
+from resilience.contrib._web import circuit_open_reply
 from resilience.health import HealthRegistry
 from resilience.health._probes import ProbeAnswer, probe
 
@@ -39,12 +39,8 @@ def _response(answer: ProbeAnswer) -> Response:
 
 def circuit_open_response(exc: CircuitOpenError) -> Response:
     """A 503 for an open circuit, with ``Retry-After``: an error handler for any Flask app."""
-    return Response(
-        circuit_open_body(exc),
-        status=503,
-        mimetype="application/json",
-        headers={"Retry-After": retry_after_header(exc.retry_after)},
-    )
+    body, headers = circuit_open_reply(exc)
+    return Response(body, status=503, mimetype="application/json", headers=headers)
 
 
 def health_blueprint(

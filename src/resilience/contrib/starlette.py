@@ -38,7 +38,7 @@ from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.events import CircuitState
 from resilience._breaker.registry import BreakerRegistry
 from resilience._core.text import json_bytes
-from resilience.contrib._web import circuit_open_body, retry_after_header
+from resilience.contrib._web import circuit_open_reply, retry_after_header
 from resilience.health import ComponentChanged, ComponentStatus, HealthRegistry
 from resilience.health._probes import ProbeAnswer, probe
 
@@ -101,12 +101,8 @@ async def circuit_open_response(_request: Request, exc: Exception) -> Response:
     """
     if not isinstance(exc, CircuitOpenError):
         raise exc
-    return Response(
-        circuit_open_body(exc),
-        status_code=503,
-        media_type="application/json",
-        headers={"retry-after": retry_after_header(exc.retry_after)},
-    )
+    body, headers = circuit_open_reply(exc)  # Starlette sends header names lower-cased
+    return Response(body, status_code=503, media_type="application/json", headers=headers)
 
 
 def guard(
