@@ -16,6 +16,7 @@ from resilience._core.shells import is_async
 from resilience.recovery._channels._http import (
     Endpoint,
     NotifyError,
+    checked_severity,
     checked_timeout,
     checked_url,
 )
@@ -45,13 +46,6 @@ class Notifier(Protocol):
         """Deliver ``incident``, or raise."""
 
 
-def _as_severity(value: Severity | str) -> Severity:
-    try:
-        return Severity(value)
-    except ValueError:
-        raise ValueError(f"min_severity must be one of P0, P1, P2, P3, got {value!r}") from None
-
-
 class LoggingNotifier:
     """Logs each incident to a stdlib logger: P0 and P1 as CRITICAL/ERROR, P2 WARNING, P3 INFO.
 
@@ -71,7 +65,7 @@ class LoggingNotifier:
         self, logger: logging.Logger | None = None, *, min_severity: Severity | str = Severity.P3
     ) -> None:
         self.logger = logger if logger is not None else logging.getLogger("resilience")
-        self.min_severity = _as_severity(min_severity)
+        self.min_severity = checked_severity(min_severity)
 
     async def notify(self, incident: Incident) -> None:
         """Log the incident's summary, with its fields in ``extra``."""
@@ -104,7 +98,7 @@ class CallbackNotifier:
         if not callable(fn):
             raise TypeError(f"CallbackNotifier takes a function, got {fn!r}")
         self.fn = fn
-        self.min_severity = _as_severity(min_severity)
+        self.min_severity = checked_severity(min_severity)
 
     async def notify(self, incident: Incident) -> None:
         """Call the function with the incident."""
@@ -143,7 +137,7 @@ class WebhookNotifier:
         timeout: float | timedelta = 10.0,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.min_severity = _as_severity(min_severity)
+        self.min_severity = checked_severity(min_severity)
         self._endpoint = Endpoint(
             what="webhook", url=checked_url(url), timeout=checked_timeout(timeout), headers=headers
         )
