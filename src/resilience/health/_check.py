@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, TypedDict
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -32,6 +32,17 @@ def positive_seconds(value: float | timedelta, *, what: str) -> float:
     if isinstance(number, bool) or not number > 0:
         raise ValueError(f"{what} must be a positive number, got {value!r}")
     return float(number)
+
+
+class CheckOptions(TypedDict, total=False):
+    """The keyword options of :meth:`HealthRegistry.register`, for the decorator's form."""
+
+    critical: bool
+    timeout: float | timedelta | None
+    ttl: float | timedelta | None
+    failure_ttl: float | timedelta | None
+    groups: Iterable[str]
+    timeout_status: ComponentStatus
 
 
 class CheckConfig(Options):

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 
+from typing_extensions import Unpack
+
 from resilience._breaker.registry import BreakerRegistry
 from resilience._classify.classifier import Classifier
 from resilience._core.clock import SYSTEM_CLOCK, Clock
@@ -18,7 +20,7 @@ from resilience._core.events import emit
 from resilience._core.log import log_event
 from resilience._core.shells import is_async
 from resilience.health._breakers import BreakerComponents
-from resilience.health._check import Check, CheckConfig, CheckFn, positive_seconds
+from resilience.health._check import Check, CheckConfig, CheckFn, CheckOptions, positive_seconds
 from resilience.health._flight import FlightRunner
 from resilience.health._monitor import HealthMonitor
 from resilience.health._probes import asgi_app, wsgi_app
@@ -67,30 +69,11 @@ class HealthRegistry:
 
     # ---------------------------------------------------------------- registration
 
-    def check(
-        self,
-        name: str,
-        *,
-        critical: bool = True,
-        timeout: float | timedelta | None = None,
-        ttl: float | timedelta | None = None,
-        failure_ttl: float | timedelta | None = None,
-        groups: Iterable[str] = ("readiness",),
-        timeout_status: ComponentStatus = ComponentStatus.UNKNOWN,
-    ) -> Callable[[CheckFn], CheckFn]:
-        """Register the decorated function as the check of component ``name``."""
+    def check(self, name: str, **options: Unpack[CheckOptions]) -> Callable[[CheckFn], CheckFn]:
+        """Register the decorated function as the check of ``name`` (see :meth:`register`)."""
 
         def decorate(fn: CheckFn) -> CheckFn:
-            self.register(
-                name,
-                fn,
-                critical=critical,
-                timeout=timeout,
-                ttl=ttl,
-                failure_ttl=failure_ttl,
-                groups=groups,
-                timeout_status=timeout_status,
-            )
+            self.register(name, fn, **options)
             return fn
 
         return decorate
