@@ -91,16 +91,8 @@ class MeasuredSources:
                 about = f"The {kind}'s {field}, read from its measurements."
             else:
                 about = f"The {kind}'s {field} count since it was made, from its measurements."
-            timed = field.endswith("_seconds")
-            made = MetricSpec(
-                f"resilience.{kind}.{field}",
-                measured,
-                "s" if timed else "1",
-                about,
-                _LABELS,
-                f"{kind}_{field}",
-                "seconds" if timed else "",
-            )
+            unit = "s" if field.endswith("_seconds") else "1"
+            made = MetricSpec(f"resilience.{kind}.{field}", measured, unit, about, _LABELS)
             with self._lock:
                 spec = self._specs.setdefault(key, made)
         return spec

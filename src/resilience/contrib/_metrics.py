@@ -1,8 +1,8 @@
 """The metrics the OpenTelemetry and Prometheus exporters report, each described once.
 
-A :class:`MetricSpec` gives a metric's OpenTelemetry name and unit, its Prometheus name,
-and its labels. The exporters dress the same specs, and the same ``(label values,
-value)`` readings (:data:`Sample`), in their own types.
+A :class:`MetricSpec` gives a metric's OpenTelemetry name and unit, and its labels; its
+Prometheus name follows from those. The exporters dress the same specs, and the same
+``(label values, value)`` readings (:data:`Sample`), in their own types.
 """
 
 from __future__ import annotations
@@ -83,9 +83,23 @@ class MetricSpec:
     description: str
     labels: tuple[str, ...]
     """The Prometheus label names; :attr:`attributes` are their OpenTelemetry names."""
-    prometheus: str
-    """The Prometheus name, after the namespace and before ``_total``."""
-    prometheus_unit: str = ""
+
+    @property
+    def prometheus_unit(self) -> str:
+        """The Prometheus unit: ``"seconds"`` for ``"s"``, none for a count or a ratio."""
+        return "seconds" if self.unit == "s" else ""
+
+    @property
+    def prometheus(self) -> str:
+        """The Prometheus name, after the namespace and before ``_total``.
+
+        The OpenTelemetry name's words joined by ``_``, ending with the unit, as
+        OpenTelemetry's Prometheus compatibility rules have it: ``resilience.call.duration``
+        is ``call_duration_seconds``.
+        """
+        name = self.name.removeprefix("resilience.").replace(".", "_")
+        unit = self.prometheus_unit
+        return f"{name}_{unit}" if unit and not name.endswith(f"_{unit}") else name
 
     @property
     def attributes(self) -> tuple[str, ...]:
@@ -101,72 +115,72 @@ _C, _H, _OC, _G = Kind.COUNTER, Kind.HISTOGRAM, Kind.OBSERVED_COUNTER, Kind.GAUG
 CALLS: Final = MetricSpec(
     "resilience.calls", _C, "{call}",
     "Calls through a circuit breaker, by outcome (rejected: refused without running).",
-    ("remote", "outcome"), "calls",
+    ("remote", "outcome"),
 )  # fmt: skip
 CALL_DURATION: Final = MetricSpec(
     "resilience.call.duration", _H, "s",
     "Duration of the calls a circuit breaker let through, by outcome.",
-    ("remote", "outcome"), "call_duration_seconds", "seconds",
+    ("remote", "outcome"),
 )  # fmt: skip
 TRANSITIONS: Final = MetricSpec(
     "resilience.breaker.transitions", _C, "{transition}",
     "State changes of circuit breakers.",
-    ("remote", "from", "to"), "breaker_transitions",
+    ("remote", "from", "to"),
 )  # fmt: skip
 RETRIES: Final = MetricSpec(
     "resilience.retries", _C, "{retry}",
     "Retries scheduled by retry policies, by failure kind and error type.",
-    ("kind", "error_type"), "retries",
+    ("kind", "error_type"),
 )  # fmt: skip
 BREAKER_STATE: Final = MetricSpec(
     "resilience.breaker.state", _G, "1",
     "1 for the state a circuit breaker is in, 0 for the other states.",
-    ("remote", "state"), "breaker_state",
+    ("remote", "state"),
 )  # fmt: skip
 FAILURE_RATE: Final = MetricSpec(
     "resilience.breaker.failure_rate", _G, "1",
     "Share of failed calls in a breaker's window (absent while the window is empty).",
-    ("remote",), "breaker_failure_rate",
+    ("remote",),
 )  # fmt: skip
 CONSECUTIVE: Final = MetricSpec(
     "resilience.breaker.consecutive_failures", _G, "{failure}",
     "Failures in a row a circuit breaker has counted.",
-    ("remote",), "breaker_consecutive_failures",
+    ("remote",),
 )  # fmt: skip
 BUDGET_REJECTED: Final = MetricSpec(
     "resilience.retry_budget.rejected", _OC, "{retry}",
     "Retries a retry budget refused, since it was created.",
-    ("budget",), "retry_budget_rejected",
+    ("budget",),
 )  # fmt: skip
 BUDGET_RETRIES: Final = MetricSpec(
     "resilience.retry_budget.retries", _G, "{retry}",
     "Retries taken from a retry budget within its window.",
-    ("budget",), "retry_budget_retries",
+    ("budget",),
 )  # fmt: skip
 BUDGET_CALLS: Final = MetricSpec(
     "resilience.retry_budget.calls", _G, "{call}",
     "First attempts counted by a retry budget within its window.",
-    ("budget",), "retry_budget_calls",
+    ("budget",),
 )  # fmt: skip
 BUDGET_ALLOWED: Final = MetricSpec(
     "resilience.retry_budget.allowed", _G, "{retry}",
     "Retries a retry budget allows within its window.",
-    ("budget",), "retry_budget_allowed",
+    ("budget",),
 )  # fmt: skip
 BATCH_ITEMS: Final = MetricSpec(
     "resilience.batch.items", _G, "{item}",
     "Items of a batch job's current or last run, by status.",
-    ("job", "status"), "batch_items",
+    ("job", "status"),
 )  # fmt: skip
 BATCH_RUNNING: Final = MetricSpec(
     "resilience.batch.running", _G, "1",
     "1 while a batch job runs, 0 once its run has ended.",
-    ("job",), "batch_running",
+    ("job",),
 )  # fmt: skip
 HEALTH: Final = MetricSpec(
     "resilience.health.status", _G, "1",
     "Last known status of a component: 0 OK, 1 WARNING, 2 ERROR, 3 UNKNOWN.",
-    ("component",), "health_status",
+    ("component",),
 )  # fmt: skip
 
 EVENT_METRICS: Final = (CALLS, CALL_DURATION, TRANSITIONS, RETRIES)
