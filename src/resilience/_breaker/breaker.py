@@ -9,10 +9,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, cast
 
 from resilience._breaker.config import BreakerConfig
-from resilience._breaker.events import CircuitState, Listener, Outcome
+from resilience._breaker.events import (
+    CLOSED,
+    DISABLED,
+    FORCED_OPEN,
+    HALF_OPEN,
+    METRICS_ONLY,
+    SUCCESS,
+    CircuitState,
+    Listener,
+)
 from resilience._breaker.machine import BLOCKS, Permit
 from resilience._breaker.shared import SharedMachine
 from resilience._classify.classifier import Classifier
@@ -23,12 +32,6 @@ from resilience._core.window import CountWindow, TimeWindow
 
 __all__ = ["MAX_NAME_LENGTH", "BreakerSnapshot", "CircuitBreaker"]
 
-_CLOSED: Final = CircuitState.CLOSED
-_HALF_OPEN: Final = CircuitState.HALF_OPEN
-_FORCED_OPEN: Final = CircuitState.FORCED_OPEN
-_DISABLED: Final = CircuitState.DISABLED
-_METRICS_ONLY: Final = CircuitState.METRICS_ONLY
-_SUCCESS: Final = Outcome.SUCCESS
 
 @functools.cache
 def _default_classifier() -> Classifier:
@@ -190,7 +193,7 @@ class CircuitBreaker(SharedMachine, Shell):
         else:
             gen, start = cast("int", token), 0.0
         if error is None:
-            self._record(gen, start, _SUCCESS, None)
+            self._record(gen, start, SUCCESS, None)
         else:
             self._record(gen, start, self._outcome(error), error)
 
@@ -228,7 +231,7 @@ class CircuitBreaker(SharedMachine, Shell):
                 failure_rate=failures / calls if calls else None,
                 consecutive_failures=self.streak,
                 rejected=self._rejected,
-                half_open_calls=self._permits if state is _HALF_OPEN else 0,
+                half_open_calls=self._permits if state is HALF_OPEN else 0,
                 opened_at=self._opened_at,
                 retry_after=self._retry_after(now),
                 reason=self._reason,
@@ -280,16 +283,16 @@ class CircuitBreaker(SharedMachine, Shell):
 
     def force_open(self) -> None:
         """Reject every call until :meth:`reset` or another manual transition."""
-        self._manual(_FORCED_OPEN, "forced open by force_open()")
+        self._manual(FORCED_OPEN, "forced open by force_open()")
 
     def disable(self) -> None:
         """Let every call through and record nothing, until :meth:`reset`."""
-        self._manual(_DISABLED, "disabled by disable()")
+        self._manual(DISABLED, "disabled by disable()")
 
     def metrics_only(self) -> None:
         """Let every call through and record outcomes, but never trip, until :meth:`reset`."""
-        self._manual(_METRICS_ONLY, "metrics only, by metrics_only()")
+        self._manual(METRICS_ONLY, "metrics only, by metrics_only()")
 
     def reset(self) -> None:
         """Close the circuit and forget every count, whatever the state."""
-        self._manual(_CLOSED, "reset()")
+        self._manual(CLOSED, "reset()")

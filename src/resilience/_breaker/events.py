@@ -48,6 +48,18 @@ class Outcome(ReadableEnum):
     """Neither (a cancellation, or an error that says nothing about the remote)."""
 
 
+# Members read through their enum cost a lookup each: the hot paths import these.
+CLOSED: Final = CircuitState.CLOSED
+OPEN: Final = CircuitState.OPEN
+HALF_OPEN: Final = CircuitState.HALF_OPEN
+FORCED_OPEN: Final = CircuitState.FORCED_OPEN
+DISABLED: Final = CircuitState.DISABLED
+METRICS_ONLY: Final = CircuitState.METRICS_ONLY
+SUCCESS: Final = Outcome.SUCCESS
+FAILURE: Final = Outcome.FAILURE
+IGNORED: Final = Outcome.IGNORED
+
+
 TRANSITION_NAMES: Final[Mapping[CircuitState, str]] = MappingProxyType(
     {
         CircuitState.CLOSED: "breaker.closed",

@@ -15,8 +15,16 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import CircuitOpenError
-from resilience._breaker.events import BreakerEvent as Event
 from resilience._breaker.events import (
+    CLOSED,
+    DISABLED,
+    FAILURE,
+    FORCED_OPEN,
+    HALF_OPEN,
+    IGNORED,
+    METRICS_ONLY,
+    OPEN,
+    SUCCESS,
     CallRecorded,
     CallRejected,
     CircuitState,
@@ -24,7 +32,9 @@ from resilience._breaker.events import (
     Outcome,
     StateChanged,
 )
-from resilience._classify.classifier import Classifier, FailureKind, PartialFailure
+from resilience._breaker.events import BreakerEvent as Event
+from resilience._classify.classifier import Classifier, PartialFailure
+from resilience._classify.verdict import PARTIAL, PERMANENT, RETRYABLE
 from resilience._core.clock import Clock
 from resilience._core.drive import Segment
 from resilience._core.events import emit
@@ -37,20 +47,6 @@ if TYPE_CHECKING:
     from resilience._breaker.store import BreakerLink
 
 __all__ = ["SKIP", "BreakerMachine", "Permit"]
-
-_CLOSED: Final = CircuitState.CLOSED
-_OPEN: Final = CircuitState.OPEN
-_HALF_OPEN: Final = CircuitState.HALF_OPEN
-_FORCED_OPEN: Final = CircuitState.FORCED_OPEN
-_DISABLED: Final = CircuitState.DISABLED
-_METRICS_ONLY: Final = CircuitState.METRICS_ONLY
-# Enum members read through the class cost a lookup each; the hot path reads these.
-_SUCCESS: Final = Outcome.SUCCESS
-_FAILURE: Final = Outcome.FAILURE
-_IGNORED: Final = Outcome.IGNORED
-_RETRYABLE: Final = FailureKind.RETRYABLE
-_PERMANENT: Final = FailureKind.PERMANENT
-_PARTIAL: Final = FailureKind.PARTIAL
 
 SKIP: Final = -1  # the token of a call admitted by a DISABLED breaker: record nothing
 
@@ -123,7 +119,7 @@ class BreakerMachine:
             or bool(self._listeners)
         )
         self._segment: Segment | None = None  # itself as a one-strategy pipeline
-        self._state = _CLOSED
+        self._state = CLOSED
         self.epoch = 0
         self.fast_epoch: int | None = None
         self._reason: str | None = None
@@ -147,12 +143,12 @@ class BreakerMachine:
         # token is stale and the outcome is dropped, never applied to the wrong state.
         gen = self.epoch
         state = self._state
-        if state is _CLOSED or state is _METRICS_ONLY:
+        if state is CLOSED or state is METRICS_ONLY:
             return gen
-        if state is _DISABLED:
+        if state is DISABLED:
             return SKIP
         link = self._link
-        if link is not None and (state is _OPEN or state is _HALF_OPEN):
+        if link is not None and (state is OPEN or state is HALF_OPEN):
             return link.admit()  # the fleet decides who may try the remote
         return self._admit_local()
 
@@ -163,20 +159,20 @@ class BreakerMachine:
         with self._lock:
             now = self._clock.monotonic()
             state = self._state
-            if state is _HALF_OPEN and self._half_open_expired(now):
+            if state is HALF_OPEN and self._half_open_expired(now):
                 events.append(self._expire())
-                state = _OPEN
+                state = OPEN
             # Also right after an expiry noticed late: its open period may be over too.
-            if state is _OPEN and now >= self._opened_at + self._open_period:  # type: ignore[operator]
+            if state is OPEN and now >= self._opened_at + self._open_period:  # type: ignore[operator]
                 reason = "open period elapsed; letting a trial call through"
-                events.append(self._to(_HALF_OPEN, reason))
-                state = _HALF_OPEN
-            if state is _HALF_OPEN and self._permits < self._config.half_open_max_calls:
+                events.append(self._to(HALF_OPEN, reason))
+                state = HALF_OPEN
+            if state is HALF_OPEN and self._permits < self._config.half_open_max_calls:
                 self._permits += 1
                 token = self.epoch
-            elif state is _CLOSED or state is _METRICS_ONLY:
+            elif state is CLOSED or state is METRICS_ONLY:
                 token = self.epoch
-            elif state is _DISABLED:
+            elif state is DISABLED:
                 token = SKIP
             else:
                 error = self._reject(now, state, events)
@@ -202,23 +198,23 @@ class BreakerMachine:
     def _outcome(self, exc: BaseException) -> Outcome:
         """How a failed call counts, by its classification."""
         if not isinstance(exc, Exception) or isinstance(exc, MisusedCallError):
-            return _IGNORED  # a cancellation, or a misuse, says nothing about the remote
+            return IGNORED  # a cancellation, or a misuse, says nothing about the remote
         classify = self._classifier.classify
         kind = classify(exc).kind
-        if kind is _PARTIAL and isinstance(exc, PartialFailure):
+        if kind is PARTIAL and isinstance(exc, PartialFailure):
             # Partly done: the remote is failing if any of the failed items may recover.
-            if any(classify(e).kind is _RETRYABLE for e in exc.failed.values()):
-                return _FAILURE
-            kind = _PERMANENT
-        if kind is _RETRYABLE or self._config.count_permanent:
-            return _FAILURE
-        return _IGNORED
+            if any(classify(e).kind is RETRYABLE for e in exc.failed.values()):
+                return FAILURE
+            kind = PERMANENT
+        if kind is RETRYABLE or self._config.count_permanent:
+            return FAILURE
+        return IGNORED
 
     def _record(
         self, token: int, start: float, outcome: Outcome, exc: BaseException | None
     ) -> None:
         """Apply one finished call's outcome, unless the state changed while it ran."""
-        if outcome is _SUCCESS and token == self.fast_epoch:
+        if outcome is SUCCESS and token == self.fast_epoch:
             # What the fast lane does for a success: a CLOSED breaker that keeps no window
             # and reads no time has only its run of failures to end, and needs no lock.
             self.streak = 0
@@ -234,20 +230,20 @@ class BreakerMachine:
         lock.acquire()  # not `with`: half the cost on CPython 3.11, on every call recorded
         try:
             state = self._state
-            if token != self.epoch or (outcome is _IGNORED and state is not _HALF_OPEN):
+            if token != self.epoch or (outcome is IGNORED and state is not HALF_OPEN):
                 pass  # stale (the state changed while the call ran), or nothing to count
-            elif state is _HALF_OPEN and self._half_open_expired(
+            elif state is HALF_OPEN and self._half_open_expired(
                 now if self._timed else self._clock.monotonic()
             ):
                 # Too late: the circuit has been OPEN since the half-open period ended,
                 # so this answer decides nothing; it only gives the fleet its permit back.
                 if self._link is not None:
-                    self._link.trial(_IGNORED, False, None)  # noqa: FBT003 - the protocol's
+                    self._link.trial(IGNORED, False, None)  # noqa: FBT003 - the protocol's
                 event = self._expire()
-            elif state is _HALF_OPEN:
+            elif state is HALF_OPEN:
                 event = self._trial(outcome, slow, duration, exc)
             else:  # CLOSED or METRICS_ONLY
-                failed = outcome is _FAILURE
+                failed = outcome is FAILURE
                 # An ignored outcome leaves the consecutive count alone (handled above).
                 self.streak = self.streak + 1 if failed else 0
                 window = self._window
@@ -259,7 +255,7 @@ class BreakerMachine:
                 # after the previous call, unless it just brought the window up to
                 # minimum_calls or old outcomes aged out since: only then, or after a
                 # failure or a slow call, judge.
-                if state is _CLOSED and (
+                if state is CLOSED and (
                     failed
                     or slow
                     or (
@@ -269,7 +265,7 @@ class BreakerMachine:
                 ):
                     why = self._judge(exc if failed else None)
                     if why is not None:
-                        event = self._to(_OPEN, why)
+                        event = self._to(OPEN, why)
         finally:
             lock.release()
         if self._listeners:
@@ -285,20 +281,20 @@ class BreakerMachine:
         if self._link is not None:
             self._link.trial(outcome, slow, exc)
         # A trial counts in the run of failures as any call does.
-        if outcome is _FAILURE:
+        if outcome is FAILURE:
             self.streak += 1
-            return self._to(_OPEN, f"trial call failed: {safe_repr(exc)}")
-        if outcome is not _SUCCESS:
+            return self._to(OPEN, f"trial call failed: {safe_repr(exc)}")
+        if outcome is not SUCCESS:
             return None
         self.streak = 0
         if slow:
             reason = (
                 f"trial call was slow ({duration:.3g} s > {self._config.slow_call_duration:g} s)"
             )
-            return self._to(_OPEN, reason)
+            return self._to(OPEN, reason)
         self._trial_successes += 1
         if self._trial_successes >= self._config.success_threshold:
-            return self._to(_CLOSED, f"{self._trial_successes} trial calls succeeded")
+            return self._to(CLOSED, f"{self._trial_successes} trial calls succeeded")
         return None
 
     def _judge(self, exc: BaseException | None) -> str | None:
@@ -339,15 +335,15 @@ class BreakerMachine:
         self._state = new
         self._permits = 0
         self._trial_successes = 0
-        if new is _OPEN:
-            if old is _HALF_OPEN:
+        if new is OPEN:
+            if old is HALF_OPEN:
                 self._open_period = self._reopen_period()
             self._opened_at = now
             self._reason = reason
-        elif new is _HALF_OPEN:
+        elif new is HALF_OPEN:
             self._half_open_since = now
         else:
-            self._reason = None if new is _CLOSED else reason
+            self._reason = None if new is CLOSED else reason
             self._opened_at = None
             self._open_period = self._config.open_for
             self.streak = 0
@@ -356,19 +352,19 @@ class BreakerMachine:
         self._refresh_fast()
         if self._link is not None:
             self._link.moved(old, new, reason, shared=shared)
-        if new is _CLOSED and self._on_closed is not None:
+        if new is CLOSED and self._on_closed is not None:
             self._on_closed(self._name)
         return StateChanged(self._name, old, new, reason, now)
 
     def _manual(self, new: CircuitState, reason: str) -> None:
         with self._lock:
             moved = self._state is not new
-            if not moved and new is not _CLOSED:
+            if not moved and new is not CLOSED:
                 return  # already there: nothing to change, nothing to report
             # reset() of a CLOSED breaker still forgets every count (and the calls in
             # flight), but it is no transition.
             event = self._to(new, reason)
-            if new is _CLOSED:
+            if new is CLOSED:
                 self._rejected = 0
         if moved:
             self._announce(event)
@@ -382,7 +378,7 @@ class BreakerMachine:
 
     def _refresh_fast(self) -> None:
         # The fast path needs nothing recorded on success but the consecutive reset.
-        lean = self._state is _CLOSED and self._window is None and not self._timed
+        lean = self._state is CLOSED and self._window is None and not self._timed
         self.fast_epoch = self.epoch if lean and self not in BLOCKS else None
 
     def _retry_after(self, now: float, *, rejected: bool = False) -> float | None:
@@ -392,9 +388,9 @@ class BreakerMachine:
         same reason.
         """
         state = self._state
-        if state is _OPEN:
+        if state is OPEN:
             return max(0.0, self._opened_at + self._open_period - now)  # type: ignore[operator]
-        if state is _HALF_OPEN:
+        if state is HALF_OPEN:
             timeout = self._config.half_open_timeout
             expired = timeout is not None and now - self._half_open_since >= timeout
             if not (rejected or expired) and self._permits < self._config.half_open_max_calls:
@@ -404,7 +400,7 @@ class BreakerMachine:
             # Should the trials in flight never answer, the circuit re-opens when the
             # half-open period ends, and the next trial comes after that open period.
             return max(0.0, self._half_open_since + timeout + self._reopen_period() - now)
-        if state is _FORCED_OPEN:
+        if state is FORCED_OPEN:
             return None
         return 0.0
 
@@ -423,4 +419,4 @@ class BreakerMachine:
         timeout = self._config.half_open_timeout
         assert timeout is not None  # noqa: S101 - only called once it expired
         reason = f"no trial call finished within half_open_timeout={timeout:g} s"
-        return self._to(_OPEN, reason, at=self._half_open_since + timeout)
+        return self._to(OPEN, reason, at=self._half_open_since + timeout)

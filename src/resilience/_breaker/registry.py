@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from resilience._breaker.breaker import BreakerSnapshot, CircuitBreaker
 from resilience._breaker.config import BreakerConfig
 from resilience._breaker.errors import RegistryFullError
-from resilience._breaker.events import CircuitState, Listener
+from resilience._breaker.events import CLOSED, Listener
 from resilience._breaker.remote import RemoteBreakers
 from resilience._breaker.store import BreakerStore
 from resilience._classify.classifier import Classifier
@@ -26,7 +26,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _GLOB_CHARS = frozenset("*?[")
-_CLOSED: Final = CircuitState.CLOSED
 
 # An override inherits every field it does not set from the default, except that some
 # fields are one decision. Setting any field of the first tuple replaces the default's
@@ -289,7 +288,7 @@ class BreakerRegistry:
             # what closed it was a use (a trial call, a reset, the fleet's decision).
             name = closed_again.pop()
             breaker = pinned.get(name)
-            if breaker is not None and breaker.state is _CLOSED:
+            if breaker is not None and breaker.state is CLOSED:
                 breaker.on_closed = None  # the registry's own hook
                 del pinned[name]
                 breakers[name] = breaker
@@ -299,7 +298,7 @@ class BreakerRegistry:
             # Popped in one step: get() may reorder the dict from other threads.
             name, breaker = breakers.popitem(last=False)
             state = breaker.state
-            if state is _CLOSED:
+            if state is CLOSED:
                 evicted += 1
                 if self._store is not None:
                     self._store.unlink(breaker)
@@ -307,7 +306,7 @@ class BreakerRegistry:
             # Told when it closes from now on; and if it closed just now, noted here.
             breaker.on_closed = closed_again.add  # the registry's own hook
             pinned[name] = breaker
-            if breaker.state is _CLOSED:
+            if breaker.state is CLOSED:
                 closed_again.add(name)
         if not evicted:
             raise RegistryFullError(

@@ -10,16 +10,13 @@ from typing import TypeAlias
 
 from resilience._classify.http import attribute, headers_of, retry_after, status_of
 from resilience._classify.libraries import grpc_verdict, library_verdict, wrapped
-from resilience._classify.verdict import Classification, FailureKind
+from resilience._classify.verdict import PERMANENT, RETRYABLE, Classification, FailureKind
 from resilience._core.clock import wall_time
 from resilience._core.errors import RejectedError
 
 __all__ = ["Classification", "Classifier", "FailureKind", "PartialFailure"]
 
 logger = logging.getLogger("resilience")
-
-_RETRYABLE = FailureKind.RETRYABLE
-_PERMANENT = FailureKind.PERMANENT
 
 
 class PartialFailure(Exception):  # noqa: N818 - it is a failure of part, not an error
@@ -96,7 +93,7 @@ _PROGRAMMING = (
 # added to it (no status, no headers, no notes) the table could only give these, so the
 # common failures of the retry path skip the duck typing.
 _BY_TYPE: dict[type[BaseException], Classification] = {
-    t: Classification(_RETRYABLE, t.__name__)
+    t: Classification(RETRYABLE, t.__name__)
     for t in (
         TimeoutError,
         ConnectionError,
@@ -106,7 +103,7 @@ _BY_TYPE: dict[type[BaseException], Classification] = {
         BrokenPipeError,
     )
 } | {
-    t: Classification(_PERMANENT, f"programming error: {t.__name__}")
+    t: Classification(PERMANENT, f"programming error: {t.__name__}")
     for t in (
         ValueError,
         TypeError,
@@ -247,9 +244,9 @@ class Classifier:
         if status in _RETRYABLE_STATUS or (500 <= status < 600 and status not in _PERMANENT_5XX):  # noqa: PLR2004
             wait = retry_after(headers, self._wall_clock) if headers is not None else None
             if wait is not None:
-                return Classification(_RETRYABLE, f"HTTP {status} (Retry-After {wait:g} s)", wait)
-            return Classification(_RETRYABLE, f"HTTP {status}")
-        return Classification(_PERMANENT, f"HTTP {status}")
+                return Classification(RETRYABLE, f"HTTP {status} (Retry-After {wait:g} s)", wait)
+            return Classification(RETRYABLE, f"HTTP {status}")
+        return Classification(PERMANENT, f"HTTP {status}")
 
     # ---------------------------------------------------------------- the table
 
@@ -273,15 +270,15 @@ class Classifier:
         """The default table's verdict on ``exc`` alone, or None if it has none."""
         if not isinstance(exc, Exception):
             return Classification(
-                _PERMANENT, f"{type(exc).__name__}: a cancellation is never retried"
+                PERMANENT, f"{type(exc).__name__}: a cancellation is never retried"
             )
         if isinstance(exc, PartialFailure):
             return Classification(FailureKind.PARTIAL, f"{len(exc.failed)} items failed")
         if isinstance(exc, RejectedError):
             # A refusal (an open circuit) is worth another try when it says when.
             if exc.retry_after is None:
-                return Classification(_PERMANENT, exc.subject)
-            return Classification(_RETRYABLE, exc.subject, exc.retry_after)
+                return Classification(PERMANENT, exc.subject)
+            return Classification(RETRYABLE, exc.subject, exc.retry_after)
         verdict = library_verdict(exc, self.classify_status)
         if verdict is not None:
             return verdict
@@ -293,15 +290,15 @@ class Classifier:
             return verdict
         name = type(exc).__name__
         if isinstance(exc, TimeoutError | ConnectionError):
-            return Classification(_RETRYABLE, name)
+            return Classification(RETRYABLE, name)
         if isinstance(exc, OSError) and isinstance(exc.errno, int):
             code = errno.errorcode.get(exc.errno, str(exc.errno))
             if exc.errno in _RETRYABLE_ERRNO:
-                return Classification(_RETRYABLE, f"errno {code}")
+                return Classification(RETRYABLE, f"errno {code}")
             if exc.errno in _PERMANENT_ERRNO:
-                return Classification(_PERMANENT, f"errno {code}")
+                return Classification(PERMANENT, f"errno {code}")
         if isinstance(exc, _PROGRAMMING):
-            return Classification(_PERMANENT, f"programming error: {name}")
+            return Classification(PERMANENT, f"programming error: {name}")
         return None
 
 
@@ -323,9 +320,9 @@ def _sqlstate(exc: BaseException) -> Classification | None:
         state = attribute(exc, name)
         if isinstance(state, str) and len(state) == 5:  # noqa: PLR2004
             if state in _RETRYABLE_SQLSTATE or state[:2] in _RETRYABLE_SQLSTATE_CLASSES:
-                return Classification(_RETRYABLE, f"SQLSTATE {state}")
+                return Classification(RETRYABLE, f"SQLSTATE {state}")
             if state[:2] in _PERMANENT_SQLSTATE_CLASSES:
-                return Classification(_PERMANENT, f"SQLSTATE {state}")
+                return Classification(PERMANENT, f"SQLSTATE {state}")
             return None
     return None
 
@@ -335,8 +332,8 @@ def _sqlite(exc: BaseException) -> Classification | None:
         code = attribute(exc, "sqlite_errorcode")
         message = str(exc).lower()
         if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in message or "busy" in message:
-            return Classification(_RETRYABLE, "sqlite busy/locked")
+            return Classification(RETRYABLE, "sqlite busy/locked")
         return None
     if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
-        return Classification(_PERMANENT, f"sqlite {type(exc).__name__}")
+        return Classification(PERMANENT, f"sqlite {type(exc).__name__}")
     return None

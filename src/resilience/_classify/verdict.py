@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from resilience._core.enums import ReadableEnum
 
@@ -18,6 +19,12 @@ class FailureKind(ReadableEnum):
     """Trying again will fail the same way."""
     PARTIAL = "partial"
     """Some items of a multi-item operation failed; only those are worth retrying."""
+
+
+# Members read through their enum cost a lookup each: the hot paths import these.
+RETRYABLE: Final = FailureKind.RETRYABLE
+PERMANENT: Final = FailureKind.PERMANENT
+PARTIAL: Final = FailureKind.PARTIAL
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.events import CircuitState
 from resilience._breaker.registry import BreakerRegistry
-from resilience._classify.classifier import Classifier, FailureKind
+from resilience._classify.classifier import Classifier
+from resilience._classify.verdict import RETRYABLE
 from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.drive import Segment
 from resilience._core.errors import RejectedError
@@ -30,8 +31,6 @@ __all__ = ["AlternateRemote", "RemoteUnavailableError"]
 Kwargs = dict[str, Any]
 Token = tuple[Callable[..., Any] | None, tuple[Any, ...], Kwargs]
 Alternates = Mapping[str, str | Sequence[str]] | Callable[[str], str | Sequence[str] | None]
-
-_RETRYABLE: Final = FailureKind.RETRYABLE
 
 
 class RemoteUnavailableError(RejectedError):
@@ -224,7 +223,7 @@ class AlternateRemote(Shell):
         """Whether ``error`` says the remote cannot answer now (not that the request is wrong)."""
         if isinstance(error, RejectedError):
             return True
-        return self._classifier.classify(error).kind is _RETRYABLE
+        return self._classifier.classify(error).kind is RETRYABLE
 
     def _retry_after(self, remote: str, error: Exception) -> float | None:
         if isinstance(error, RejectedError) and error.retry_after is not None:

@@ -15,8 +15,9 @@ from typing import Final
 
 import tenacity
 
-from resilience._classify.classifier import Classification, Classifier, FailureKind
+from resilience._classify.classifier import Classification, Classifier
 from resilience._classify.http import as_status, attribute, retry_after
+from resilience._classify.verdict import RETRYABLE
 from resilience._core.clock import wall_time
 from resilience._core.errors import ResilienceError
 from resilience._core.strategy import Replace
@@ -25,8 +26,7 @@ from resilience._retry.run import Run, Settings
 
 __all__ = ["ResultCheck", "RetryOnStatus", "RetryResultError", "retry_on_status"]
 
-_RETRYABLE: Final = FailureKind.RETRYABLE
-_BACKOFF: Final = Classification(_RETRYABLE, "retry_on_result")
+_BACKOFF: Final = Classification(RETRYABLE, "retry_on_result")
 
 
 class RetryResultError(ResilienceError):
@@ -130,7 +130,7 @@ def _judged_by(predicate: Callable[[object], object]) -> Callable[[object], Clas
         hint = _hint(answer)  # a number of seconds (0 too) is a wait, not a "no"
         if hint is None:
             return _BACKOFF if answer else None
-        return Classification(_RETRYABLE, f"retry_on_result asked for {hint:g} s", hint)
+        return Classification(RETRYABLE, f"retry_on_result asked for {hint:g} s", hint)
 
     return judge
 
@@ -164,13 +164,13 @@ class RetryOnStatus:
         headers = attribute(value, "headers")
         if self._statuses is None:
             verdict = self._classifier.classify_status(status, headers)
-            return verdict if verdict.kind is _RETRYABLE else None
+            return verdict if verdict.kind is RETRYABLE else None
         if status not in self._statuses:
             return None
         wait = retry_after(headers, self._wall_clock) if headers is not None else None
         if wait is not None:
-            return Classification(_RETRYABLE, f"HTTP {status} (Retry-After {wait:g} s)", wait)
-        return Classification(_RETRYABLE, f"HTTP {status}")
+            return Classification(RETRYABLE, f"HTTP {status} (Retry-After {wait:g} s)", wait)
+        return Classification(RETRYABLE, f"HTTP {status}")
 
     def __call__(self, value: object) -> float | bool:
         """Retry-After seconds, True to retry with the backoff, False to keep ``value``."""

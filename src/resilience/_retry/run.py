@@ -15,7 +15,8 @@ from typing import Any, Final, Protocol, TypeAlias, cast
 
 import tenacity
 
-from resilience._classify.classifier import Classification, Classifier, FailureKind, PartialFailure
+from resilience._classify.classifier import Classification, Classifier, PartialFailure
+from resilience._classify.verdict import PARTIAL, RETRYABLE
 from resilience._core.clock import Clock
 from resilience._core.errors import RejectedError
 from resilience._core.events import emit
@@ -30,8 +31,6 @@ from resilience._retry.testing import TESTING
 
 __all__ = ["Retrying", "Run", "Settings", "new_run", "partial_give_up", "partial_items"]
 
-_RETRYABLE: Final = FailureKind.RETRYABLE
-_PARTIAL: Final = FailureKind.PARTIAL
 _INFO: Final = logging.INFO
 
 
@@ -86,7 +85,7 @@ class Settings:
         quick = {
             kind: verdict
             for kind, verdict in (self.plain_types or {}).items()
-            if verdict.kind is _RETRYABLE and verdict.retry_after is None
+            if verdict.kind is RETRYABLE and verdict.retry_after is None
         }
         # Before the last attempt, and within the waits computed ahead.
         limit = min(self.attempts or sys.maxsize, SCHEDULE + 1)
@@ -142,11 +141,11 @@ class Settings:
             plain = self.plain_types
             verdict = plain.get(exc.__class__) if plain is not None else None
             if verdict is not None and not exc.__dict__:
-                special = verdict.kind is not _RETRYABLE  # a plain builtin: nothing else to ask
+                special = verdict.kind is not RETRYABLE  # a plain builtin: nothing else to ask
             else:
                 verdict = self.classifier.classify(exc)
                 special = (
-                    verdict.kind is not _RETRYABLE
+                    verdict.kind is not RETRYABLE
                     # A refusal is RETRYABLE when it says when: waited for only on request.
                     or (verdict.retry_after is not None and isinstance(exc, RejectedError))
                     or exc.__class__ is MisusedCallError
@@ -281,7 +280,7 @@ def _exception(
         return _rejected(s, exc)
     if isinstance(exc, MisusedCallError):
         return "not retryable: a sync call() got an async function"
-    if verdict.kind is _PARTIAL and run[_AT_PARTIAL] is not None:
+    if verdict.kind is PARTIAL and run[_AT_PARTIAL] is not None:
         return verdict  # an opted-in partial call: its retryable items were kept
     return f"not retryable: {_describe(verdict)}"
 
@@ -303,7 +302,7 @@ def _rejected(s: Settings, exc: RejectedError) -> Classification | str:
             f"{exc.subject} and allows a {exc.noun} in {retry_after:.1f} s, later than "
             f"wait_for_open_circuit={bound:g} s"
         )
-    return Classification(_RETRYABLE, exc.subject, retry_after)
+    return Classification(RETRYABLE, exc.subject, retry_after)
 
 
 def _stopped(s: Settings, run: Run, delay: float, now: float, start: float) -> str | None:
@@ -358,7 +357,7 @@ def partial_items(
     retry: list[object] = []
     for key, error in exc.failed.items():
         failed[key] = error
-        if isinstance(error, Exception) and classify(error).kind is _RETRYABLE:
+        if isinstance(error, Exception) and classify(error).kind is RETRYABLE:
             retry.append(key)
     return retry
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sized
 from concurrent.futures import Future
 from typing import Any, Final
 
-from resilience._classify.classifier import FailureKind
+from resilience._classify.verdict import PERMANENT
 from resilience._core.clock import Clock
 from resilience._core.log import log_event
 from resilience.batch._checkpoint import (
@@ -31,7 +31,6 @@ from resilience.batch._results import BatchProgress, BatchResult, ItemFailure
 
 __all__ = ["Pass", "skips"]
 
-_PERMANENT: Final = FailureKind.PERMANENT
 _MIN_ITEMS_FOR_RATE: Final = 20
 """max_failure_rate is judged once this many items were processed in the run."""
 
@@ -41,9 +40,8 @@ def skips(record: ItemRecord | None, *, redrive: bool) -> bool:
     if redrive:
         return record is None or record.status == DONE
     return record is not None and (
-        record.status == DONE or (record.status == FAILED and record.kind == _PERMANENT.value)
+        record.status == DONE or (record.status == FAILED and record.kind == PERMANENT.value)
     )
-
 
 
 class Pass:

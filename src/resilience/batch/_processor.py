@@ -14,13 +14,13 @@ import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
-from typing import Any, Final, TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
 from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.registry import BreakerRegistry
 from resilience._breaker.remote import RemoteBreakers
-from resilience._classify.classifier import Classifier, FailureKind
+from resilience._classify.classifier import Classifier
 from resilience._core import drive
 from resilience._core.clock import SYSTEM_CLOCK, Clock
 from resilience._core.drive import Segment
@@ -44,7 +44,6 @@ from resilience.batch._results import BatchProgress, BatchResult, ItemFailure
 # The results are named here too, for the imports that still use this module's path.
 __all__ = ["BatchProcessor", "BatchProgress", "BatchResult", "ItemFailure"]
 
-_RETRYABLE: Final = FailureKind.RETRYABLE
 
 Handler: TypeAlias = Callable[[Any], object]
 """Called with each item; a coroutine function for :meth:`BatchProcessor.arun`."""

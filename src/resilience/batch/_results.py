@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from resilience._classify.classifier import Classification, FailureKind
+from resilience._classify.classifier import Classification
+from resilience._classify.verdict import PERMANENT
 from resilience._core.events import INFO, WARNING, Event
 from resilience.batch._checkpoint import ItemKey
 
 __all__ = ["BatchProgress", "BatchResult", "ItemFailure"]
 
-_PERMANENT: Final = FailureKind.PERMANENT
 _SHOWN_FAILURES: Final = 10
 """The summary lists this many failures, then counts the rest."""
 
@@ -123,7 +123,7 @@ class BatchResult(Event):
                 f"{len(self.deferred)} items waited for an open circuit: run the job again "
                 "(or redrive) once the remote is back"
             )
-        retryable = sum(1 for f in self.failed if f.classification.kind is not _PERMANENT)
+        retryable = sum(1 for f in self.failed if f.classification.kind is not PERMANENT)
         if retryable:
             advice.append(
                 f"{retryable} failures may pass on another try: run the job again, or "

@@ -15,7 +15,8 @@ from resilience._breaker.breaker import CircuitBreaker
 from resilience._breaker.errors import CircuitOpenError
 from resilience._breaker.events import CircuitState
 from resilience._breaker.registry import BreakerRegistry
-from resilience._classify.classifier import Classification, FailureKind
+from resilience._classify.classifier import Classification
+from resilience._classify.verdict import RETRYABLE
 from resilience._retry.attempts import Attempts
 from resilience._retry.policy import RetryPolicy
 
@@ -30,7 +31,6 @@ __all__ = [
 ]
 
 DEFAULT_RETRY: Final = RetryPolicy(attempts=3)
-_RETRYABLE: Final = FailureKind.RETRYABLE
 # A retry is pointless while the remote's circuit rejects calls: the failure just seen may
 # have opened it, or another call holds the half-open trial.
 _REJECTING: Final = frozenset({CircuitState.OPEN, CircuitState.HALF_OPEN, CircuitState.FORCED_OPEN})
@@ -83,7 +83,7 @@ def last_attempt(breaker: CircuitBreaker, exc: Exception) -> bool:
     circuit rejects calls (the failure just seen may have opened it, or another call
     holds the half-open trial) a retry is pointless.
     """
-    if isinstance(exc, FailedResponse) and exc.verdict.kind is not _RETRYABLE:
+    if isinstance(exc, FailedResponse) and exc.verdict.kind is not RETRYABLE:
         return True
     state = breaker.state
     if state in _REJECTING and not isinstance(exc, CircuitOpenError):

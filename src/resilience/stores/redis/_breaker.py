@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Final, Literal, NoReturn
 
-from resilience._breaker.events import CircuitState
+from resilience._breaker.events import OPEN
 from resilience._breaker.store import BreakerLink, SharedBreaker
 from resilience._core.clock import SYSTEM_CLOCK
 from resilience._core.extras import missing
@@ -55,7 +55,6 @@ __all__ = ["RedisBreakerStore"]
 
 logger = logging.getLogger("resilience")
 
-_OPEN: Final = CircuitState.OPEN
 _PING: Final = "resilience-breaker-store"
 _FIRST_RETRY: Final = 0.05
 """Seconds before the first reconnection attempt; then doubled up to retry_interval."""
@@ -152,7 +151,7 @@ class RedisBreakerStore(OutageStore[BreakerStoreOptions]):
             down = self._hub.down
         if down is not None and self.config.on_error == "open":
             retry = self.config.retry_interval
-            breaker.apply_shared(_OPEN, remaining=retry, period=retry, reason=unreachable(down))
+            breaker.apply_shared(OPEN, remaining=retry, period=retry, reason=unreachable(down))
         self._hub.wake.set()
         return link
 
@@ -340,7 +339,7 @@ class RedisBreakerStore(OutageStore[BreakerStoreOptions]):
             retry = self.config.retry_interval
             for link in links:
                 link.breaker.apply_shared(
-                    _OPEN, remaining=retry, period=retry, reason=unreachable(exc)
+                    OPEN, remaining=retry, period=retry, reason=unreachable(exc)
                 )
 
 

@@ -12,10 +12,10 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from resilience._breaker.errors import CircuitOpenError
-from resilience._breaker.events import CircuitState, Outcome
+from resilience._breaker.events import CLOSED, HALF_OPEN, OPEN, CircuitState, Outcome
 from resilience._core.text import safe_repr
 from resilience.stores.redis._connection import REDIS_ERRORS
 from resilience.stores.redis._outage import Outage, describe
@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Hub", "Link", "check_finite", "unreachable"]
 
-_CLOSED: Final = CircuitState.CLOSED
-_OPEN: Final = CircuitState.OPEN
-_HALF_OPEN: Final = CircuitState.HALF_OPEN
 
 Trial = tuple[str, str, str]
 """A trial outcome to send: the generation its permit was granted in, result, why."""
@@ -122,10 +119,10 @@ class Link:
     def moved(self, old: CircuitState, new: CircuitState, reason: str, *, shared: bool) -> None:
         """Forget the counts of the old state; send a trip of this process's own."""
         self.calls = self.failures = self.slow = 0
-        if not shared and old is _CLOSED and new is _OPEN:
+        if not shared and old is CLOSED and new is OPEN:
             self.opened = reason
             self._hub.touch(self, now=True)
-        elif new is _CLOSED:
+        elif new is CLOSED:
             # Closed again by its own trial (as while Redis is away): a trip not yet
             # sent is stale now and must not open the fleet when it is sent.
             self.opened = ""
@@ -142,12 +139,12 @@ class Link:
                 return breaker.admit_unrecorded()
             if mode == "open":
                 retry = hub.config.retry_interval
-                error = CircuitOpenError(breaker.name, _OPEN, retry, unreachable(down))
+                error = CircuitOpenError(breaker.name, OPEN, retry, unreachable(down))
                 raise breaker.reject(error)
             return breaker.admit_locally()
         now = breaker.clock.monotonic()
         state = breaker.state
-        if state is not _OPEN and state is not _HALF_OPEN:
+        if state is not OPEN and state is not HALF_OPEN:
             return breaker.admit_locally()  # it changed meanwhile
         until = breaker.open_until
         waiting = until is not None and now < until
@@ -171,7 +168,7 @@ class Link:
                 return token
             # Granted too late: the breaker moved on. The fleet gets the permit back.
             breaker.read_shared(lambda _state, _streak: self._queue((gen, "release", "")))
-        if breaker.state is _CLOSED:
+        if breaker.state is CLOSED:
             return breaker.admit_locally()
         self._denied_until = now + hub.config.flush_interval
         raise breaker.reject()
@@ -203,7 +200,7 @@ class Link:
             gen == self.shared_gen and not (fresh or resync)
         ):
             return
-        if state is _CLOSED and self.opened:
+        if state is CLOSED and self.opened:
             return  # this process tripped since: the fleet opens once the flusher says so
         self.shared_gen = gen
         if resync:
@@ -221,13 +218,13 @@ class Link:
         self._hub.touch(self)
 
     def _resend(self, state: CircuitState, why: str) -> None:
-        if state is not _CLOSED and not self.opened:
+        if state is not CLOSED and not self.opened:
             self.opened = why
             self._hub.touch(self)
 
     def _take(self, state: CircuitState, streak: int) -> tuple[list[Trial], Counts | None]:
         trials, self.trials = self.trials, []
-        closed = state is _CLOSED
+        closed = state is CLOSED
         run = streak if closed else 0
         if not closed:  # a manual state's outcomes are this process's own
             self.calls = self.failures = self.slow = 0
