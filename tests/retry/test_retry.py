@@ -708,3 +708,13 @@ def test_an_on_retry_hook_that_raises_is_logged_once_and_the_retry_goes_on(
     assert len(fn.calls) == 3
     hook_records = [r for r in caplog.records if "raised while handling" in r.getMessage()]
     assert len(hook_records) == 1
+
+
+def test_a_given_up_error_is_not_chained_to_earlier_attempts(fake_clock: FakeClock) -> None:
+    """The error a decorated policy gives up with carries no earlier attempt as its context."""
+    fn = Flaky(fake_clock, [ConnectionError("first"), ConnectionError("second")])
+    wrapped = RetryPolicy(attempts=2, backoff=no_jitter(), clock=fake_clock)(fn)
+    with pytest.raises(ConnectionError, match="second") as info:
+        wrapped()
+    assert info.value.__context__ is None
+    assert info.value.__cause__ is None

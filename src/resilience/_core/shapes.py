@@ -144,15 +144,12 @@ def _one(
 def _loop(
     strategy: Strategy, fn: Callable[..., Any], sleep: Callable[[float], None]
 ) -> Callable[..., Any]:
-    """A lone passive strategy (a plain retry): its loop inline, ``after`` on failures only."""
+    """A lone passive strategy (a plain retry): ``after`` on failures only."""
     before, after = strategy.before, strategy.after
 
-    @functools.wraps(fn)
-    def loop(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            error = exc
+    # The loop is a function of its own so that the wrapper's frame, made on every
+    # call, holds only what a success needs.
+    def again(args: tuple[Any, ...], kwargs: dict[str, Any], error: Exception) -> Any:  # noqa: ANN401
         token = before(fn, args, kwargs)
         try:
             while True:
@@ -172,6 +169,17 @@ def _loop(
         finally:
             del error  # the frame would hold the traceback that holds it
 
+    @functools.wraps(fn)
+    def loop(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            error = exc  # retried outside the handler: no attempt's error is another's context
+        try:
+            return again(args, kwargs, error)
+        finally:
+            del error
+
     return loop
 
 
@@ -187,6 +195,13 @@ def _lane(
 
     observe = segment.observe
 
+    # The failure path is a function of its own, as in _loop: a success needs less.
+    def failed(
+        token: int, args: tuple[Any, ...], kwargs: dict[str, Any], exc: BaseException
+    ) -> Any:  # noqa: ANN401
+        tokens = segment.deferred(token, fn, args, kwargs)
+        return run(segment, fn, args, kwargs, sleep, tokens, exc)
+
     @functools.wraps(fn)
     def fast(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
         token = lane.fast_epoch
@@ -195,8 +210,7 @@ def _lane(
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            tokens = segment.deferred(token, fn, args, kwargs)
-            return run(segment, fn, args, kwargs, sleep, tokens, exc)
+            return failed(token, args, kwargs, exc)
         if token == lane.epoch:  # a stale success must not reset a later period's count
             lane.streak = 0
         if observe is not None:
@@ -279,6 +293,12 @@ def _async(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
     lane = segment.lane if observe is None else segment.observed_lane
     if lane is not None:
 
+        async def failed(
+            token: int, args: tuple[Any, ...], kwargs: dict[str, Any], exc: BaseException
+        ) -> Any:  # noqa: ANN401
+            tokens = segment.deferred(token, fn, args, kwargs)
+            return await arun(segment, afn, args, kwargs, asleep, tokens, exc)
+
         @functools.wraps(fn)
         async def fast(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
             token = lane.fast_epoch
@@ -287,8 +307,7 @@ def _async(segment: Segment, fn: Callable[..., Any]) -> Callable[..., Any]:
             try:
                 result = await afn(*args, **kwargs)
             except BaseException as exc:
-                tokens = segment.deferred(token, fn, args, kwargs)
-                return await arun(segment, afn, args, kwargs, asleep, tokens, exc)
+                return await failed(token, args, kwargs, exc)
             if token == lane.epoch:
                 lane.streak = 0
             if observe is not None:
