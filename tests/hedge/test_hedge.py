@@ -355,7 +355,7 @@ async def test_calls_answered_in_time_do_not_pile_up_in_the_shared_timer() -> No
 
     for i in range(1000):
         assert await quick(i) == i
-    sweep = hedge._sweep
+    sweep = hedge._sweep  # noqa: SLF001 - the loop's shared timer has no public reading
     assert sweep is not None
     assert len(sweep.queue) <= 1
     assert totals(hedge)["hedges"] == 0

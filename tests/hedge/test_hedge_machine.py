@@ -206,14 +206,14 @@ class HedgeRaceOnTheLoopTimer(HedgeRace):
 
     def timers_agree(self) -> None:
         """A timer is due a delay from now while a hedge is still to come."""
-        sweep = self.hedge._sweep  # the first delay is the loop's shared timer
+        sweep = self.hedge._sweep  # noqa: SLF001 - the first delay is the loop's shared timer
         assert sweep is not None
         assert sweep.loop is self.loop
         model = self.model
         if not model.done and model.started <= self.max_hedges:
             loop = self.loop
             assert isinstance(loop, StepLoop)
-            scheduled: list[asyncio.TimerHandle] = loop._scheduled  # type: ignore[attr-defined]
+            scheduled: list[asyncio.TimerHandle] = loop._scheduled  # type: ignore[attr-defined] # noqa: SLF001 - asyncio's own timers
             due = [t.when() for t in scheduled if not t.cancelled()]
             assert min(due) <= loop.now + 1.0
 

@@ -429,7 +429,7 @@ def test_a_waiter_whose_loop_closed_is_passed_over() -> None:
     bulkhead.after(None, None, None)
     assert (bulkhead.in_use, bulkhead.queued) == (0, 0)
     assert bulkhead.call(lambda: "free") == "free"
-    waiting._log_destroy_pending = False  # type: ignore[attr-defined] # abandoned on purpose
+    waiting._log_destroy_pending = False  # type: ignore[attr-defined] # noqa: SLF001 - abandoned on purpose
 
 
 def test_a_retry_does_not_spin_on_a_full_bulkhead() -> None:

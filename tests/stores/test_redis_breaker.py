@@ -414,16 +414,16 @@ def test_an_outage_is_told_once_in_the_stores_own_words() -> None:
     assert repr(store) == (
         "RedisBreakerStore('redis://127.0.0.1:1/0', namespace='resilience', on_error='closed')"
     )
-    store._degrade(redis.ConnectionError("refused"))  # noqa: SLF001, RUF100 - as the flusher does
-    store._degrade(redis.ConnectionError("again"))  # noqa: SLF001, RUF100 - the same outage
+    store._degrade(redis.ConnectionError("refused"))  # noqa: SLF001 - as the flusher does
+    store._degrade(redis.ConnectionError("again"))  # noqa: SLF001 - the same outage
     result = store.check()
     assert result.status is ComponentStatus.WARNING
     assert result.message == (
         "Redis unreachable (ConnectionError: refused); breakers follow on_error='closed' "
         "until it is back"
     )
-    store._recovered()  # noqa: SLF001, RUF100 - as the subscriber does once it resynced
-    store._recovered()  # noqa: SLF001, RUF100 - nothing more to tell
+    store._recovered()  # noqa: SLF001 - as the subscriber does once it resynced
+    store._recovered()  # noqa: SLF001 - nothing more to tell
     assert not store.degraded
     assert [type(e) for e in events] == [StoreDegraded, StoreRecovered]
     degraded = events[0]

@@ -73,7 +73,7 @@ class Workers:
             subscribed = [(channel.encode(), len(self.stores))]
             wait_for(lambda: client.pubsub_numsub(channel) == subscribed)
         # Nothing public says that a store has nothing left to send: its flusher's list.
-        wait_for(lambda: not any(store._hub.active for store in self.stores))  # noqa: SLF001, RUF100
+        wait_for(lambda: not any(store._hub.active for store in self.stores))  # noqa: SLF001
         time.sleep(0.1)  # two flush intervals: the last replies are in
 
     def all_sharing(self) -> bool:
